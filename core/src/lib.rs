@@ -1,0 +1,20 @@
+//! `cairn-core`: Cairn's state and effects.
+//!
+//! Today it holds the two pieces every later part builds on: checking that a block's bytes are
+//! what its CID names ([`block`]), and the typed JSON form used to show records to people and
+//! to write test vectors ([`json`]). The SQLite store, chain verification, curation, resolution
+//! and networking arrive here as their issues land.
+//!
+//! ```
+//! use cairn_core::block::{Block, verify_block};
+//! use cairn_protocol::cid::Cid;
+//!
+//! let bytes = b"\xa1\x61a\x01".to_vec(); // {"a": 1}
+//! let cid = Cid::of_record(&bytes);
+//! let block = verify_block(cid, &bytes)?;
+//! assert!(matches!(block, Block::Record(_)));
+//! # Ok::<(), cairn_core::block::BlockError>(())
+//! ```
+
+pub mod block;
+pub mod json;

@@ -1,0 +1,16 @@
+//! `cairn-indexer`: the indexing node (crawler, announcer, search, HTTP) as a library, with a
+//! thin binary on top.
+//!
+//! Today it holds the HTTP error shape every endpoint will use ([`error::AppError`]) and the
+//! offline verification of a block directory ([`blocks::verify_dir`]), the first step of
+//! ingest. Crawling, search and serving arrive with the indexing-node issue.
+//!
+//! ```
+//! use cairn_indexer::error::AppError;
+//! let e = AppError::not_found("no block `bafkr4…`");
+//! assert_eq!(e.status, 404);
+//! assert_eq!(e.to_json()["detail"], "no block `bafkr4…`");
+//! ```
+
+pub mod blocks;
+pub mod error;

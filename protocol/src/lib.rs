@@ -1,0 +1,42 @@
+//! `cairn-protocol`: the exact bytes and rules of the Cairn protocol, with no I/O.
+//!
+//! A guide to the modules, in the order the layers build on each other:
+//! - [`codec`]: strict DAG-CBOR, exactly as IPLD defines it.
+//! - [`profile`]: Cairn's record profile on top (no floats, CIDv1 links only, no unknown fields,
+//!   1 MiB blocks, bounded depth).
+//! - [`cid`]: Cairn content IDs (CIDv1, BLAKE3-256, dag-cbor or raw).
+//! - [`sign`] and [`signed`]: Ed25519 with domain-separated input and strict verification, and
+//!   the envelope `Signed<T, Unverified>` → `Signed<T, Verified>`.
+//! - [`version`]: versions and constraints.
+//!
+//! The normative text is `spec/` at the repository root; `test-vectors/` holds the
+//! language-neutral vectors that this crate is checked against.
+//!
+//! ```
+//! use cairn_protocol::signed::{Opaque, Signed, domains};
+//! use cairn_protocol::codec::{Map, Value};
+//! use cairn_protocol::sign::SecretKey;
+//! use cairn_protocol::version::{Constraint, Version};
+//!
+//! let key = SecretKey::from_seed(&[7; 32]);
+//! let mut m = Map::new();
+//! m.insert("seq", Value::Integer(1));
+//! let signed = Signed::sign(Opaque::<domains::Head>::new(Value::Map(m)), &[&key])?;
+//! let bytes = signed.encode();
+//! let back = Signed::<Opaque<domains::Head>>::decode(&bytes)?.verify()?;
+//! assert_eq!(back.payload_cid(), signed.payload_cid());
+//!
+//! let c: Constraint = "^1.2".parse()?;
+//! assert!(c.matches(&"1.9.0".parse::<Version>()?));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod cid;
+pub mod codec;
+#[doc(hidden)]
+pub mod fuzzing;
+mod multiformats;
+pub mod profile;
+pub mod sign;
+pub mod signed;
+pub mod version;

@@ -1,0 +1,325 @@
+//! Ed25519 keys, domain-separated signing input, and strict verification.
+//!
+//! Goals: a signature made for one record type can never verify as another (domain tags), and
+//! exactly one verdict exists for every (key, message, signature): non-canonical `S`, small-order
+//! keys and non-canonical `R` are refused (`verify_strict` plus a weak-key check), so every
+//! implementation that follows `spec/03-signatures.md` agrees with this one.
+//!
+//! Non-goals: which keys may sign what (identity key state, Foundation II).
+
+use std::fmt;
+use std::str::FromStr;
+
+use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
+use thiserror::Error;
+
+use crate::multiformats;
+
+/// The protocol version carried in every domain tag.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The record types that are signed. Each has its own domain tag, so a signature over one type's
+/// payload never verifies as another's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Domain {
+    /// A revision of an identity log.
+    Identity,
+    /// A revision of a version index.
+    VersionIndex,
+    /// A revision of a package index.
+    PackageIndex,
+    /// An announcement head.
+    Head,
+}
+
+impl Domain {
+    /// Every domain, in spec order.
+    pub const ALL: [Domain; 4] = [
+        Domain::Identity,
+        Domain::VersionIndex,
+        Domain::PackageIndex,
+        Domain::Head,
+    ];
+
+    /// The domain's name inside its tag.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Domain::Identity => "identity",
+            Domain::VersionIndex => "version-index",
+            Domain::PackageIndex => "package-index",
+            Domain::Head => "head",
+        }
+    }
+
+    /// The exact tag bytes: ASCII `cairn/1/<name>` followed by one 0x00 byte.
+    #[must_use]
+    pub fn tag(self) -> &'static [u8] {
+        match self {
+            Domain::Identity => b"cairn/1/identity\0",
+            Domain::VersionIndex => b"cairn/1/version-index\0",
+            Domain::PackageIndex => b"cairn/1/package-index\0",
+            Domain::Head => b"cairn/1/head\0",
+        }
+    }
+
+    /// Builds the signing input: the tag, then the canonical payload bytes.
+    #[must_use]
+    pub fn signing_input(self, payload: &[u8]) -> Vec<u8> {
+        let tag = self.tag();
+        let mut input = Vec::with_capacity(tag.len() + payload.len());
+        input.extend_from_slice(tag);
+        input.extend_from_slice(payload);
+        input
+    }
+}
+
+impl FromStr for Domain {
+    type Err = SignatureError;
+
+    fn from_str(s: &str) -> Result<Domain, SignatureError> {
+        Domain::ALL
+            .into_iter()
+            .find(|d| d.name() == s)
+            .ok_or_else(|| SignatureError::UnknownDomain(s.to_owned()))
+    }
+}
+
+/// Why a key or signature was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum SignatureError {
+    /// 32 bytes that are not a point on the curve.
+    #[error("public key is not a valid Ed25519 point")]
+    InvalidKey,
+    /// A small-order key, for which forgeries exist.
+    #[error("public key has small order and is refused")]
+    WeakKey,
+    /// The signature does not verify under strict rules (includes non-canonical S and R).
+    #[error("signature does not verify")]
+    BadSignature,
+    /// A key's text form is malformed.
+    #[error("malformed public key text: {0}")]
+    KeyText(&'static str),
+    /// A domain name that is not defined.
+    #[error("unknown signing domain `{0}`")]
+    UnknownDomain(String),
+}
+
+impl SignatureError {
+    /// The stable error code used in test vectors.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            SignatureError::InvalidKey => "sig-invalid-key",
+            SignatureError::WeakKey => "sig-weak-key",
+            SignatureError::BadSignature => "sig-bad-signature",
+            SignatureError::KeyText(_) => "sig-key-text",
+            SignatureError::UnknownDomain(_) => "sig-unknown-domain",
+        }
+    }
+}
+
+/// An Ed25519 public key that is on the curve and not of small order.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PublicKey([u8; 32]);
+
+/// Multicodec `ed25519-pub` (0xed) as a varint, prefixed to keys in their text form.
+const ED25519_PUB_PREFIX: [u8; 2] = [0xed, 0x01];
+
+impl PublicKey {
+    /// Parses and checks a key.
+    pub fn from_bytes(bytes: &[u8; 32]) -> Result<PublicKey, SignatureError> {
+        let vk = VerifyingKey::from_bytes(bytes).map_err(|_| SignatureError::InvalidKey)?;
+        if vk.is_weak() {
+            return Err(SignatureError::WeakKey);
+        }
+        Ok(PublicKey(*bytes))
+    }
+
+    /// The 32 key bytes.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Strictly verifies `sig` over `domain`'s tag followed by `payload`.
+    pub fn verify(
+        &self,
+        domain: Domain,
+        payload: &[u8],
+        sig: &Signature,
+    ) -> Result<(), SignatureError> {
+        self.verify_raw(&domain.signing_input(payload), sig)
+    }
+
+    /// Strictly verifies `sig` over exactly `message` (no domain tag: for conformance tests).
+    pub fn verify_raw(&self, message: &[u8], sig: &Signature) -> Result<(), SignatureError> {
+        // The key was checked when this value was built; this cannot fail.
+        let vk = VerifyingKey::from_bytes(&self.0).map_err(|_| SignatureError::InvalidKey)?;
+        let sig = ed25519_dalek::Signature::from_bytes(&sig.0);
+        vk.verify_strict(message, &sig)
+            .map_err(|_| SignatureError::BadSignature)
+    }
+}
+
+impl fmt::Display for PublicKey {
+    /// Multibase base32 lower of the multicodec-prefixed key: `b` + base32(0xed 0x01 ‖ key).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut bytes = ED25519_PUB_PREFIX.to_vec();
+        bytes.extend_from_slice(&self.0);
+        write!(f, "b{}", multiformats::base32_encode(&bytes))
+    }
+}
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PublicKey({self})")
+    }
+}
+
+impl FromStr for PublicKey {
+    type Err = SignatureError;
+
+    fn from_str(s: &str) -> Result<PublicKey, SignatureError> {
+        let body = s
+            .strip_prefix('b')
+            .ok_or(SignatureError::KeyText("must start with `b`"))?;
+        let bytes = multiformats::base32_decode(body).map_err(SignatureError::KeyText)?;
+        let key = bytes
+            .strip_prefix(&ED25519_PUB_PREFIX)
+            .ok_or(SignatureError::KeyText(
+                "missing the ed25519-pub multicodec prefix",
+            ))?;
+        let key: [u8; 32] = key
+            .try_into()
+            .map_err(|_| SignatureError::KeyText("key is not 32 bytes"))?;
+        PublicKey::from_bytes(&key)
+    }
+}
+
+/// A 64-byte Ed25519 signature (R ‖ S). Any 64 bytes parse; validity is decided by verifying.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Signature(pub [u8; 64]);
+
+impl fmt::Debug for Signature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Signature(")?;
+        for b in &self.0[..8] {
+            write!(f, "{b:02x}")?;
+        }
+        write!(f, "…)")
+    }
+}
+
+/// An Ed25519 signing key. Never printed: `Debug` shows only the public key.
+pub struct SecretKey(SigningKey);
+
+impl SecretKey {
+    /// The key for a 32-byte seed (RFC 8032 secret key).
+    #[must_use]
+    pub fn from_seed(seed: &[u8; 32]) -> SecretKey {
+        SecretKey(SigningKey::from_bytes(seed))
+    }
+
+    /// The seed, for encrypted storage only.
+    #[must_use]
+    pub fn to_seed(&self) -> [u8; 32] {
+        self.0.to_bytes()
+    }
+
+    /// The public key.
+    #[must_use]
+    pub fn public(&self) -> PublicKey {
+        // A key derived from a seed is never of small order (the scalar is clamped).
+        PublicKey(self.0.verifying_key().to_bytes())
+    }
+
+    /// Signs `domain`'s tag followed by `payload`.
+    #[must_use]
+    pub fn sign(&self, domain: Domain, payload: &[u8]) -> Signature {
+        Signature(self.0.sign(&domain.signing_input(payload)).to_bytes())
+    }
+}
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretKey(public: {})", self.public())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domains_separate_signatures() {
+        let sk = SecretKey::from_seed(&[7; 32]);
+        let pk = sk.public();
+        let sig = sk.sign(Domain::VersionIndex, b"payload");
+        assert_eq!(pk.verify(Domain::VersionIndex, b"payload", &sig), Ok(()));
+        for other in [Domain::Identity, Domain::PackageIndex, Domain::Head] {
+            assert_eq!(
+                pk.verify(other, b"payload", &sig),
+                Err(SignatureError::BadSignature)
+            );
+        }
+        assert_eq!(
+            pk.verify(Domain::VersionIndex, b"payloaD", &sig),
+            Err(SignatureError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn tags_are_distinct_and_prefix_free() {
+        for a in Domain::ALL {
+            assert_eq!(
+                a.tag(),
+                format!("cairn/{PROTOCOL_VERSION}/{}\0", a.name()).as_bytes()
+            );
+            assert_eq!(a.name().parse::<Domain>(), Ok(a));
+            for b in Domain::ALL {
+                if a != b {
+                    assert!(!a.tag().starts_with(b.tag()));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn small_order_key_and_malleated_s_are_refused() {
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        assert_eq!(
+            PublicKey::from_bytes(&identity),
+            Err(SignatureError::WeakKey)
+        );
+        let sk = SecretKey::from_seed(&[1; 32]);
+        let mut sig = sk.sign(Domain::Head, b"m");
+        // S + L, where L is the group order: the same point, a non-canonical scalar.
+        let l: [u8; 32] = [
+            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9,
+            0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+        ];
+        let mut carry = 0u16;
+        for (s_byte, l_byte) in sig.0[32..].iter_mut().zip(l) {
+            let sum = u16::from(*s_byte) + u16::from(l_byte) + carry;
+            *s_byte = sum as u8;
+            carry = sum >> 8;
+        }
+        assert_eq!(
+            sk.public().verify(Domain::Head, b"m", &sig),
+            Err(SignatureError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn key_text_round_trips() {
+        let pk = SecretKey::from_seed(&[3; 32]).public();
+        let text = pk.to_string();
+        assert!(text.starts_with("b5ua"), "{text}");
+        assert_eq!(text.parse::<PublicKey>(), Ok(pk));
+        assert!(format!("{:?}", SecretKey::from_seed(&[3; 32])).contains(&text));
+    }
+}
