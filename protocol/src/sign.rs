@@ -75,6 +75,12 @@ impl Domain {
     }
 }
 
+impl fmt::Display for Domain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 impl FromStr for Domain {
     type Err = SignatureError;
 
@@ -96,9 +102,20 @@ pub enum SignatureError {
     /// A small-order key, for which forgeries exist.
     #[error("public key has small order and is refused")]
     WeakKey,
-    /// The signature does not verify under strict rules (includes non-canonical S and R).
+    /// The signature does not verify under strict rules.
     #[error("signature does not verify")]
     BadSignature,
+    /// The scalar `S` is not below the group order (a malleated signature such as `S + L`).
+    #[error("signature scalar S is not canonical (S must be below the group order)")]
+    NonCanonicalS,
+    /// The signature verifies, but under another record type's domain tag.
+    #[error("signature was made for `{found}` records, not `{expected}` records")]
+    WrongDomain {
+        /// The domain being verified.
+        expected: Domain,
+        /// The domain the signature was made under.
+        found: Domain,
+    },
     /// A key's text form is malformed.
     #[error("malformed public key text: {0}")]
     KeyText(&'static str),
@@ -115,6 +132,8 @@ impl SignatureError {
             SignatureError::InvalidKey => "sig-invalid-key",
             SignatureError::WeakKey => "sig-weak-key",
             SignatureError::BadSignature => "sig-bad-signature",
+            SignatureError::NonCanonicalS => "sig-non-canonical-s",
+            SignatureError::WrongDomain { .. } => "sig-wrong-domain",
             SignatureError::KeyText(_) => "sig-key-text",
             SignatureError::UnknownDomain(_) => "sig-unknown-domain",
         }
@@ -144,18 +163,36 @@ impl PublicKey {
         &self.0
     }
 
-    /// Strictly verifies `sig` over `domain`'s tag followed by `payload`.
+    /// Strictly verifies `sig` over `domain`'s tag followed by `payload`. When it fails, the
+    /// other domains are tried so that the error can say the signature belongs to another
+    /// record type.
     pub fn verify(
         &self,
         domain: Domain,
         payload: &[u8],
         sig: &Signature,
     ) -> Result<(), SignatureError> {
-        self.verify_raw(&domain.signing_input(payload), sig)
+        match self.verify_raw(&domain.signing_input(payload), sig) {
+            Err(SignatureError::BadSignature) => {
+                let found = Domain::ALL.into_iter().find(|&other| {
+                    other != domain && self.verify_raw(&other.signing_input(payload), sig).is_ok()
+                });
+                Err(found.map_or(SignatureError::BadSignature, |found| {
+                    SignatureError::WrongDomain {
+                        expected: domain,
+                        found,
+                    }
+                }))
+            }
+            other => other,
+        }
     }
 
     /// Strictly verifies `sig` over exactly `message` (no domain tag: for conformance tests).
     pub fn verify_raw(&self, message: &[u8], sig: &Signature) -> Result<(), SignatureError> {
+        if !sig.has_canonical_s() {
+            return Err(SignatureError::NonCanonicalS);
+        }
         // The key was checked when this value was built; this cannot fail.
         let vk = VerifyingKey::from_bytes(&self.0).map_err(|_| SignatureError::InvalidKey)?;
         let sig = ed25519_dalek::Signature::from_bytes(&sig.0);
@@ -202,6 +239,21 @@ impl FromStr for PublicKey {
 /// A 64-byte Ed25519 signature (R ‖ S). Any 64 bytes parse; validity is decided by verifying.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Signature(pub [u8; 64]);
+
+/// The order of the Ed25519 group, little-endian.
+const GROUP_ORDER: [u8; 32] = [
+    0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+];
+
+impl Signature {
+    /// Whether the scalar `S` (the last 32 bytes, little-endian) is below the group order.
+    #[must_use]
+    pub fn has_canonical_s(&self) -> bool {
+        // Compare as little-endian integers: from the most significant byte down.
+        self.0[32..].iter().rev().cmp(GROUP_ORDER.iter().rev()) == std::cmp::Ordering::Less
+    }
+}
 
 impl fmt::Debug for Signature {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -262,7 +314,10 @@ mod tests {
         for other in [Domain::Identity, Domain::PackageIndex, Domain::Head] {
             assert_eq!(
                 pk.verify(other, b"payload", &sig),
-                Err(SignatureError::BadSignature)
+                Err(SignatureError::WrongDomain {
+                    expected: other,
+                    found: Domain::VersionIndex
+                })
             );
         }
         assert_eq!(
@@ -298,10 +353,7 @@ mod tests {
         let sk = SecretKey::from_seed(&[1; 32]);
         let mut sig = sk.sign(Domain::Head, b"m");
         // S + L, where L is the group order: the same point, a non-canonical scalar.
-        let l: [u8; 32] = [
-            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9,
-            0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
-        ];
+        let l = GROUP_ORDER;
         let mut carry = 0u16;
         for (s_byte, l_byte) in sig.0[32..].iter_mut().zip(l) {
             let sum = u16::from(*s_byte) + u16::from(l_byte) + carry;
@@ -310,7 +362,14 @@ mod tests {
         }
         assert_eq!(
             sk.public().verify(Domain::Head, b"m", &sig),
-            Err(SignatureError::BadSignature)
+            Err(SignatureError::NonCanonicalS)
+        );
+        // Cross-check: dalek's own strict verification refuses it too.
+        let vk = VerifyingKey::from_bytes(sk.public().as_bytes()).expect("key");
+        let dalek_sig = ed25519_dalek::Signature::from_bytes(&sig.0);
+        assert!(
+            vk.verify_strict(&Domain::Head.signing_input(b"m"), &dalek_sig)
+                .is_err()
         );
     }
 

@@ -390,7 +390,7 @@ mod tests {
         let as_identity =
             Signed::<Opaque<domains::Identity>>::decode(&signed.encode()).expect("decode");
         let err = as_identity.verify().expect_err("other domain");
-        assert_eq!(err.code(), "sig-bad-signature");
+        assert_eq!(err.code(), "sig-wrong-domain");
     }
 
     #[test]
