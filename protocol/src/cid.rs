@@ -230,18 +230,7 @@ impl fmt::Debug for Cid {
     }
 }
 
-impl serde::Serialize for Cid {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Cid {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Cid, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
+serde_via_str!(Cid);
 
 #[cfg(test)]
 mod tests {

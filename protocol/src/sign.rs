@@ -96,8 +96,8 @@ impl FromStr for Domain {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum SignatureError {
-    /// 32 bytes that are not a point on the curve.
-    #[error("public key is not a valid Ed25519 point")]
+    /// 32 bytes that are not the canonical encoding of a point on the curve.
+    #[error("public key is not the canonical encoding of an Ed25519 point")]
     InvalidKey,
     /// A small-order key, for which forgeries exist.
     #[error("public key has small order and is refused")]
@@ -148,8 +148,15 @@ pub struct PublicKey([u8; 32]);
 const ED25519_PUB_PREFIX: [u8; 2] = [0xed, 0x01];
 
 impl PublicKey {
-    /// Parses and checks a key.
+    /// Parses and checks a key: it must be the canonical encoding of a curve point (decoding
+    /// then re-encoding gives the same bytes) and must not have small order.
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<PublicKey, SignatureError> {
+        let point = curve25519_dalek::edwards::CompressedEdwardsY(*bytes)
+            .decompress()
+            .ok_or(SignatureError::InvalidKey)?;
+        if point.compress().to_bytes() != *bytes {
+            return Err(SignatureError::InvalidKey);
+        }
         let vk = VerifyingKey::from_bytes(bytes).map_err(|_| SignatureError::InvalidKey)?;
         if vk.is_weak() {
             return Err(SignatureError::WeakKey);
@@ -374,10 +381,31 @@ mod tests {
     }
 
     #[test]
+    fn non_canonical_key_encodings_are_refused() {
+        // y = p + 1 encodes the same point as y = 1 (the identity) but is not canonical; the
+        // sign bit set on x = 0 ("negative zero") is likewise non-canonical.
+        let mut y_over_p = [0xffu8; 32];
+        y_over_p[0] = 0xee;
+        y_over_p[31] = 0x7f;
+        assert_eq!(
+            PublicKey::from_bytes(&y_over_p),
+            Err(SignatureError::InvalidKey)
+        );
+        let mut neg_zero = [0u8; 32];
+        neg_zero[0] = 1;
+        neg_zero[31] = 0x80;
+        assert_eq!(
+            PublicKey::from_bytes(&neg_zero),
+            Err(SignatureError::InvalidKey)
+        );
+    }
+
+    #[test]
     fn key_text_round_trips() {
         let pk = SecretKey::from_seed(&[3; 32]).public();
         let text = pk.to_string();
         assert!(text.starts_with("b5ua"), "{text}");
+        assert_eq!(text.len(), 56);
         assert_eq!(text.parse::<PublicKey>(), Ok(pk));
         assert!(format!("{:?}", SecretKey::from_seed(&[3; 32])).contains(&text));
     }

@@ -8,7 +8,9 @@ use cairn_protocol::profile;
 use serde_json::{Value as Json, json};
 
 use crate::VectorFile;
-use crate::util::{expect_eq, expect_input_cid, file, h, hex_field, negative, negative_runs, text};
+use crate::util::{
+    expect_eq, expect_input_cid, file, h, hex_field, map, negative, negative_runs, text,
+};
 
 pub(crate) fn files() -> Vec<VectorFile> {
     vec![
@@ -38,16 +40,6 @@ pub(crate) fn files() -> Vec<VectorFile> {
             check: check_record_invalid,
         },
     ]
-}
-
-fn map(entries: Vec<(&str, Value)>) -> Value {
-    let entries = entries
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-    Value::Map(
-        Map::from_entries(entries).unwrap_or_else(|| panic!("duplicate key in a case table")),
-    )
 }
 
 fn float(f: f64) -> Value {

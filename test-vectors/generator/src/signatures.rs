@@ -10,7 +10,7 @@ use cairn_protocol::signed::{Opaque, Signed, SignedError, domains};
 use serde_json::{Value as Json, json};
 
 use crate::VectorFile;
-use crate::util::{expect_eq, expect_input_cid, file, hex_field, negative, text};
+use crate::util::{expect_eq, expect_input_cid, file, hex_field, map, negative, text};
 
 pub(crate) fn files() -> Vec<VectorFile> {
     vec![
@@ -73,16 +73,6 @@ fn sign(domain: Domain, payload: &Value, keys: &[&SecretKey]) -> anyhow::Result<
         Domain::Head => sign_as::<domains::Head>(payload, keys),
         other => bail!("no payload type for domain `{other}`"),
     }
-}
-
-fn map(entries: Vec<(&str, Value)>) -> Value {
-    let entries = entries
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-    Value::Map(
-        Map::from_entries(entries).unwrap_or_else(|| panic!("duplicate key in a case table")),
-    )
 }
 
 fn sample_payload(domain: Domain) -> Value {
@@ -287,6 +277,9 @@ fn invalid() -> anyhow::Result<Json> {
     if lo.0 > hi.0 {
         std::mem::swap(&mut lo, &mut hi);
     }
+    let mut y_over_p = [0xffu8; 32];
+    y_over_p[0] = 0xee;
+    y_over_p[31] = 0x7f;
     let float_payload = map(vec![(
         "seq",
         Value::Float(Float::new(1.0).context("finite")?),
@@ -317,6 +310,11 @@ fn invalid() -> anyhow::Result<Json> {
         (
             "public key not on the curve",
             envelope(p.clone(), &[(off_curve_key()?, sig)], None),
+            "sig-invalid-key",
+        ),
+        (
+            "public key encoded non-canonically (y = p + 1)",
+            envelope(p.clone(), &[(y_over_p, sig)], None),
             "sig-invalid-key",
         ),
         (

@@ -2,6 +2,7 @@
 
 use anyhow::{Context as _, bail};
 use cairn_protocol::cid::Cid;
+use cairn_protocol::codec::{Map, Value};
 use serde_json::{Value as Json, json};
 
 /// A required string field.
@@ -86,4 +87,15 @@ pub(crate) fn file(description: &str, spec: &str, vectors: Vec<Json>) -> Json {
 /// Decodes a hex literal in the case tables (a bug in a table, so it panics with the literal).
 pub(crate) fn h(s: &str) -> Vec<u8> {
     hex::decode(s.replace(' ', "")).unwrap_or_else(|e| panic!("bad hex literal {s:?}: {e}"))
+}
+
+/// A map value from a case table (a repeated key is a bug in the table).
+pub(crate) fn map(entries: Vec<(&str, Value)>) -> Value {
+    let entries = entries
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    Value::Map(
+        Map::from_entries(entries).unwrap_or_else(|| panic!("duplicate key in a case table")),
+    )
 }
