@@ -140,34 +140,91 @@ impl SignatureError {
     }
 }
 
-/// An Ed25519 public key that is on the curve and not of small order.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PublicKey([u8; 32]);
+/// An Ed25519 public key that is the canonical encoding of a curve point not of small order.
+/// The point is decoded once, when the key is built.
+#[derive(Clone, Copy)]
+pub struct PublicKey {
+    bytes: [u8; 32],
+    key: VerifyingKey,
+}
+
+impl PartialEq for PublicKey {
+    fn eq(&self, other: &PublicKey) -> bool {
+        self.bytes == other.bytes
+    }
+}
+
+impl Eq for PublicKey {}
+
+impl std::hash::Hash for PublicKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.bytes.hash(state);
+    }
+}
+
+impl PartialOrd for PublicKey {
+    fn partial_cmp(&self, other: &PublicKey) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for PublicKey {
+    /// Bytewise order of the 32 key bytes (the envelope's signature order).
+    fn cmp(&self, other: &PublicKey) -> std::cmp::Ordering {
+        self.bytes.cmp(&other.bytes)
+    }
+}
 
 /// Multicodec `ed25519-pub` (0xed) as a varint, prefixed to keys in their text form.
 const ED25519_PUB_PREFIX: [u8; 2] = [0xed, 0x01];
 
+/// The field prime p = 2²⁵⁵ − 19, little-endian.
+const FIELD_PRIME: [u8; 32] = [
+    0xed, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f,
+];
+
+/// Whether the y-coordinate in an encoded point (the low 255 bits) is below p.
+fn y_is_canonical(bytes: &[u8; 32]) -> bool {
+    let mut y = *bytes;
+    y[31] &= 0x7f;
+    y.iter().rev().cmp(FIELD_PRIME.iter().rev()) == std::cmp::Ordering::Less
+}
+
+/// Whether `bytes` encodes x = 0 with the sign bit set (y = 1 or y = p − 1).
+fn is_negative_zero(bytes: &[u8; 32]) -> bool {
+    if bytes[31] & 0x80 == 0 {
+        return false;
+    }
+    let mut y = *bytes;
+    y[31] &= 0x7f;
+    let mut one = [0u8; 32];
+    one[0] = 1;
+    let mut p_minus_one = FIELD_PRIME;
+    p_minus_one[0] -= 1;
+    y == one || y == p_minus_one
+}
+
 impl PublicKey {
-    /// Parses and checks a key: it must be the canonical encoding of a curve point (decoding
-    /// then re-encoding gives the same bytes) and must not have small order.
+    /// Parses and checks a key: it must be the canonical encoding of a curve point and must not
+    /// have small order.
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<PublicKey, SignatureError> {
-        let point = curve25519_dalek::edwards::CompressedEdwardsY(*bytes)
-            .decompress()
-            .ok_or(SignatureError::InvalidKey)?;
-        if point.compress().to_bytes() != *bytes {
+        // Canonical means y < p and, when x = 0, a clear sign bit. The only points with x = 0
+        // are y = 1 and y = p − 1, so "negative zero" is those two with the sign bit set.
+        if !y_is_canonical(bytes) || is_negative_zero(bytes) {
             return Err(SignatureError::InvalidKey);
         }
-        let vk = VerifyingKey::from_bytes(bytes).map_err(|_| SignatureError::InvalidKey)?;
-        if vk.is_weak() {
+        let key = VerifyingKey::from_bytes(bytes).map_err(|_| SignatureError::InvalidKey)?;
+        if key.is_weak() {
             return Err(SignatureError::WeakKey);
         }
-        Ok(PublicKey(*bytes))
+        Ok(PublicKey { bytes: *bytes, key })
     }
 
     /// The 32 key bytes.
     #[must_use]
     pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
+        &self.bytes
     }
 
     /// Strictly verifies `sig` over `domain`'s tag followed by `payload`. When it fails, the
@@ -200,10 +257,9 @@ impl PublicKey {
         if !sig.has_canonical_s() {
             return Err(SignatureError::NonCanonicalS);
         }
-        // The key was checked when this value was built; this cannot fail.
-        let vk = VerifyingKey::from_bytes(&self.0).map_err(|_| SignatureError::InvalidKey)?;
         let sig = ed25519_dalek::Signature::from_bytes(&sig.0);
-        vk.verify_strict(message, &sig)
+        self.key
+            .verify_strict(message, &sig)
             .map_err(|_| SignatureError::BadSignature)
     }
 }
@@ -212,7 +268,7 @@ impl fmt::Display for PublicKey {
     /// Multibase base32 lower of the multicodec-prefixed key: `b` + base32(0xed 0x01 ‖ key).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut bytes = ED25519_PUB_PREFIX.to_vec();
-        bytes.extend_from_slice(&self.0);
+        bytes.extend_from_slice(&self.bytes);
         write!(f, "b{}", multiformats::base32_encode(&bytes))
     }
 }
@@ -291,8 +347,13 @@ impl SecretKey {
     /// The public key.
     #[must_use]
     pub fn public(&self) -> PublicKey {
-        // A key derived from a seed is never of small order (the scalar is clamped).
-        PublicKey(self.0.verifying_key().to_bytes())
+        // A key derived from a seed is canonical and never of small order (the scalar is
+        // clamped to a multiple of the cofactor times a unit of the prime-order subgroup).
+        let key = self.0.verifying_key();
+        PublicKey {
+            bytes: key.to_bytes(),
+            key,
+        }
     }
 
     /// Signs `domain`'s tag followed by `payload`.

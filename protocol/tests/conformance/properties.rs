@@ -193,6 +193,23 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 4096, ..ProptestConfig::default() })]
+
+    /// The byte-level key checks agree with decode-then-encode plus the small-order test.
+    #[test]
+    fn key_acceptance_matches_decode_encode(mut bytes in any::<[u8; 32]>(), low_y in any::<bool>(), y in 0u8..40) {
+        if low_y {
+            // Also land often on the edge cases: tiny y and y just below 2^255.
+            bytes = [0; 32];
+            bytes[0] = y;
+        }
+        let point = curve25519_dalek::edwards::CompressedEdwardsY(bytes).decompress();
+        let expected = point.is_some_and(|p| p.compress().to_bytes() == bytes && !p.is_small_order());
+        prop_assert_eq!(cairn_protocol::sign::PublicKey::from_bytes(&bytes).is_ok(), expected);
+    }
+}
+
 fn contains_forbidden(v: &Value) -> bool {
     match v {
         Value::Float(_) => true,
