@@ -8,6 +8,14 @@
 //! - [`sign`] and [`signed`]: Ed25519 with domain-separated input and strict verification, and
 //!   the envelope `Signed<T, Unverified>` → `Signed<T, Verified>`.
 //! - [`version`]: versions and constraints.
+//! - [`identity`], [`name`]: self-certifying identities with root and signing keys; names.
+//! - [`index`]: version indexes and package indexes as signed append-only logs ([`chain`] holds
+//!   the shared rules), with state in canonical chunked maps ([`hamt`]).
+//! - [`release`]: the release record. [`head`]: announcement heads, fork evidence, conflicts.
+//! - [`identity`], [`name`]: self-certifying identities with root and signing keys; names.
+//! - [`index`]: version indexes and package indexes as signed append-only logs ([`chain`] holds
+//!   the shared rules), with state in canonical chunked maps ([`hamt`]).
+//! - [`release`]: the release record. [`head`]: announcement heads, fork evidence, conflicts.
 //!
 //! The normative text is `spec/` at the repository root; `test-vectors/` holds the
 //! language-neutral vectors that this crate is checked against.
@@ -50,12 +58,19 @@ macro_rules! serde_via_str {
     };
 }
 
+pub mod chain;
 pub mod cid;
 pub mod codec;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod hamt;
+pub mod head;
+pub mod identity;
+pub mod index;
 mod multiformats;
+pub mod name;
 pub mod profile;
+pub mod release;
 pub mod sign;
 pub mod signed;
 pub mod version;

@@ -65,7 +65,7 @@ fn text(out: &mut Vec<u8>, s: &str) {
 }
 
 /// Writes a head with the argument in its shortest form.
-fn head(out: &mut Vec<u8>, major: u8, arg: u64) {
+pub(crate) fn head(out: &mut Vec<u8>, major: u8, arg: u64) {
     let m = major << 5;
     if arg < 24 {
         out.push(m | arg as u8);

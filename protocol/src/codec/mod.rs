@@ -19,6 +19,7 @@ use std::cmp::Ordering;
 use std::fmt;
 
 pub use decode::{DEFAULT_MAX_DEPTH, Decoder, decode, decode_with_depth};
+pub(crate) use encode::head as write_head;
 pub use encode::{encode, encode_into};
 pub use error::{DecodeError, DecodeErrorKind};
 

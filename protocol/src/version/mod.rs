@@ -132,6 +132,30 @@ impl Version {
         self.nums.get(i).copied().unwrap_or(0)
     }
 
+    /// The text of this version's equality class: the numeric fields without trailing zeros
+    /// (`0` when none remain), then the pre-release as written. Two versions are equal exactly
+    /// when their keys are equal (`1.2.0-rc.1` and `1.2-rc.1` both give `1.2-rc.1`).
+    #[must_use]
+    pub fn key(&self) -> String {
+        let mut s = if self.nums.is_empty() {
+            "0".to_owned()
+        } else {
+            self.nums
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(".")
+        };
+        for (i, ident) in self.pre.iter().enumerate() {
+            s.push(if i == 0 { '-' } else { '.' });
+            match ident {
+                Ident::Numeric(n) => s.push_str(&n.to_string()),
+                Ident::Alpha(a) => s.push_str(a),
+            }
+        }
+        s
+    }
+
     /// Whether this is a pre-release.
     #[must_use]
     pub fn is_prerelease(&self) -> bool {

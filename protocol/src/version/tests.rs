@@ -357,3 +357,18 @@ fn serde_goes_through_the_parsers() {
     assert_eq!(serde_json::to_string(&c).expect("ser"), "\">=1 <2\"");
     assert!(serde_json::from_str::<Constraint>("\"~1\"").is_err());
 }
+
+#[test]
+fn key_is_the_equality_class() {
+    for (a, b) in [("1.2.0-rc.1", "1.2-rc.1"), ("0.0", "0"), ("1.0.0", "1")] {
+        assert_eq!(v(a).key(), v(b).key());
+        assert_eq!(
+            v(a).key(),
+            v(b).to_string().parse::<Version>().expect("v").key()
+        );
+    }
+    assert_eq!(v("1.2.0-rc.1").key(), "1.2-rc.1");
+    assert_eq!(v("0.0.0").key(), "0");
+    assert_ne!(v("1-rc").key(), v("1-rc.0").key());
+    assert_eq!(v(&v("1.2.0.0-beta").key()), v("1.2.0.0-beta"));
+}

@@ -1,0 +1,525 @@
+//! A canonical hash-array-mapped trie of record blocks: the chunked form of large index state.
+//!
+//! Goals: the blocks depend only on the set of entries, never on the order they were added, so
+//! a verifier that recomputes state gets the same root CID; a change to one entry rewrites only
+//! the blocks on its root-to-bucket path (O(log n)); every block stays far below 1 MiB because
+//! entries are bounded; re-hashing after a change costs only the dirty path, since each node
+//! caches its encoding.
+//!
+//! Shape (normative text: `spec/05-identities.md`, "Chunked maps"): an entry with key `k` lives
+//! at the slot path given by the 4-bit groups of BLAKE3(k), most significant first. A node has
+//! 16 slots; a slot is empty, a bucket of 1 to [`BUCKET_SIZE`] entries sorted by key, or a link
+//! to a child node holding more than [`BUCKET_SIZE`] entries in total.
+
+use std::collections::BTreeMap;
+
+use thiserror::Error;
+
+use crate::cid::Cid;
+use crate::codec::{self, Value};
+use crate::profile::{self, RecordError};
+
+/// Entries per bucket before a slot becomes a child node.
+pub const BUCKET_SIZE: usize = 4;
+/// Slots per node (one 4-bit group of the key hash).
+pub const FANOUT: usize = 16;
+/// The largest encoded entry (`[key, value]`). With 16 slots of 4 entries a node stays under
+/// 16 × 4 × 8 KiB = 512 KiB.
+pub const MAX_ENTRY_BYTES: usize = 8 * 1024;
+/// The deepest node: a 256-bit hash has 64 groups of 4 bits.
+const MAX_LEVELS: usize = 64;
+
+/// Why a map operation or a loaded map was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum HamtError {
+    /// An entry larger than [`MAX_ENTRY_BYTES`].
+    #[error("entry `{key}` encodes to {size} bytes; the limit is {MAX_ENTRY_BYTES}")]
+    EntryTooLarge {
+        /// The key.
+        key: String,
+        /// Its encoded size.
+        size: usize,
+    },
+    /// A block of the map is missing from the source.
+    #[error("map block `{0}` is not available")]
+    MissingBlock(Cid),
+    /// A block of the map is not a valid record.
+    #[error("map block `{cid}` is invalid: {error}")]
+    Record {
+        /// The block.
+        cid: Cid,
+        /// Why.
+        error: RecordError,
+    },
+    /// A block breaks the canonical shape (wrong slot, order, bucket size, collapse rule).
+    #[error("map block `{cid}` is not canonical: {reason}")]
+    NotCanonical {
+        /// The block.
+        cid: Cid,
+        /// Which rule.
+        reason: &'static str,
+    },
+}
+
+impl HamtError {
+    /// The stable error code used in test vectors.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            HamtError::EntryTooLarge { .. } => "map-entry-too-large",
+            HamtError::MissingBlock(_) => "map-missing-block",
+            HamtError::Record { .. } => "map-invalid-block",
+            HamtError::NotCanonical { .. } => "map-not-canonical",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    key: String,
+    value: Value,
+    /// The canonical encoding of `[key, value]`, cached.
+    encoded: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+enum Slot {
+    Bucket(Vec<Entry>),
+    Child(Box<Node>),
+}
+
+#[derive(Debug, Clone, Default)]
+struct Node {
+    slots: BTreeMap<u8, Slot>,
+    /// Entries in this subtree.
+    count: usize,
+    /// The encoded block and its CID, while clean.
+    cache: Option<(Cid, Vec<u8>)>,
+}
+
+/// The 4-bit group of `hash` at `level`.
+fn nibble(hash: &[u8; 32], level: usize) -> u8 {
+    let b = hash[level / 2];
+    if level.is_multiple_of(2) {
+        b >> 4
+    } else {
+        b & 0x0f
+    }
+}
+
+fn key_hash(key: &str) -> [u8; 32] {
+    *blake3::hash(key.as_bytes()).as_bytes()
+}
+
+impl Node {
+    fn get(&self, hash: &[u8; 32], key: &str, level: usize) -> Option<&Value> {
+        match self.slots.get(&nibble(hash, level))? {
+            Slot::Bucket(entries) => entries.iter().find(|e| e.key == key).map(|e| &e.value),
+            Slot::Child(child) => child.get(hash, key, level + 1),
+        }
+    }
+
+    /// Inserts or replaces; returns the previous value.
+    fn insert(&mut self, hash: &[u8; 32], entry: Entry, level: usize) -> Option<Value> {
+        self.cache = None;
+        let slot = nibble(hash, level);
+        let previous = match self.slots.remove(&slot) {
+            None => {
+                self.slots.insert(slot, Slot::Bucket(vec![entry]));
+                None
+            }
+            Some(Slot::Bucket(mut entries)) => {
+                let prev = match entries.binary_search_by(|e| e.key.as_str().cmp(&entry.key)) {
+                    Ok(i) => Some(std::mem::replace(&mut entries[i], entry).value),
+                    Err(i) => {
+                        entries.insert(i, entry);
+                        None
+                    }
+                };
+                if entries.len() > BUCKET_SIZE && level + 1 < MAX_LEVELS {
+                    let mut child = Node::default();
+                    for e in entries {
+                        let h = key_hash(&e.key);
+                        child.insert(&h, e, level + 1);
+                    }
+                    self.slots.insert(slot, Slot::Child(Box::new(child)));
+                } else {
+                    self.slots.insert(slot, Slot::Bucket(entries));
+                }
+                prev
+            }
+            Some(Slot::Child(mut child)) => {
+                let prev = child.insert(hash, entry, level + 1);
+                self.slots.insert(slot, Slot::Child(child));
+                prev
+            }
+        };
+        if previous.is_none() {
+            self.count += 1;
+        }
+        previous
+    }
+
+    fn remove(&mut self, hash: &[u8; 32], key: &str, level: usize) -> Option<Value> {
+        let slot = nibble(hash, level);
+        let removed = match self.slots.get_mut(&slot)? {
+            Slot::Bucket(entries) => {
+                let i = entries.iter().position(|e| e.key == key)?;
+                let e = entries.remove(i);
+                if entries.is_empty() {
+                    self.slots.remove(&slot);
+                }
+                e.value
+            }
+            Slot::Child(child) => {
+                let v = child.remove(hash, key, level + 1)?;
+                if child.count <= BUCKET_SIZE {
+                    let mut entries = Vec::with_capacity(child.count);
+                    child.drain_into(&mut entries);
+                    entries.sort_by(|a, b| a.key.cmp(&b.key));
+                    self.slots.insert(slot, Slot::Bucket(entries));
+                }
+                v
+            }
+        };
+        self.cache = None;
+        self.count -= 1;
+        Some(removed)
+    }
+
+    fn drain_into(&mut self, out: &mut Vec<Entry>) {
+        for (_, slot) in std::mem::take(&mut self.slots) {
+            match slot {
+                Slot::Bucket(entries) => out.extend(entries),
+                Slot::Child(mut child) => child.drain_into(out),
+            }
+        }
+    }
+
+    /// The node's CID, re-encoding dirty nodes; newly encoded blocks are pushed to `fresh`.
+    fn flush(&mut self, fresh: &mut Vec<(Cid, Vec<u8>)>) -> Cid {
+        if let Some((cid, _)) = &self.cache {
+            return *cid;
+        }
+        // {"slots": [[index, bucket | link], …]}: key "slots" sorts alone.
+        let mut out = Vec::with_capacity(64 + self.slots.len() * 48);
+        out.extend_from_slice(b"\xa1\x65slots");
+        codec::write_head(&mut out, 4, self.slots.len() as u64);
+        for (index, slot) in &mut self.slots {
+            out.push(0x82);
+            out.push(*index); // 0..=15: a one-byte unsigned integer.
+            match slot {
+                Slot::Bucket(entries) => {
+                    codec::write_head(&mut out, 4, entries.len() as u64);
+                    for e in entries.iter() {
+                        out.extend_from_slice(&e.encoded);
+                    }
+                }
+                Slot::Child(child) => {
+                    let cid = child.flush(fresh);
+                    codec::encode_into(&mut out, &Value::Link(cid.into()));
+                }
+            }
+        }
+        let cid = Cid::of_record(&out);
+        fresh.push((cid, out.clone()));
+        self.cache = Some((cid, out));
+        cid
+    }
+
+    fn collect_blocks(&mut self, out: &mut Vec<(Cid, Vec<u8>)>) {
+        let mut scratch = Vec::new();
+        self.flush(&mut scratch);
+        if let Some((cid, bytes)) = &self.cache {
+            out.push((*cid, bytes.clone()));
+        }
+        for slot in self.slots.values_mut() {
+            if let Slot::Child(child) = slot {
+                child.collect_blocks(out);
+            }
+        }
+    }
+
+    fn entries<'a>(&'a self, out: &mut Vec<(&'a str, &'a Value)>) {
+        for slot in self.slots.values() {
+            match slot {
+                Slot::Bucket(entries) => {
+                    out.extend(entries.iter().map(|e| (e.key.as_str(), &e.value)));
+                }
+                Slot::Child(child) => child.entries(out),
+            }
+        }
+    }
+}
+
+/// A map from text keys to record values, stored as a canonical HAMT of blocks.
+#[derive(Debug, Clone, Default)]
+pub struct Hamt {
+    root: Node,
+}
+
+impl Hamt {
+    /// An empty map.
+    #[must_use]
+    pub fn new() -> Hamt {
+        Hamt::default()
+    }
+
+    /// Number of entries.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.root.count
+    }
+
+    /// Whether the map is empty.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.root.count == 0
+    }
+
+    /// Looks a key up.
+    #[must_use]
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.root.get(&key_hash(key), key, 0)
+    }
+
+    /// Inserts or replaces an entry; returns the previous value.
+    pub fn insert(&mut self, key: &str, value: Value) -> Result<Option<Value>, HamtError> {
+        let encoded = codec::encode(&Value::List(vec![Value::text(key), value.clone()]));
+        if encoded.len() > MAX_ENTRY_BYTES {
+            return Err(HamtError::EntryTooLarge {
+                key: key.to_owned(),
+                size: encoded.len(),
+            });
+        }
+        let entry = Entry {
+            key: key.to_owned(),
+            value,
+            encoded,
+        };
+        Ok(self.root.insert(&key_hash(key), entry, 0))
+    }
+
+    /// Removes a key; returns its value.
+    pub fn remove(&mut self, key: &str) -> Option<Value> {
+        self.root.remove(&key_hash(key), key, 0)
+    }
+
+    /// The root block's CID. Re-encodes only nodes changed since the last call; the blocks
+    /// encoded by this call are appended to `fresh` (what a store must write).
+    pub fn flush(&mut self, fresh: &mut Vec<(Cid, Vec<u8>)>) -> Cid {
+        self.root.flush(fresh)
+    }
+
+    /// The root CID (discarding the list of fresh blocks).
+    pub fn root_cid(&mut self) -> Cid {
+        self.flush(&mut Vec::new())
+    }
+
+    /// Every block of the map, root first.
+    pub fn blocks(&mut self) -> Vec<(Cid, Vec<u8>)> {
+        let mut out = Vec::new();
+        self.root.collect_blocks(&mut out);
+        out
+    }
+
+    /// Every entry, sorted by key.
+    #[must_use]
+    pub fn entries(&self) -> Vec<(&str, &Value)> {
+        let mut out = Vec::with_capacity(self.len());
+        self.root.entries(&mut out);
+        out.sort_by(|a, b| a.0.cmp(b.0));
+        out
+    }
+
+    /// Loads a map from its blocks, checking every block against the canonical shape.
+    pub fn load(root: Cid, fetch: &dyn Fn(&Cid) -> Option<Vec<u8>>) -> Result<Hamt, HamtError> {
+        let node = load_node(root, fetch, 0, &[])?;
+        Ok(Hamt { root: node })
+    }
+}
+
+fn load_node(
+    cid: Cid,
+    fetch: &dyn Fn(&Cid) -> Option<Vec<u8>>,
+    level: usize,
+    prefix: &[u8],
+) -> Result<Node, HamtError> {
+    let bad = |reason| HamtError::NotCanonical { cid, reason };
+    let bytes = fetch(&cid).ok_or(HamtError::MissingBlock(cid))?;
+    if !cid.matches(&bytes) {
+        return Err(bad("block bytes do not match the CID"));
+    }
+    let value = profile::decode_record(&bytes).map_err(|error| HamtError::Record { cid, error })?;
+    let mut fields = profile::Fields::new("map node", value)
+        .map_err(|error| HamtError::Record { cid, error })?;
+    let slots = fields
+        .list("slots")
+        .map_err(|error| HamtError::Record { cid, error })?;
+    fields
+        .finish()
+        .map_err(|error| HamtError::Record { cid, error })?;
+    let mut node = Node::default();
+    let mut last: Option<u8> = None;
+    for slot in slots {
+        let Value::List(pair) = slot else {
+            return Err(bad("a slot is not a [index, content] pair"));
+        };
+        let [Value::Integer(i), content] =
+            <[Value; 2]>::try_from(pair).map_err(|_| bad("a slot is not a pair"))?
+        else {
+            return Err(bad("a slot index is not an integer"));
+        };
+        let index = u8::try_from(i)
+            .ok()
+            .filter(|&i| usize::from(i) < FANOUT)
+            .ok_or_else(|| bad("slot index out of range"))?;
+        if last.is_some_and(|l| l >= index) {
+            return Err(bad("slots out of order"));
+        }
+        last = Some(index);
+        let mut path = prefix.to_vec();
+        path.push(index);
+        let slot = match content {
+            Value::List(items) => {
+                if items.is_empty() || items.len() > BUCKET_SIZE {
+                    return Err(bad("bucket size out of range"));
+                }
+                let mut entries: Vec<Entry> = Vec::with_capacity(items.len());
+                for item in items {
+                    let encoded = codec::encode(&item);
+                    let Value::List(kv) = item else {
+                        return Err(bad("a bucket entry is not a [key, value] pair"));
+                    };
+                    let [Value::String(key), value] = <[Value; 2]>::try_from(kv)
+                        .map_err(|_| bad("a bucket entry is not a pair"))?
+                    else {
+                        return Err(bad("a bucket key is not text"));
+                    };
+                    let h = key_hash(&key);
+                    if (0..=level).any(|l| nibble(&h, l) != path[l]) {
+                        return Err(bad("an entry is in a slot its key hash does not lead to"));
+                    }
+                    if entries.last().is_some_and(|e| e.key >= key) {
+                        return Err(bad("bucket entries out of order"));
+                    }
+                    if encoded.len() > MAX_ENTRY_BYTES {
+                        return Err(bad("entry larger than the limit"));
+                    }
+                    entries.push(Entry {
+                        key,
+                        value,
+                        encoded,
+                    });
+                }
+                node.count += entries.len();
+                Slot::Bucket(entries)
+            }
+            Value::Link(link) => {
+                if level + 1 >= MAX_LEVELS {
+                    return Err(bad("map deeper than the key hash"));
+                }
+                let child_cid =
+                    Cid::try_from(&link).map_err(|_| bad("a child link is not a Cairn CID"))?;
+                let child = load_node(child_cid, fetch, level + 1, &path)?;
+                if child.count <= BUCKET_SIZE {
+                    return Err(bad(
+                        "a child node holds too few entries (it must be a bucket)",
+                    ));
+                }
+                node.count += child.count;
+                Slot::Child(Box::new(child))
+            }
+            _ => return Err(bad("a slot holds neither a bucket nor a link")),
+        };
+        node.slots.insert(index, slot);
+    }
+    if level > 0 && node.count <= BUCKET_SIZE {
+        return Err(bad("a child node holds too few entries"));
+    }
+    node.cache = Some((cid, bytes));
+    Ok(node)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn v(i: usize) -> Value {
+        Value::Integer(i as i128)
+    }
+
+    #[test]
+    fn shape_is_independent_of_insertion_order_and_history() {
+        let mut a = Hamt::new();
+        let mut b = Hamt::new();
+        for i in 0..500 {
+            a.insert(&format!("k{i}"), v(i)).expect("insert");
+        }
+        for i in (0..700).rev() {
+            b.insert(&format!("k{i}"), v(i)).expect("insert");
+        }
+        for i in 500..700 {
+            assert_eq!(b.remove(&format!("k{i}")), Some(v(i)));
+        }
+        assert_eq!(a.root_cid(), b.root_cid());
+        assert_eq!(a.len(), 500);
+        assert_eq!(b.get("k42"), Some(&v(42)));
+        assert_eq!(b.get("k600"), None);
+    }
+
+    #[test]
+    fn load_round_trips_and_refuses_tampering() {
+        let mut m = Hamt::new();
+        for i in 0..200 {
+            m.insert(&format!("alias-{i}"), v(i)).expect("insert");
+        }
+        let root = m.root_cid();
+        let blocks: HashMap<Cid, Vec<u8>> = m.blocks().into_iter().collect();
+        let mut loaded = Hamt::load(root, &|c| blocks.get(c).cloned()).expect("load");
+        assert_eq!(loaded.root_cid(), root);
+        assert_eq!(loaded.entries().len(), 200);
+        let missing = Hamt::load(root, &|c| {
+            if *c == root {
+                blocks.get(c).cloned()
+            } else {
+                None
+            }
+        });
+        assert!(matches!(missing, Err(HamtError::MissingBlock(_))));
+        let wrong = Hamt::load(root, &|_| Some(b"\xa0".to_vec()));
+        assert!(matches!(wrong, Err(HamtError::NotCanonical { .. })));
+    }
+
+    #[test]
+    fn entries_are_bounded() {
+        let mut m = Hamt::new();
+        let big = Value::Bytes(vec![0; MAX_ENTRY_BYTES]);
+        assert!(matches!(
+            m.insert("k", big),
+            Err(HamtError::EntryTooLarge { .. })
+        ));
+        assert!(m.is_empty());
+    }
+
+    #[test]
+    fn one_change_rewrites_a_logarithmic_path() {
+        let mut m = Hamt::new();
+        for i in 0..10_000 {
+            m.insert(&format!("{i}.0.0"), v(i)).expect("insert");
+        }
+        let total = m.blocks().len();
+        let _ = m.root_cid();
+        m.insert("5000.0.0", v(0)).expect("update");
+        let mut fresh = Vec::new();
+        m.flush(&mut fresh);
+        assert!(
+            fresh.len() <= 6,
+            "{} blocks rewritten of {total}",
+            fresh.len()
+        );
+        assert!(total > 100);
+    }
+}
