@@ -18,7 +18,7 @@ use crate::cid::Cid;
 use crate::codec::{Map, Value};
 use crate::multiformats;
 use crate::profile::{self, Fields, RecordError};
-use crate::sign::{Domain, PublicKey};
+use crate::sign::{Domain, PublicKey, SecretKey};
 use crate::signed::{Payload, Signed, Unverified, Verified};
 
 /// The most root keys an identity may have.
@@ -583,6 +583,42 @@ pub fn next_revision(
     };
     profile::encode_record(&rev.to_value())?;
     Ok(rev)
+}
+
+/// Creates a new identity: signs a genesis revision with `root_keys` (all of them sign, so any
+/// threshold up to their number is met) and returns the envelope and the started log.
+pub fn create(
+    root_keys: &[&SecretKey],
+    threshold: u64,
+    signing_keys: &[PublicKey],
+    time: u64,
+) -> Result<(Signed<IdentityRevision, Verified>, IdentityLog), ChainError> {
+    let mut ops: Vec<IdentityOp> = root_keys
+        .iter()
+        .map(|k| IdentityOp::AddRootKey(k.public()))
+        .collect();
+    ops.push(IdentityOp::SetThreshold(threshold));
+    ops.extend(signing_keys.iter().copied().map(IdentityOp::AddSigningKey));
+    let rev = next_revision(None, time, ops)?;
+    let signed = Signed::sign(rev, root_keys)?;
+    let log = IdentityLog::genesis(Signed::decode(&signed.encode())?)?;
+    Ok((signed, log))
+}
+
+impl IdentityLog {
+    /// Signs and appends a change made of `ops`, signed by `root_keys` (which must meet the
+    /// previous and the new threshold). Returns the envelope to publish.
+    pub fn change(
+        &mut self,
+        ops: Vec<IdentityOp>,
+        time: u64,
+        root_keys: &[&SecretKey],
+    ) -> Result<Signed<IdentityRevision, Verified>, ChainError> {
+        let rev = next_revision(Some(self), time, ops)?;
+        let signed = Signed::sign(rev, root_keys)?;
+        self.append(Signed::decode(&signed.encode())?)?;
+        Ok(signed)
+    }
 }
 
 #[cfg(test)]

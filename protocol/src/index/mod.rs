@@ -369,5 +369,39 @@ pub fn next_revision<K: IndexKind>(
     Ok((rev, tip))
 }
 
+/// A signed, verified index revision.
+pub type SignedRevision<K> = Signed<Revision<K>, crate::signed::Verified>;
+
+/// Builds and signs the next revision of `index` with `key` (a signing key of the cited
+/// identity state). Returns the envelope to publish and the new tip.
+pub fn sign_next<K: IndexKind>(
+    prev: Option<&Tip<K>>,
+    index: &IndexName,
+    signer: Citation,
+    key: &crate::sign::SecretKey,
+    time: u64,
+    ops: Vec<K::Op>,
+) -> Result<(SignedRevision<K>, Tip<K>), ChainError> {
+    let (rev, tip) = next_revision(prev, index, signer, time, ops)?;
+    Ok((Signed::sign(rev, &[key])?, tip))
+}
+
+/// Verifies a whole chain of envelopes (oldest first) of `index`.
+pub fn verify_chain<K: IndexKind>(
+    index: &IndexName,
+    envelopes: &[Vec<u8>],
+    keys: &(impl KeyStates + ?Sized),
+) -> Result<Tip<K>, ChainError> {
+    let mut tip: Option<Tip<K>> = None;
+    for bytes in envelopes {
+        let envelope = Signed::<Revision<K>, Unverified>::decode(bytes)?;
+        tip = Some(verify_revision(tip, index, envelope, keys, None)?);
+    }
+    tip.ok_or(ChainError::BadGenesis {
+        seq: 0,
+        reason: "the chain is empty",
+    })
+}
+
 #[cfg(test)]
 mod tests;

@@ -24,20 +24,20 @@ pub const MAX_MESSAGE: usize = 256;
 /// The longest advisory ID.
 pub const MAX_ADVISORY_ID: usize = 64;
 
-/// What a grantee may do.
+/// What a grantee may do. The variant order is the name order, which is the wire order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Permission {
-    /// Publish releases.
-    Release,
     /// Yank, un-yank, deprecate, add advisories.
     Annotate,
     /// Grant and revoke permissions.
     Grant,
+    /// Publish releases.
+    Release,
 }
 
 impl Permission {
     /// Every permission.
-    pub const ALL: [Permission; 3] = [Permission::Release, Permission::Annotate, Permission::Grant];
+    pub const ALL: [Permission; 3] = [Permission::Annotate, Permission::Grant, Permission::Release];
 
     /// The name on the wire.
     #[must_use]
