@@ -1,6 +1,7 @@
 //! Conformance against public data in `../shared/fixtures` (IPLD codec fixtures, Wycheproof),
 //! property tests, and the replay of the fuzz seed corpus.
 
+mod chains;
 mod fixtures;
 mod fuzz_corpus;
 mod properties;
