@@ -98,6 +98,18 @@ pub enum RecordError {
 }
 
 impl RecordError {
+    /// The field a schema error is about, if any.
+    #[must_use]
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            RecordError::UnknownField { field, .. } => Some(field),
+            RecordError::MissingField { field, .. }
+            | RecordError::WrongType { field, .. }
+            | RecordError::InvalidField { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
     /// The stable error code used in test vectors (`spec/01-encoding.md` lists them).
     #[must_use]
     pub fn code(&self) -> &'static str {

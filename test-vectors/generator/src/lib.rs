@@ -12,8 +12,10 @@
 // uniform, even where one cannot fail; case tables are long lists by nature.
 #![allow(clippy::unnecessary_wraps, clippy::too_many_lines)]
 
+mod chains;
 mod cids;
 mod codec;
+mod records;
 mod signatures;
 mod util;
 mod versions;
@@ -42,6 +44,8 @@ pub fn files() -> Vec<VectorFile> {
     all.extend(cids::files());
     all.extend(signatures::files());
     all.extend(versions::files());
+    all.extend(chains::files());
+    all.extend(records::files());
     all
 }
 

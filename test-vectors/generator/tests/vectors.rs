@@ -37,7 +37,8 @@ fn committed_vectors_are_current() {
 }
 
 /// Fields whose content the check recomputes or verifies; `name`, `description` and the inputs
-/// of the version tables are labels or table keys, not data.
+/// of the version tables are labels or table keys, not data. In a vector that carries an
+/// `input_cid`, every string but `name` is data.
 const DATA_FIELDS: &[&str] = &[
     "hex",
     "input_cid",
@@ -62,7 +63,33 @@ const DATA_FIELDS: &[&str] = &[
     "public_key",
     "signature_hex",
     "domain",
+    "identity",
+    "head",
+    "index",
+    "state",
+    "key",
+    "root",
+    "seq",
+    "payload",
+    "signer",
+    "size",
+    "winner",
+    "fork",
+    "field",
 ];
+
+/// Lists whose every element is data.
+const DATA_LISTS: &[&str] = &[
+    "revisions",
+    "verdicts",
+    "blocks",
+    "identities",
+    "signers",
+    "entries",
+];
+
+/// Objects whose content is data, mutated at their first scalar.
+const DATA_OBJECTS: &[&str] = &["value", "payload", "resolved", "indexes"];
 
 /// Changes one character in the middle of `s` to another character of the same class.
 fn flip(s: &str) -> String {
@@ -88,46 +115,65 @@ fn flip(s: &str) -> String {
     chars.into_iter().collect()
 }
 
+/// Every single mutation of one element of a data list (recursively for nested lists/objects).
+fn element_mutations(items: &[Json]) -> Vec<(String, Json)> {
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let mutated: Vec<(String, Json)> = match item {
+            Json::String(s) => vec![(String::new(), Json::String(flip(s)))],
+            Json::Array(inner) => element_mutations(inner),
+            Json::Object(_) => mutations(item, true),
+            _ => vec![],
+        };
+        for (label, m) in mutated {
+            let mut copy = items.to_vec();
+            copy[i] = m;
+            out.push((format!("[{i}]{label}"), Json::Array(copy)));
+        }
+    }
+    out
+}
+
 /// Every single-field mutation of `v`, with a label.
-fn mutations(v: &Json) -> Vec<(String, Json)> {
+fn mutations(v: &Json, all_strings: bool) -> Vec<(String, Json)> {
     let mut out = Vec::new();
     let Json::Object(obj) = v else { return out };
+    let all_strings = all_strings || obj.contains_key("input_cid");
     for (k, field) in obj {
+        let mut replace = |label: String, new: Json| {
+            let mut m = v.clone();
+            m[k] = new;
+            out.push((label, m));
+        };
         match field {
-            Json::String(s) if DATA_FIELDS.contains(&k.as_str()) => {
-                let mut m = v.clone();
-                m[k] = Json::String(flip(s));
-                out.push((k.clone(), m));
+            Json::String(s)
+                if (all_strings && k != "name") || DATA_FIELDS.contains(&k.as_str()) =>
+            {
+                replace(k.clone(), Json::String(flip(s)));
             }
-            Json::Bool(b) => {
-                let mut m = v.clone();
-                m[k] = Json::Bool(!b);
-                out.push((k.clone(), m));
-            }
-            Json::Null if k == "error" => {
-                let mut m = v.clone();
-                m[k] = Json::String("record-too-large".into());
-                out.push((k.clone(), m));
+            Json::Bool(b) => replace(k.clone(), Json::Bool(!b)),
+            Json::Null if k == "error" || k == "identity" || k == "state" => {
+                replace(k.clone(), Json::String("x".into()));
             }
             Json::Array(items) if k == "hex_runs" => {
-                let mut m = v.clone();
-                m[k][1][1] = Json::from(items[1][1].as_u64().unwrap_or(0) - 1);
-                out.push((k.clone(), m));
+                let mut runs = field.clone();
+                runs[1][1] = Json::from(items[1][1].as_u64().unwrap_or(0) - 1);
+                replace(k.clone(), runs);
             }
-            Json::Array(items) if k == "signers" => {
-                for (i, item) in items.iter().enumerate() {
-                    for (label, inner) in mutations(item) {
-                        let mut m = v.clone();
-                        m[k][i] = inner;
-                        out.push((format!("signers[{i}].{label}"), m));
-                    }
+            Json::Array(items) if DATA_LISTS.contains(&k.as_str()) => {
+                for (label, new) in element_mutations(items) {
+                    replace(format!("{k}{label}"), new);
                 }
             }
-            Json::Object(_) if k == "value" || k == "payload" => {
-                // Typed JSON: change the first scalar found.
-                let mut m = v.clone();
-                if mutate_first_scalar(&mut m[k]) {
-                    out.push((k.clone(), m));
+            Json::Object(_) if DATA_OBJECTS.contains(&k.as_str()) => {
+                let mut new = field.clone();
+                if mutate_first_scalar(&mut new) {
+                    replace(k.clone(), new);
+                }
+            }
+            Json::Object(_) => {
+                for (label, new) in mutations(field, all_strings) {
+                    replace(format!("{k}.{label}"), new);
                 }
             }
             _ => {}
@@ -163,7 +209,7 @@ fn a_flipped_byte_in_any_vector_fails_check() {
         let json = load(&f);
         let vectors = json["vectors"].as_array().expect("vectors");
         for v in vectors {
-            let ms = mutations(v);
+            let ms = mutations(v, false);
             assert!(
                 !ms.is_empty(),
                 "`{}` vector {} has no data field to flip",
