@@ -12,6 +12,7 @@
 //! to a child node holding more than [`BUCKET_SIZE`] entries in total.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use thiserror::Error;
 
@@ -83,10 +84,12 @@ struct Entry {
     encoded: Vec<u8>,
 }
 
+/// Entries and child nodes are shared between versions of a map (copy on write), so cloning a
+/// map is O(1) and a change copies only its path.
 #[derive(Debug, Clone)]
 enum Slot {
-    Bucket(Vec<Entry>),
-    Child(Box<Node>),
+    Bucket(Vec<Arc<Entry>>),
+    Child(Arc<Node>),
 }
 
 #[derive(Debug, Clone, Default)]
@@ -121,7 +124,7 @@ impl Node {
     }
 
     /// Inserts or replaces; returns the previous value.
-    fn insert(&mut self, hash: &[u8; 32], entry: Entry, level: usize) -> Option<Value> {
+    fn insert(&mut self, hash: &[u8; 32], entry: Arc<Entry>, level: usize) -> Option<Value> {
         self.cache = None;
         let slot = nibble(hash, level);
         let previous = match self.slots.remove(&slot) {
@@ -131,7 +134,7 @@ impl Node {
             }
             Some(Slot::Bucket(mut entries)) => {
                 let prev = match entries.binary_search_by(|e| e.key.as_str().cmp(&entry.key)) {
-                    Ok(i) => Some(std::mem::replace(&mut entries[i], entry).value),
+                    Ok(i) => Some(std::mem::replace(&mut entries[i], entry).value.clone()),
                     Err(i) => {
                         entries.insert(i, entry);
                         None
@@ -143,14 +146,14 @@ impl Node {
                         let h = key_hash(&e.key);
                         child.insert(&h, e, level + 1);
                     }
-                    self.slots.insert(slot, Slot::Child(Box::new(child)));
+                    self.slots.insert(slot, Slot::Child(Arc::new(child)));
                 } else {
                     self.slots.insert(slot, Slot::Bucket(entries));
                 }
                 prev
             }
             Some(Slot::Child(mut child)) => {
-                let prev = child.insert(hash, entry, level + 1);
+                let prev = Arc::make_mut(&mut child).insert(hash, entry, level + 1);
                 self.slots.insert(slot, Slot::Child(child));
                 prev
             }
@@ -170,13 +173,13 @@ impl Node {
                 if entries.is_empty() {
                     self.slots.remove(&slot);
                 }
-                e.value
+                e.value.clone()
             }
             Slot::Child(child) => {
-                let v = child.remove(hash, key, level + 1)?;
+                let v = Arc::make_mut(child).remove(hash, key, level + 1)?;
                 if child.count <= BUCKET_SIZE {
                     let mut entries = Vec::with_capacity(child.count);
-                    child.drain_into(&mut entries);
+                    child.collect_entries(&mut entries);
                     entries.sort_by(|a, b| a.key.cmp(&b.key));
                     self.slots.insert(slot, Slot::Bucket(entries));
                 }
@@ -188,11 +191,11 @@ impl Node {
         Some(removed)
     }
 
-    fn drain_into(&mut self, out: &mut Vec<Entry>) {
-        for (_, slot) in std::mem::take(&mut self.slots) {
+    fn collect_entries(&self, out: &mut Vec<Arc<Entry>>) {
+        for slot in self.slots.values() {
             match slot {
-                Slot::Bucket(entries) => out.extend(entries),
-                Slot::Child(mut child) => child.drain_into(out),
+                Slot::Bucket(entries) => out.extend(entries.iter().cloned()),
+                Slot::Child(child) => child.collect_entries(out),
             }
         }
     }
@@ -203,7 +206,15 @@ impl Node {
             return *cid;
         }
         // {"slots": [[index, bucket | link], …]}: key "slots" sorts alone.
-        let mut out = Vec::with_capacity(64 + self.slots.len() * 48);
+        let size: usize = self
+            .slots
+            .values()
+            .map(|slot| match slot {
+                Slot::Bucket(entries) => 3 + entries.iter().map(|e| e.encoded.len()).sum::<usize>(),
+                Slot::Child(_) => 3 + 4 + crate::cid::CID_LEN,
+            })
+            .sum();
+        let mut out = Vec::with_capacity(16 + size);
         out.extend_from_slice(b"\xa1\x65slots");
         codec::write_head(&mut out, 4, self.slots.len() as u64);
         for (index, slot) in &mut self.slots {
@@ -217,7 +228,10 @@ impl Node {
                     }
                 }
                 Slot::Child(child) => {
-                    let cid = child.flush(fresh);
+                    let cid = match &child.cache {
+                        Some((cid, _)) => *cid,
+                        None => Arc::make_mut(child).flush(fresh),
+                    };
                     codec::encode_into(&mut out, &Value::Link(cid.into()));
                 }
             }
@@ -228,13 +242,12 @@ impl Node {
         cid
     }
 
-    fn collect_blocks(&mut self, out: &mut Vec<(Cid, Vec<u8>)>) {
-        let mut scratch = Vec::new();
-        self.flush(&mut scratch);
+    /// Every block of a flushed subtree.
+    fn collect_blocks(&self, out: &mut Vec<(Cid, Vec<u8>)>) {
         if let Some((cid, bytes)) = &self.cache {
             out.push((*cid, bytes.clone()));
         }
-        for slot in self.slots.values_mut() {
+        for slot in self.slots.values() {
             if let Slot::Child(child) = slot {
                 child.collect_blocks(out);
             }
@@ -256,7 +269,7 @@ impl Node {
 /// A map from text keys to record values, stored as a canonical HAMT of blocks.
 #[derive(Debug, Clone, Default)]
 pub struct Hamt {
-    root: Node,
+    root: Arc<Node>,
 }
 
 impl Hamt {
@@ -293,23 +306,27 @@ impl Hamt {
                 size: encoded.len(),
             });
         }
-        let entry = Entry {
+        let entry = Arc::new(Entry {
             key: key.to_owned(),
             value,
             encoded,
-        };
-        Ok(self.root.insert(&key_hash(key), entry, 0))
+        });
+        Ok(Arc::make_mut(&mut self.root).insert(&key_hash(key), entry, 0))
     }
 
     /// Removes a key; returns its value.
     pub fn remove(&mut self, key: &str) -> Option<Value> {
-        self.root.remove(&key_hash(key), key, 0)
+        self.get(key)?; // Absent: do not copy the path for nothing.
+        Arc::make_mut(&mut self.root).remove(&key_hash(key), key, 0)
     }
 
     /// The root block's CID. Re-encodes only nodes changed since the last call; the blocks
     /// encoded by this call are appended to `fresh` (what a store must write).
     pub fn flush(&mut self, fresh: &mut Vec<(Cid, Vec<u8>)>) -> Cid {
-        self.root.flush(fresh)
+        match &self.root.cache {
+            Some((cid, _)) => *cid,
+            None => Arc::make_mut(&mut self.root).flush(fresh),
+        }
     }
 
     /// The root CID (discarding the list of fresh blocks).
@@ -319,6 +336,7 @@ impl Hamt {
 
     /// Every block of the map, root first.
     pub fn blocks(&mut self) -> Vec<(Cid, Vec<u8>)> {
+        self.flush(&mut Vec::new());
         let mut out = Vec::new();
         self.root.collect_blocks(&mut out);
         out
@@ -336,7 +354,9 @@ impl Hamt {
     /// Loads a map from its blocks, checking every block against the canonical shape.
     pub fn load(root: Cid, fetch: &dyn Fn(&Cid) -> Option<Vec<u8>>) -> Result<Hamt, HamtError> {
         let node = load_node(root, fetch, 0, &[])?;
-        Ok(Hamt { root: node })
+        Ok(Hamt {
+            root: Arc::new(node),
+        })
     }
 }
 
@@ -386,7 +406,7 @@ fn load_node(
                 if items.is_empty() || items.len() > BUCKET_SIZE {
                     return Err(bad("bucket size out of range"));
                 }
-                let mut entries: Vec<Entry> = Vec::with_capacity(items.len());
+                let mut entries: Vec<Arc<Entry>> = Vec::with_capacity(items.len());
                 for item in items {
                     let encoded = codec::encode(&item);
                     let Value::List(kv) = item else {
@@ -407,11 +427,11 @@ fn load_node(
                     if encoded.len() > MAX_ENTRY_BYTES {
                         return Err(bad("entry larger than the limit"));
                     }
-                    entries.push(Entry {
+                    entries.push(Arc::new(Entry {
                         key,
                         value,
                         encoded,
-                    });
+                    }));
                 }
                 node.count += entries.len();
                 Slot::Bucket(entries)
@@ -429,7 +449,7 @@ fn load_node(
                     ));
                 }
                 node.count += child.count;
-                Slot::Child(Box::new(child))
+                Slot::Child(Arc::new(child))
             }
             _ => return Err(bad("a slot holds neither a bucket nor a link")),
         };

@@ -299,6 +299,32 @@ impl FromStr for PublicKey {
     }
 }
 
+/// Parsed public keys by their bytes, so that bulk verification (a chain, an indexer's crawl)
+/// decompresses each signer's key once. Bounded: it empties itself when full, so hostile input
+/// cannot grow it without limit.
+#[derive(Debug, Default)]
+pub struct KeyCache {
+    keys: std::collections::HashMap<[u8; 32], Result<PublicKey, SignatureError>>,
+}
+
+impl KeyCache {
+    /// The most keys held at once.
+    pub const CAPACITY: usize = 4096;
+
+    /// [`PublicKey::from_bytes`], remembered.
+    pub fn parse(&mut self, bytes: &[u8; 32]) -> Result<PublicKey, SignatureError> {
+        if let Some(known) = self.keys.get(bytes) {
+            return known.clone();
+        }
+        if self.keys.len() >= Self::CAPACITY {
+            self.keys.clear();
+        }
+        let parsed = PublicKey::from_bytes(bytes);
+        self.keys.insert(*bytes, parsed.clone());
+        parsed
+    }
+}
+
 /// A 64-byte Ed25519 signature (R ‖ S). Any 64 bytes parse; validity is decided by verifying.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Signature(pub [u8; 64]);

@@ -16,7 +16,7 @@ use thiserror::Error;
 use crate::cid::Cid;
 use crate::codec::{self, Map, Value};
 use crate::profile::{self, Fields, RecordError};
-use crate::sign::{Domain, PublicKey, SecretKey, Signature, SignatureError};
+use crate::sign::{Domain, KeyCache, PublicKey, SecretKey, Signature, SignatureError};
 
 /// The most signatures one envelope may carry.
 pub const MAX_SIGNATURES: usize = 16;
@@ -105,6 +105,11 @@ impl<T, S> Signed<T, S> {
         &self.payload
     }
 
+    /// Consumes the envelope, keeping the payload.
+    pub fn into_payload(self) -> T {
+        self.payload
+    }
+
     /// The canonical payload bytes (the block that [`Signed::payload_cid`] addresses).
     pub fn payload_bytes(&self) -> &[u8] {
         &self.payload_bytes
@@ -140,6 +145,8 @@ impl<T, S> Signed<T, S> {
 
 /// `a2` (map of 2) then the text `payload`: the fixed first bytes of every envelope.
 const ENVELOPE_PREFIX: &[u8] = b"\xa2\x67payload";
+/// The encoded length of one signature entry: `a2 63 "key" 58 20 <32> 63 "sig" 58 40 <64>`.
+const SIGNATURE_ENTRY_LEN: usize = 1 + 4 + 2 + 32 + 4 + 2 + 64;
 /// The text `signatures`, the key after the payload.
 const SIGNATURES_KEY: &[u8] = b"\x6asignatures";
 
@@ -160,6 +167,21 @@ fn signatures_value(signatures: &[SignatureEntry]) -> Value {
 impl<T: Payload> Signed<T, Unverified> {
     /// Decodes an envelope under the record profile. Nothing is verified yet.
     pub fn decode(bytes: &[u8]) -> Result<Signed<T, Unverified>, SignedError> {
+        Self::decode_keys(bytes, &mut PublicKey::from_bytes)
+    }
+
+    /// [`Signed::decode`], taking signer keys from `cache` (for bulk verification).
+    pub fn decode_cached(
+        bytes: &[u8],
+        cache: &mut KeyCache,
+    ) -> Result<Signed<T, Unverified>, SignedError> {
+        Self::decode_keys(bytes, &mut |k| cache.parse(k))
+    }
+
+    fn decode_keys(
+        bytes: &[u8],
+        parse_key: &mut dyn FnMut(&[u8; 32]) -> Result<PublicKey, SignatureError>,
+    ) -> Result<Signed<T, Unverified>, SignedError> {
         let value = profile::decode_record(bytes)?;
         let mut fields = Fields::new("envelope", value)?;
         let payload = fields.required("payload")?;
@@ -177,7 +199,7 @@ impl<T: Payload> Signed<T, Unverified> {
             let key = f.bytes_exact::<32>("key")?;
             let sig = f.bytes_exact::<64>("sig")?;
             f.finish()?;
-            let key = PublicKey::from_bytes(&key).map_err(|error| SignedError::Signature {
+            let key = parse_key(&key).map_err(|error| SignedError::Signature {
                 index,
                 key: hex_string(&key),
                 error,
@@ -193,7 +215,13 @@ impl<T: Payload> Signed<T, Unverified> {
         // The strict decode proved `bytes` canonical and the envelope is exactly
         // `{payload, signatures}`, so the payload's canonical bytes are the span between the
         // fixed prefix and the signatures entry; no re-encoding needed.
-        let tail = SIGNATURES_KEY.len() + codec::encode(&signatures_value(&signatures)).len();
+        // Each entry `{key: bytes(32), sig: bytes(64)}` encodes to exactly 109 bytes, and the
+        // list head is one byte for up to 23 entries (at most 16 are allowed).
+        let tail = SIGNATURES_KEY.len() + 1 + SIGNATURE_ENTRY_LEN * signatures.len();
+        debug_assert_eq!(
+            tail,
+            SIGNATURES_KEY.len() + codec::encode(&signatures_value(&signatures)).len()
+        );
         let payload_bytes = bytes[ENVELOPE_PREFIX.len()..bytes.len() - tail].to_vec();
         let cid = Cid::of_record(&payload_bytes);
         let payload = T::from_value(payload)?;
