@@ -201,7 +201,7 @@ impl Node {
     }
 
     /// The node's CID, re-encoding dirty nodes; newly encoded blocks are pushed to `fresh`.
-    fn flush(&mut self, fresh: &mut Vec<(Cid, Vec<u8>)>) -> Cid {
+    fn flush(&mut self, fresh: &mut Option<&mut Vec<(Cid, Vec<u8>)>>) -> Cid {
         if let Some((cid, _)) = &self.cache {
             return *cid;
         }
@@ -219,7 +219,7 @@ impl Node {
         codec::write_head(&mut out, 4, self.slots.len() as u64);
         for (index, slot) in &mut self.slots {
             out.push(0x82);
-            out.push(*index); // 0..=15: a one-byte unsigned integer.
+            codec::write_head(&mut out, 0, u64::from(*index));
             match slot {
                 Slot::Bucket(entries) => {
                     codec::write_head(&mut out, 4, entries.len() as u64);
@@ -237,7 +237,9 @@ impl Node {
             }
         }
         let cid = Cid::of_record(&out);
-        fresh.push((cid, out.clone()));
+        if let Some(f) = fresh {
+            f.push((cid, out.clone()));
+        }
         self.cache = Some((cid, out));
         cid
     }
@@ -299,7 +301,12 @@ impl Hamt {
 
     /// Inserts or replaces an entry; returns the previous value.
     pub fn insert(&mut self, key: &str, value: Value) -> Result<Option<Value>, HamtError> {
-        let encoded = codec::encode(&Value::List(vec![Value::text(key), value.clone()]));
+        // `[key, value]`, encoded without cloning the value into a list.
+        let mut encoded = Vec::with_capacity(16 + key.len());
+        encoded.push(0x82);
+        codec::write_head(&mut encoded, 3, key.len() as u64);
+        encoded.extend_from_slice(key.as_bytes());
+        codec::encode_into(&mut encoded, &value);
         if encoded.len() > MAX_ENTRY_BYTES {
             return Err(HamtError::EntryTooLarge {
                 key: key.to_owned(),
@@ -322,21 +329,21 @@ impl Hamt {
 
     /// The root block's CID. Re-encodes only nodes changed since the last call; the blocks
     /// encoded by this call are appended to `fresh` (what a store must write).
-    pub fn flush(&mut self, fresh: &mut Vec<(Cid, Vec<u8>)>) -> Cid {
+    pub fn flush(&mut self, mut fresh: Option<&mut Vec<(Cid, Vec<u8>)>>) -> Cid {
         match &self.root.cache {
             Some((cid, _)) => *cid,
-            None => Arc::make_mut(&mut self.root).flush(fresh),
+            None => Arc::make_mut(&mut self.root).flush(&mut fresh),
         }
     }
 
     /// The root CID (discarding the list of fresh blocks).
     pub fn root_cid(&mut self) -> Cid {
-        self.flush(&mut Vec::new())
+        self.flush(None)
     }
 
     /// Every block of the map, root first.
     pub fn blocks(&mut self) -> Vec<(Cid, Vec<u8>)> {
-        self.flush(&mut Vec::new());
+        self.flush(None);
         let mut out = Vec::new();
         self.root.collect_blocks(&mut out);
         out
@@ -514,6 +521,21 @@ mod tests {
     }
 
     #[test]
+    fn cached_entry_encoding_is_the_canonical_pair() {
+        let mut m = Hamt::new();
+        let v = Value::List(vec![Value::Integer(-5), Value::text("é")]);
+        m.insert("k", v.clone()).expect("insert");
+        let node = &m.root;
+        let Some(Slot::Bucket(entries)) = node.slots.values().next() else {
+            panic!("one bucket")
+        };
+        assert_eq!(
+            entries[0].encoded,
+            codec::encode(&Value::List(vec![Value::text("k"), v]))
+        );
+    }
+
+    #[test]
     fn entries_are_bounded() {
         let mut m = Hamt::new();
         let big = Value::Bytes(vec![0; MAX_ENTRY_BYTES]);
@@ -534,7 +556,7 @@ mod tests {
         let _ = m.root_cid();
         m.insert("5000.0.0", v(0)).expect("update");
         let mut fresh = Vec::new();
-        m.flush(&mut fresh);
+        m.flush(Some(&mut fresh));
         assert!(
             fresh.len() <= 6,
             "{} blocks rewritten of {total}",

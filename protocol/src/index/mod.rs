@@ -80,7 +80,7 @@ pub trait IndexKind: Sized + Debug + Clone + PartialEq {
     /// The citation marks kept in the state.
     fn citations(state: &mut Self::State) -> &mut BTreeMap<IdentityId, u64>;
     /// The state's root CID; blocks encoded by this call are appended to `fresh`.
-    fn state_root(state: &mut Self::State, fresh: &mut Vec<(Cid, Vec<u8>)>) -> Cid;
+    fn state_root(state: &mut Self::State, fresh: Option<&mut EncodedBlocks>) -> Cid;
     /// Names the rule a mismatching linked state breaks, if the claimed blocks show it
     /// (for a version index: a dropped release).
     fn diagnose(
@@ -332,10 +332,7 @@ fn check_rules<K: IndexKind>(
         K::apply(&mut state, &ctx, op)?;
     }
     let mut fresh = Vec::new();
-    let root = K::state_root(&mut state, &mut fresh);
-    if !collect {
-        fresh = Vec::new();
-    }
+    let root = K::state_root(&mut state, collect.then_some(&mut fresh));
     if root != rev.state {
         if let Some(e) = claimed.and_then(|blocks| K::diagnose(&state, rev.state, blocks, rev.seq))
         {
@@ -370,7 +367,7 @@ pub fn next_revision<K: IndexKind>(
         K::apply(&mut state, &ctx, op)?;
     }
     let mut fresh = Vec::new();
-    let root = K::state_root(&mut state, &mut fresh);
+    let root = K::state_root(&mut state, Some(&mut fresh));
     let rev = Revision {
         index: index.clone(),
         seq: prev.map_or(1, |t| t.seq() + 1),

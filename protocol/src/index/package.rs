@@ -243,9 +243,12 @@ impl PackageState {
             .collect()
     }
 
-    fn top_root(&mut self, fresh: &mut Vec<(Cid, Vec<u8>)>) -> Cid {
+    fn top_root(&mut self, mut fresh: Option<&mut Vec<(Cid, Vec<u8>)>>) -> Cid {
         let mut m = Map::new();
-        m.insert("aliases", Value::Link(self.aliases.flush(fresh).into()));
+        m.insert(
+            "aliases",
+            Value::Link(self.aliases.flush(fresh.as_deref_mut()).into()),
+        );
         m.insert(
             "includes",
             Value::List(
@@ -263,7 +266,9 @@ impl PackageState {
         m.insert("citations", citations_value(&self.citations));
         let bytes = codec::encode(&Value::Map(m));
         let cid = Cid::of_record(&bytes);
-        fresh.push((cid, bytes));
+        if let Some(f) = fresh {
+            f.push((cid, bytes));
+        }
         cid
     }
 
@@ -304,12 +309,21 @@ impl PackageState {
         }
         let citations = read_citations(&mut f)?;
         f.finish()?;
+        for (key, value) in aliases.entries() {
+            let entry = AliasEntry::from_value(value.clone())?;
+            if entry.alias.folded() != key {
+                return Err(ChainError::op(
+                    "map-not-canonical",
+                    format!("alias `{}` is stored under the key `{key}`", entry.alias),
+                ));
+            }
+        }
         let mut state = PackageState {
             aliases,
             includes,
             citations,
         };
-        if state.top_root(&mut Vec::new()) != root {
+        if state.top_root(None) != root {
             return Err(ChainError::op(
                 "map-not-canonical",
                 format!("state block `{root}` is not in canonical form"),
@@ -464,7 +478,7 @@ impl IndexKind for PackageIndex {
         &mut state.citations
     }
 
-    fn state_root(state: &mut PackageState, fresh: &mut Vec<(Cid, Vec<u8>)>) -> Cid {
+    fn state_root(state: &mut PackageState, fresh: Option<&mut super::EncodedBlocks>) -> Cid {
         state.top_root(fresh)
     }
 }

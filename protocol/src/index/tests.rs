@@ -282,7 +282,7 @@ fn a_dropped_release_is_named_when_the_claimed_state_is_at_hand() {
     forged.citations.insert(lucy.id(), 1);
     let mut blocks: HashMap<Cid, Vec<u8>> = HashMap::new();
     let mut fresh = Vec::new();
-    let forged_root = VersionIndex::state_root(&mut forged, &mut fresh);
+    let forged_root = VersionIndex::state_root(&mut forged, Some(&mut fresh));
     blocks.extend(fresh);
     blocks.extend(forged.releases.blocks());
     let (mut rev, _) = next_revision(
@@ -306,7 +306,7 @@ fn a_dropped_release_is_named_when_the_claimed_state_is_at_hand() {
     assert!(err.to_string().contains("1.0.0"));
     // The honest state loads back from its blocks.
     let mut fresh = Vec::new();
-    let root = VersionIndex::state_root(&mut t1.state, &mut fresh);
+    let root = VersionIndex::state_root(&mut t1.state, Some(&mut fresh));
     let mut all: HashMap<Cid, Vec<u8>> = t1.state.releases.blocks().into_iter().collect();
     all.extend(fresh);
     let loaded = VersionState::load(root, &|c| all.get(c).cloned()).expect("load");
@@ -588,7 +588,7 @@ fn large_states_stay_chunked_and_change_logarithmically() {
         t4.fresh_blocks.len(),
         blocks.len()
     );
-    let _ = VersionIndex::state_root(&mut t3.state, &mut Vec::new());
+    let _ = VersionIndex::state_root(&mut t3.state, None);
 
     // 50,000 aliases.
     let cur = Person::new(3);
@@ -690,4 +690,45 @@ fn log16_ceil(n: usize) -> usize {
         levels += 1;
     }
     levels
+}
+
+#[test]
+fn loading_a_state_checks_every_entry() {
+    let lucy = Person::new(1);
+    let idx = lucy.index("libfoo");
+    let logs = [lucy.log.clone()];
+    let t1 = step::<VersionIndex>(None, &idx, &lucy, &logs, vec![release("1.0.0")]).expect("seq 1");
+    let blocks_of = |state: &mut VersionState| {
+        let mut fresh = Vec::new();
+        let root = VersionIndex::state_root(state, Some(&mut fresh));
+        let mut all: HashMap<Cid, Vec<u8>> = state.releases.blocks().into_iter().collect();
+        all.extend(fresh);
+        (root, all)
+    };
+    // An entry that is not a release entry.
+    let mut bad = t1.state.clone();
+    bad.releases
+        .insert("2.0", crate::codec::Value::Integer(1))
+        .expect("insert");
+    let (root, all) = blocks_of(&mut bad);
+    assert_eq!(
+        VersionState::load(root, &|c| all.get(c).cloned())
+            .expect_err("bad entry")
+            .code(),
+        "record-wrong-type"
+    );
+    // A valid entry under another version's key.
+    let mut moved = t1.state.clone();
+    let entry = moved.release(&v("1.0.0")).expect("entry");
+    moved
+        .releases
+        .insert("9.9", entry.to_value())
+        .expect("insert");
+    let (root, all) = blocks_of(&mut moved);
+    assert_eq!(
+        VersionState::load(root, &|c| all.get(c).cloned())
+            .expect_err("wrong key")
+            .code(),
+        "map-not-canonical"
+    );
 }

@@ -221,6 +221,35 @@ impl ReleaseEntry {
         Value::Map(m)
     }
 
+    /// Reads an entry already validated by [`ReleaseEntry::from_value`] (every entry of a
+    /// state was, when it was inserted or loaded), without copying the value.
+    fn read(v: &Value) -> Option<ReleaseEntry> {
+        let Value::Map(m) = v else { return None };
+        let text = |k: &str| match m.get(k) {
+            Some(Value::String(s)) => Some(s.clone()),
+            _ => None,
+        };
+        let release = match m.get("release") {
+            Some(Value::Link(l)) => Cid::try_from(l).ok()?,
+            _ => return None,
+        };
+        let advisories = match m.get("advisories") {
+            Some(Value::List(items)) => items
+                .iter()
+                .map(|a| advisory_from(a.clone()).ok())
+                .collect::<Option<Vec<_>>>()?,
+            _ => Vec::new(),
+        };
+        Some(ReleaseEntry {
+            version: text("version")?.parse().ok()?,
+            release,
+            yanked: matches!(m.get("yanked"), Some(Value::Bool(true))),
+            yank_reason: text("yank_reason"),
+            deprecated: text("deprecated"),
+            advisories,
+        })
+    }
+
     /// Parses a state-map value.
     pub fn from_value(v: Value) -> Result<ReleaseEntry, RecordError> {
         let mut f = Fields::new("release entry", v)?;
@@ -326,6 +355,18 @@ pub struct VersionState {
     pub owner_retired: bool,
     /// Highest identity seq cited by each signer.
     pub citations: BTreeMap<IdentityId, u64>,
+    /// The encoded `grants` and `citations` values, while they match the maps above.
+    top_cache: Option<TopCache>,
+}
+
+/// Encoded parts of the top state block, reused while grants and citations are unchanged
+/// (most revisions change only the releases).
+#[derive(Debug, Clone)]
+struct TopCache {
+    grants: BTreeMap<IdentityId, BTreeSet<Permission>>,
+    citations: BTreeMap<IdentityId, u64>,
+    grants_bytes: Vec<u8>,
+    citations_bytes: Vec<u8>,
 }
 
 impl VersionState {
@@ -334,7 +375,7 @@ impl VersionState {
     pub fn release(&self, version: &Version) -> Option<ReleaseEntry> {
         self.releases
             .get(&version.key())
-            .and_then(|v| ReleaseEntry::from_value(v.clone()).ok())
+            .and_then(ReleaseEntry::read)
     }
 
     /// Every release, in version order.
@@ -355,27 +396,6 @@ impl VersionState {
     pub fn may(&self, owner: &IdentityId, identity: &IdentityId, p: Permission) -> bool {
         (identity == owner && !self.owner_retired)
             || self.grants.get(identity).is_some_and(|g| g.contains(&p))
-    }
-
-    fn top_value(&mut self, fresh: &mut Vec<(Cid, Vec<u8>)>) -> Value {
-        let mut m = Map::new();
-        m.insert("releases", Value::Link(self.releases.flush(fresh).into()));
-        let grants: Vec<Value> = self
-            .grants
-            .iter()
-            .map(|(id, ps)| {
-                Value::List(vec![
-                    Value::text(id.to_string()),
-                    Value::List(ps.iter().map(|p| Value::text(p.name())).collect()),
-                ])
-            })
-            .collect();
-        m.insert("grants", Value::List(grants));
-        if self.owner_retired {
-            m.insert("owner_retired", Value::Bool(true));
-        }
-        m.insert("citations", citations_value(&self.citations));
-        Value::Map(m)
     }
 
     /// Loads a state from its root block and map blocks, checking every block.
@@ -421,14 +441,27 @@ impl VersionState {
         let owner_retired = matches!(f.optional("owner_retired"), Some(Value::Bool(true)));
         let citations = read_citations(&mut f)?;
         f.finish()?;
+        for (key, value) in releases.entries() {
+            let entry = ReleaseEntry::from_value(value.clone())?;
+            if entry.version.key() != key {
+                return Err(ChainError::op(
+                    "map-not-canonical",
+                    format!(
+                        "release `{}` is stored under the key `{key}`",
+                        entry.version
+                    ),
+                ));
+            }
+        }
         let mut state = VersionState {
             releases,
             grants,
             owner_retired,
             citations,
+            top_cache: None,
         };
         // A loaded state must re-encode to its root: anything else was not canonical.
-        if state.top_root(&mut Vec::new()) != root {
+        if state.top_root(None) != root {
             return Err(ChainError::op(
                 "map-not-canonical",
                 format!("state block `{root}` is not in canonical form"),
@@ -437,11 +470,69 @@ impl VersionState {
         Ok(state)
     }
 
-    fn top_root(&mut self, fresh: &mut Vec<(Cid, Vec<u8>)>) -> Cid {
-        let bytes = codec::encode(&self.top_value(fresh));
+    fn grants_value(&self) -> Value {
+        Value::List(
+            self.grants
+                .iter()
+                .map(|(id, ps)| {
+                    Value::List(vec![
+                        Value::text(id.to_string()),
+                        Value::List(ps.iter().map(|p| Value::text(p.name())).collect()),
+                    ])
+                })
+                .collect(),
+        )
+    }
+
+    /// The top state block `{grants, releases, citations, owner_retired?}`, in canonical key
+    /// order (shorter keys first), assembled from cached parts.
+    fn top_root(&mut self, mut fresh: Option<&mut Vec<(Cid, Vec<u8>)>>) -> Cid {
+        let releases = self.releases.flush(fresh.as_deref_mut());
+        let stale = self
+            .top_cache
+            .as_ref()
+            .is_none_or(|c| c.grants != self.grants || c.citations != self.citations);
+        if stale {
+            self.top_cache = Some(TopCache {
+                grants: self.grants.clone(),
+                citations: self.citations.clone(),
+                grants_bytes: codec::encode(&self.grants_value()),
+                citations_bytes: codec::encode(&citations_value(&self.citations)),
+            });
+        }
+        let Some(cache) = &self.top_cache else {
+            unreachable!("filled above")
+        };
+        let mut bytes =
+            Vec::with_capacity(96 + cache.grants_bytes.len() + cache.citations_bytes.len());
+        bytes.push(if self.owner_retired { 0xa4 } else { 0xa3 });
+        bytes.extend_from_slice(b"\x66grants");
+        bytes.extend_from_slice(&cache.grants_bytes);
+        bytes.extend_from_slice(b"\x68releases");
+        codec::encode_into(&mut bytes, &Value::Link(releases.into()));
+        bytes.extend_from_slice(b"\x69citations");
+        bytes.extend_from_slice(&cache.citations_bytes);
+        if self.owner_retired {
+            bytes.extend_from_slice(b"\x6downer_retired\xf5");
+        }
         let cid = Cid::of_record(&bytes);
-        fresh.push((cid, bytes));
+        if let Some(f) = fresh {
+            f.push((cid, bytes));
+        }
         cid
+    }
+
+    /// The top state block as a value (the reference form `top_root` assembles by hand).
+    #[cfg(test)]
+    fn top_value(&mut self) -> Value {
+        let mut m = Map::new();
+        m.insert("releases", Value::Link(self.releases.root_cid().into()));
+        m.insert("grants", self.grants_value());
+        if self.owner_retired {
+            m.insert("owner_retired", Value::Bool(true));
+        }
+        m.insert("citations", citations_value(&self.citations));
+        Value::Map(m)
     }
 }
 
@@ -729,7 +820,7 @@ impl IndexKind for VersionIndex {
         &mut state.citations
     }
 
-    fn state_root(state: &mut VersionState, fresh: &mut Vec<(Cid, Vec<u8>)>) -> Cid {
+    fn state_root(state: &mut VersionState, fresh: Option<&mut super::EncodedBlocks>) -> Cid {
         state.top_root(fresh)
     }
 
@@ -748,5 +839,31 @@ impl IndexKind for VersionIndex {
                 seq,
                 version: e.version.to_string(),
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn assembled_top_block_equals_the_encoded_value() {
+        let mut s = VersionState::default();
+        for retired in [false, true] {
+            s.owner_retired = retired;
+            s.grants.insert(
+                IdentityId::from_digest([3; 32]),
+                BTreeSet::from([Permission::Grant, Permission::Release]),
+            );
+            s.citations.insert(IdentityId::from_digest([4; 32]), 7);
+            let mut fresh = Vec::new();
+            let root = s.top_root(Some(&mut fresh));
+            let expected = codec::encode(&s.top_value());
+            assert_eq!(fresh.last().map(|(_, b)| b.clone()), Some(expected.clone()));
+            assert_eq!(root, Cid::of_record(&expected));
+            // A change to the cached maps is picked up.
+            s.citations.insert(IdentityId::from_digest([4; 32]), 8);
+            assert_ne!(s.top_root(None), root);
+        }
     }
 }

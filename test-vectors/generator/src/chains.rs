@@ -648,7 +648,7 @@ fn version_chains() -> anyhow::Result<Json> {
         .releases
         .remove(&"1.0.0".parse::<cairn_protocol::version::Version>()?.key());
     let mut fresh = Vec::new();
-    let root = VersionIndex::state_root(&mut forged, &mut fresh);
+    let root = VersionIndex::state_root(&mut forged, Some(&mut fresh));
     b.blocks = forged
         .releases
         .blocks()
