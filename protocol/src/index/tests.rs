@@ -732,3 +732,41 @@ fn loading_a_state_checks_every_entry() {
         "map-not-canonical"
     );
 }
+
+#[test]
+fn verify_chain_reports_an_earlier_bad_signature_before_a_later_rule_failure() {
+    let lucy = Person::new(1);
+    let idx = lucy.index("libfoo");
+    let logs = [lucy.log.clone()];
+    let (s1, t1) = sign_next::<VersionIndex>(
+        None,
+        &idx,
+        lucy.cite(),
+        &lucy.signing,
+        T,
+        vec![release("1.0.0")],
+    )
+    .expect("1");
+    let (s2, _) = sign_next(
+        Some(&t1),
+        &idx,
+        lucy.cite(),
+        &lucy.signing,
+        T,
+        vec![release("1.1.0")],
+    )
+    .expect("2");
+    let mut bad_sig = s2.encode();
+    let last = bad_sig.len() - 1;
+    bad_sig[last] ^= 0x01; // The last byte is the end of the signature.
+    let chain = vec![s1.encode(), bad_sig, s1.encode()]; // ... then a rollback.
+    let err = verify_chain::<VersionIndex>(&idx, &chain, &logs[..]).expect_err("refused");
+    assert_eq!(err.code(), "sig-bad-signature");
+    let rollback_only = vec![s1.encode(), s2.encode(), s1.encode()];
+    assert_eq!(
+        verify_chain::<VersionIndex>(&idx, &rollback_only, &logs[..])
+            .expect_err("rollback")
+            .code(),
+        "chain-rollback"
+    );
+}

@@ -291,8 +291,14 @@ proptest! {
             }
         }
         if !chain.is_empty() {
-            let verified = verify_chain::<VersionIndex>(&index, &chain, &people.logs[..]).expect("the valid chain verifies");
-            prop_assert_eq!(verified.payload_cid, tip.as_ref().expect("tip").payload_cid);
+            let mut verified = verify_chain::<VersionIndex>(&index, &chain, &people.logs[..]).expect("the valid chain verifies");
+            let mut one_by_one = tip.clone().expect("tip");
+            prop_assert_eq!(verified.payload_cid, one_by_one.payload_cid);
+            prop_assert_eq!(&verified.revision, &one_by_one.revision);
+            prop_assert_eq!(
+                VersionIndex::state_root(&mut verified.state, None),
+                VersionIndex::state_root(&mut one_by_one.state, None)
+            );
             let total: usize = chain.iter().map(Vec::len).sum();
             let mut pos = flip.index(total);
             let mut bad = chain.clone();
