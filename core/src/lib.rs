@@ -18,3 +18,4 @@
 
 pub mod block;
 pub mod json;
+pub mod store;

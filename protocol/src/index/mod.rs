@@ -81,6 +81,8 @@ pub trait IndexKind: Sized + Debug + Clone + PartialEq {
     fn citations(state: &mut Self::State) -> &mut BTreeMap<IdentityId, u64>;
     /// The state's root CID; blocks encoded by this call are appended to `fresh`.
     fn state_root(state: &mut Self::State, fresh: Option<&mut EncodedBlocks>) -> Cid;
+    /// Loads a state from its root block and map blocks, checking every block.
+    fn load_state(root: Cid, blocks: Blocks<'_>) -> Result<Self::State, ChainError>;
     /// Names the rule a mismatching linked state breaks, if the claimed blocks show it
     /// (for a version index: a dropped release).
     fn diagnose(

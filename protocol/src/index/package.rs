@@ -474,6 +474,10 @@ impl IndexKind for PackageIndex {
         }
     }
 
+    fn load_state(root: Cid, blocks: Blocks<'_>) -> Result<PackageState, ChainError> {
+        PackageState::load(root, blocks)
+    }
+
     fn citations(state: &mut PackageState) -> &mut BTreeMap<IdentityId, u64> {
         &mut state.citations
     }

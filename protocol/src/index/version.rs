@@ -816,6 +816,10 @@ impl IndexKind for VersionIndex {
         }
     }
 
+    fn load_state(root: Cid, blocks: Blocks<'_>) -> Result<VersionState, ChainError> {
+        VersionState::load(root, blocks)
+    }
+
     fn citations(state: &mut VersionState) -> &mut BTreeMap<IdentityId, u64> {
         &mut state.citations
     }

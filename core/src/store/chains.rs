@@ -1,0 +1,622 @@
+//! Importing identity logs and index chains: verify first, then write in one transaction.
+
+use std::collections::BTreeMap;
+
+use cairn_protocol::chain::ChainError;
+use cairn_protocol::cid::Cid;
+use cairn_protocol::head::{Divergence, classify};
+use cairn_protocol::identity::{IdentityId, IdentityLog, IdentityRevision};
+use cairn_protocol::index::{IndexKind, Revision, Tip, verify_revision};
+use cairn_protocol::name::IndexName;
+use cairn_protocol::sign::Domain;
+use cairn_protocol::signed::{Signed, Unverified};
+use rusqlite::{Transaction, params};
+
+use super::{Store, StoreError, decode_cid};
+
+/// What an import did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Revisions `from..=to` were verified and stored.
+    Imported {
+        /// First new seq.
+        from: u64,
+        /// Last new seq.
+        to: u64,
+    },
+    /// Nothing new: the store already holds every offered revision.
+    UpToDate,
+    /// The signer published two different revisions at `seq`: evidence stored, signer flagged,
+    /// nothing else changed.
+    Fork {
+        /// The seq.
+        seq: u64,
+        /// The equivocating identity.
+        signer: IdentityId,
+    },
+    /// Two maintainers appended at `seq` concurrently; settled for `winner`.
+    Conflict {
+        /// The seq.
+        seq: u64,
+        /// The payload CID kept.
+        winner: Cid,
+        /// The payload CID dropped (its maintainer re-applies its operations).
+        loser: Cid,
+        /// Whether the store switched to the offered branch.
+        switched: bool,
+    },
+}
+
+/// The result of an import.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportReport {
+    /// The log.
+    pub log: String,
+    /// The verified head seq after the import.
+    pub head: u64,
+    /// What happened.
+    pub outcome: Outcome,
+}
+
+/// A held revision: payload CID, signer identity (text), envelope.
+struct Held {
+    cid: Cid,
+    signer: String,
+    envelope: Vec<u8>,
+}
+
+/// One verified identity-log revision: seq, payload CID, envelope, identity document block.
+pub(super) struct IdentityRow {
+    seq: u64,
+    cid: Cid,
+    envelope: Vec<u8>,
+    doc: (Cid, Vec<u8>),
+}
+
+/// An offered index revision: decoded, with its bytes.
+type Offered<K> = (Signed<Revision<K>, Unverified>, Vec<u8>);
+
+/// After comparing an offer with what is held: stop with a report, or go on verifying
+/// `offered[start..]` on top of `tip` (after switching branches for `conflict`).
+enum Reconciled<K: IndexKind> {
+    Done(ImportReport),
+    /// Boxed: a tip is much larger than a report.
+    Continue {
+        start: usize,
+        tip: Box<Option<Tip<K>>>,
+        conflict: Option<(u64, Cid, Cid)>,
+    },
+}
+
+/// One verified revision ready to write.
+struct Row {
+    seq: u64,
+    payload_cid: Cid,
+    signer: String,
+    envelope: Vec<u8>,
+    blocks: Vec<(Cid, Vec<u8>)>,
+}
+
+/// Verifies an identity log from genesis. Returns the log and its rows, or the failing seq
+/// and rule.
+pub(super) fn verify_identity(
+    envelopes: &[Vec<u8>],
+) -> Result<(IdentityLog, Vec<IdentityRow>), (u64, ChainError)> {
+    let mut log: Option<IdentityLog> = None;
+    let mut rows = Vec::with_capacity(envelopes.len());
+    for (i, bytes) in envelopes.iter().enumerate() {
+        let seq = i as u64 + 1;
+        let env =
+            Signed::<IdentityRevision, Unverified>::decode(bytes).map_err(|e| (seq, e.into()))?;
+        let cid = env.payload_cid();
+        match &mut log {
+            None => log = Some(IdentityLog::genesis(env).map_err(|e| (seq, e))?),
+            Some(l) => l.append(env).map_err(|e| (seq, e))?,
+        }
+        let l = log.as_ref().ok_or((
+            seq,
+            ChainError::BadGenesis {
+                seq,
+                reason: "no genesis",
+            },
+        ))?;
+        let doc = l
+            .key_state(l.seq())
+            .map(cairn_protocol::identity::KeyState::block)
+            .ok_or((
+                seq,
+                ChainError::BadGenesis {
+                    seq,
+                    reason: "no state",
+                },
+            ))?;
+        rows.push(IdentityRow {
+            seq: l.seq(),
+            cid,
+            envelope: bytes.clone(),
+            doc,
+        });
+    }
+    log.map(|l| (l, rows)).ok_or((
+        0,
+        ChainError::BadGenesis {
+            seq: 0,
+            reason: "the chain is empty",
+        },
+    ))
+}
+
+impl Store {
+    /// Held (payload CID, signer) per seq of a log.
+    fn held(&self, log: &str) -> Result<BTreeMap<u64, Held>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT seq, payload_cid, signer, envelope FROM revisions WHERE log = ?1")?;
+        let rows = stmt.query_map([log], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, Vec<u8>>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Vec<u8>>(3)?,
+            ))
+        })?;
+        let mut out = BTreeMap::new();
+        for row in rows {
+            let (seq, cid, signer, env) = row?;
+            out.insert(
+                super::from_sql_seq(seq)?,
+                Held {
+                    cid: decode_cid(&cid)?,
+                    signer,
+                    envelope: env,
+                },
+            );
+        }
+        Ok(out)
+    }
+
+    /// Verifies and stores an identity log (the whole chain from genesis; identity logs are
+    /// small). A divergence from the held log is a fork by that identity.
+    pub fn import_identity(&mut self, envelopes: &[Vec<u8>]) -> Result<ImportReport, StoreError> {
+        if envelopes.is_empty() {
+            return Err(StoreError::Empty);
+        }
+        let (log, rows) = verify_identity(envelopes).map_err(|(seq, error)| StoreError::Chain {
+            log: "identity".into(),
+            seq,
+            error,
+        })?;
+        let name = log.id().to_string();
+        let held = self.held(&name)?;
+        for row in &rows {
+            if let Some(h) = held.get(&row.seq)
+                && h.cid != row.cid
+            {
+                let tx = self.conn.transaction()?;
+                record_fork(&tx, &name, row.seq, &name, &h.envelope, &row.envelope)?;
+                tx.commit()?;
+                return Ok(ImportReport {
+                    log: name,
+                    head: held.len() as u64,
+                    outcome: Outcome::Fork {
+                        seq: row.seq,
+                        signer: log.id(),
+                    },
+                });
+            }
+        }
+        let offered = rows.len() as u64;
+        let high = self.high_water(&name)?.unwrap_or(0);
+        if offered < high {
+            return Err(StoreError::Rollback {
+                log: name,
+                high_water: high,
+                offered,
+            });
+        }
+        let held_len = held.len() as u64;
+        if offered <= held_len {
+            return Ok(ImportReport {
+                log: name,
+                head: held_len,
+                outcome: Outcome::UpToDate,
+            });
+        }
+        let tx = self.conn.transaction()?;
+        let mut last = None;
+        for r in rows.into_iter().filter(|r| r.seq > held_len) {
+            last = Some((r.seq, r.cid, r.doc.0));
+            let row = Row {
+                seq: r.seq,
+                payload_cid: r.cid,
+                signer: name.clone(),
+                envelope: r.envelope,
+                blocks: vec![r.doc],
+            };
+            write_row(&tx, &name, &row)?;
+        }
+        if let Some((seq, cid, state)) = last {
+            write_head(&tx, &name, Domain::Identity.name(), seq, cid, state)?;
+        }
+        tx.commit()?;
+        Ok(ImportReport {
+            log: name,
+            head: offered,
+            outcome: Outcome::Imported {
+                from: held_len + 1,
+                to: offered,
+            },
+        })
+    }
+
+    /// The identity logs of every identity in `ids`.
+    fn identity_logs(
+        &self,
+        log: &str,
+        ids: impl Iterator<Item = (u64, IdentityId)>,
+    ) -> Result<BTreeMap<IdentityId, IdentityLog>, StoreError> {
+        let mut out = BTreeMap::new();
+        for (seq, id) in ids {
+            if out.contains_key(&id) {
+                continue;
+            }
+            let l = self
+                .identity_log(&id)?
+                .ok_or_else(|| StoreError::UnknownIdentity {
+                    log: log.into(),
+                    seq,
+                    identity: id,
+                })?;
+            out.insert(id, l);
+        }
+        Ok(out)
+    }
+
+    /// Rebuilds the verified tip of an index from its stored head and state blocks.
+    pub fn index_tip<K: IndexKind>(&self, log: &str) -> Result<Option<Tip<K>>, StoreError> {
+        let Some((seq, payload_cid)) = self.head(log)? else {
+            return Ok(None);
+        };
+        let held = self.held(log)?;
+        let h = held
+            .get(&seq)
+            .ok_or_else(|| StoreError::Corrupt(format!("`{log}` has no revision {seq}")))?;
+        let env = Signed::<Revision<K>, Unverified>::decode(&h.envelope)
+            .map_err(|e| StoreError::Corrupt(format!("`{log}` revision {seq}: {e}")))?;
+        let revision = env.into_payload();
+        let state = K::load_state(revision.state, &|c| self.block(c).ok().flatten())
+            .map_err(|e| StoreError::Corrupt(format!("`{log}` state at revision {seq}: {e}")))?;
+        Ok(Some(Tip {
+            revision,
+            payload_cid,
+            state,
+            fresh_blocks: Vec::new(),
+        }))
+    }
+
+    /// Re-verifies the stored chain of `log` up to `seq` (for switching branches).
+    fn tip_at<K: IndexKind>(
+        &self,
+        index: &IndexName,
+        seq: u64,
+    ) -> Result<Option<Tip<K>>, StoreError> {
+        let log = index.to_string();
+        let envelopes: Vec<Vec<u8>> = self
+            .held(&log)?
+            .into_iter()
+            .filter(|(s, _)| *s <= seq)
+            .map(|(_, h)| h.envelope)
+            .collect();
+        let mut tip = None;
+        for bytes in envelopes {
+            let env = Signed::<Revision<K>, Unverified>::decode(&bytes)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let logs = self.identity_logs(
+                &log,
+                std::iter::once((env.payload().seq, env.payload().signer.identity)),
+            )?;
+            tip = Some(
+                verify_revision(tip, index, env, &logs, None)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            );
+        }
+        Ok(tip)
+    }
+
+    /// Verifies and stores revisions of an index (oldest first; they may overlap what is held).
+    pub fn import_index<K: IndexKind>(
+        &mut self,
+        index: &IndexName,
+        envelopes: &[Vec<u8>],
+    ) -> Result<ImportReport, StoreError> {
+        let log = index.to_string();
+        if envelopes.is_empty() {
+            return Err(StoreError::Empty);
+        }
+        let mut offered: Vec<Offered<K>> = Vec::with_capacity(envelopes.len());
+        for (i, bytes) in envelopes.iter().enumerate() {
+            let env = Signed::decode(bytes).map_err(|e| StoreError::Chain {
+                log: log.clone(),
+                seq: i as u64 + 1,
+                error: e.into(),
+            })?;
+            offered.push((env, bytes.clone()));
+        }
+        let (start, tip, conflict) = match self.reconcile(index, &offered)? {
+            Reconciled::Done(report) => return Ok(report),
+            Reconciled::Continue {
+                start,
+                tip,
+                conflict,
+            } => (start, *tip, conflict),
+        };
+        let new = &offered[start..];
+        let high = self.high_water(&log)?.unwrap_or(0);
+        if new.is_empty() {
+            let last = offered.last().map_or(0, |(e, _)| e.payload().seq);
+            if last < high {
+                return Err(StoreError::Rollback {
+                    log,
+                    high_water: high,
+                    offered: last,
+                });
+            }
+            return Ok(ImportReport {
+                log,
+                head: tip.map_or(0, |t| t.seq()),
+                outcome: Outcome::UpToDate,
+            });
+        }
+        let (rows, tip) = self.verify_new(index, new, tip)?;
+        if tip.seq() < high && conflict.is_none() {
+            return Err(StoreError::Rollback {
+                log,
+                high_water: high,
+                offered: tip.seq(),
+            });
+        }
+        let tx = self.conn.transaction()?;
+        if let Some((seq, winner, loser)) = conflict {
+            tx.execute(
+                "DELETE FROM revisions WHERE log = ?1 AND seq >= ?2",
+                params![log, super::sql_seq(seq)?],
+            )?;
+            record_conflict(&tx, &log, seq, winner, loser)?;
+        }
+        for row in &rows {
+            write_row(&tx, &log, row)?;
+        }
+        write_head(
+            &tx,
+            &log,
+            K::DOMAIN.name(),
+            tip.seq(),
+            tip.payload_cid,
+            tip.revision.state,
+        )?;
+        tx.commit()?;
+        let to = tip.seq();
+        let outcome = match conflict {
+            Some((seq, winner, loser)) => Outcome::Conflict {
+                seq,
+                winner,
+                loser,
+                switched: true,
+            },
+            None => Outcome::Imported {
+                from: rows.first().map_or(0, |r| r.seq),
+                to,
+            },
+        };
+        Ok(ImportReport {
+            log,
+            head: to,
+            outcome,
+        })
+    }
+
+    /// Compares an offer with the held revisions: skips identical ones; a different revision at
+    /// a held seq is verified, then recorded as a fork (same signer) or settled as a conflict.
+    fn reconcile<K: IndexKind>(
+        &mut self,
+        index: &IndexName,
+        offered: &[Offered<K>],
+    ) -> Result<Reconciled<K>, StoreError> {
+        let log = index.to_string();
+        let held = self.held(&log)?;
+        let mut start = 0;
+        for (i, (env, bytes)) in offered.iter().enumerate() {
+            let rev = env.payload();
+            let Some(h) = held.get(&rev.seq) else { break };
+            start = i + 1;
+            if h.cid == env.payload_cid() {
+                continue;
+            }
+            let held_signer: IdentityId = h
+                .signer
+                .parse()
+                .map_err(|_| StoreError::Corrupt(format!("`{log}` signer `{}`", h.signer)))?;
+            // Only a verified revision may count as evidence or win a conflict.
+            let logs = self.identity_logs(&log, std::iter::once((rev.seq, rev.signer.identity)))?;
+            let base = self.tip_at::<K>(index, rev.seq - 1)?;
+            let refuse = |error: ChainError| StoreError::Chain {
+                log: log.clone(),
+                seq: rev.seq,
+                error,
+            };
+            let candidate = verify_revision(
+                base,
+                index,
+                Signed::decode(bytes).map_err(|e| refuse(e.into()))?,
+                &logs,
+                None,
+            )
+            .map_err(refuse)?;
+            let current = self.head(&log)?.map_or(0, |x| x.0);
+            return match classify(
+                index.identity(),
+                (h.cid, held_signer),
+                (candidate.payload_cid, rev.signer.identity),
+            ) {
+                Divergence::Fork { signer } => {
+                    let tx = self.conn.transaction()?;
+                    record_fork(&tx, &log, rev.seq, &signer.to_string(), &h.envelope, bytes)?;
+                    tx.commit()?;
+                    Ok(Reconciled::Done(ImportReport {
+                        log,
+                        head: current,
+                        outcome: Outcome::Fork {
+                            seq: rev.seq,
+                            signer,
+                        },
+                    }))
+                }
+                Divergence::Conflict { winner, loser } if winner == candidate.payload_cid => {
+                    Ok(Reconciled::Continue {
+                        start: i,
+                        tip: Box::new(self.tip_at::<K>(index, rev.seq - 1)?),
+                        conflict: Some((rev.seq, winner, loser)),
+                    })
+                }
+                Divergence::Conflict { winner, loser } => {
+                    let tx = self.conn.transaction()?;
+                    record_conflict(&tx, &log, rev.seq, winner, loser)?;
+                    tx.commit()?;
+                    Ok(Reconciled::Done(ImportReport {
+                        log,
+                        head: current,
+                        outcome: Outcome::Conflict {
+                            seq: rev.seq,
+                            winner,
+                            loser,
+                            switched: false,
+                        },
+                    }))
+                }
+            };
+        }
+        Ok(Reconciled::Continue {
+            start,
+            tip: Box::new(self.index_tip(&log)?),
+            conflict: None,
+        })
+    }
+
+    /// Verifies `new` revisions on top of `tip`; returns the rows to write and the new tip.
+    fn verify_new<K: IndexKind>(
+        &self,
+        index: &IndexName,
+        new: &[Offered<K>],
+        mut tip: Option<Tip<K>>,
+    ) -> Result<(Vec<Row>, Tip<K>), StoreError> {
+        let log = index.to_string();
+        let logs = self.identity_logs(
+            &log,
+            new.iter()
+                .map(|(e, _)| (e.payload().seq, e.payload().signer.identity)),
+        )?;
+        let mut rows = Vec::with_capacity(new.len());
+        for (env, bytes) in new {
+            let seq = env.payload().seq;
+            let refuse = |error: ChainError| StoreError::Chain {
+                log: log.clone(),
+                seq,
+                error,
+            };
+            let verified = verify_revision(
+                tip.take(),
+                index,
+                Signed::decode(bytes).map_err(|e| refuse(e.into()))?,
+                &logs,
+                None,
+            )
+            .map_err(refuse)?;
+            rows.push(Row {
+                seq,
+                payload_cid: verified.payload_cid,
+                signer: verified.revision.signer.identity.to_string(),
+                envelope: bytes.clone(),
+                blocks: verified.fresh_blocks.clone(),
+            });
+            tip = Some(verified);
+        }
+        let tip = tip.ok_or_else(|| StoreError::Corrupt("no tip after import".into()))?;
+        Ok((rows, tip))
+    }
+}
+
+fn record_conflict(
+    tx: &Transaction<'_>,
+    log: &str,
+    seq: u64,
+    winner: Cid,
+    loser: Cid,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT OR IGNORE INTO conflicts (log, seq, winner, loser) VALUES (?1, ?2, ?3, ?4)",
+        params![
+            log,
+            super::sql_seq(seq)?,
+            winner.to_bytes().as_slice(),
+            loser.to_bytes().as_slice()
+        ],
+    )?;
+    Ok(())
+}
+
+fn write_row(tx: &Transaction<'_>, log: &str, row: &Row) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO revisions (log, seq, payload_cid, signer, envelope) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![log, super::sql_seq(row.seq)?, row.payload_cid.to_bytes().as_slice(), row.signer, row.envelope],
+    )?;
+    for (cid, bytes) in &row.blocks {
+        tx.execute(
+            "INSERT OR IGNORE INTO blocks (cid, bytes) VALUES (?1, ?2)",
+            params![cid.to_bytes().as_slice(), bytes],
+        )?;
+    }
+    Ok(())
+}
+
+fn write_head(
+    tx: &Transaction<'_>,
+    log: &str,
+    kind: &str,
+    seq: u64,
+    payload: Cid,
+    state: Cid,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO heads (log, kind, seq, payload_cid, state_cid) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (log) DO UPDATE SET seq = excluded.seq, payload_cid = excluded.payload_cid, state_cid = excluded.state_cid",
+        params![log, kind, super::sql_seq(seq)?, payload.to_bytes().as_slice(), state.to_bytes().as_slice()],
+    )?;
+    tx.execute(
+        "INSERT INTO high_water (log, seq, payload_cid) VALUES (?1, ?2, ?3)
+         ON CONFLICT (log) DO UPDATE SET seq = excluded.seq, payload_cid = excluded.payload_cid WHERE excluded.seq > high_water.seq",
+        params![log, super::sql_seq(seq)?, payload.to_bytes().as_slice()],
+    )?;
+    Ok(())
+}
+
+fn record_fork(
+    tx: &Transaction<'_>,
+    log: &str,
+    seq: u64,
+    signer: &str,
+    a: &[u8],
+    b: &[u8],
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT OR IGNORE INTO forks (log, seq, signer, envelope_a, envelope_b) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![log, super::sql_seq(seq)?, signer, a, b],
+    )?;
+    tx.execute(
+        "INSERT OR IGNORE INTO flagged (identity, reason) VALUES (?1, ?2)",
+        params![
+            signer,
+            format!("signed two different revisions at seq {seq} of `{log}`")
+        ],
+    )?;
+    Ok(())
+}

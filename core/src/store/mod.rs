@@ -1,0 +1,357 @@
+//! The SQLite store: verified blocks, revisions, heads with high-water marks, fork evidence,
+//! conflicts and the local address book.
+//!
+//! Only verified data enters: every import verifies whole chains (identity logs from genesis,
+//! index revisions on top of the verified head held) before one transaction writes them. The
+//! high-water mark of a log is kept apart from its head and blocks, so clearing caches never
+//! lowers it and a rollback stays refused.
+//!
+//! On-disk layout: `spec/08-store.md`; schema in `migrations/`.
+
+mod chains;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use cairn_protocol::chain::ChainError;
+use cairn_protocol::cid::Cid;
+use cairn_protocol::identity::{IdentityId, IdentityLog};
+use rusqlite::{Connection, OptionalExtension, params};
+use thiserror::Error;
+
+pub use chains::{ImportReport, Outcome};
+
+/// Numbered migrations; `PRAGMA user_version` records how many have run.
+const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
+
+/// The database file inside a home.
+pub const DB_FILE: &str = "cairn.db";
+
+/// Why a store operation failed.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The home or database could not be opened.
+    #[error("cannot open the store at `{path}`: {source}")]
+    Open {
+        /// The database path.
+        path: PathBuf,
+        /// Why.
+        source: rusqlite::Error,
+    },
+    /// A filesystem error.
+    #[error("cannot use `{path}`: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The database was written by a newer Cairn.
+    #[error(
+        "the store at `{path}` has schema version {found}; this cairn knows up to {supported}\n\nhint: upgrade cairn"
+    )]
+    TooNew {
+        /// The database path.
+        path: PathBuf,
+        /// Its version.
+        found: u32,
+        /// The newest this build knows.
+        supported: u32,
+    },
+    /// A database error.
+    #[error("database error: {0}")]
+    Sql(#[from] rusqlite::Error),
+    /// A revision failed verification.
+    #[error("`{log}` revision {seq} refused: {error}")]
+    Chain {
+        /// The log.
+        log: String,
+        /// The revision's seq (0 when it could not be decoded).
+        seq: u64,
+        /// The rule it broke.
+        error: ChainError,
+    },
+    /// The offered head is older than what was already verified.
+    #[error(
+        "rollback refused: `{log}` is verified up to seq {high_water}, but the offered head is seq {offered}; the source serves an old state\n\nhint: fetch the log from another source"
+    )]
+    Rollback {
+        /// The log.
+        log: String,
+        /// The highest seq verified here.
+        high_water: u64,
+        /// The seq offered.
+        offered: u64,
+    },
+    /// A revision cites an identity whose log is not in the store.
+    #[error(
+        "`{log}` revision {seq} is signed by identity `{identity}`, whose log is not here\n\nhint: import that identity's log first"
+    )]
+    UnknownIdentity {
+        /// The log.
+        log: String,
+        /// The revision.
+        seq: u64,
+        /// The identity.
+        identity: IdentityId,
+    },
+    /// Data in the store does not verify (the store was edited or damaged).
+    #[error("the store is damaged: {0}\n\nhint: re-import the affected logs")]
+    Corrupt(String),
+    /// Nothing was offered.
+    #[error("nothing to import")]
+    Empty,
+}
+
+/// Fork evidence: two signed revisions of one log and seq by one identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForkRecord {
+    /// The seq.
+    pub seq: u64,
+    /// The equivocating identity.
+    pub signer: String,
+    /// The revision held first (envelope bytes).
+    pub a: Vec<u8>,
+    /// The other revision (envelope bytes).
+    pub b: Vec<u8>,
+}
+
+/// An open store.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// Where the home is: `explicit` (`--home`), else `$CAIRN_HOME`, else the platform data
+/// directory (`~/.local/share/cairn` on Linux).
+pub fn home_dir(explicit: Option<&Path>) -> Option<PathBuf> {
+    if let Some(p) = explicit {
+        return Some(p.to_path_buf());
+    }
+    if let Some(p) = std::env::var_os("CAIRN_HOME").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(p));
+    }
+    directories::ProjectDirs::from("", "", "cairn").map(|d| d.data_dir().to_path_buf())
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `home`, running pending migrations.
+    pub fn open(home: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(home).map_err(|source| StoreError::Io {
+            path: home.to_path_buf(),
+            source,
+        })?;
+        let path = home.join(DB_FILE);
+        let conn = Connection::open(&path).map_err(|source| StoreError::Open {
+            path: path.clone(),
+            source,
+        })?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        let mut store = Store { conn, path };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// The schema version this build writes.
+    #[must_use]
+    pub fn supported_version() -> u32 {
+        MIGRATIONS.len() as u32
+    }
+
+    /// The database's schema version.
+    pub fn schema_version(&self) -> Result<u32, StoreError> {
+        Ok(self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?)
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let found = self.schema_version()?;
+        let supported = Self::supported_version();
+        if found > supported {
+            return Err(StoreError::TooNew {
+                path: self.path.clone(),
+                found,
+                supported,
+            });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+            let tx = self.conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", i as u32 + 1)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    /// A held block.
+    pub fn block(&self, cid: &Cid) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT bytes FROM blocks WHERE cid = ?1",
+                [cid.to_bytes().as_slice()],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// The verified head of a log: (seq, payload CID).
+    pub fn head(&self, log: &str) -> Result<Option<(u64, Cid)>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT seq, payload_cid FROM heads WHERE log = ?1",
+                [log],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)),
+            )
+            .optional()?
+            .map(|(seq, cid)| Ok((from_sql_seq(seq)?, decode_cid(&cid)?)))
+            .transpose()
+    }
+
+    /// The highest seq ever verified for a log (kept when caches are cleared).
+    pub fn high_water(&self, log: &str) -> Result<Option<u64>, StoreError> {
+        let seq: Option<i64> = self
+            .conn
+            .query_row("SELECT seq FROM high_water WHERE log = ?1", [log], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        seq.map(from_sql_seq).transpose()
+    }
+
+    /// Deletes cached blocks, revisions and heads, keeping high-water marks, fork evidence,
+    /// flags and the address book. Logs must be imported again before use.
+    pub fn clear_cache(&mut self) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        tx.execute_batch("DELETE FROM blocks; DELETE FROM revisions; DELETE FROM heads;")?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The identity log, re-verified from the stored envelopes.
+    pub fn identity_log(&self, id: &IdentityId) -> Result<Option<IdentityLog>, StoreError> {
+        let envelopes = self.envelopes(&id.to_string())?;
+        if envelopes.is_empty() {
+            return Ok(None);
+        }
+        let (log, _) = chains::verify_identity(&envelopes).map_err(|(seq, e)| {
+            StoreError::Corrupt(format!("identity `{id}` revision {seq}: {e}"))
+        })?;
+        Ok(Some(log))
+    }
+
+    /// Stored envelopes of a log, oldest first.
+    pub fn envelopes(&self, log: &str) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT envelope FROM revisions WHERE log = ?1 ORDER BY seq")?;
+        let rows = stmt.query_map([log], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Whether an identity has been caught equivocating, and why.
+    pub fn flagged(&self, id: &IdentityId) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT reason FROM flagged WHERE identity = ?1",
+                [id.to_string()],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Fork evidence held for a log.
+    pub fn forks(&self, log: &str) -> Result<Vec<ForkRecord>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT seq, signer, envelope_a, envelope_b FROM forks WHERE log = ?1 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([log], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?;
+        rows.map(|r| {
+            let (seq, signer, a, b) = r?;
+            Ok(ForkRecord {
+                seq: from_sql_seq(seq)?,
+                signer,
+                a,
+                b,
+            })
+        })
+        .collect()
+    }
+
+    /// Sets a petname in the local address book (replacing any earlier meaning).
+    pub fn set_petname(&mut self, petname: &str, id: &IdentityId) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO petnames (petname, identity) VALUES (?1, ?2) ON CONFLICT (petname) DO UPDATE SET identity = excluded.identity",
+            params![petname, id.to_string()],
+        )?;
+        Ok(())
+    }
+
+    /// Resolves a petname, or parses an identity ID.
+    pub fn resolve_identity(&self, name_or_id: &str) -> Result<Option<IdentityId>, StoreError> {
+        if let Ok(id) = name_or_id.parse::<IdentityId>() {
+            return Ok(Some(id));
+        }
+        let text: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT identity FROM petnames WHERE petname = ?1",
+                [name_or_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        text.map(|t| {
+            t.parse()
+                .map_err(|e| StoreError::Corrupt(format!("petname `{name_or_id}`: {e}")))
+        })
+        .transpose()
+    }
+
+    /// Every petname, sorted.
+    pub fn petnames(&self) -> Result<BTreeMap<String, IdentityId>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT petname, identity FROM petnames ORDER BY petname")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = BTreeMap::new();
+        for row in rows {
+            let (name, id) = row?;
+            out.insert(
+                name,
+                id.parse()
+                    .map_err(|e| StoreError::Corrupt(format!("petname `{id}`: {e}")))?,
+            );
+        }
+        Ok(out)
+    }
+}
+
+/// A seq as SQLite stores it (signed 64-bit).
+fn sql_seq(seq: u64) -> Result<i64, StoreError> {
+    i64::try_from(seq).map_err(|_| {
+        StoreError::Corrupt(format!(
+            "seq {seq} is beyond what this store holds (2^63 - 1)"
+        ))
+    })
+}
+
+/// A seq read back from SQLite.
+fn from_sql_seq(seq: i64) -> Result<u64, StoreError> {
+    u64::try_from(seq).map_err(|_| StoreError::Corrupt(format!("negative seq {seq}")))
+}
+
+fn decode_cid(bytes: &[u8]) -> Result<Cid, StoreError> {
+    Cid::from_bytes(bytes).map_err(|e| StoreError::Corrupt(format!("a stored CID is invalid: {e}")))
+}
+
+#[cfg(test)]
+mod tests;

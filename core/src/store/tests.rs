@@ -1,0 +1,426 @@
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use cairn_protocol::identity::{self, IdentityOp};
+use cairn_protocol::index::version::{Permission, VersionIndex, VersionOp};
+use cairn_protocol::index::{Citation, Tip, sign_next};
+use cairn_protocol::name::IndexName;
+use cairn_protocol::sign::SecretKey;
+
+use super::*;
+
+const T: u64 = 1_795_000_000;
+
+/// A fresh, uniquely named home, removed on drop.
+struct Home(PathBuf);
+
+impl Home {
+    fn new(tag: &str) -> Home {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let p = std::env::temp_dir().join(format!("cairn-store-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        Home(p)
+    }
+}
+
+impl Drop for Home {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+struct Person {
+    root: SecretKey,
+    signing: SecretKey,
+    log: IdentityLog,
+    envs: Vec<Vec<u8>>,
+}
+
+impl Person {
+    fn new(n: u8) -> Person {
+        let (root, signing) = (
+            SecretKey::from_seed(&[n; 32]),
+            SecretKey::from_seed(&[n + 100; 32]),
+        );
+        let (env, log) = identity::create(&[&root], 1, &[signing.public()], T).expect("identity");
+        Person {
+            root,
+            signing,
+            log,
+            envs: vec![env.encode()],
+        }
+    }
+
+    fn cite(&self) -> Citation {
+        Citation {
+            identity: self.log.id(),
+            seq: self.log.seq(),
+        }
+    }
+}
+
+fn release(v: &str) -> VersionOp {
+    VersionOp::Release {
+        version: v.parse().expect("version"),
+        release: Cid::of_record(v.as_bytes()),
+    }
+}
+
+/// Signs `ops` on top of `tip`; returns the envelope and the new tip.
+fn sign(
+    tip: Option<&Tip<VersionIndex>>,
+    index: &IndexName,
+    p: &Person,
+    ops: Vec<VersionOp>,
+) -> (Vec<u8>, Tip<VersionIndex>) {
+    let (s, t) = sign_next(tip, index, p.cite(), &p.signing, T, ops).expect("sign");
+    (s.encode(), t)
+}
+
+#[test]
+fn opens_migrates_and_refuses_a_newer_schema() {
+    let home = Home::new("open");
+    let store = Store::open(&home.0).expect("open");
+    assert_eq!(
+        store.schema_version().expect("version"),
+        Store::supported_version()
+    );
+    drop(store);
+    let store = Store::open(&home.0).expect("reopen");
+    assert_eq!(store.schema_version().expect("version"), 1);
+    store
+        .conn
+        .pragma_update(None, "user_version", 99)
+        .expect("set");
+    drop(store);
+    assert!(matches!(
+        Store::open(&home.0),
+        Err(StoreError::TooNew { found: 99, .. })
+    ));
+}
+
+#[test]
+fn imports_identities_and_index_chains_incrementally() {
+    let home = Home::new("import");
+    let mut store = Store::open(&home.0).expect("open");
+    let lucy = Person::new(1);
+    let idx = IndexName::new(lucy.log.id(), "libfoo".parse().expect("name"));
+    let r = store.import_identity(&lucy.envs).expect("identity");
+    assert_eq!(r.outcome, Outcome::Imported { from: 1, to: 1 });
+    assert_eq!(
+        store.import_identity(&lucy.envs).expect("again").outcome,
+        Outcome::UpToDate
+    );
+    let (e1, t1) = sign(None, &idx, &lucy, vec![release("1.0.0")]);
+    let (e2, t2) = sign(Some(&t1), &idx, &lucy, vec![release("1.1.0")]);
+    let (e3, _) = sign(
+        Some(&t2),
+        &idx,
+        &lucy,
+        vec![VersionOp::Yank {
+            version: "1.0.0".parse().expect("v"),
+            reason: None,
+        }],
+    );
+    assert_eq!(
+        store
+            .import_index::<VersionIndex>(&idx, std::slice::from_ref(&e1))
+            .expect("1")
+            .outcome,
+        Outcome::Imported { from: 1, to: 1 }
+    );
+    // Overlapping offers are fine: held revisions are skipped.
+    let r = store
+        .import_index::<VersionIndex>(&idx, &[e1.clone(), e2.clone(), e3.clone()])
+        .expect("2..3");
+    assert_eq!(r.outcome, Outcome::Imported { from: 2, to: 3 });
+    assert_eq!(
+        store.head(&idx.to_string()).expect("head").map(|h| h.0),
+        Some(3)
+    );
+    let tip = store
+        .index_tip::<VersionIndex>(&idx.to_string())
+        .expect("tip")
+        .expect("some");
+    assert!(
+        tip.state
+            .release(&"1.0.0".parse().expect("v"))
+            .expect("entry")
+            .yanked
+    );
+    // An older head, even one held, is a stale source: refused as a rollback.
+    assert!(matches!(
+        store.import_index::<VersionIndex>(&idx, &[e2]),
+        Err(StoreError::Rollback {
+            high_water: 3,
+            offered: 2,
+            ..
+        })
+    ));
+    assert_eq!(
+        store
+            .import_index::<VersionIndex>(&idx, &[e3])
+            .expect("the same head")
+            .outcome,
+        Outcome::UpToDate
+    );
+    // Reopening keeps everything.
+    drop(store);
+    let store = Store::open(&home.0).expect("reopen");
+    assert_eq!(
+        store.head(&idx.to_string()).expect("head").map(|h| h.0),
+        Some(3)
+    );
+}
+
+#[test]
+fn a_refused_revision_leaves_the_store_unchanged() {
+    let home = Home::new("refused");
+    let mut store = Store::open(&home.0).expect("open");
+    let lucy = Person::new(1);
+    let bob = Person::new(2);
+    let idx = IndexName::new(lucy.log.id(), "libfoo".parse().expect("name"));
+    store.import_identity(&lucy.envs).expect("lucy");
+    let (e1, t1) = sign(None, &idx, &lucy, vec![release("1.0.0")]);
+    store.import_index::<VersionIndex>(&idx, &[e1]).expect("1");
+    let (good2, t2) = sign(Some(&t1), &idx, &lucy, vec![release("1.1.0")]);
+    let (good3, _) = sign(Some(&t2), &idx, &lucy, vec![release("1.2.0")]);
+    let mut bad3 = good3.clone();
+    let last = bad3.len() - 1;
+    bad3[last] ^= 1;
+    let before = store.head(&idx.to_string()).expect("head");
+    let err = store
+        .import_index::<VersionIndex>(&idx, &[good2.clone(), bad3])
+        .expect_err("tampered");
+    assert!(matches!(&err, StoreError::Chain { seq: 3, .. }), "{err}");
+    assert_eq!(
+        store.head(&idx.to_string()).expect("head"),
+        before,
+        "nothing of the batch was written"
+    );
+    // An unknown signer.
+    store.import_identity(&bob.envs).ok();
+    let other = IndexName::new(bob.log.id(), "x".parse().expect("n"));
+    let home2 = Home::new("unknown");
+    let mut empty = Store::open(&home2.0).expect("open");
+    let (b1, _) = sign(None, &other, &bob, vec![release("1.0.0")]);
+    assert!(matches!(
+        empty.import_index::<VersionIndex>(&other, &[b1]),
+        Err(StoreError::UnknownIdentity { .. })
+    ));
+    store
+        .import_index::<VersionIndex>(&idx, &[good2, good3])
+        .expect("the honest revisions still import");
+}
+
+#[test]
+fn rollback_is_refused_even_after_clearing_the_cache() {
+    let home = Home::new("rollback");
+    let mut store = Store::open(&home.0).expect("open");
+    let lucy = Person::new(1);
+    let idx = IndexName::new(lucy.log.id(), "libfoo".parse().expect("name"));
+    store.import_identity(&lucy.envs).expect("lucy");
+    let (e1, t1) = sign(None, &idx, &lucy, vec![release("1.0.0")]);
+    let (e2, _) = sign(Some(&t1), &idx, &lucy, vec![release("1.1.0")]);
+    store
+        .import_index::<VersionIndex>(&idx, &[e1.clone(), e2.clone()])
+        .expect("1..2");
+    store.clear_cache().expect("clear");
+    assert_eq!(store.head(&idx.to_string()).expect("head"), None);
+    assert_eq!(store.high_water(&idx.to_string()).expect("hw"), Some(2));
+    store.import_identity(&lucy.envs).expect("identity again");
+    let err = store
+        .import_index::<VersionIndex>(&idx, std::slice::from_ref(&e1))
+        .expect_err("old head");
+    assert!(
+        matches!(
+            err,
+            StoreError::Rollback {
+                high_water: 2,
+                offered: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("hint:"));
+    store
+        .import_index::<VersionIndex>(&idx, &[e1, e2])
+        .expect("the full chain is fine");
+}
+
+#[test]
+fn a_fork_is_recorded_and_the_signer_flagged() {
+    let home = Home::new("fork");
+    let mut store = Store::open(&home.0).expect("open");
+    let lucy = Person::new(1);
+    let idx = IndexName::new(lucy.log.id(), "libfoo".parse().expect("name"));
+    store.import_identity(&lucy.envs).expect("lucy");
+    let (e1, t1) = sign(None, &idx, &lucy, vec![release("1.0.0")]);
+    let (a2, _) = sign(Some(&t1), &idx, &lucy, vec![release("1.1.0")]);
+    let (b2, _) = sign(Some(&t1), &idx, &lucy, vec![release("9.9.9")]);
+    store
+        .import_index::<VersionIndex>(&idx, &[e1.clone(), a2.clone()])
+        .expect("a");
+    let r = store
+        .import_index::<VersionIndex>(&idx, &[e1, b2.clone()])
+        .expect("b is recorded, not applied");
+    assert_eq!(
+        r.outcome,
+        Outcome::Fork {
+            seq: 2,
+            signer: lucy.log.id()
+        }
+    );
+    assert!(store.flagged(&lucy.log.id()).expect("flag").is_some());
+    let forks = store.forks(&idx.to_string()).expect("forks");
+    assert_eq!(forks.len(), 1);
+    assert_eq!((forks[0].a.clone(), forks[0].b.clone()), (a2, b2));
+    let tip = store
+        .index_tip::<VersionIndex>(&idx.to_string())
+        .expect("tip")
+        .expect("some");
+    assert!(
+        tip.state.release(&"9.9.9".parse().expect("v")).is_none(),
+        "the forked branch was not applied"
+    );
+}
+
+#[test]
+fn a_concurrent_append_is_settled_owner_first() {
+    let lucy = Person::new(1);
+    let bob = Person::new(2);
+    let idx = IndexName::new(lucy.log.id(), "libfoo".parse().expect("name"));
+    let grant = VersionOp::Grant {
+        identity: bob.log.id(),
+        permissions: BTreeSet::from([Permission::Release]),
+    };
+    let (e1, t1) = sign(None, &idx, &lucy, vec![release("1.0.0"), grant]);
+    let (lucy2, _) = sign(Some(&t1), &idx, &lucy, vec![release("1.1.0")]);
+    let (bob2, _) = sign(Some(&t1), &idx, &bob, vec![release("1.2.0")]);
+    let open = |tag: &str| {
+        let home = Home::new(tag);
+        let mut s = Store::open(&home.0).expect("open");
+        s.import_identity(&lucy.envs).expect("lucy");
+        s.import_identity(&bob.envs).expect("bob");
+        (home, s)
+    };
+    // Bob's home holds Bob's revision 2; Lucy's arrives: the owner wins, Bob's home switches.
+    let (_h1, mut at_bob) = open("conflict-bob");
+    at_bob
+        .import_index::<VersionIndex>(&idx, &[e1.clone(), bob2.clone()])
+        .expect("bob's");
+    let r = at_bob
+        .import_index::<VersionIndex>(&idx, &[e1.clone(), lucy2.clone()])
+        .expect("lucy's");
+    assert!(
+        matches!(
+            r.outcome,
+            Outcome::Conflict {
+                seq: 2,
+                switched: true,
+                ..
+            }
+        ),
+        "{r:?}"
+    );
+    // Lucy's home keeps its own revision.
+    let (_h2, mut at_lucy) = open("conflict-lucy");
+    at_lucy
+        .import_index::<VersionIndex>(&idx, &[e1.clone(), lucy2])
+        .expect("lucy's");
+    let r = at_lucy
+        .import_index::<VersionIndex>(&idx, &[e1, bob2])
+        .expect("bob's");
+    assert!(
+        matches!(
+            r.outcome,
+            Outcome::Conflict {
+                seq: 2,
+                switched: false,
+                ..
+            }
+        ),
+        "{r:?}"
+    );
+    assert_eq!(
+        at_bob.head(&idx.to_string()).expect("h"),
+        at_lucy.head(&idx.to_string()).expect("h"),
+        "both homes agree"
+    );
+    assert!(
+        at_lucy.flagged(&bob.log.id()).expect("flag").is_none(),
+        "a conflict is not misbehaviour"
+    );
+}
+
+#[test]
+fn identity_logs_extend_and_diverge() {
+    let home = Home::new("identity");
+    let mut store = Store::open(&home.0).expect("open");
+    let mut lucy = Person::new(1);
+    store.import_identity(&lucy.envs).expect("genesis");
+    let mut other = lucy.log.clone();
+    let a = lucy
+        .log
+        .change(
+            vec![IdentityOp::AddSigningKey(
+                SecretKey::from_seed(&[50; 32]).public(),
+            )],
+            T,
+            &[&lucy.root],
+        )
+        .expect("a");
+    let b = other
+        .change(
+            vec![IdentityOp::AddSigningKey(
+                SecretKey::from_seed(&[51; 32]).public(),
+            )],
+            T,
+            &[&lucy.root],
+        )
+        .expect("b");
+    lucy.envs.push(a.encode());
+    assert_eq!(
+        store.import_identity(&lucy.envs).expect("extend").outcome,
+        Outcome::Imported { from: 2, to: 2 }
+    );
+    let forked = vec![lucy.envs[0].clone(), b.encode()];
+    assert!(matches!(
+        store.import_identity(&forked).expect("fork").outcome,
+        Outcome::Fork { seq: 2, .. }
+    ));
+    assert!(store.flagged(&lucy.log.id()).expect("flag").is_some());
+    let err = store
+        .import_identity(&lucy.envs[..1])
+        .expect_err("rollback");
+    assert!(matches!(err, StoreError::Rollback { .. }));
+}
+
+#[test]
+fn petnames_resolve_and_ids_pass_through() {
+    let home = Home::new("petnames");
+    let mut store = Store::open(&home.0).expect("open");
+    let lucy = Person::new(1);
+    store.set_petname("lucy", &lucy.log.id()).expect("set");
+    assert_eq!(
+        store.resolve_identity("lucy").expect("resolve"),
+        Some(lucy.log.id())
+    );
+    assert_eq!(
+        store
+            .resolve_identity(&lucy.log.id().to_string())
+            .expect("id"),
+        Some(lucy.log.id())
+    );
+    assert_eq!(store.resolve_identity("nobody").expect("none"), None);
+    assert_eq!(store.petnames().expect("list").len(), 1);
+}
+
+#[test]
+fn home_resolution_prefers_the_explicit_path() {
+    let explicit = PathBuf::from("/tmp/x");
+    assert_eq!(home_dir(Some(&explicit)), Some(explicit));
+    assert!(home_dir(None).is_some());
+}
