@@ -18,4 +18,5 @@
 
 pub mod block;
 pub mod json;
+pub mod keys;
 pub mod store;

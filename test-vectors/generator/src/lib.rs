@@ -15,6 +15,7 @@
 mod chains;
 mod cids;
 mod codec;
+mod keyfiles;
 mod records;
 mod signatures;
 mod util;
@@ -46,6 +47,7 @@ pub fn files() -> Vec<VectorFile> {
     all.extend(versions::files());
     all.extend(chains::files());
     all.extend(records::files());
+    all.extend(keyfiles::files());
     all
 }
 

@@ -89,7 +89,7 @@ const DATA_LISTS: &[&str] = &[
 ];
 
 /// Objects whose content is data, mutated at their first scalar.
-const DATA_OBJECTS: &[&str] = &["value", "payload", "resolved", "indexes"];
+const DATA_OBJECTS: &[&str] = &["value", "payload", "resolved", "indexes", "contents"];
 
 /// Changes one character in the middle of `s` to another character of the same class.
 fn flip(s: &str) -> String {
