@@ -1,6 +1,7 @@
 //! The `cairn` command. Parsing and printing live here; every decision lives in `cairn-core`.
 
 mod commands;
+mod settings;
 
 use std::process::ExitCode;
 
@@ -10,13 +11,16 @@ use clap::Parser;
 #[derive(Debug, Parser)]
 #[command(name = "cairn", version, about, propagate_version = true)]
 struct Cli {
+    /// The Cairn home (default: `$CAIRN_HOME`, else the platform data directory).
+    #[arg(long, global = true, value_name = "DIR")]
+    home: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: commands::Command,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match commands::run(cli.command) {
+    match commands::run(cli.home.as_deref(), cli.command) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");

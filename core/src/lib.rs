@@ -17,6 +17,7 @@
 //! ```
 
 pub mod block;
+pub mod home;
 pub mod json;
 pub mod keys;
 pub mod store;

@@ -1,6 +1,7 @@
 //! One module per command.
 
 mod cid;
+mod id;
 mod inspect;
 mod version;
 
@@ -12,6 +13,9 @@ use clap::Subcommand;
 pub(crate) enum Command {
     /// Print the content ID of files (raw artifacts by default).
     Cid(cid::Args),
+    /// Create and manage identities.
+    #[command(subcommand)]
+    Id(id::Command),
     /// Decode a record block and show it as typed JSON.
     Inspect(inspect::Args),
     /// Compare versions and test constraints.
@@ -19,9 +23,10 @@ pub(crate) enum Command {
     Version(version::Command),
 }
 
-pub(crate) fn run(command: Command) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(home: Option<&std::path::Path>, command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Cid(args) => cid::run(&args),
+        Command::Id(cmd) => id::run(home, cmd),
         Command::Inspect(args) => inspect::run(&args),
         Command::Version(cmd) => version::run(cmd),
     }

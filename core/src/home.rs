@@ -1,0 +1,324 @@
+//! A Cairn home: the store plus the sealed key files of the identities that live here.
+//!
+//! Layout (`spec/08-store.md`): `cairn.db`, and `keys/<identity-id>.key` for each identity whose
+//! secret keys are held here.
+
+use std::path::{Path, PathBuf};
+
+use cairn_protocol::identity::{self, IdentityId, KeyState};
+use cairn_protocol::name::Name;
+use cairn_protocol::sign::SecretKey;
+use thiserror::Error;
+
+use crate::keys::{self, KdfParams, KeyError, KeyRing, Role};
+use crate::store::{Store, StoreError};
+
+/// The setting that names the default identity.
+const DEFAULT_IDENTITY: &str = "default-identity";
+
+/// Why a home operation failed.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum HomeError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A key file failed.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// An identity could not be created.
+    #[error("cannot create the identity: {0}")]
+    Create(#[from] cairn_protocol::chain::ChainError),
+    /// A petname or ID that names no identity here.
+    #[error(
+        "`{0}` is neither a petname in this home nor an identity ID\n\nhint: `cairn id list` shows the identities here; `cairn id petname NAME ID` names one"
+    )]
+    UnknownIdentity(String),
+    /// No identity was given and none is the default.
+    #[error(
+        "no identity is chosen\n\nhint: create one with `cairn id new`, or pass `--as PETNAME|ID`"
+    )]
+    NoDefault,
+    /// The identity's keys are not in this home.
+    #[error(
+        "the keys of `{0}` are not in this home\n\nhint: `cairn id import FILE` brings them from another machine"
+    )]
+    NoKeys(IdentityId),
+    /// The identity's key file already exists (it is never overwritten).
+    #[error("the keys of `{0}` are already in this home; nothing was changed")]
+    Exists(IdentityId),
+    /// A petname that breaks the name rule.
+    #[error("invalid petname `{given}`: {reason}")]
+    Petname {
+        /// The petname.
+        given: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What is known of one identity with keys in this home.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentitySummary {
+    /// The identity.
+    pub id: IdentityId,
+    /// Its petnames here.
+    pub petnames: Vec<String>,
+    /// Whether it is the default.
+    pub default: bool,
+    /// Its identity-log seq.
+    pub seq: u64,
+    /// Its current key state.
+    pub keys: KeyState,
+}
+
+/// An open home.
+#[derive(Debug)]
+pub struct Home {
+    dir: PathBuf,
+    /// The store.
+    pub store: Store,
+}
+
+impl Home {
+    /// Opens (creating if needed) the home at `dir`.
+    pub fn open(dir: &Path) -> Result<Home, HomeError> {
+        let store = Store::open(dir)?;
+        Ok(Home {
+            dir: dir.to_path_buf(),
+            store,
+        })
+    }
+
+    /// The home directory.
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Where an identity's key file lives.
+    #[must_use]
+    pub fn key_path(&self, id: &IdentityId) -> PathBuf {
+        self.dir.join("keys").join(format!("{id}.key"))
+    }
+
+    /// Creates an identity with one root key and one signing key from `keygen`, seals them with
+    /// `passphrase`, and stores the identity log. The first identity becomes the default.
+    ///
+    /// The key file is written before the store: a crash in between leaves a harmless key file,
+    /// never an identity whose keys are lost.
+    pub fn create_identity(
+        &mut self,
+        passphrase: &[u8],
+        kdf: KdfParams,
+        time: u64,
+        keygen: &mut dyn FnMut() -> Result<SecretKey, KeyError>,
+        petname: Option<&str>,
+    ) -> Result<IdentityId, HomeError> {
+        if let Some(p) = petname {
+            check_petname(p)?;
+        }
+        let (root, signing) = (keygen()?, keygen()?);
+        let (genesis, log) = identity::create(&[&root], 1, &[signing.public()], time)?;
+        let id = log.id();
+        let ring = KeyRing {
+            identity: id,
+            keys: vec![(Role::Root, root), (Role::Signing, signing)],
+        };
+        let sealed = keys::seal(ring, passphrase, kdf)?;
+        let path = self.key_path(&id);
+        if path.exists() {
+            return Err(HomeError::Exists(id));
+        }
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|source| KeyError::Io {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
+        keys::write_private(&path, &sealed)?;
+        self.store.import_identity(&[genesis.encode()])?;
+        if self.default_identity()?.is_none() {
+            self.set_default(&id)?;
+        }
+        if let Some(p) = petname {
+            self.store.set_petname(p, &id)?;
+        }
+        Ok(id)
+    }
+
+    /// The default identity.
+    pub fn default_identity(&self) -> Result<Option<IdentityId>, HomeError> {
+        match self.store.setting(DEFAULT_IDENTITY)? {
+            None => Ok(None),
+            Some(t) => Ok(Some(t.parse().map_err(|e| {
+                StoreError::Corrupt(format!("default identity `{t}`: {e}"))
+            })?)),
+        }
+    }
+
+    /// Makes `id` the default identity (it must have keys here).
+    pub fn set_default(&mut self, id: &IdentityId) -> Result<(), HomeError> {
+        if !self.key_path(id).exists() {
+            return Err(HomeError::NoKeys(*id));
+        }
+        self.store.set_setting(DEFAULT_IDENTITY, &id.to_string())?;
+        Ok(())
+    }
+
+    /// The identity `given` names (a petname or an ID), or the default one.
+    pub fn resolve(&self, given: Option<&str>) -> Result<IdentityId, HomeError> {
+        match given {
+            Some(g) => self
+                .store
+                .resolve_identity(g)?
+                .ok_or_else(|| HomeError::UnknownIdentity(g.to_owned())),
+            None => self.default_identity()?.ok_or(HomeError::NoDefault),
+        }
+    }
+
+    /// Gives `id` a petname in the local address book.
+    pub fn set_petname(&mut self, petname: &str, id: &IdentityId) -> Result<(), HomeError> {
+        check_petname(petname)?;
+        Ok(self.store.set_petname(petname, id)?)
+    }
+
+    /// Every identity whose keys are in this home, sorted by ID.
+    pub fn identities(&self) -> Result<Vec<IdentitySummary>, HomeError> {
+        let default = self.default_identity()?;
+        let petnames = self.store.petnames()?;
+        let mut out = Vec::new();
+        let dir = self.dir.join("keys");
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(source) => return Err(KeyError::Io { path: dir, source }.into()),
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(id) = name
+                .strip_suffix(".key")
+                .and_then(|s| s.parse::<IdentityId>().ok())
+            else {
+                continue;
+            };
+            // A key file without its identity log is left over from an interrupted `id new`.
+            let Some(log) = self.store.identity_log(&id)? else {
+                continue;
+            };
+            let keys = log.key_state(log.seq()).cloned().unwrap_or_default();
+            out.push(IdentitySummary {
+                id,
+                petnames: petnames
+                    .iter()
+                    .filter(|(_, v)| **v == id)
+                    .map(|(k, _)| k.clone())
+                    .collect(),
+                default: default == Some(id),
+                seq: log.seq(),
+                keys,
+            });
+        }
+        out.sort_by_key(|s| s.id);
+        Ok(out)
+    }
+
+    /// Opens an identity's key file.
+    pub fn unlock(&self, id: &IdentityId, passphrase: &[u8]) -> Result<KeyRing, HomeError> {
+        let path = self.key_path(id);
+        let bytes = std::fs::read(&path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                HomeError::NoKeys(*id)
+            } else {
+                KeyError::Io { path, source: e }.into()
+            }
+        })?;
+        Ok(keys::open(&bytes, passphrase)?)
+    }
+}
+
+fn check_petname(p: &str) -> Result<(), HomeError> {
+    if p.parse::<IdentityId>().is_ok() {
+        return Err(HomeError::Petname {
+            given: p.into(),
+            reason: "it would read as an identity ID".into(),
+        });
+    }
+    p.parse::<Name>()
+        .map(|_| ())
+        .map_err(|e| HomeError::Petname {
+            given: p.into(),
+            reason: e.to_string(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seeded() -> impl FnMut() -> Result<SecretKey, KeyError> {
+        let mut n = 0u8;
+        move || {
+            n += 1;
+            Ok(SecretKey::from_seed(&[n; 32]))
+        }
+    }
+
+    #[test]
+    fn create_list_default_and_unlock() {
+        let dir = std::env::temp_dir().join(format!("cairn-home-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut home = Home::open(&dir).expect("open");
+        assert!(matches!(home.resolve(None), Err(HomeError::NoDefault)));
+        let mut keygen = seeded();
+        let a = home
+            .create_identity(
+                b"pw",
+                KdfParams::INSECURE_FOR_TESTS,
+                1,
+                &mut keygen,
+                Some("lucy"),
+            )
+            .expect("a");
+        let b = home
+            .create_identity(b"pw", KdfParams::INSECURE_FOR_TESTS, 1, &mut keygen, None)
+            .expect("b");
+        assert_eq!(
+            home.resolve(None).expect("default"),
+            a,
+            "the first identity is the default"
+        );
+        assert_eq!(home.resolve(Some("lucy")).expect("petname"), a);
+        let list = home.identities().expect("list");
+        assert_eq!(list.len(), 2);
+        assert!(
+            list.iter()
+                .any(|s| s.id == a && s.default && s.petnames == ["lucy"])
+        );
+        home.set_default(&b).expect("default b");
+        assert_eq!(home.resolve(None).expect("default"), b);
+        let ring = home.unlock(&a, b"pw").expect("unlock");
+        assert_eq!(ring.with_role(Role::Root).count(), 1);
+        assert!(matches!(
+            home.unlock(&a, b"nope"),
+            Err(HomeError::Key(KeyError::Decrypt))
+        ));
+        assert!(matches!(
+            home.set_petname("-bad", &a),
+            Err(HomeError::Petname { .. })
+        ));
+        assert!(matches!(
+            home.resolve(Some("nobody")),
+            Err(HomeError::UnknownIdentity(_))
+        ));
+        let mut same = seeded();
+        assert!(
+            matches!(home.create_identity(b"other", KdfParams::INSECURE_FOR_TESTS, 1, &mut same, None), Err(HomeError::Exists(id)) if id == a)
+        );
+        assert!(
+            home.unlock(&a, b"pw").is_ok(),
+            "the existing key file is untouched"
+        );
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
