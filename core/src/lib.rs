@@ -20,4 +20,5 @@ pub mod block;
 pub mod home;
 pub mod json;
 pub mod keys;
+pub mod publish;
 pub mod store;

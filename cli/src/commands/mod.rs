@@ -3,6 +3,7 @@
 mod cid;
 mod id;
 mod inspect;
+mod publish;
 mod version;
 
 use std::process::ExitCode;
@@ -16,6 +17,8 @@ pub(crate) enum Command {
     /// Create and manage identities.
     #[command(subcommand)]
     Id(id::Command),
+    /// Publish the package in a directory as a new release of your version index.
+    Publish(publish::Args),
     /// Decode a record block and show it as typed JSON.
     Inspect(inspect::Args),
     /// Compare versions and test constraints.
@@ -27,6 +30,7 @@ pub(crate) fn run(home: Option<&std::path::Path>, command: Command) -> anyhow::R
     match command {
         Command::Cid(args) => cid::run(&args),
         Command::Id(cmd) => id::run(home, cmd),
+        Command::Publish(args) => publish::run(home, &args),
         Command::Inspect(args) => inspect::run(&args),
         Command::Version(cmd) => version::run(cmd),
     }

@@ -162,3 +162,90 @@ fn a_passphrase_is_required_without_a_terminal() {
     let list = env.run(&["id", "list", "--json"]);
     assert_eq!(stdout(&list).trim(), "[]");
 }
+
+fn write_package(dir: &std::path::Path, version: &str, body: &str) {
+    std::fs::create_dir_all(dir.join("src")).expect("dir");
+    std::fs::write(
+        dir.join("cairn.toml"),
+        format!("[package]\nname = \"libfoo\"\nversion = \"{version}\"\nlicense = \"MIT\"\n\n[dependencies]\nlibbar = \"^2.0\"\n"),
+    )
+    .expect("manifest");
+    std::fs::write(dir.join("src/lib.txt"), body).expect("source");
+}
+
+#[test]
+fn publish_is_verified_idempotent_and_never_changes_a_version() {
+    let env = Env::new("publish");
+    assert!(
+        env.run(&["id", "new", "--petname", "lucy"])
+            .status
+            .success()
+    );
+    let pkg = env.home.join("pkg");
+    write_package(&pkg, "1.0.0", "one");
+    let p = pkg.to_str().expect("utf8");
+
+    let dry = env.run(&["publish", "--path", p, "--dry-run", "--json"]);
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    let dry: serde_json::Value = serde_json::from_str(&stdout(&dry)).expect("json");
+    assert_eq!(dry["outcome"], "dry-run");
+    assert_eq!(
+        dry["files"],
+        serde_json::json!(["cairn.toml", "src/lib.txt"])
+    );
+
+    let out = env.run(&["publish", "--path", p, "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let first: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    assert_eq!(first["outcome"]["published"]["seq"], 1);
+    assert_eq!(
+        first["release"], dry["release"],
+        "the dry run predicted the release exactly"
+    );
+    let artifact = first["artifacts"]["default"]["cid"]
+        .as_str()
+        .expect("cid")
+        .to_owned();
+    assert!(env.home.join("artifacts").join(&artifact).exists());
+
+    let again = env.run(&["publish", "--path", p]);
+    assert!(again.status.success());
+    assert!(stdout(&again).contains("already published"));
+
+    write_package(&pkg, "1.0", "changed");
+    let changed = env.run(&["publish", "--path", p]);
+    assert_eq!(changed.status.code(), Some(2));
+    assert!(
+        stderr(&changed).contains("a published version never changes")
+            && stderr(&changed).contains("hint:"),
+        "{}",
+        stderr(&changed)
+    );
+
+    write_package(&pkg, "1.1.0", "two");
+    let out = env.run(&["publish", "--path", p, "--json"]);
+    let second: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    assert_eq!(second["outcome"]["published"]["seq"], 2);
+
+    std::fs::write(
+        pkg.join("cairn.toml"),
+        "[package]\nname = \"libfoo\"\nversion = \"1.2.0\"\nlicense = \"MIT/Apache\"\n",
+    )
+    .expect("bad");
+    let bad = env.run(&["publish", "--path", p]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("SPDX"), "{}", stderr(&bad));
+    let wrong_pass = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .arg("--home")
+        .arg(&env.home)
+        .args(["publish", "--path", p])
+        .env("CAIRN_PASSPHRASE", "wrong")
+        .output()
+        .expect("run");
+    assert_eq!(wrong_pass.status.code(), Some(2));
+    assert!(
+        stderr(&wrong_pass).contains("wrong passphrase"),
+        "{}",
+        stderr(&wrong_pass)
+    );
+}

@@ -25,6 +25,7 @@ pub use chains::{ImportReport, Outcome};
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_settings.sql"),
+    include_str!("migrations/0003_artifacts.sql"),
 ];
 
 /// The database file inside a home.
@@ -202,6 +203,44 @@ impl Store {
                 |r| r.get(0),
             )
             .optional()?)
+    }
+
+    /// Stores a record block after checking it against its CID and the record profile.
+    pub fn put_block(&mut self, cid: &Cid, bytes: &[u8]) -> Result<(), StoreError> {
+        crate::block::verify_block(*cid, bytes)
+            .map_err(|e| StoreError::Corrupt(format!("refusing to store block: {e}")))?;
+        self.conn.execute(
+            "INSERT OR IGNORE INTO blocks (cid, bytes) VALUES (?1, ?2)",
+            params![cid.to_bytes().as_slice(), bytes],
+        )?;
+        Ok(())
+    }
+
+    /// Records an artifact file (already written and verified under `artifacts/`).
+    pub fn put_artifact(
+        &mut self,
+        cid: &Cid,
+        size: u64,
+        sha256: &[u8; 32],
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO artifacts (cid, size, sha256) VALUES (?1, ?2, ?3)",
+            params![cid.to_bytes().as_slice(), sql_seq(size)?, sha256.as_slice()],
+        )?;
+        Ok(())
+    }
+
+    /// Whether an artifact is recorded.
+    pub fn has_artifact(&self, cid: &Cid) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT 1 FROM artifacts WHERE cid = ?1",
+                [cid.to_bytes().as_slice()],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
     }
 
     /// The verified head of a log: (seq, payload CID).

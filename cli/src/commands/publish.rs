@@ -1,0 +1,107 @@
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use cairn_core::publish::{PublishOptions, PublishOutcome, PublishReport, publish};
+use cairn_protocol::name::IndexName;
+use serde_json::json;
+
+use crate::settings;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The package directory (holding cairn.toml).
+    #[arg(long, default_value = ".")]
+    path: PathBuf,
+    /// Append to this version index (a co-maintainer publishing to `IDENTITY:NAME`).
+    #[arg(long, value_name = "IDENTITY:NAME")]
+    index: Option<String>,
+    /// Publish as this identity (petname or ID); the default if absent.
+    #[arg(long = "as")]
+    identity: Option<String>,
+    /// Show what would be published; write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Print a JSON report.
+    #[arg(long)]
+    json: bool,
+}
+
+fn report_json(r: &PublishReport) -> serde_json::Value {
+    let outcome = match r.outcome {
+        PublishOutcome::Published { seq } => json!({ "published": { "seq": seq } }),
+        PublishOutcome::AlreadyPublished => json!("already-published"),
+        PublishOutcome::DryRun => json!("dry-run"),
+    };
+    json!({
+        "index": r.index.to_string(),
+        "version": r.version.to_string(),
+        "release": r.release.to_string(),
+        "artifacts": r.artifacts.iter().map(|(p, a)| (p.clone(), json!({ "cid": a.cid.to_string(), "size": a.size, "sha256": hex_of(&a.sha256) }))).collect::<serde_json::Map<_, _>>(),
+        "files": r.files.iter().map(|f| f.path.clone()).collect::<Vec<_>>(),
+        "outcome": outcome,
+    })
+}
+
+fn hex_of(b: &[u8]) -> String {
+    use std::fmt::Write as _;
+    b.iter()
+        .fold(String::with_capacity(b.len() * 2), |mut s, x| {
+            let _ = write!(s, "{x:02x}"); // Writing to a String cannot fail.
+            s
+        })
+}
+
+pub(crate) fn run(home: Option<&Path>, args: &Args) -> anyhow::Result<ExitCode> {
+    let mut home = settings::open_home(home)?;
+    let identity = home.resolve(args.identity.as_deref())?;
+    let index = args
+        .index
+        .as_deref()
+        .map(|i| {
+            i.parse::<IndexName>()
+                .with_context(|| format!("`{i}` is not an index name (`IDENTITY:NAME`)"))
+        })
+        .transpose()?;
+    let opts = PublishOptions {
+        dir: args.path.clone(),
+        index,
+        dry_run: args.dry_run,
+        time: settings::now()?,
+    };
+    let ring = if args.dry_run {
+        None
+    } else {
+        let pass = settings::passphrase(false)?;
+        Some(
+            home.unlock(&identity, &pass)
+                .context("failed to unlock the signing key")?,
+        )
+    };
+    let report = publish(&mut home, identity, ring.as_ref(), &opts)
+        .with_context(|| format!("failed to publish `{}`", args.path.display()))?;
+    if args.json {
+        println!("{}", report_json(&report));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let what = format!("{} {}", report.index, report.version);
+    match report.outcome {
+        PublishOutcome::Published { seq } => println!(
+            "published {what} (revision {seq}, release {})",
+            report.release
+        ),
+        PublishOutcome::AlreadyPublished => {
+            println!("{what} is already published with identical content; nothing to do");
+        }
+        PublishOutcome::DryRun => {
+            println!("would publish {what} (release {})", report.release);
+            for (p, a) in &report.artifacts {
+                println!("  {p}: {} ({} bytes)", a.cid, a.size);
+            }
+            for f in &report.files {
+                println!("    {}", f.path);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,297 @@
+//! `cairn.toml`: what a publisher writes about a package. Specified in `spec/10-manifest.md`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use cairn_protocol::name::{Alias, Name};
+use cairn_protocol::release::{Dependency, is_platform, is_spdx_expression};
+use cairn_protocol::version::{Constraint, Version};
+use serde::Deserialize;
+use thiserror::Error;
+
+/// The manifest file name.
+pub const MANIFEST: &str = "cairn.toml";
+
+/// Why a manifest was refused. Every variant names the file and what to change.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ManifestError {
+    /// The file could not be read.
+    #[error(
+        "cannot read `{path}`: {source}\n\nhint: run in the package directory, or pass `--path DIR`"
+    )]
+    Read {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// TOML syntax or an unknown or mistyped field.
+    #[error("`{path}` is not a valid manifest: {message}")]
+    Syntax {
+        /// The path.
+        path: PathBuf,
+        /// The parser's message (with line and column).
+        message: String,
+    },
+    /// A field whose value breaks a rule.
+    #[error("`{path}`: `{field}` {reason}")]
+    Field {
+        /// The path.
+        path: PathBuf,
+        /// The field.
+        field: String,
+        /// The rule and, where possible, the fix.
+        reason: String,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    package: RawPackage,
+    #[serde(default)]
+    dependencies: BTreeMap<String, RawDependency>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPackage {
+    name: String,
+    version: String,
+    description: Option<String>,
+    license: Option<String>,
+    homepage: Option<String>,
+    repository: Option<String>,
+    #[serde(default)]
+    keywords: Vec<String>,
+    #[serde(default)]
+    authors: Vec<String>,
+    #[serde(default)]
+    include: Vec<String>,
+    #[serde(default)]
+    exclude: Vec<String>,
+    #[serde(default)]
+    assets: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawDependency {
+    Constraint(String),
+    Table {
+        version: String,
+        #[serde(default)]
+        private: bool,
+    },
+}
+
+/// A checked manifest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Manifest {
+    /// The package name.
+    pub name: Name,
+    /// The version to publish.
+    pub version: Version,
+    /// Optional metadata, checked against the release record's rules.
+    pub description: Option<String>,
+    /// SPDX license expression.
+    pub license: Option<String>,
+    /// Homepage URL.
+    pub homepage: Option<String>,
+    /// Repository URL.
+    pub repository: Option<String>,
+    /// Keywords.
+    pub keywords: Vec<String>,
+    /// Authors.
+    pub authors: Vec<String>,
+    /// Globs (relative to the package directory) of files to pack; empty means everything.
+    pub include: Vec<glob::Pattern>,
+    /// Globs of files to leave out (always: `.git`, `.cairn`, `target`).
+    pub exclude: Vec<glob::Pattern>,
+    /// Platform → file shipped as that platform's artifact.
+    pub assets: BTreeMap<String, PathBuf>,
+    /// Alias → dependency.
+    pub dependencies: BTreeMap<Alias, Dependency>,
+}
+
+impl Manifest {
+    /// Reads and checks `dir/cairn.toml`.
+    pub fn load(dir: &Path) -> Result<Manifest, ManifestError> {
+        let path = dir.join(MANIFEST);
+        let text = std::fs::read_to_string(&path).map_err(|source| ManifestError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        Manifest::parse(&text, &path)
+    }
+
+    /// Parses and checks manifest text (`path` is for messages).
+    pub fn parse(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
+        let raw: RawManifest = toml::from_str(text).map_err(|e| ManifestError::Syntax {
+            path: path.to_path_buf(),
+            message: e.to_string().trim().to_owned(),
+        })?;
+        let field = |field: &str, reason: String| ManifestError::Field {
+            path: path.to_path_buf(),
+            field: field.to_owned(),
+            reason,
+        };
+        let p = raw.package;
+        let name: Name = p
+            .name
+            .parse()
+            .map_err(|e| field("package.name", format!("is invalid: {e}")))?;
+        let version: Version = p
+            .version
+            .parse()
+            .map_err(|e| field("package.version", format!("is invalid: {e}")))?;
+        if let Some(l) = &p.license
+            && !is_spdx_expression(l)
+        {
+            return Err(field(
+                "package.license",
+                format!(
+                    "`{l}` is not an SPDX license expression (for example `MIT OR Apache-2.0`)"
+                ),
+            ));
+        }
+        let globs = |list: &[String], name: &str| -> Result<Vec<glob::Pattern>, ManifestError> {
+            list.iter()
+                .map(|g| {
+                    glob::Pattern::new(g)
+                        .map_err(|e| field(name, format!("has an invalid glob `{g}`: {e}")))
+                })
+                .collect()
+        };
+        let include = globs(&p.include, "package.include")?;
+        let exclude = globs(&p.exclude, "package.exclude")?;
+        let mut assets = BTreeMap::new();
+        for (platform, file) in p.assets {
+            if platform == "default" || !is_platform(&platform) {
+                return Err(field(
+                    "package.assets",
+                    format!(
+                        "platform `{platform}` must be `<os>-<arch>` in lower case, such as `linux-x86_64`"
+                    ),
+                ));
+            }
+            assets.insert(platform, PathBuf::from(file));
+        }
+        let mut dependencies = BTreeMap::new();
+        for (alias, dep) in raw.dependencies {
+            let a: Alias = alias.parse().map_err(|e| {
+                field(
+                    &format!("dependencies.{alias}"),
+                    format!("is not a valid alias: {e}"),
+                )
+            })?;
+            let (text, private) = match dep {
+                RawDependency::Constraint(c) => (c, false),
+                RawDependency::Table { version, private } => (version, private),
+            };
+            let constraint: Constraint = text
+                .parse()
+                .map_err(|e| field(&format!("dependencies.{alias}"), format!("`{text}`: {e}")))?;
+            dependencies.insert(
+                a,
+                Dependency {
+                    constraint,
+                    private,
+                },
+            );
+        }
+        Ok(Manifest {
+            name,
+            version,
+            description: p.description,
+            license: p.license,
+            homepage: p.homepage,
+            repository: p.repository,
+            keywords: p.keywords,
+            authors: p.authors,
+            include,
+            exclude,
+            assets,
+            dependencies,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(t: &str) -> Result<Manifest, ManifestError> {
+        Manifest::parse(t, Path::new("cairn.toml"))
+    }
+
+    #[test]
+    fn parses_a_full_manifest() {
+        let m = parse(
+            r#"
+[package]
+name = "libfoo"
+version = "1.2.0"
+license = "MIT OR Apache-2.0"
+keywords = ["parsing"]
+exclude = ["*.log"]
+assets = { linux-x86_64 = "dist/libfoo.so" }
+
+[dependencies]
+libbar = "^2.0"
+zlib = { version = ">= 1.2 < 2", private = true }
+"#,
+        )
+        .expect("valid");
+        assert_eq!(m.name.as_str(), "libfoo");
+        assert_eq!(m.dependencies.len(), 2);
+        assert!(m.dependencies[&"zlib".parse::<Alias>().expect("a")].private);
+        assert_eq!(
+            m.dependencies[&"zlib".parse::<Alias>().expect("a")]
+                .constraint
+                .to_string(),
+            ">=1.2 <2"
+        );
+        assert_eq!(m.assets["linux-x86_64"], PathBuf::from("dist/libfoo.so"));
+    }
+
+    #[test]
+    fn refusals_name_the_field_and_the_fix() {
+        let cases = [
+            (
+                "[package]\nname = \"a.b\"\nversion = \"1\"\n",
+                "package.name",
+            ),
+            (
+                "[package]\nname = \"a\"\nversion = \"1.0+x\"\n",
+                "package.version",
+            ),
+            (
+                "[package]\nname = \"a\"\nversion = \"1\"\nlicense = \"MIT/Apache\"\n",
+                "SPDX",
+            ),
+            (
+                "[package]\nname = \"a\"\nversion = \"1\"\n[dependencies]\nb = \"~1.2\"\n",
+                "dependencies.b",
+            ),
+            (
+                "[package]\nname = \"a\"\nversion = \"1\"\nhomepage = 3\n",
+                "not a valid manifest",
+            ),
+            (
+                "[package]\nname = \"a\"\nversion = \"1\"\ncolour = \"red\"\n",
+                "colour",
+            ),
+            (
+                "[package]\nname = \"a\"\nversion = \"1\"\nassets = { Linux = \"x\" }\n",
+                "linux-x86_64",
+            ),
+            ("[package]\nname = \"a\"\n", "version"),
+        ];
+        for (text, needle) in cases {
+            let e = parse(text).expect_err(text).to_string();
+            assert!(e.contains(needle), "{text:?}: {e}");
+        }
+    }
+}

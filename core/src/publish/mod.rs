@@ -1,0 +1,316 @@
+//! Publishing: a package directory becomes a release record, artifacts, and a signed revision
+//! of the publisher's version index, verified into the store.
+
+pub mod manifest;
+pub mod pack;
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use cairn_protocol::chain::ChainError;
+use cairn_protocol::cid::Cid;
+use cairn_protocol::identity::IdentityId;
+use cairn_protocol::index::version::{VersionIndex, VersionOp};
+use cairn_protocol::index::{Citation, sign_next};
+use cairn_protocol::name::IndexName;
+use cairn_protocol::profile::RecordError;
+use cairn_protocol::release::{Artifact, Release};
+use cairn_protocol::version::Version;
+use sha2::Digest as _;
+use thiserror::Error;
+
+use crate::home::{Home, HomeError};
+use crate::keys::{KeyRing, Role};
+use crate::store::StoreError;
+use manifest::{Manifest, ManifestError};
+use pack::{PackError, PackedFile};
+
+/// Why publishing failed. Nothing was written unless the variant says so.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum PublishError {
+    /// The manifest is invalid.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// Packing failed.
+    #[error(transparent)]
+    Pack(#[from] PackError),
+    /// The release record breaks a limit.
+    #[error("the release record is invalid: {0}\n\nhint: fix the field in cairn.toml")]
+    Release(#[from] RecordError),
+    /// The home or store failed.
+    #[error(transparent)]
+    Home(#[from] HomeError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The version is published with other content.
+    #[error(
+        "`{index}` already has version `{existing}` with other content (release `{cid}`); a published version never changes\n\nhint: bump `version` in cairn.toml"
+    )]
+    Republish {
+        /// The index.
+        index: IndexName,
+        /// The version as published.
+        existing: String,
+        /// Its release CID.
+        cid: Cid,
+    },
+    /// The signer may not publish here, or another chain rule refused the revision.
+    #[error("`{index}` refused the release: {error}")]
+    Refused {
+        /// The index.
+        index: IndexName,
+        /// The rule (boxed: chain errors are large).
+        error: Box<ChainError>,
+    },
+    /// The index is someone else's and is not in this home.
+    #[error(
+        "`{0}` is not in this home\n\nhint: import it (`cairn import FILE.car`) before publishing to it"
+    )]
+    UnknownIndex(IndexName),
+    /// `--index` names an index for another package name.
+    #[error("`{index}` is an index for `{}`, but cairn.toml names `{name}`", index.name())]
+    WrongName {
+        /// The index.
+        index: IndexName,
+        /// The manifest's package name.
+        name: String,
+    },
+    /// No signing key of the identity's current state is in its key file.
+    #[error(
+        "none of the signing keys of `{0}` is in its key file\n\nhint: `cairn id add-key` adds one"
+    )]
+    NoSigningKey(IdentityId),
+    /// Writing an artifact failed.
+    #[error("cannot write artifact `{path}`: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// What to publish.
+#[derive(Debug, Clone)]
+pub struct PublishOptions {
+    /// The package directory (holding `cairn.toml`).
+    pub dir: PathBuf,
+    /// The version index to append to; `<identity>:<package name>` if absent.
+    pub index: Option<IndexName>,
+    /// Show what would be published, write nothing.
+    pub dry_run: bool,
+    /// Revision time (seconds since the Unix epoch).
+    pub time: u64,
+}
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublishOutcome {
+    /// A new revision was signed, verified and stored.
+    Published {
+        /// Its seq.
+        seq: u64,
+    },
+    /// The same release was already published: nothing changed.
+    AlreadyPublished,
+    /// `--dry-run`: nothing was written.
+    DryRun,
+}
+
+/// The result of [`publish`].
+#[derive(Debug, Clone)]
+pub struct PublishReport {
+    /// The index.
+    pub index: IndexName,
+    /// The version.
+    pub version: Version,
+    /// The release record's CID.
+    pub release: Cid,
+    /// Platform → artifact.
+    pub artifacts: BTreeMap<String, Artifact>,
+    /// The files packed into the default artifact.
+    pub files: Vec<PackedFile>,
+    /// What happened.
+    pub outcome: PublishOutcome,
+}
+
+/// A release built from a manifest, before anything is written.
+struct Built {
+    blobs: BTreeMap<String, Vec<u8>>,
+    artifacts: BTreeMap<String, Artifact>,
+    files: Vec<PackedFile>,
+    cid: Cid,
+    bytes: Vec<u8>,
+}
+
+/// Packs the directory, reads the assets, and builds and checks the release record.
+fn build(manifest: &Manifest, dir: &Path) -> Result<Built, PublishError> {
+    let files = pack::list(dir, &manifest.include, &manifest.exclude)?;
+    let archive = pack::pack(dir, &files)?;
+    let mut blobs: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    blobs.insert("default".into(), archive);
+    for (platform, file) in &manifest.assets {
+        let path = dir.join(file);
+        let bytes = std::fs::read(&path).map_err(|source| PackError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        blobs.insert(platform.clone(), bytes);
+    }
+    let artifacts: BTreeMap<String, Artifact> = blobs
+        .iter()
+        .map(|(p, b)| (p.clone(), artifact_of(b)))
+        .collect();
+    let release = Release {
+        name: manifest.name.clone(),
+        version: manifest.version.clone(),
+        artifacts: artifacts.clone(),
+        dependencies: manifest.dependencies.clone(),
+        description: manifest.description.clone(),
+        license: manifest.license.clone(),
+        homepage: manifest.homepage.clone(),
+        repository: manifest.repository.clone(),
+        keywords: manifest.keywords.clone(),
+        authors: manifest.authors.clone(),
+        source: None,
+        portable_index: None,
+    };
+    let (cid, bytes) = release.block()?;
+    Release::decode(&bytes)?; // Every limit of the record holds.
+    Ok(Built {
+        blobs,
+        artifacts,
+        files,
+        cid,
+        bytes,
+    })
+}
+
+fn artifact_of(bytes: &[u8]) -> Artifact {
+    Artifact {
+        cid: Cid::of_raw(bytes),
+        size: bytes.len() as u64,
+        sha256: sha2::Sha256::digest(bytes).into(),
+    }
+}
+
+/// Reads the manifest, packs, builds the release record, and (unless a dry run) signs with
+/// `identity`'s keys from `ring` and stores everything: artifacts first (content-addressed,
+/// idempotent), then the release block, then the revision in one verified transaction.
+pub fn publish(
+    home: &mut Home,
+    identity: IdentityId,
+    ring: Option<&KeyRing>,
+    opts: &PublishOptions,
+) -> Result<PublishReport, PublishError> {
+    let manifest = Manifest::load(&opts.dir)?;
+    let built = build(&manifest, &opts.dir)?;
+    let (release_cid, release_bytes) = (built.cid, built.bytes);
+    let (blobs, artifacts, files) = (built.blobs, built.artifacts, built.files);
+    let index = match &opts.index {
+        Some(i) => i.clone(),
+        None => IndexName::new(identity, manifest.name.clone()),
+    };
+    if index.name().folded() != manifest.name.folded() {
+        return Err(PublishError::WrongName {
+            index,
+            name: manifest.name.to_string(),
+        });
+    }
+    let tip = home.store.index_tip::<VersionIndex>(&index.to_string())?;
+    if tip.is_none() && *index.identity() != identity {
+        return Err(PublishError::UnknownIndex(index));
+    }
+    let mut report = PublishReport {
+        index: index.clone(),
+        version: manifest.version.clone(),
+        release: release_cid,
+        artifacts,
+        files,
+        outcome: PublishOutcome::DryRun,
+    };
+    if let Some(existing) = tip
+        .as_ref()
+        .and_then(|t| t.state.release(&manifest.version))
+    {
+        if existing.release != release_cid {
+            return Err(PublishError::Republish {
+                index,
+                existing: existing.version.to_string(),
+                cid: existing.release,
+            });
+        }
+        report.outcome = PublishOutcome::AlreadyPublished;
+        return Ok(report);
+    }
+    let log = home
+        .store
+        .identity_log(&identity)?
+        .ok_or(HomeError::NoKeys(identity))?;
+    let state = log.key_state(log.seq()).cloned().unwrap_or_default();
+    let cite = Citation {
+        identity,
+        seq: log.seq(),
+    };
+    let op = VersionOp::Release {
+        version: manifest.version.clone(),
+        release: release_cid,
+    };
+    let refused = |error: ChainError| PublishError::Refused {
+        index: index.clone(),
+        error: Box::new(error),
+    };
+    let Some(ring) = ring.filter(|_| !opts.dry_run) else {
+        // A dry run still checks that the revision would be accepted (permissions, rules).
+        cairn_protocol::index::next_revision(tip.as_ref(), &index, cite, opts.time, vec![op])
+            .map_err(refused)?;
+        return Ok(report);
+    };
+    let key = ring
+        .with_role(Role::Signing)
+        .find(|k| state.is_signing_key(&k.public()))
+        .ok_or(PublishError::NoSigningKey(identity))?;
+    let (signed, _) =
+        sign_next(tip.as_ref(), &index, cite, key, opts.time, vec![op]).map_err(refused)?;
+    for (platform, bytes) in &blobs {
+        write_artifact(home, &report.artifacts[platform], bytes)?;
+    }
+    home.store.put_block(&release_cid, &release_bytes)?;
+    let imported = home
+        .store
+        .import_index::<VersionIndex>(&index, &[signed.encode()])?;
+    report.outcome = PublishOutcome::Published { seq: imported.head };
+    Ok(report)
+}
+
+/// Writes an artifact under `artifacts/<cid>`: temporary name, sync, re-read and check, rename.
+fn write_artifact(home: &mut Home, artifact: &Artifact, bytes: &[u8]) -> Result<(), PublishError> {
+    let dir = home.dir().join("artifacts");
+    let path = dir.join(artifact.cid.to_string());
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| PublishError::Io { path, source }
+    };
+    if !(path.exists() && home.store.has_artifact(&artifact.cid)?) {
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let tmp = dir.join(format!(".{}.tmp", artifact.cid));
+        let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+        f.write_all(bytes).map_err(io(&tmp))?;
+        f.sync_all().map_err(io(&tmp))?;
+        drop(f);
+        let written = std::fs::read(&tmp).map_err(io(&tmp))?;
+        if !artifact.cid.matches(&written) {
+            return Err(PublishError::Io {
+                path: tmp,
+                source: std::io::Error::other("the written bytes do not match the artifact CID"),
+            });
+        }
+        std::fs::rename(&tmp, &path).map_err(io(&path))?;
+    }
+    home.store
+        .put_artifact(&artifact.cid, artifact.size, &artifact.sha256)?;
+    Ok(())
+}

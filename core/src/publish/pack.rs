@@ -1,0 +1,191 @@
+//! Packing a package directory into a deterministic archive: the same files give the same bytes
+//! (entries sorted by path, times, owners and names zeroed, modes normalised), tar then zstd.
+
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+/// Directories never packed.
+const ALWAYS_EXCLUDED: [&str; 3] = [".git", ".cairn", "target"];
+/// The zstd level: fixed, so that one build of cairn always produces the same bytes.
+const ZSTD_LEVEL: i32 = 19;
+
+/// Why a directory could not be packed.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum PackError {
+    /// A filesystem error.
+    #[error("cannot read `{path}`: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A symbolic link or other special file (archives hold regular files only).
+    #[error(
+        "`{0}` is a symbolic link or special file; archives hold regular files only\n\nhint: add it to `exclude` in cairn.toml"
+    )]
+    Special(PathBuf),
+    /// A path that is not valid UTF-8.
+    #[error("`{0}` is not a UTF-8 path")]
+    NotUtf8(PathBuf),
+    /// Nothing matched.
+    #[error("no file to pack in `{0}` (check `include` and `exclude` in cairn.toml)")]
+    Empty(PathBuf),
+}
+
+/// One file to pack: its path relative to the package directory (with `/`), and whether it
+/// is executable.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PackedFile {
+    /// Relative path, `/`-separated.
+    pub path: String,
+    /// Executable by its owner.
+    pub executable: bool,
+}
+
+/// An I/O error about `path`.
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PackError + '_ {
+    move |source| PackError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Lists the files to pack, sorted.
+pub fn list(
+    dir: &Path,
+    include: &[glob::Pattern],
+    exclude: &[glob::Pattern],
+) -> Result<Vec<PackedFile>, PackError> {
+    let mut out = Vec::new();
+    walk(dir, dir, include, exclude, &mut out)?;
+    out.sort();
+    if out.is_empty() {
+        return Err(PackError::Empty(dir.to_path_buf()));
+    }
+    Ok(out)
+}
+
+fn walk(
+    root: &Path,
+    dir: &Path,
+    include: &[glob::Pattern],
+    exclude: &[glob::Pattern],
+    out: &mut Vec<PackedFile>,
+) -> Result<(), PackError> {
+    for entry in std::fs::read_dir(dir).map_err(io(dir))? {
+        let entry = entry.map_err(io(dir))?;
+        let path = entry.path();
+        let rel = path.strip_prefix(root).unwrap_or(&path);
+        let rel_text = rel
+            .to_str()
+            .ok_or_else(|| PackError::NotUtf8(rel.to_path_buf()))?
+            .replace('\\', "/");
+        if rel
+            .components()
+            .next()
+            .is_some_and(|c| ALWAYS_EXCLUDED.iter().any(|x| c.as_os_str() == *x))
+        {
+            continue;
+        }
+        if exclude.iter().any(|p| p.matches(&rel_text)) {
+            continue;
+        }
+        let kind = entry.file_type().map_err(io(&path))?;
+        if kind.is_dir() {
+            walk(root, &path, include, exclude, out)?;
+        } else if kind.is_file() {
+            if include.is_empty() || include.iter().any(|p| p.matches(&rel_text)) {
+                let meta = entry.metadata().map_err(io(&path))?;
+                out.push(PackedFile {
+                    path: rel_text,
+                    executable: is_executable(&meta),
+                });
+            }
+        } else {
+            return Err(PackError::Special(rel.to_path_buf()));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn is_executable(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    meta.permissions().mode() & 0o100 != 0
+}
+
+#[cfg(not(unix))]
+fn is_executable(_: &std::fs::Metadata) -> bool {
+    false
+}
+
+/// Packs `files` (from [`list`]) into tar + zstd bytes.
+pub fn pack(dir: &Path, files: &[PackedFile]) -> Result<Vec<u8>, PackError> {
+    let mut builder = tar::Builder::new(Vec::new());
+    builder.mode(tar::HeaderMode::Deterministic);
+    for f in files {
+        let path = dir.join(&f.path);
+        let data = std::fs::read(&path).map_err(io(&path))?;
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(if f.executable { 0o755 } else { 0o644 });
+        header.set_mtime(0);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_entry_type(tar::EntryType::Regular);
+        builder
+            .append_data(&mut header, &f.path, data.as_slice())
+            .map_err(io(&path))?;
+    }
+    let tar_bytes = builder.into_inner().map_err(io(dir))?;
+    zstd::bulk::compress(&tar_bytes, ZSTD_LEVEL).map_err(io(dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_files_same_bytes_whatever_the_times() {
+        let dir = std::env::temp_dir().join(format!("cairn-pack-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("src")).expect("dir");
+        std::fs::create_dir_all(dir.join(".git")).expect("dir");
+        std::fs::write(dir.join("src/lib.rs"), b"pub fn f() {}").expect("write");
+        std::fs::write(dir.join("README"), b"hi").expect("write");
+        std::fs::write(dir.join("build.log"), b"noise").expect("write");
+        std::fs::write(dir.join(".git/HEAD"), b"ref").expect("write");
+        let exclude = [glob::Pattern::new("*.log").expect("glob")];
+        let files = list(&dir, &[], &exclude).expect("list");
+        let names: Vec<_> = files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(names, ["README", "src/lib.rs"]);
+        let a = pack(&dir, &files).expect("pack");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(dir.join("README"), b"hi").expect("touch");
+        let b = pack(&dir, &files).expect("pack");
+        assert_eq!(a, b, "deterministic");
+        let tar = zstd::bulk::decompress(&a, 1 << 20).expect("zstd");
+        let mut archive = tar::Archive::new(tar.as_slice());
+        let entries: Vec<(String, u64)> = archive
+            .entries()
+            .expect("entries")
+            .map(|e| {
+                let e = e.expect("entry");
+                (
+                    e.path().expect("path").to_string_lossy().into_owned(),
+                    e.header().mtime().expect("mtime"),
+                )
+            })
+            .collect();
+        assert_eq!(
+            entries,
+            [("README".to_owned(), 0), ("src/lib.rs".to_owned(), 0)]
+        );
+        let only = [glob::Pattern::new("src/*").expect("glob")];
+        assert_eq!(list(&dir, &only, &[]).expect("list").len(), 1);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
