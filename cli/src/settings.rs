@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, bail};
 use cairn_core::home::Home;
 use cairn_core::keys::{self, KdfParams, KeyError};
+use cairn_protocol::name::IndexName;
 use cairn_protocol::sign::SecretKey;
 
 /// Opens the home: `--home`, else `$CAIRN_HOME`, else the platform data directory.
@@ -85,5 +86,24 @@ pub(crate) fn keygen(salt: u64) -> impl FnMut() -> Result<SecretKey, KeyError> {
             h.update(&n.to_le_bytes());
             Ok(SecretKey::from_seed(h.finalize().as_bytes()))
         }
+    }
+}
+
+/// Resolves `NAME` or `IDENTITY:NAME` (IDENTITY may be a petname).
+pub(crate) fn index_name(home: &Home, text: &str, me: Option<&str>) -> anyhow::Result<IndexName> {
+    match text.split_once(':') {
+        Some((who, name)) => {
+            let id = home.resolve(Some(who))?;
+            Ok(IndexName::new(
+                id,
+                name.parse()
+                    .with_context(|| format!("`{name}` is not a package name"))?,
+            ))
+        }
+        None => Ok(IndexName::new(
+            home.resolve(me)?,
+            text.parse()
+                .with_context(|| format!("`{text}` is not a package name"))?,
+        )),
     }
 }

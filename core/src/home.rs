@@ -28,7 +28,7 @@ pub enum HomeError {
     Key(#[from] KeyError),
     /// An identity could not be created.
     #[error("cannot create the identity: {0}")]
-    Create(#[from] cairn_protocol::chain::ChainError),
+    Create(cairn_protocol::chain::ChainError),
     /// A petname or ID that names no identity here.
     #[error(
         "`{0}` is neither a petname in this home nor an identity ID\n\nhint: `cairn id list` shows the identities here; `cairn id petname NAME ID` names one"
@@ -133,7 +133,7 @@ impl Home {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|source| KeyError::Io {
                 path: parent.to_path_buf(),
-                source,
+                cause: source,
             })?;
         }
         keys::write_private(&path, &sealed)?;
@@ -192,7 +192,7 @@ impl Home {
         let entries = match std::fs::read_dir(&dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-            Err(source) => return Err(KeyError::Io { path: dir, source }.into()),
+            Err(cause) => return Err(KeyError::Io { path: dir, cause }.into()),
         };
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
@@ -230,7 +230,7 @@ impl Home {
             if e.kind() == std::io::ErrorKind::NotFound {
                 HomeError::NoKeys(*id)
             } else {
-                KeyError::Io { path, source: e }.into()
+                KeyError::Io { path, cause: e }.into()
             }
         })?;
         Ok(keys::open(&bytes, passphrase)?)
@@ -250,6 +250,13 @@ fn check_petname(p: &str) -> Result<(), HomeError> {
             given: p.into(),
             reason: e.to_string(),
         })
+}
+
+// Plain `From`: the message carries the cause (a `#[from]` source would print it twice).
+impl From<cairn_protocol::chain::ChainError> for HomeError {
+    fn from(e: cairn_protocol::chain::ChainError) -> HomeError {
+        HomeError::Create(e)
+    }
 }
 
 #[cfg(test)]

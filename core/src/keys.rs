@@ -109,7 +109,7 @@ impl KeyRing {
 pub enum KeyError {
     /// The file is not a key file of a known format.
     #[error("not a Cairn key file: {0}")]
-    Format(#[from] RecordError),
+    Format(RecordError),
     /// A format tag this build does not know.
     #[error(
         "key file format `{0}` is not supported (this cairn reads `{FORMAT}`)\n\nhint: upgrade cairn"
@@ -125,12 +125,12 @@ pub enum KeyError {
     #[error("no randomness available: {0}")]
     Random(String),
     /// A filesystem error.
-    #[error("cannot write `{path}`: {source}")]
+    #[error("cannot write `{path}`: {cause}")]
     Io {
         /// The path.
         path: std::path::PathBuf,
         /// Why.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -320,7 +320,7 @@ pub fn open(file: &[u8], passphrase: &[u8]) -> Result<KeyRing, KeyError> {
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
     let io = |source| KeyError::Io {
         path: path.to_path_buf(),
-        source,
+        cause: source,
     };
     let tmp = path.with_extension("tmp");
     let mut opts = std::fs::OpenOptions::new();
@@ -332,6 +332,13 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
     file.sync_all().map_err(io)?;
     drop(file);
     std::fs::rename(&tmp, path).map_err(io)
+}
+
+// Plain `From`: the message carries the cause (a `#[from]` source would print it twice).
+impl From<RecordError> for KeyError {
+    fn from(e: RecordError) -> KeyError {
+        KeyError::Format(e)
+    }
 }
 
 #[cfg(test)]

@@ -42,7 +42,7 @@ pub enum NameError {
     MissingColon(String),
     /// The identity part of an index name is invalid.
     #[error("invalid identity in index name: {0}")]
-    Identity(#[from] IdentityIdError),
+    Identity(IdentityIdError),
 }
 
 impl NameError {
@@ -197,6 +197,14 @@ impl fmt::Debug for IndexName {
 }
 
 serde_via_str!(IndexName);
+
+// A plain `From` rather than `#[from]`: the message already carries the cause, and marking it
+// as the source as well would print it twice in error chains.
+impl From<IdentityIdError> for NameError {
+    fn from(e: IdentityIdError) -> NameError {
+        NameError::Identity(e)
+    }
+}
 
 #[cfg(test)]
 mod tests {

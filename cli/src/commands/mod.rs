@@ -2,12 +2,14 @@
 
 mod cid;
 mod id;
+mod index;
 mod inspect;
 mod publish;
 mod version;
 
 use std::process::ExitCode;
 
+use cairn_protocol::index::version::VersionOp;
 use clap::Subcommand;
 
 #[derive(Debug, Subcommand)]
@@ -19,6 +21,44 @@ pub(crate) enum Command {
     Id(id::Command),
     /// Publish the package in a directory as a new release of your version index.
     Publish(publish::Args),
+    /// Yank a release: new resolutions avoid it, locked builds keep it.
+    Yank {
+        #[command(flatten)]
+        target: index::Target,
+        /// Why.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Clear a yank.
+    Unyank(index::Target),
+    /// Deprecate a release.
+    Deprecate {
+        #[command(flatten)]
+        target: index::Target,
+        /// Why, and what to use instead.
+        #[arg(long)]
+        message: String,
+    },
+    /// Add a security advisory to a release.
+    Advisory {
+        #[command(flatten)]
+        target: index::Target,
+        /// Advisory ID, such as `CVE-2026-1234`.
+        #[arg(long)]
+        id: String,
+        /// low, medium, high or critical.
+        #[arg(long)]
+        severity: String,
+        /// One line.
+        #[arg(long)]
+        summary: String,
+    },
+    /// Give a co-maintainer permissions on a version index.
+    Grant(index::Grant),
+    /// Take all permissions from a co-maintainer (or hand over your own index).
+    Revoke(index::Revoke),
+    /// Show the verified state of a version index.
+    Show(index::Show),
     /// Decode a record block and show it as typed JSON.
     Inspect(inspect::Args),
     /// Compare versions and test constraints.
@@ -31,6 +71,24 @@ pub(crate) fn run(home: Option<&std::path::Path>, command: Command) -> anyhow::R
         Command::Cid(args) => cid::run(&args),
         Command::Id(cmd) => id::run(home, cmd),
         Command::Publish(args) => publish::run(home, &args),
+        Command::Yank { target, reason } => {
+            index::status(home, &target, |version| VersionOp::Yank { version, reason })
+        }
+        Command::Unyank(target) => {
+            index::status(home, &target, |version| VersionOp::Unyank { version })
+        }
+        Command::Deprecate { target, message } => index::status(home, &target, |version| {
+            VersionOp::Deprecate { version, message }
+        }),
+        Command::Advisory {
+            target,
+            id,
+            severity,
+            summary,
+        } => index::status(home, &target, index::advisory(id, &severity, summary)?),
+        Command::Grant(g) => index::grant(home, &g),
+        Command::Revoke(r) => index::revoke(home, &r),
+        Command::Show(s) => index::show(home, &s),
         Command::Inspect(args) => inspect::run(&args),
         Command::Version(cmd) => version::run(cmd),
     }

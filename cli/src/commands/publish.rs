@@ -3,7 +3,6 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use cairn_core::publish::{PublishOptions, PublishOutcome, PublishReport, publish};
-use cairn_protocol::name::IndexName;
 use serde_json::json;
 
 use crate::settings;
@@ -58,10 +57,7 @@ pub(crate) fn run(home: Option<&Path>, args: &Args) -> anyhow::Result<ExitCode> 
     let index = args
         .index
         .as_deref()
-        .map(|i| {
-            i.parse::<IndexName>()
-                .with_context(|| format!("`{i}` is not an index name (`IDENTITY:NAME`)"))
-        })
+        .map(|i| settings::index_name(&home, i, args.identity.as_deref()))
         .transpose()?;
     let opts = PublishOptions {
         dir: args.path.clone(),

@@ -249,3 +249,91 @@ fn publish_is_verified_idempotent_and_never_changes_a_version() {
         stderr(&wrong_pass)
     );
 }
+
+#[test]
+fn yank_deprecate_advisory_grant_and_show() {
+    let env = Env::new("maintain");
+    let lucy = stdout(&env.run(&["id", "new", "--petname", "lucy"]))
+        .trim()
+        .to_owned();
+    let bob = stdout(&env.run(&["id", "new", "--petname", "bob"]))
+        .trim()
+        .to_owned();
+    let pkg = env.home.join("pkg");
+    for (v, body) in [("1.0.0", "a"), ("1.1.0", "b")] {
+        write_package(&pkg, v, body);
+        let out = env.run(&["publish", "--path", pkg.to_str().expect("utf8")]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let ok = |args: &[&str]| {
+        let out = env.run(args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        stdout(&out)
+    };
+    // Bob cannot publish to Lucy's index until granted.
+    write_package(&pkg, "1.2.0", "c");
+    let p = pkg.to_str().expect("utf8");
+    let denied = env.run(&[
+        "publish",
+        "--path",
+        p,
+        "--index",
+        "lucy:libfoo",
+        "--as",
+        "bob",
+    ]);
+    assert_eq!(denied.status.code(), Some(2));
+    assert!(
+        stderr(&denied).contains("needs the `release` permission"),
+        "{}",
+        stderr(&denied)
+    );
+    ok(&["grant", "libfoo", "bob", "--can", "release"]);
+    ok(&[
+        "publish",
+        "--path",
+        p,
+        "--index",
+        "lucy:libfoo",
+        "--as",
+        "bob",
+    ]);
+    ok(&["yank", "libfoo@1.1.0", "--reason", "broken build"]);
+    ok(&["deprecate", "libfoo@1.0", "--message", "use 1.2"]);
+    ok(&[
+        "advisory",
+        "libfoo@1.0.0",
+        "--id",
+        "CVE-2026-0001",
+        "--severity",
+        "high",
+        "--summary",
+        "overflow",
+    ]);
+    let bob_yank = env.run(&["yank", &format!("{lucy}:libfoo@1.2.0"), "--as", "bob"]);
+    assert_eq!(
+        bob_yank.status.code(),
+        Some(2),
+        "release permission does not include yanking"
+    );
+
+    let show: serde_json::Value =
+        serde_json::from_str(&ok(&["show", "lucy:libfoo", "--json"])).expect("json");
+    assert_eq!(show["seq"], 7);
+    let releases = show["releases"].as_array().expect("releases");
+    assert_eq!(
+        releases
+            .iter()
+            .map(|r| r["version"].as_str().unwrap_or(""))
+            .collect::<Vec<_>>(),
+        ["1.0.0", "1.1.0", "1.2.0"]
+    );
+    assert_eq!(releases[1]["yanked"], true);
+    assert_eq!(releases[1]["yank_reason"], "broken build");
+    assert_eq!(releases[0]["deprecated"], "use 1.2");
+    assert_eq!(releases[0]["advisories"][0]["id"], "CVE-2026-0001");
+    assert_eq!(show["maintainers"][1]["identity"], bob.as_str());
+    assert_eq!(show["forked"], false);
+    let text = ok(&["show", "libfoo"]);
+    assert!(text.contains("yanked") && text.contains(&lucy));
+}

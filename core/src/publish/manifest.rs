@@ -18,13 +18,13 @@ pub const MANIFEST: &str = "cairn.toml";
 pub enum ManifestError {
     /// The file could not be read.
     #[error(
-        "cannot read `{path}`: {source}\n\nhint: run in the package directory, or pass `--path DIR`"
+        "cannot read `{path}`: {cause}\n\nhint: run in the package directory, or pass `--path DIR`"
     )]
     Read {
         /// The path.
         path: PathBuf,
         /// Why.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// TOML syntax or an unknown or mistyped field.
     #[error("`{path}` is not a valid manifest: {message}")]
@@ -121,7 +121,7 @@ impl Manifest {
         let path = dir.join(MANIFEST);
         let text = std::fs::read_to_string(&path).map_err(|source| ManifestError::Read {
             path: path.clone(),
-            source,
+            cause: source,
         })?;
         Manifest::parse(&text, &path)
     }

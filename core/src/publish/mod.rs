@@ -38,7 +38,7 @@ pub enum PublishError {
     Pack(#[from] PackError),
     /// The release record breaks a limit.
     #[error("the release record is invalid: {0}\n\nhint: fix the field in cairn.toml")]
-    Release(#[from] RecordError),
+    Release(RecordError),
     /// The home or store failed.
     #[error(transparent)]
     Home(#[from] HomeError),
@@ -84,12 +84,12 @@ pub enum PublishError {
     )]
     NoSigningKey(IdentityId),
     /// Writing an artifact failed.
-    #[error("cannot write artifact `{path}`: {source}")]
+    #[error("cannot write artifact `{path}`: {cause}")]
     Io {
         /// The path.
         path: PathBuf,
         /// Why.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -156,7 +156,7 @@ fn build(manifest: &Manifest, dir: &Path) -> Result<Built, PublishError> {
         let path = dir.join(file);
         let bytes = std::fs::read(&path).map_err(|source| PackError::Io {
             path: path.clone(),
-            source,
+            cause: source,
         })?;
         blobs.insert(platform.clone(), bytes);
     }
@@ -292,7 +292,7 @@ fn write_artifact(home: &mut Home, artifact: &Artifact, bytes: &[u8]) -> Result<
     let path = dir.join(artifact.cid.to_string());
     let io = |path: &Path| {
         let path = path.to_path_buf();
-        move |source| PublishError::Io { path, source }
+        move |cause| PublishError::Io { path, cause }
     };
     if !(path.exists() && home.store.has_artifact(&artifact.cid)?) {
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
@@ -305,7 +305,7 @@ fn write_artifact(home: &mut Home, artifact: &Artifact, bytes: &[u8]) -> Result<
         if !artifact.cid.matches(&written) {
             return Err(PublishError::Io {
                 path: tmp,
-                source: std::io::Error::other("the written bytes do not match the artifact CID"),
+                cause: std::io::Error::other("the written bytes do not match the artifact CID"),
             });
         }
         std::fs::rename(&tmp, &path).map_err(io(&path))?;
@@ -313,4 +313,50 @@ fn write_artifact(home: &mut Home, artifact: &Artifact, bytes: &[u8]) -> Result<
     home.store
         .put_artifact(&artifact.cid, artifact.size, &artifact.sha256)?;
     Ok(())
+}
+
+/// Signs `ops` as the next revision of `index` with `identity`'s signing key from `ring`, and
+/// stores it through the verifying import. Returns the new seq.
+pub fn append(
+    home: &mut Home,
+    identity: IdentityId,
+    ring: &KeyRing,
+    index: &IndexName,
+    ops: Vec<VersionOp>,
+    time: u64,
+) -> Result<u64, PublishError> {
+    let tip = home.store.index_tip::<VersionIndex>(&index.to_string())?;
+    if tip.is_none() && *index.identity() != identity {
+        return Err(PublishError::UnknownIndex(index.clone()));
+    }
+    let log = home
+        .store
+        .identity_log(&identity)?
+        .ok_or(HomeError::NoKeys(identity))?;
+    let state = log.key_state(log.seq()).cloned().unwrap_or_default();
+    let key = ring
+        .with_role(Role::Signing)
+        .find(|k| state.is_signing_key(&k.public()))
+        .ok_or(PublishError::NoSigningKey(identity))?;
+    let cite = Citation {
+        identity,
+        seq: log.seq(),
+    };
+    let (signed, _) = sign_next(tip.as_ref(), index, cite, key, time, ops).map_err(|error| {
+        PublishError::Refused {
+            index: index.clone(),
+            error: Box::new(error),
+        }
+    })?;
+    Ok(home
+        .store
+        .import_index::<VersionIndex>(index, &[signed.encode()])?
+        .head)
+}
+
+// Plain `From`: the message carries the cause (a `#[from]` source would print it twice).
+impl From<RecordError> for PublishError {
+    fn from(e: RecordError) -> PublishError {
+        PublishError::Release(e)
+    }
 }

@@ -15,12 +15,12 @@ const ZSTD_LEVEL: i32 = 19;
 #[non_exhaustive]
 pub enum PackError {
     /// A filesystem error.
-    #[error("cannot read `{path}`: {source}")]
+    #[error("cannot read `{path}`: {cause}")]
     Io {
         /// The path.
         path: PathBuf,
         /// Why.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A symbolic link or other special file (archives hold regular files only).
     #[error(
@@ -49,7 +49,7 @@ pub struct PackedFile {
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PackError + '_ {
     move |source| PackError::Io {
         path: path.to_path_buf(),
-        source,
+        cause: source,
     }
 }
 

@@ -36,20 +36,20 @@ pub const DB_FILE: &str = "cairn.db";
 #[non_exhaustive]
 pub enum StoreError {
     /// The home or database could not be opened.
-    #[error("cannot open the store at `{path}`: {source}")]
+    #[error("cannot open the store at `{path}`: {cause}")]
     Open {
         /// The database path.
         path: PathBuf,
         /// Why.
-        source: rusqlite::Error,
+        cause: rusqlite::Error,
     },
     /// A filesystem error.
-    #[error("cannot use `{path}`: {source}")]
+    #[error("cannot use `{path}`: {cause}")]
     Io {
         /// The path.
         path: PathBuf,
         /// Why.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The database was written by a newer Cairn.
     #[error(
@@ -65,7 +65,7 @@ pub enum StoreError {
     },
     /// A database error.
     #[error("database error: {0}")]
-    Sql(#[from] rusqlite::Error),
+    Sql(rusqlite::Error),
     /// A revision failed verification.
     #[error("`{log}` revision {seq} refused: {error}")]
     Chain {
@@ -145,12 +145,12 @@ impl Store {
     pub fn open(home: &Path) -> Result<Store, StoreError> {
         std::fs::create_dir_all(home).map_err(|source| StoreError::Io {
             path: home.to_path_buf(),
-            source,
+            cause: source,
         })?;
         let path = home.join(DB_FILE);
         let conn = Connection::open(&path).map_err(|source| StoreError::Open {
             path: path.clone(),
-            source,
+            cause: source,
         })?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
@@ -412,6 +412,13 @@ fn from_sql_seq(seq: i64) -> Result<u64, StoreError> {
 
 fn decode_cid(bytes: &[u8]) -> Result<Cid, StoreError> {
     Cid::from_bytes(bytes).map_err(|e| StoreError::Corrupt(format!("a stored CID is invalid: {e}")))
+}
+
+// Plain `From`: the message carries the cause (a `#[from]` source would print it twice).
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        StoreError::Sql(e)
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,277 @@
+//! Commands that change or show a version index: yank, unyank, deprecate, advisory, grant,
+//! revoke, show.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use cairn_core::home::Home;
+use cairn_core::publish::append;
+use cairn_protocol::index::version::{Advisory, Permission, Severity, VersionIndex, VersionOp};
+use cairn_protocol::name::IndexName;
+use cairn_protocol::version::Version;
+use serde_json::json;
+
+use crate::settings;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Target {
+    /// `NAME@VERSION` (your index) or `IDENTITY:NAME@VERSION`.
+    target: String,
+    /// Act as this identity (petname or ID); the default if absent.
+    #[arg(long = "as")]
+    identity: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Grant {
+    /// The index: `NAME` (yours) or `IDENTITY:NAME`.
+    index: String,
+    /// The co-maintainer (petname or ID).
+    grantee: String,
+    /// What they may do: `release`, `yank` (or `annotate`), `grant`, comma-separated.
+    #[arg(long, value_delimiter = ',', required = true)]
+    can: Vec<String>,
+    /// Act as this identity.
+    #[arg(long = "as")]
+    identity: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Revoke {
+    /// The index: `NAME` (yours) or `IDENTITY:NAME`.
+    index: String,
+    /// The co-maintainer (petname or ID), or yourself to hand the index over.
+    grantee: String,
+    /// Act as this identity.
+    #[arg(long = "as")]
+    identity: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Show {
+    /// The index: `NAME` (yours) or `IDENTITY:NAME` (petnames allowed for IDENTITY).
+    index: String,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn split_target(home: &Home, t: &Target) -> anyhow::Result<(IndexName, Version)> {
+    let (name, version) = t
+        .target
+        .rsplit_once('@')
+        .with_context(|| format!("`{}` must be `NAME@VERSION`", t.target))?;
+    let version = version
+        .parse()
+        .with_context(|| format!("`{version}` is not a version"))?;
+    Ok((
+        settings::index_name(home, name, t.identity.as_deref())?,
+        version,
+    ))
+}
+
+fn sign_and_append(
+    home_dir: Option<&Path>,
+    who: Option<&str>,
+    index: impl FnOnce(&Home) -> anyhow::Result<IndexName>,
+    ops: impl FnOnce(&Home) -> anyhow::Result<Vec<VersionOp>>,
+) -> anyhow::Result<(IndexName, u64)> {
+    let mut home = settings::open_home(home_dir)?;
+    let me = home.resolve(who)?;
+    let index = index(&home)?;
+    let ops = ops(&home)?;
+    let pass = settings::passphrase(false)?;
+    let ring = home
+        .unlock(&me, &pass)
+        .context("failed to unlock the signing key")?;
+    let seq = append(&mut home, me, &ring, &index, ops, settings::now()?)
+        .with_context(|| format!("failed to update `{index}`"))?;
+    Ok((index, seq))
+}
+
+/// A status change on one release.
+pub(crate) fn status(
+    home: Option<&Path>,
+    t: &Target,
+    op: impl FnOnce(Version) -> VersionOp,
+) -> anyhow::Result<ExitCode> {
+    let h = settings::open_home(home)?;
+    let (index, version) = split_target(&h, t)?;
+    drop(h);
+    let op = op(version.clone());
+    let verb = op.name();
+    let (index, seq) =
+        sign_and_append(home, t.identity.as_deref(), |_| Ok(index), |_| Ok(vec![op]))?;
+    println!("{verb}: {index}@{version} (revision {seq})");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// An advisory.
+pub(crate) fn advisory(
+    id: String,
+    severity: &str,
+    summary: String,
+) -> anyhow::Result<impl FnOnce(Version) -> VersionOp> {
+    let severity = match severity {
+        "low" => Severity::Low,
+        "medium" => Severity::Medium,
+        "high" => Severity::High,
+        "critical" => Severity::Critical,
+        other => bail!("severity `{other}` must be one of low, medium, high, critical"),
+    };
+    Ok(move |version| VersionOp::Advisory {
+        version,
+        advisory: Advisory {
+            id,
+            severity,
+            summary,
+        },
+    })
+}
+
+pub(crate) fn grant(home: Option<&Path>, g: &Grant) -> anyhow::Result<ExitCode> {
+    let mut permissions = BTreeSet::new();
+    for c in &g.can {
+        permissions.insert(match c.as_str() {
+            "release" => Permission::Release,
+            "yank" | "annotate" => Permission::Annotate,
+            "grant" => Permission::Grant,
+            other => bail!("`{other}` is not a permission (release, yank, grant)"),
+        });
+    }
+    let (index, seq) = sign_and_append(
+        home,
+        g.identity.as_deref(),
+        |h| settings::index_name(h, &g.index, g.identity.as_deref()),
+        |h| {
+            Ok(vec![VersionOp::Grant {
+                identity: h.resolve(Some(&g.grantee))?,
+                permissions,
+            }])
+        },
+    )?;
+    println!(
+        "granted {} on {index} to {} (revision {seq})",
+        g.can.join(","),
+        g.grantee
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn revoke(home: Option<&Path>, r: &Revoke) -> anyhow::Result<ExitCode> {
+    let (index, seq) = sign_and_append(
+        home,
+        r.identity.as_deref(),
+        |h| settings::index_name(h, &r.index, r.identity.as_deref()),
+        |h| {
+            Ok(vec![VersionOp::Revoke {
+                identity: h.resolve(Some(&r.grantee))?,
+            }])
+        },
+    )?;
+    println!("revoked {} on {index} (revision {seq})", r.grantee);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn show(home: Option<&Path>, s: &Show) -> anyhow::Result<ExitCode> {
+    let home = settings::open_home(home)?;
+    let index = settings::index_name(&home, &s.index, None)?;
+    let log = index.to_string();
+    let tip = home
+        .store
+        .index_tip::<VersionIndex>(&log)?
+        .with_context(|| format!("`{index}` is not in this home\n\nhint: publish to it, or import it with `cairn import FILE.car`"))?;
+    let flagged: Vec<String> = std::iter::once(*index.identity())
+        .chain(tip.state.grants.keys().copied())
+        .filter_map(|id| {
+            home.store
+                .flagged(&id)
+                .ok()
+                .flatten()
+                .map(|why| format!("{id}: {why}"))
+        })
+        .collect();
+    let forks = home.store.forks(&log)?;
+    let releases: Vec<serde_json::Value> = tip
+        .state
+        .releases()
+        .iter()
+        .map(|e| {
+            json!({
+                "version": e.version.to_string(),
+                "release": e.release.to_string(),
+                "yanked": e.yanked,
+                "yank_reason": e.yank_reason,
+                "deprecated": e.deprecated,
+                "advisories": e.advisories.iter().map(|a| json!({ "id": a.id, "severity": a.severity.name(), "summary": a.summary })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let mut maintainers = Vec::new();
+    if !tip.state.owner_retired {
+        maintainers
+            .push(json!({ "identity": index.identity().to_string(), "permissions": ["owner"] }));
+    }
+    for (id, ps) in &tip.state.grants {
+        maintainers.push(json!({ "identity": id.to_string(), "permissions": ps.iter().map(|p| p.name()).collect::<Vec<_>>() }));
+    }
+    let out = json!({
+        "index": log,
+        "seq": tip.seq(),
+        "head": tip.payload_cid.to_string(),
+        "state": tip.revision.state.to_string(),
+        "releases": releases,
+        "maintainers": maintainers,
+        "forked": !forks.is_empty(),
+        "flagged": flagged,
+    });
+    if s.json {
+        println!("{out}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{log}\nrevision {} ({})", tip.seq(), tip.payload_cid);
+    for r in &releases {
+        let mut notes = Vec::new();
+        if r["yanked"] == true {
+            notes.push("yanked".to_owned());
+        }
+        if let Some(d) = r["deprecated"].as_str() {
+            notes.push(format!("deprecated: {d}"));
+        }
+        if let Some(a) = r["advisories"].as_array().filter(|a| !a.is_empty()) {
+            notes.push(format!("{} advisories", a.len()));
+        }
+        println!(
+            "  {:<16} {}{}",
+            r["version"].as_str().unwrap_or(""),
+            r["release"].as_str().unwrap_or(""),
+            if notes.is_empty() {
+                String::new()
+            } else {
+                format!("  [{}]", notes.join("; "))
+            }
+        );
+    }
+    for m in &maintainers {
+        println!(
+            "maintainer {} ({})",
+            m["identity"].as_str().unwrap_or(""),
+            m["permissions"]
+                .as_array()
+                .map(|p| p
+                    .iter()
+                    .filter_map(|x| x.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "))
+                .unwrap_or_default()
+        );
+    }
+    if !forks.is_empty() || !flagged.is_empty() {
+        println!(
+            "warning: fork evidence is held for this index; do not trust its signer until it is resolved"
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
