@@ -17,6 +17,8 @@
 //! ```
 
 pub mod block;
+pub mod bundle;
+pub mod car;
 pub mod home;
 pub mod json;
 pub mod keys;

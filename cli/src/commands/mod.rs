@@ -1,6 +1,7 @@
 //! One module per command.
 
 mod cid;
+mod exchange;
 mod id;
 mod index;
 mod inspect;
@@ -59,6 +60,10 @@ pub(crate) enum Command {
     Revoke(index::Revoke),
     /// Show the verified state of a version index.
     Show(index::Show),
+    /// Write a log and everything needed to verify it to a CAR file.
+    Export(exchange::Export),
+    /// Verify and store the logs of a CAR bundle.
+    Import(exchange::Import),
     /// Decode a record block and show it as typed JSON.
     Inspect(inspect::Args),
     /// Compare versions and test constraints.
@@ -89,6 +94,8 @@ pub(crate) fn run(home: Option<&std::path::Path>, command: Command) -> anyhow::R
         Command::Grant(g) => index::grant(home, &g),
         Command::Revoke(r) => index::revoke(home, &r),
         Command::Show(s) => index::show(home, &s),
+        Command::Export(e) => exchange::export(home, &e),
+        Command::Import(i) => exchange::import(home, &i),
         Command::Inspect(args) => inspect::run(&args),
         Command::Version(cmd) => version::run(cmd),
     }

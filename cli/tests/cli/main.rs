@@ -337,3 +337,118 @@ fn yank_deprecate_advisory_grant_and_show() {
     let text = ok(&["show", "libfoo"]);
     assert!(text.contains("yanked") && text.contains(&lucy));
 }
+
+#[test]
+#[allow(clippy::too_many_lines)] // A transcript reads best as one story.
+fn homes_exchange_nothing_but_car_files() {
+    let lucy_home = Env::new("car-lucy");
+    let bob_home = Env::new("car-bob");
+    let fresh = Env::new("car-fresh");
+    let ok = |env: &Env, args: &[&str]| {
+        let out = env.run(args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        stdout(&out)
+    };
+    let lucy = ok(&lucy_home, &["id", "new", "--petname", "lucy"])
+        .trim()
+        .to_owned();
+    // Bob's home uses another seed: it is another person.
+    let bob_out = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .arg("--home")
+        .arg(&bob_home.home)
+        .args(["id", "new", "--petname", "bob"])
+        .env("CAIRN_PASSPHRASE", "bob's passphrase")
+        .env("CAIRN_KDF_INSECURE_FOR_TESTS", "1")
+        .env("CAIRN_TEST_SEED", "bob")
+        .output()
+        .expect("run");
+    let bob = stdout(&bob_out).trim().to_owned();
+    assert_ne!(lucy, bob);
+    let dir = lucy_home.home.join("exchange");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let car = |n: &str| dir.join(n).to_str().expect("utf8").to_owned();
+
+    ok(&bob_home, &["export", "bob", "--car", &car("bob.car")]);
+    ok(&lucy_home, &["import", &car("bob.car")]);
+    ok(&lucy_home, &["id", "petname", "bob", &bob]);
+    let pkg = lucy_home.home.join("pkg");
+    for (v, body) in [("1.0.0", "a"), ("1.1.0", "b")] {
+        write_package(&pkg, v, body);
+        ok(
+            &lucy_home,
+            &["publish", "--path", pkg.to_str().expect("utf8")],
+        );
+    }
+    ok(&lucy_home, &["grant", "libfoo", "bob", "--can", "release"]);
+    ok(&lucy_home, &["export", "libfoo", "--car", &car("foo1.car")]);
+
+    let imported = ok(&bob_home, &["import", &car("foo1.car"), "--json"]);
+    assert!(imported.contains("imported"), "{imported}");
+    write_package(&pkg, "1.2.0", "c");
+    let bob_publish = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .arg("--home")
+        .arg(&bob_home.home)
+        .args([
+            "publish",
+            "--path",
+            pkg.to_str().expect("utf8"),
+            "--index",
+            &format!("{lucy}:libfoo"),
+        ])
+        .env("CAIRN_PASSPHRASE", "bob's passphrase")
+        .output()
+        .expect("run");
+    assert!(bob_publish.status.success(), "{}", stderr(&bob_publish));
+    ok(
+        &bob_home,
+        &[
+            "export",
+            &format!("{lucy}:libfoo"),
+            "--car",
+            &car("foo2.car"),
+        ],
+    );
+    ok(&lucy_home, &["import", &car("foo2.car")]);
+    ok(&lucy_home, &["yank", "libfoo@1.1.0"]);
+    ok(&lucy_home, &["export", "libfoo", "--car", &car("foo3.car")]);
+
+    // A tampered bundle is refused and changes nothing.
+    let mut bytes = std::fs::read(car("foo3.car")).expect("read");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(car("tampered.car"), &bytes).expect("write");
+    let bad = fresh.run(&["import", &car("tampered.car")]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stderr(&bad).contains("does not match its CID") || stderr(&bad).contains("refused"),
+        "{}",
+        stderr(&bad)
+    );
+    assert!(
+        fresh
+            .run(&["show", &format!("{lucy}:libfoo")])
+            .status
+            .code()
+            == Some(2),
+        "nothing was stored"
+    );
+
+    ok(&fresh, &["import", &car("foo3.car")]);
+    let at_lucy = ok(&lucy_home, &["show", "libfoo", "--json"]);
+    let at_fresh = ok(&fresh, &["show", &format!("{lucy}:libfoo"), "--json"]);
+    assert_eq!(
+        at_lucy, at_fresh,
+        "a fresh home verifies the bundle and sees the same state"
+    );
+    let v: serde_json::Value = serde_json::from_str(&at_fresh).expect("json");
+    assert_eq!(v["releases"].as_array().map(Vec::len), Some(3));
+    assert_eq!(v["releases"][1]["yanked"], true);
+    // Importing an older bundle now is a rollback.
+    let old = fresh.run(&["import", &car("foo1.car")]);
+    assert_eq!(old.status.code(), Some(2));
+    assert!(
+        stderr(&old).contains("rollback refused"),
+        "{}",
+        stderr(&old)
+    );
+}

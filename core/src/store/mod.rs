@@ -256,6 +256,28 @@ impl Store {
             .transpose()
     }
 
+    /// The kind of a held log (`identity`, `version-index`, `package-index`).
+    pub fn head_kind(&self, log: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT kind FROM heads WHERE log = ?1", [log], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// The identities that signed revisions of a log.
+    pub fn signers(&self, log: &str) -> Result<Vec<IdentityId>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT DISTINCT signer FROM revisions WHERE log = ?1 ORDER BY signer")?;
+        let rows = stmt.query_map([log], |r| r.get::<_, String>(0))?;
+        rows.map(|r| {
+            let text = r?;
+            text.parse()
+                .map_err(|e| StoreError::Corrupt(format!("signer `{text}`: {e}")))
+        })
+        .collect()
+    }
+
     /// The highest seq ever verified for a log (kept when caches are cleared).
     pub fn high_water(&self, log: &str) -> Result<Option<u64>, StoreError> {
         let seq: Option<i64> = self

@@ -12,6 +12,7 @@
 // uniform, even where one cannot fail; case tables are long lists by nature.
 #![allow(clippy::unnecessary_wraps, clippy::too_many_lines)]
 
+mod bundles;
 mod chains;
 mod cids;
 mod codec;
@@ -48,6 +49,7 @@ pub fn files() -> Vec<VectorFile> {
     all.extend(chains::files());
     all.extend(records::files());
     all.extend(keyfiles::files());
+    all.extend(bundles::files());
     all
 }
 

@@ -90,6 +90,8 @@ const DATA_LISTS: &[&str] = &[
 
 /// Objects whose content is data, mutated at their first scalar.
 const DATA_OBJECTS: &[&str] = &["value", "payload", "resolved", "indexes", "contents"];
+/// Lists of objects whose scalars are data.
+const DATA_OBJECT_LISTS: &[&str] = &["imports"];
 
 /// Changes one character in the middle of `s` to another character of the same class.
 fn flip(s: &str) -> String {
@@ -159,6 +161,12 @@ fn mutations(v: &Json, all_strings: bool) -> Vec<(String, Json)> {
                 let mut runs = field.clone();
                 runs[1][1] = Json::from(items[1][1].as_u64().unwrap_or(0) - 1);
                 replace(k.clone(), runs);
+            }
+            Json::Array(_) if DATA_OBJECT_LISTS.contains(&k.as_str()) => {
+                let mut new = field.clone();
+                if mutate_first_scalar(&mut new) {
+                    replace(k.clone(), new);
+                }
             }
             Json::Array(items) if DATA_LISTS.contains(&k.as_str()) => {
                 for (label, new) in element_mutations(items) {

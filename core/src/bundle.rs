@@ -1,0 +1,242 @@
+//! Bundles: a CAR holding everything needed to verify a log — the identity logs of its signers,
+//! its revisions from genesis, and the release records its head admits — under a root manifest.
+//!
+//! Normative text: `spec/11-bundles.md`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use cairn_protocol::cid::Cid;
+use cairn_protocol::codec::{Map, Value};
+use cairn_protocol::identity::IdentityId;
+use cairn_protocol::index::package::PackageIndex;
+use cairn_protocol::index::version::VersionIndex;
+use cairn_protocol::name::IndexName;
+use cairn_protocol::profile::{self, Fields, RecordError};
+use thiserror::Error;
+
+use crate::car::{self, CarError};
+use crate::store::{ImportReport, Store, StoreError};
+
+/// The manifest tag of version 1.
+pub const BUNDLE: &str = "cairn-bundle/1";
+
+/// Why a bundle could not be written or read.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum BundleError {
+    /// The CAR is malformed or altered.
+    #[error(transparent)]
+    Car(#[from] CarError),
+    /// The root manifest is invalid.
+    #[error("bad bundle manifest: {0}")]
+    Manifest(String),
+    /// A block the manifest names is not in the CAR.
+    #[error("the bundle lacks block `{0}` that its manifest names")]
+    MissingBlock(Cid),
+    /// The store refused something (the message names the log, seq and rule).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The log to export is not here.
+    #[error("`{0}` is not in this home")]
+    Unknown(String),
+}
+
+impl BundleError {
+    /// The stable error code used in test vectors.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            BundleError::Car(e) => e.code(),
+            BundleError::Manifest(_) => "bundle-manifest",
+            BundleError::MissingBlock(_) => "bundle-missing-block",
+            BundleError::Store(StoreError::Chain { error, .. }) => error.code(),
+            BundleError::Store(StoreError::Rollback { .. }) => "chain-rollback",
+            BundleError::Store(_) => "bundle-store",
+            BundleError::Unknown(_) => "bundle-unknown-log",
+        }
+    }
+}
+
+impl From<RecordError> for BundleError {
+    fn from(e: RecordError) -> BundleError {
+        BundleError::Manifest(e.to_string())
+    }
+}
+
+/// One log in a bundle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BundledLog {
+    /// The log (identity ID or index name).
+    pub log: String,
+    /// `identity`, `version-index` or `package-index`.
+    pub kind: String,
+    /// Envelope CIDs, oldest first.
+    pub revisions: Vec<Cid>,
+}
+
+fn manifest_value(logs: &[BundledLog]) -> Value {
+    let mut m = Map::new();
+    m.insert("bundle", Value::text(BUNDLE));
+    m.insert(
+        "logs",
+        Value::List(
+            logs.iter()
+                .map(|l| {
+                    let mut e = Map::new();
+                    e.insert("log", Value::text(l.log.clone()));
+                    e.insert("kind", Value::text(l.kind.clone()));
+                    e.insert(
+                        "revisions",
+                        Value::List(
+                            l.revisions
+                                .iter()
+                                .map(|c| Value::Link((*c).into()))
+                                .collect(),
+                        ),
+                    );
+                    Value::Map(e)
+                })
+                .collect(),
+        ),
+    );
+    Value::Map(m)
+}
+
+fn parse_manifest(bytes: &[u8]) -> Result<Vec<BundledLog>, BundleError> {
+    let mut f = Fields::new("bundle manifest", profile::decode_record(bytes)?)?;
+    let tag = f.text("bundle")?;
+    if tag != BUNDLE {
+        return Err(BundleError::Manifest(format!("`{tag}` is not `{BUNDLE}`")));
+    }
+    let mut out = Vec::new();
+    for l in f.list("logs")? {
+        let mut lf = Fields::new("bundled log", l)?;
+        let log = lf.text("log")?;
+        let kind = lf.text("kind")?;
+        if !["identity", "version-index", "package-index"].contains(&kind.as_str()) {
+            return Err(BundleError::Manifest(format!("unknown log kind `{kind}`")));
+        }
+        let revisions = lf
+            .list("revisions")?
+            .into_iter()
+            .map(|v| match v {
+                Value::Link(l) => {
+                    Cid::try_from(&l).map_err(|e| BundleError::Manifest(e.to_string()))
+                }
+                _ => Err(BundleError::Manifest("revisions are links".into())),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        lf.finish()?;
+        out.push(BundledLog {
+            log,
+            kind,
+            revisions,
+        });
+    }
+    f.finish()?;
+    Ok(out)
+}
+
+/// Writes the bundle of an index (version or package) or identity held in `store`.
+pub fn export(store: &Store, log: &str) -> Result<Vec<u8>, BundleError> {
+    let kind = store
+        .head_kind(log)?
+        .ok_or_else(|| BundleError::Unknown(log.to_owned()))?;
+    let mut blocks: Vec<(Cid, Vec<u8>)> = Vec::new();
+    let mut logs = Vec::new();
+    let mut add_log =
+        |log: &str, kind: &str, envs: Vec<Vec<u8>>, blocks: &mut Vec<(Cid, Vec<u8>)>| {
+            let revisions = envs.iter().map(|e| Cid::of_record(e)).collect();
+            blocks.extend(envs.into_iter().map(|e| (Cid::of_record(&e), e)));
+            logs.push(BundledLog {
+                log: log.to_owned(),
+                kind: kind.to_owned(),
+                revisions,
+            });
+        };
+    let mut identities: BTreeSet<IdentityId> = store.signers(log)?.into_iter().collect();
+    if let Ok(name) = log.parse::<IndexName>() {
+        identities.insert(*name.identity());
+    } else if let Ok(id) = log.parse::<IdentityId>() {
+        identities.insert(id);
+    }
+    for id in &identities {
+        add_log(
+            &id.to_string(),
+            "identity",
+            store.envelopes(&id.to_string())?,
+            &mut blocks,
+        );
+    }
+    if kind != "identity" {
+        add_log(log, &kind, store.envelopes(log)?, &mut blocks);
+    }
+    if kind == "version-index"
+        && let Some(tip) = store.index_tip::<VersionIndex>(log)?
+    {
+        for e in tip.state.releases() {
+            if let Some(bytes) = store.block(&e.release)? {
+                blocks.push((e.release, bytes));
+            }
+        }
+    }
+    let manifest = profile::encode_record(&manifest_value(&logs))?;
+    let root = Cid::of_record(&manifest);
+    let mut all = vec![(root, manifest)];
+    let mut seen = BTreeSet::new();
+    for (cid, bytes) in blocks {
+        if seen.insert(cid) {
+            all.push((cid, bytes));
+        }
+    }
+    Ok(car::write(&[root], &all))
+}
+
+/// Reads a bundle and imports each log in order (identities first), verifying everything. Each
+/// log is one transaction: a log that fails leaves the store as it was for that log, and the
+/// error names it.
+pub fn import(store: &mut Store, data: &[u8]) -> Result<Vec<ImportReport>, BundleError> {
+    let (roots, blocks) = car::read(data)?;
+    let [root] = roots.as_slice() else {
+        return Err(BundleError::Manifest(format!(
+            "a bundle has one root, this CAR has {}",
+            roots.len()
+        )));
+    };
+    let blocks: BTreeMap<Cid, Vec<u8>> = blocks.into_iter().collect();
+    let manifest = blocks.get(root).ok_or(BundleError::MissingBlock(*root))?;
+    let logs = parse_manifest(manifest)?;
+    let mut reports = Vec::new();
+    for kind in ["identity", "version-index", "package-index"] {
+        for l in logs.iter().filter(|l| l.kind == kind) {
+            let envs = l
+                .revisions
+                .iter()
+                .map(|c| blocks.get(c).cloned().ok_or(BundleError::MissingBlock(*c)))
+                .collect::<Result<Vec<_>, _>>()?;
+            let report = if kind == "identity" {
+                store.import_identity(&envs)?
+            } else {
+                let name: IndexName = l
+                    .log
+                    .parse()
+                    .map_err(|e| BundleError::Manifest(format!("`{}`: {e}", l.log)))?;
+                if kind == "version-index" {
+                    let r = store.import_index::<VersionIndex>(&name, &envs)?;
+                    if let Some(tip) = store.index_tip::<VersionIndex>(&l.log)? {
+                        for e in tip.state.releases() {
+                            if let Some(bytes) = blocks.get(&e.release) {
+                                store.put_block(&e.release, bytes)?;
+                            }
+                        }
+                    }
+                    r
+                } else {
+                    store.import_index::<PackageIndex>(&name, &envs)?
+                }
+            };
+            reports.push(report);
+        }
+    }
+    Ok(reports)
+}
