@@ -1,6 +1,7 @@
 //! One module per command.
 
 mod cid;
+mod curate;
 mod exchange;
 mod id;
 mod index;
@@ -17,6 +18,9 @@ use clap::Subcommand;
 pub(crate) enum Command {
     /// Print the content ID of files (raw artifacts by default).
     Cid(cid::Args),
+    /// Build, check and publish a package index for a community.
+    #[command(subcommand)]
+    Curate(curate::Command),
     /// Create and manage identities.
     #[command(subcommand)]
     Id(id::Command),
@@ -75,6 +79,7 @@ pub(crate) fn run(home: Option<&std::path::Path>, command: Command) -> anyhow::R
     match command {
         Command::Cid(args) => cid::run(&args),
         Command::Id(cmd) => id::run(home, cmd),
+        Command::Curate(cmd) => curate::run(home, cmd),
         Command::Publish(args) => publish::run(home, &args),
         Command::Yank { target, reason } => {
             index::status(home, &target, |version| VersionOp::Yank { version, reason })

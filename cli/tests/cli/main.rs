@@ -58,13 +58,22 @@ fn version_commands() {
 /// A fresh home and a command runner with deterministic keys and clock.
 struct Env {
     home: std::path::PathBuf,
+    seed: String,
 }
 
 impl Env {
     fn new(tag: &str) -> Env {
+        Env::person(tag, "transcript")
+    }
+
+    /// A home whose keys derive from `seed`: another seed is another person.
+    fn person(tag: &str, seed: &str) -> Env {
         let home = std::env::temp_dir().join(format!("cairn-cli-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&home);
-        Env { home }
+        Env {
+            home,
+            seed: seed.to_owned(),
+        }
     }
 
     fn run(&self, args: &[&str]) -> Output {
@@ -74,7 +83,7 @@ impl Env {
             .args(args)
             .env("CAIRN_PASSPHRASE", "test passphrase")
             .env("CAIRN_KDF_INSECURE_FOR_TESTS", "1")
-            .env("CAIRN_TEST_SEED", "transcript")
+            .env("CAIRN_TEST_SEED", &self.seed)
             .env("CAIRN_TIME", "1795000000")
             .env_remove("CAIRN_HOME")
             .output()
@@ -450,5 +459,138 @@ fn homes_exchange_nothing_but_car_files() {
         stderr(&old).contains("rollback refused"),
         "{}",
         stderr(&old)
+    );
+}
+
+fn write_named(dir: &std::path::Path, name: &str, version: &str, deps: &str) {
+    std::fs::create_dir_all(dir).expect("dir");
+    std::fs::write(
+        dir.join("cairn.toml"),
+        format!("[package]\nname = \"{name}\"\nversion = \"{version}\"\n\n[dependencies]\n{deps}"),
+    )
+    .expect("manifest");
+    std::fs::write(dir.join("README"), format!("{name} {version}")).expect("readme");
+}
+
+#[test]
+#[allow(clippy::too_many_lines)] // A transcript reads best as one story.
+fn a_curator_checks_the_closure_before_publishing() {
+    let lucy = Env::person("cur-lucy", "lucy");
+    let ann = Env::person("cur-ann", "ann");
+    let cora = Env::person("cur-cora", "cora");
+    let fresh = Env::person("cur-fresh", "fresh");
+    let ok = |env: &Env, args: &[&str]| {
+        let out = env.run(args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        stdout(&out)
+    };
+    let lucy_id = ok(&lucy, &["id", "new"]).trim().to_owned();
+    let ann_id = ok(&ann, &["id", "new"]).trim().to_owned();
+    ok(&cora, &["id", "new"]);
+    let dir = cora.home.join("x");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let car = |n: &str| dir.join(n).to_str().expect("utf8").to_owned();
+    write_named(
+        &lucy.home.join("foo"),
+        "libfoo",
+        "1.0.0",
+        "libbar = \"^2.0\"\n",
+    );
+    ok(
+        &lucy,
+        &[
+            "publish",
+            "--path",
+            lucy.home.join("foo").to_str().expect("utf8"),
+        ],
+    );
+    ok(&lucy, &["export", "libfoo", "--car", &car("foo.car")]);
+    write_named(&ann.home.join("bar"), "libbar", "2.1.0", "");
+    ok(
+        &ann,
+        &[
+            "publish",
+            "--path",
+            ann.home.join("bar").to_str().expect("utf8"),
+        ],
+    );
+    ok(&ann, &["export", "libbar", "--car", &car("bar.car")]);
+
+    ok(&cora, &["import", &car("foo.car")]);
+    ok(&cora, &["import", &car("bar.car")]);
+    ok(&cora, &["curate", "new", "community"]);
+    ok(
+        &cora,
+        &[
+            "curate",
+            "add",
+            "community",
+            "libfoo",
+            &format!("{lucy_id}:libfoo"),
+        ],
+    );
+    let check = cora.run(&["curate", "check", "community", "--json"]);
+    assert_eq!(
+        check.status.code(),
+        Some(1),
+        "dangling aliases fail the check"
+    );
+    let report: serde_json::Value = serde_json::from_str(&stdout(&check)).expect("json");
+    assert_eq!(report["dangling"][0]["alias"], "libbar");
+    assert_eq!(report["dangling"][0]["needed_by"][0], "libfoo@1.0.0");
+    let refused = cora.run(&["curate", "publish", "community"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        stderr(&refused).contains("dangling") && stderr(&refused).contains("hint:"),
+        "{}",
+        stderr(&refused)
+    );
+    let dup = cora.run(&[
+        "curate",
+        "add",
+        "community",
+        "LibFoo",
+        &format!("{lucy_id}:libfoo"),
+    ]);
+    assert_eq!(
+        dup.status.code(),
+        Some(2),
+        "case-conflicting aliases are refused"
+    );
+
+    ok(
+        &cora,
+        &[
+            "curate",
+            "add",
+            "community",
+            "libbar",
+            &format!("{ann_id}:libbar"),
+            "--versions",
+            "^2.0",
+            "--exclude",
+            "yanked",
+        ],
+    );
+    ok(&cora, &["curate", "check", "community"]);
+    let published = ok(&cora, &["curate", "publish", "community"]);
+    assert!(published.contains("published"), "{published}");
+    let shown: serde_json::Value =
+        serde_json::from_str(&ok(&cora, &["curate", "show", "community", "--json"])).expect("json");
+    assert_eq!(shown["seq"], 1);
+    assert_eq!(shown["staged"], 0);
+    assert_eq!(shown["aliases"].as_array().map(Vec::len), Some(2));
+
+    ok(
+        &cora,
+        &["export", "community", "--car", &car("community.car")],
+    );
+    ok(&fresh, &["import", &car("community.car")]);
+    let cora_id = shown["index"].as_str().expect("index").to_owned();
+    let again: serde_json::Value =
+        serde_json::from_str(&ok(&fresh, &["curate", "show", &cora_id, "--json"])).expect("json");
+    assert_eq!(
+        again, shown,
+        "the package index verifies and reads the same in a fresh home"
     );
 }

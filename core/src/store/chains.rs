@@ -294,6 +294,20 @@ impl Store {
         }))
     }
 
+    /// The verified state of an index at the held revision whose payload CID is `payload`
+    /// (re-verified from genesis; for pinned aliases).
+    pub fn index_tip_at<K: IndexKind>(
+        &self,
+        index: &IndexName,
+        payload: Cid,
+    ) -> Result<Option<Tip<K>>, StoreError> {
+        let held = self.held(&index.to_string())?;
+        match held.iter().find(|(_, h)| h.cid == payload) {
+            Some((seq, _)) => self.tip_at::<K>(index, *seq),
+            None => Ok(None),
+        }
+    }
+
     /// Re-verifies the stored chain of `log` up to `seq` (for switching branches).
     fn tip_at<K: IndexKind>(
         &self,

@@ -26,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_settings.sql"),
     include_str!("migrations/0003_artifacts.sql"),
+    include_str!("migrations/0004_drafts.sql"),
 ];
 
 /// The database file inside a home.
@@ -349,6 +350,52 @@ impl Store {
             })
         })
         .collect()
+    }
+
+    /// The staged operations of a package index, in order (canonical record bytes).
+    pub fn draft(&self, log: &str) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT op FROM drafts WHERE log = ?1 ORDER BY pos")?;
+        let rows = stmt.query_map([log], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Whether a draft exists for a log (even with no operation staged).
+    pub fn has_draft(&self, log: &str) -> Result<bool, StoreError> {
+        Ok(self.setting(&format!("draft:{log}"))?.is_some())
+    }
+
+    /// Starts a draft (records that it exists).
+    pub fn start_draft(&mut self, log: &str) -> Result<(), StoreError> {
+        self.set_setting(&format!("draft:{log}"), "1")
+    }
+
+    /// Stages one more operation.
+    pub fn stage(&mut self, log: &str, op: &[u8]) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        let next: i64 = tx.query_row(
+            "SELECT COALESCE(MAX(pos) + 1, 0) FROM drafts WHERE log = ?1",
+            [log],
+            |r| r.get(0),
+        )?;
+        tx.execute(
+            "INSERT INTO drafts (log, pos, op) VALUES (?1, ?2, ?3)",
+            params![log, next, op],
+        )?;
+        tx.execute(
+            "INSERT OR IGNORE INTO settings (key, value) VALUES (?1, '1')",
+            [format!("draft:{log}")],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Drops a draft's staged operations (after they were signed).
+    pub fn clear_draft(&mut self, log: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute("DELETE FROM drafts WHERE log = ?1", [log])?;
+        Ok(())
     }
 
     /// A local setting.

@@ -88,7 +88,7 @@ fn opens_migrates_and_refuses_a_newer_schema() {
     );
     drop(store);
     let store = Store::open(&home.0).expect("reopen");
-    assert_eq!(store.schema_version().expect("version"), 3);
+    assert_eq!(store.schema_version().expect("version"), 4);
     store
         .conn
         .pragma_update(None, "user_version", 99)
