@@ -6,6 +6,7 @@ mod exchange;
 mod id;
 mod index;
 mod inspect;
+mod inspect_log;
 mod publish;
 mod version;
 
@@ -64,6 +65,19 @@ pub(crate) enum Command {
     Revoke(index::Revoke),
     /// Show the verified state of a version index.
     Show(index::Show),
+    /// Re-verify a log held here from genesis; exit 1 if it fails.
+    Verify {
+        /// An index (`NAME`, `IDENTITY:NAME`) or an identity.
+        log: String,
+    },
+    /// List the revisions of a log.
+    Log {
+        /// An index (`NAME`, `IDENTITY:NAME`) or an identity.
+        log: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Write a log and everything needed to verify it to a CAR file.
     Export(exchange::Export),
     /// Verify and store the logs of a CAR bundle.
@@ -100,6 +114,8 @@ pub(crate) fn run(home: Option<&std::path::Path>, command: Command) -> anyhow::R
         Command::Revoke(r) => index::revoke(home, &r),
         Command::Show(s) => index::show(home, &s),
         Command::Export(e) => exchange::export(home, &e),
+        Command::Verify { log } => inspect_log::verify(home, &log),
+        Command::Log { log, json } => inspect_log::log(home, &log, json),
         Command::Import(i) => exchange::import(home, &i),
         Command::Inspect(args) => inspect::run(&args),
         Command::Version(cmd) => version::run(cmd),

@@ -594,3 +594,49 @@ fn a_curator_checks_the_closure_before_publishing() {
         "the package index verifies and reads the same in a fresh home"
     );
 }
+
+#[test]
+fn verify_and_log_read_the_stored_chain() {
+    let env = Env::new("verify");
+    let ok = |args: &[&str]| {
+        let out = env.run(args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        stdout(&out)
+    };
+    ok(&["id", "new", "--petname", "lucy"]);
+    let pkg = env.home.join("pkg");
+    write_package(&pkg, "1.0.0", "a");
+    ok(&["publish", "--path", pkg.to_str().expect("utf8")]);
+    ok(&["yank", "libfoo@1.0.0"]);
+    assert!(ok(&["verify", "libfoo"]).starts_with("ok:"));
+    assert!(ok(&["verify", "lucy"]).starts_with("ok:"));
+    let log: serde_json::Value =
+        serde_json::from_str(&ok(&["log", "libfoo", "--json"])).expect("json");
+    assert_eq!(log.as_array().map(Vec::len), Some(2));
+    assert_eq!(log[1]["ops"][0], "yank 1.0.0");
+    // Damage the store behind cairn's back: verify notices.
+    let db = corrupt_stored_yank(&env.home.join("cairn.db"));
+    assert!(db, "edited the database");
+    let out = env.run(&["verify", "libfoo"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("FAILED"));
+}
+
+/// Flips a byte inside the last stored revision envelope, without any SQLite library: the
+/// envelope bytes are stored verbatim, so find the yank payload's text and change it.
+fn corrupt_stored_yank(db: &std::path::Path) -> bool {
+    // Make sure the write-ahead log is folded into the main file first.
+    let _ = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .arg("--home")
+        .arg(db.parent().expect("home"))
+        .args(["id", "list"])
+        .output();
+    let mut bytes = std::fs::read(db).expect("db");
+    let needle = b"\x64yank"; // The text "yank" as a CBOR string inside the envelope.
+    let Some(pos) = bytes.windows(needle.len()).position(|w| w == needle) else {
+        return false;
+    };
+    bytes[pos + 1] = b'Y';
+    std::fs::write(db, bytes).expect("write");
+    true
+}

@@ -6,6 +6,7 @@ use cairn_protocol::chain::ChainError;
 use cairn_protocol::cid::Cid;
 use cairn_protocol::head::{Divergence, classify};
 use cairn_protocol::identity::{IdentityId, IdentityLog, IdentityRevision};
+use cairn_protocol::index::version::VersionIndex;
 use cairn_protocol::index::{IndexKind, Revision, Tip, verify_revision};
 use cairn_protocol::name::IndexName;
 use cairn_protocol::sign::Domain;
@@ -292,6 +293,53 @@ impl Store {
             state,
             fresh_blocks: Vec::new(),
         }))
+    }
+
+    /// Re-verifies a held log from genesis (identity logs, then every revision and the state
+    /// it links) and checks that the result is the stored head. Returns the head seq.
+    pub fn verify_log(&self, log: &str) -> Result<u64, StoreError> {
+        let kind = self
+            .head_kind(log)?
+            .ok_or_else(|| StoreError::Corrupt(format!("`{log}` is not held")))?;
+        let envelopes = self.envelopes(log)?;
+        let head = self
+            .head(log)?
+            .ok_or_else(|| StoreError::Corrupt(format!("`{log}` has no head")))?;
+        let refuse = |seq: u64, error: ChainError| StoreError::Chain {
+            log: log.to_owned(),
+            seq,
+            error,
+        };
+        let (seq, cid) = if kind == "identity" {
+            let (l, _) = verify_identity(&envelopes).map_err(|(seq, e)| refuse(seq, e))?;
+            (l.seq(), l.head())
+        } else {
+            let index: IndexName = log
+                .parse()
+                .map_err(|e| StoreError::Corrupt(format!("`{log}`: {e}")))?;
+            let logs = self.identity_logs(log, self.signers(log)?.into_iter().map(|id| (0, id)))?;
+            if kind == "version-index" {
+                let t =
+                    cairn_protocol::index::verify_chain::<VersionIndex>(&index, &envelopes, &logs)
+                        .map_err(|e| refuse(0, e))?;
+                self.index_tip::<VersionIndex>(log)?;
+                (t.seq(), t.payload_cid)
+            } else {
+                let t = cairn_protocol::index::verify_chain::<
+                    cairn_protocol::index::package::PackageIndex,
+                >(&index, &envelopes, &logs)
+                .map_err(|e| refuse(0, e))?;
+                self.index_tip::<cairn_protocol::index::package::PackageIndex>(log)?;
+                (t.seq(), t.payload_cid)
+            }
+        };
+        if (seq, cid) != head {
+            return Err(StoreError::Corrupt(format!(
+                "`{log}` re-verifies to revision {seq} `{cid}`, but the stored head is {} `{}`",
+                head.0, head.1
+            )));
+        }
+        Ok(seq)
     }
 
     /// The verified state of an index at the held revision whose payload CID is `payload`

@@ -1,0 +1,103 @@
+//! `cairn verify` and `cairn log`.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use cairn_core::home::Home;
+use cairn_protocol::identity::IdentityRevision;
+use cairn_protocol::index::Revision;
+use cairn_protocol::index::package::PackageIndex;
+use cairn_protocol::index::version::VersionIndex;
+use cairn_protocol::signed::Signed;
+use serde_json::json;
+
+use crate::settings;
+
+/// A log named by an index (`NAME`, `IDENTITY:NAME`) or an identity (petname or ID).
+fn log_name(home: &Home, given: &str) -> anyhow::Result<String> {
+    let mine = home.resolve(None).ok().map(|me| format!("{me}:{given}"));
+    if given.contains(':')
+        || mine
+            .as_deref()
+            .is_some_and(|m| home.store.head_kind(m).ok().flatten().is_some())
+    {
+        return Ok(settings::index_name(home, given, None)?.to_string());
+    }
+    Ok(home.resolve(Some(given))?.to_string())
+}
+
+pub(crate) fn verify(home: Option<&Path>, given: &str) -> anyhow::Result<ExitCode> {
+    let home = settings::open_home(home)?;
+    let log = log_name(&home, given)?;
+    match home.store.verify_log(&log) {
+        Ok(seq) => {
+            println!("ok: `{log}` re-verified from genesis up to revision {seq}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            println!("FAILED: {e}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+pub(crate) fn log(home: Option<&Path>, given: &str, as_json: bool) -> anyhow::Result<ExitCode> {
+    let home = settings::open_home(home)?;
+    let log = log_name(&home, given)?;
+    let kind = home
+        .store
+        .head_kind(&log)?
+        .with_context(|| format!("`{log}` is not in this home"))?;
+    let mut rows = Vec::new();
+    for env in home.store.envelopes(&log)? {
+        let row = match kind.as_str() {
+            "identity" => {
+                let s = Signed::<IdentityRevision>::decode(&env)?;
+                let p = s.payload();
+                json!({ "seq": p.seq, "payload": s.payload_cid().to_string(), "time": p.time, "signer": log, "ops": p.ops.iter().map(|o| format!("{o:?}")).collect::<Vec<_>>() })
+            }
+            "version-index" => {
+                let s = Signed::<Revision<VersionIndex>>::decode(&env)?;
+                let p = s.payload();
+                json!({ "seq": p.seq, "payload": s.payload_cid().to_string(), "time": p.time, "signer": p.signer.identity.to_string(), "ops": p.ops.iter().map(|o| format!("{} {}", o.name(), op_subject(o))).collect::<Vec<_>>() })
+            }
+            _ => {
+                let s = Signed::<Revision<PackageIndex>>::decode(&env)?;
+                let p = s.payload();
+                json!({ "seq": p.seq, "payload": s.payload_cid().to_string(), "time": p.time, "signer": p.signer.identity.to_string(), "ops": p.ops.iter().map(|o| o.name().to_owned()).collect::<Vec<_>>() })
+            }
+        };
+        rows.push(row);
+    }
+    if as_json {
+        println!("{}", serde_json::Value::Array(rows));
+    } else {
+        for r in &rows {
+            let ops: Vec<&str> = r["ops"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
+                .unwrap_or_default();
+            println!(
+                "{:>5}  {}  by {}  {}",
+                r["seq"],
+                r["payload"].as_str().unwrap_or(""),
+                r["signer"].as_str().unwrap_or(""),
+                ops.join("; ")
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn op_subject(op: &cairn_protocol::index::version::VersionOp) -> String {
+    use cairn_protocol::index::version::VersionOp as V;
+    match op {
+        V::Release { version, .. }
+        | V::Yank { version, .. }
+        | V::Unyank { version }
+        | V::Deprecate { version, .. }
+        | V::Advisory { version, .. } => version.to_string(),
+        V::Grant { identity, .. } | V::Revoke { identity } => identity.to_string(),
+    }
+}
