@@ -74,9 +74,12 @@ pub struct BundledLog {
     pub revisions: Vec<Cid>,
 }
 
-fn manifest_value(logs: &[BundledLog]) -> Value {
+fn manifest_value(logs: &[BundledLog], keys: Option<Cid>) -> Value {
     let mut m = Map::new();
     m.insert("bundle", Value::text(BUNDLE));
+    if let Some(k) = keys {
+        m.insert("keys", Value::Link(k.into()));
+    }
     m.insert(
         "logs",
         Value::List(
@@ -102,12 +105,19 @@ fn manifest_value(logs: &[BundledLog]) -> Value {
     Value::Map(m)
 }
 
-fn parse_manifest(bytes: &[u8]) -> Result<Vec<BundledLog>, BundleError> {
+fn parse_manifest(bytes: &[u8]) -> Result<(Vec<BundledLog>, Option<Cid>), BundleError> {
     let mut f = Fields::new("bundle manifest", profile::decode_record(bytes)?)?;
     let tag = f.text("bundle")?;
     if tag != BUNDLE {
         return Err(BundleError::Manifest(format!("`{tag}` is not `{BUNDLE}`")));
     }
+    let keys = match f.optional("keys") {
+        None => None,
+        Some(Value::Link(l)) => {
+            Some(Cid::try_from(&l).map_err(|e| BundleError::Manifest(e.to_string()))?)
+        }
+        Some(_) => return Err(BundleError::Manifest("`keys` is a link".into())),
+    };
     let mut out = Vec::new();
     for l in f.list("logs")? {
         let mut lf = Fields::new("bundled log", l)?;
@@ -134,7 +144,7 @@ fn parse_manifest(bytes: &[u8]) -> Result<Vec<BundledLog>, BundleError> {
         });
     }
     f.finish()?;
-    Ok(out)
+    Ok((out, keys))
 }
 
 /// Writes the bundle of an index (version or package) or identity held in `store`.
@@ -180,7 +190,7 @@ pub fn export(store: &Store, log: &str) -> Result<Vec<u8>, BundleError> {
             }
         }
     }
-    let manifest = profile::encode_record(&manifest_value(&logs))?;
+    let manifest = profile::encode_record(&manifest_value(&logs, None))?;
     let root = Cid::of_record(&manifest);
     let mut all = vec![(root, manifest)];
     let mut seen = BTreeSet::new();
@@ -205,7 +215,7 @@ pub fn import(store: &mut Store, data: &[u8]) -> Result<Vec<ImportReport>, Bundl
     };
     let blocks: BTreeMap<Cid, Vec<u8>> = blocks.into_iter().collect();
     let manifest = blocks.get(root).ok_or(BundleError::MissingBlock(*root))?;
-    let logs = parse_manifest(manifest)?;
+    let (logs, _) = parse_manifest(manifest)?;
     let mut reports = Vec::new();
     for kind in ["identity", "version-index", "package-index"] {
         for l in logs.iter().filter(|l| l.kind == kind) {
@@ -239,4 +249,73 @@ pub fn import(store: &mut Store, data: &[u8]) -> Result<Vec<ImportReport>, Bundl
         }
     }
     Ok(reports)
+}
+
+/// An identity's portable file: the bundle of its identity log, with its sealed key file as a
+/// block named by the manifest's `keys` link.
+pub fn export_with_keys(
+    store: &Store,
+    id: &IdentityId,
+    key_file: &[u8],
+) -> Result<Vec<u8>, BundleError> {
+    let log = id.to_string();
+    let envs = store.envelopes(&log)?;
+    if envs.is_empty() {
+        return Err(BundleError::Unknown(log));
+    }
+    let keys_cid = Cid::of_record(key_file);
+    let logs = vec![BundledLog {
+        log,
+        kind: "identity".into(),
+        revisions: envs.iter().map(|e| Cid::of_record(e)).collect(),
+    }];
+    let manifest = profile::encode_record(&manifest_value(&logs, Some(keys_cid)))?;
+    let root = Cid::of_record(&manifest);
+    let mut blocks = vec![(root, manifest), (keys_cid, key_file.to_vec())];
+    blocks.extend(envs.into_iter().map(|e| (Cid::of_record(&e), e)));
+    Ok(car::write(&[root], &blocks))
+}
+
+/// Imports an identity file: verifies and stores its identity log; returns the identity and its
+/// sealed key file (the caller checks the passphrase before writing it).
+pub fn import_with_keys(
+    store: &mut Store,
+    data: &[u8],
+) -> Result<(IdentityId, Vec<u8>), BundleError> {
+    let (roots, blocks) = car::read(data)?;
+    let [root] = roots.as_slice() else {
+        return Err(BundleError::Manifest("a bundle has one root".into()));
+    };
+    let blocks: BTreeMap<Cid, Vec<u8>> = blocks.into_iter().collect();
+    let (logs, keys) = parse_manifest(blocks.get(root).ok_or(BundleError::MissingBlock(*root))?)?;
+    let keys = keys.ok_or_else(|| {
+        BundleError::Manifest(
+            "this bundle carries no key file (use `cairn import` for logs)".into(),
+        )
+    })?;
+    let [l] = logs.as_slice() else {
+        return Err(BundleError::Manifest(
+            "an identity file holds exactly one identity log".into(),
+        ));
+    };
+    if l.kind != "identity" {
+        return Err(BundleError::Manifest(
+            "an identity file holds an identity log".into(),
+        ));
+    }
+    let envs = l
+        .revisions
+        .iter()
+        .map(|c| blocks.get(c).cloned().ok_or(BundleError::MissingBlock(*c)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let report = store.import_identity(&envs)?;
+    let id: IdentityId = report
+        .log
+        .parse()
+        .map_err(|e| BundleError::Manifest(format!("{e}")))?;
+    let key_file = blocks
+        .get(&keys)
+        .cloned()
+        .ok_or(BundleError::MissingBlock(keys))?;
+    Ok((id, key_file))
 }

@@ -5,9 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use cairn_protocol::identity::{self, IdentityId, KeyState};
+use cairn_protocol::identity::{self, IdentityId, IdentityOp, KeyState};
 use cairn_protocol::name::Name;
-use cairn_protocol::sign::SecretKey;
+use cairn_protocol::sign::{PublicKey, SecretKey};
 use thiserror::Error;
 
 use crate::keys::{self, KdfParams, KeyError, KeyRing, Role};
@@ -23,6 +23,9 @@ pub enum HomeError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A bundle failed (boxed: bundle errors are large).
+    #[error(transparent)]
+    Bundle(Box<crate::bundle::BundleError>),
     /// A key file failed.
     #[error(transparent)]
     Key(#[from] KeyError),
@@ -47,6 +50,27 @@ pub enum HomeError {
     /// The identity's key file already exists (it is never overwritten).
     #[error("the keys of `{0}` are already in this home; nothing was changed")]
     Exists(IdentityId),
+    /// An identity change needs root keys that are not here.
+    #[error(
+        "the root keys of `{0}` are not in this home (they were exported)\n\nhint: pass the root key file with `--root FILE`"
+    )]
+    NoRootKeys(IdentityId),
+    /// A key that is not one of the identity's keys.
+    #[error("{key} is not a key of `{id}`")]
+    NotAKey {
+        /// The identity.
+        id: IdentityId,
+        /// The key.
+        key: String,
+    },
+    /// A key file or bundle for another identity.
+    #[error("the file holds the keys of `{found}`, not of `{expected}`")]
+    WrongIdentity {
+        /// The identity expected.
+        expected: IdentityId,
+        /// The identity in the file.
+        found: IdentityId,
+    },
     /// A petname that breaks the name rule.
     #[error("invalid petname `{given}`: {reason}")]
     Petname {
@@ -234,6 +258,262 @@ impl Home {
             }
         })?;
         Ok(keys::open(&bytes, passphrase)?)
+    }
+}
+
+impl From<crate::bundle::BundleError> for HomeError {
+    fn from(e: crate::bundle::BundleError) -> HomeError {
+        HomeError::Bundle(Box::new(e))
+    }
+}
+
+/// How an identity change is signed: the home's key file, and optionally a root key file taken
+/// off the machine with `export-root --remove`.
+#[derive(Debug)]
+pub struct Unlocked {
+    /// The key ring of the home's key file.
+    pub home: KeyRing,
+    /// The key ring of a root key file, if given.
+    pub root: Option<KeyRing>,
+}
+
+impl Unlocked {
+    fn root_keys(&self) -> Vec<&SecretKey> {
+        let from = self.root.as_ref().unwrap_or(&self.home);
+        from.with_role(Role::Root).collect()
+    }
+}
+
+impl Home {
+    /// Applies identity-log `ops`, signed by the root keys, after re-sealing the home key file
+    /// with `keep` (the signing keys to hold afterwards, plus any root keys held here). The key
+    /// file is written first, so a crash never loses a key the identity names.
+    #[allow(clippy::too_many_arguments)] // Private; each public identity change passes its own.
+    fn change_identity(
+        &mut self,
+        id: IdentityId,
+        keys: &Unlocked,
+        ops: Vec<IdentityOp>,
+        keep: Vec<(Role, SecretKey)>,
+        passphrase: &[u8],
+        kdf: KdfParams,
+        time: u64,
+    ) -> Result<(), HomeError> {
+        let roots = keys.root_keys();
+        if roots.is_empty() {
+            return Err(HomeError::NoRootKeys(id));
+        }
+        let mut log = self.store.identity_log(&id)?.ok_or(HomeError::NoKeys(id))?;
+        let envelope = log.change(ops, time, &roots)?;
+        let sealed = keys::seal(
+            KeyRing {
+                identity: id,
+                keys: keep,
+            },
+            passphrase,
+            kdf,
+        )?;
+        keys::write_private(&self.key_path(&id), &sealed)?;
+        let mut all = self.store.envelopes(&id.to_string())?;
+        all.push(envelope.encode());
+        self.store.import_identity(&all)?;
+        Ok(())
+    }
+
+    fn held_keys(keys: &Unlocked) -> Vec<(Role, SecretKey)> {
+        keys.home
+            .keys
+            .iter()
+            .map(|(r, k)| (*r, SecretKey::from_seed(&k.to_seed())))
+            .collect()
+    }
+
+    /// Adds a new signing key (signed by the root keys). Returns its public key.
+    pub fn add_signing_key(
+        &mut self,
+        id: IdentityId,
+        keys: &Unlocked,
+        new: SecretKey,
+        passphrase: &[u8],
+        kdf: KdfParams,
+        time: u64,
+    ) -> Result<PublicKey, HomeError> {
+        let public = new.public();
+        let mut keep = Self::held_keys(keys);
+        keep.push((Role::Signing, new));
+        self.change_identity(
+            id,
+            keys,
+            vec![IdentityOp::AddSigningKey(public)],
+            keep,
+            passphrase,
+            kdf,
+            time,
+        )?;
+        Ok(public)
+    }
+
+    /// Replaces every current signing key by `new` (the old ones are removed, not revoked).
+    pub fn rotate_signing_key(
+        &mut self,
+        id: IdentityId,
+        keys: &Unlocked,
+        new: SecretKey,
+        passphrase: &[u8],
+        kdf: KdfParams,
+        time: u64,
+    ) -> Result<PublicKey, HomeError> {
+        let log = self.store.identity_log(&id)?.ok_or(HomeError::NoKeys(id))?;
+        let state = log.key_state(log.seq()).cloned().unwrap_or_default();
+        let public = new.public();
+        let mut ops = vec![IdentityOp::AddSigningKey(public)];
+        ops.extend(
+            state
+                .signing_keys
+                .iter()
+                .copied()
+                .map(IdentityOp::RemoveSigningKey),
+        );
+        let mut keep: Vec<(Role, SecretKey)> = Self::held_keys(keys)
+            .into_iter()
+            .filter(|(r, _)| *r == Role::Root)
+            .collect();
+        keep.push((Role::Signing, new));
+        self.change_identity(id, keys, ops, keep, passphrase, kdf, time)?;
+        Ok(public)
+    }
+
+    /// Revokes a key forever (signed by the root keys).
+    pub fn revoke_key(
+        &mut self,
+        id: IdentityId,
+        keys: &Unlocked,
+        key: PublicKey,
+        passphrase: &[u8],
+        kdf: KdfParams,
+        time: u64,
+    ) -> Result<(), HomeError> {
+        let log = self.store.identity_log(&id)?.ok_or(HomeError::NoKeys(id))?;
+        let state = log.key_state(log.seq()).cloned().unwrap_or_default();
+        if !state.root_keys.contains(&key) && !state.signing_keys.contains(&key) {
+            return Err(HomeError::NotAKey {
+                id,
+                key: key.to_string(),
+            });
+        }
+        let keep = Self::held_keys(keys)
+            .into_iter()
+            .filter(|(_, k)| k.public() != key)
+            .collect();
+        self.change_identity(
+            id,
+            keys,
+            vec![IdentityOp::RevokeKey(key)],
+            keep,
+            passphrase,
+            kdf,
+            time,
+        )
+    }
+
+    /// Seals the root keys into a separate key file; with `remove`, the home key file keeps
+    /// only the signing keys (everyday publishing still works; identity changes then need the
+    /// root file).
+    pub fn export_root(
+        &mut self,
+        id: IdentityId,
+        keys: &Unlocked,
+        passphrase: &[u8],
+        kdf: KdfParams,
+        remove: bool,
+    ) -> Result<Vec<u8>, HomeError> {
+        let roots: Vec<(Role, SecretKey)> = keys
+            .home
+            .keys
+            .iter()
+            .filter(|(r, _)| *r == Role::Root)
+            .map(|(r, k)| (*r, SecretKey::from_seed(&k.to_seed())))
+            .collect();
+        if roots.is_empty() {
+            return Err(HomeError::NoRootKeys(id));
+        }
+        let file = keys::seal(
+            KeyRing {
+                identity: id,
+                keys: roots,
+            },
+            passphrase,
+            kdf,
+        )?;
+        if remove {
+            let signing: Vec<(Role, SecretKey)> = keys
+                .home
+                .keys
+                .iter()
+                .filter(|(r, _)| *r == Role::Signing)
+                .map(|(r, k)| (*r, SecretKey::from_seed(&k.to_seed())))
+                .collect();
+            let sealed = keys::seal(
+                KeyRing {
+                    identity: id,
+                    keys: signing,
+                },
+                passphrase,
+                kdf,
+            )?;
+            keys::write_private(&self.key_path(&id), &sealed)?;
+        }
+        Ok(file)
+    }
+
+    /// An identity's portable file: a bundle of its identity log carrying its sealed key file.
+    pub fn export_identity(&self, id: IdentityId) -> Result<Vec<u8>, HomeError> {
+        let path = self.key_path(&id);
+        let key_file = std::fs::read(&path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                HomeError::NoKeys(id)
+            } else {
+                KeyError::Io { path, cause: e }.into()
+            }
+        })?;
+        Ok(crate::bundle::export_with_keys(
+            &self.store,
+            &id,
+            &key_file,
+        )?)
+    }
+
+    /// Imports an identity file written by [`Home::export_identity`]: verifies the identity log,
+    /// checks the passphrase opens the key file and that it holds that identity's keys, then
+    /// stores both. Refuses to overwrite keys already here.
+    pub fn import_identity_file(
+        &mut self,
+        data: &[u8],
+        passphrase: &[u8],
+    ) -> Result<IdentityId, HomeError> {
+        let (id, key_file) = crate::bundle::import_with_keys(&mut self.store, data)?;
+        let ring = keys::open(&key_file, passphrase)?;
+        if ring.identity != id {
+            return Err(HomeError::WrongIdentity {
+                expected: id,
+                found: ring.identity,
+            });
+        }
+        let path = self.key_path(&id);
+        if path.exists() {
+            return Err(HomeError::Exists(id));
+        }
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|cause| KeyError::Io {
+                path: parent.to_path_buf(),
+                cause,
+            })?;
+        }
+        keys::write_private(&path, &key_file)?;
+        if self.default_identity()?.is_none() {
+            self.set_default(&id)?;
+        }
+        Ok(id)
     }
 }
 

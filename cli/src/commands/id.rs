@@ -1,8 +1,11 @@
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use cairn_core::home::IdentitySummary;
+use cairn_core::home::{Home, IdentitySummary, Unlocked};
+use cairn_core::keys;
+use cairn_protocol::identity::IdentityId;
+use cairn_protocol::sign::PublicKey;
 use serde_json::json;
 
 use crate::settings;
@@ -38,6 +41,43 @@ pub(crate) enum Command {
         /// Petname or ID.
         identity: String,
     },
+    /// Add a signing key (an identity change: signed by the root keys).
+    AddKey(KeyChange),
+    /// Replace the signing keys by a new one.
+    Rotate(KeyChange),
+    /// Revoke a key forever (after a leak).
+    RevokeKey {
+        /// The key (its text form, `b5ua…`).
+        key: String,
+        #[command(flatten)]
+        change: KeyChange,
+    },
+    /// Write the identity (its log and sealed keys) to a file for another machine.
+    Export {
+        /// Which identity; the default if absent.
+        #[arg(long = "as")]
+        identity: Option<String>,
+        /// The file to write.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Import an identity file written by `cairn id export`.
+    Import {
+        /// The file.
+        file: PathBuf,
+    },
+    /// Write the root keys to a separate key file; with `--remove`, take them off this machine.
+    ExportRoot {
+        /// Which identity; the default if absent.
+        #[arg(long = "as")]
+        identity: Option<String>,
+        /// The root key file to write.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Remove the root keys from this home afterwards.
+        #[arg(long)]
+        remove: bool,
+    },
     /// Give an identity a local petname (never published).
     Petname {
         /// The petname.
@@ -45,6 +85,54 @@ pub(crate) enum Command {
         /// The identity ID (or another petname).
         identity: String,
     },
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct KeyChange {
+    /// Which identity; the default if absent.
+    #[arg(long = "as")]
+    identity: Option<String>,
+    /// A root key file written by `cairn id export-root` (when the root keys are not here).
+    #[arg(long, value_name = "FILE")]
+    root: Option<PathBuf>,
+}
+
+/// Unlocks the home key file and, if given, the root key file (same passphrase).
+fn unlock(
+    home: &Home,
+    id: &IdentityId,
+    root: Option<&Path>,
+    pass: &[u8],
+) -> anyhow::Result<Unlocked> {
+    let home_ring = home
+        .unlock(id, pass)
+        .context("failed to unlock the key file")?;
+    let root = root
+        .map(|p| -> anyhow::Result<_> {
+            let bytes =
+                std::fs::read(p).with_context(|| format!("failed to read `{}`", p.display()))?;
+            let ring = keys::open(&bytes, pass)
+                .with_context(|| format!("failed to open the root key file `{}`", p.display()))?;
+            anyhow::ensure!(
+                ring.identity == *id,
+                "`{}` holds the keys of `{}`, not of `{id}`",
+                p.display(),
+                ring.identity
+            );
+            Ok(ring)
+        })
+        .transpose()?;
+    Ok(Unlocked {
+        home: home_ring,
+        root,
+    })
+}
+
+/// A fresh signing key (in test-seed mode, salted by the identity's log length so that every
+/// change gets a different key).
+fn new_key(home: &Home, id: &IdentityId) -> anyhow::Result<cairn_protocol::sign::SecretKey> {
+    let seq = home.store.identity_log(id)?.map_or(0, |l| l.seq());
+    settings::keygen(1000 + seq)().context("failed to generate a key")
 }
 
 fn summary_json(s: &IdentitySummary) -> serde_json::Value {
@@ -58,6 +146,123 @@ fn summary_json(s: &IdentitySummary) -> serde_json::Value {
         "signing_keys": s.keys.signing_keys.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "revoked_keys": s.keys.revoked.iter().map(ToString::to_string).collect::<Vec<_>>(),
     })
+}
+
+fn show(home: &Home, identity: Option<&str>, json: bool) -> anyhow::Result<()> {
+    let id = home.resolve(identity)?;
+    let summary = home
+        .identities()?
+        .into_iter()
+        .find(|s| s.id == id)
+        .with_context(|| format!("the keys of `{id}` are not in this home"))?;
+    if json {
+        println!("{}", summary_json(&summary));
+    } else {
+        println!("{id}");
+        if !summary.petnames.is_empty() {
+            println!("petnames:     {}", summary.petnames.join(", "));
+        }
+        println!(
+            "default:      {}",
+            if summary.default { "yes" } else { "no" }
+        );
+        println!("log seq:      {}", summary.seq);
+        println!(
+            "root keys:    {} (threshold {})",
+            summary.keys.root_keys.len(),
+            summary.keys.threshold
+        );
+        for k in &summary.keys.root_keys {
+            println!("  {k}");
+        }
+        println!("signing keys: {}", summary.keys.signing_keys.len());
+        for k in &summary.keys.signing_keys {
+            println!("  {k}");
+        }
+    }
+
+    Ok(())
+}
+
+/// The key-management commands: identity changes signed by root keys, and moving keys.
+fn keys_command(home: &mut Home, cmd: Command) -> anyhow::Result<()> {
+    match cmd {
+        Command::AddKey(c) => {
+            let id = home.resolve(c.identity.as_deref())?;
+            let pass = settings::passphrase(false)?;
+            let keys = unlock(home, &id, c.root.as_deref(), &pass)?;
+            let new = new_key(home, &id)?;
+            let public = home
+                .add_signing_key(id, &keys, new, &pass, settings::kdf(), settings::now()?)
+                .context("failed to add the key")?;
+            println!("{public}");
+            eprintln!("added signing key {public} to {id}");
+        }
+        Command::Rotate(c) => {
+            let id = home.resolve(c.identity.as_deref())?;
+            let pass = settings::passphrase(false)?;
+            let keys = unlock(home, &id, c.root.as_deref(), &pass)?;
+            let new = new_key(home, &id)?;
+            let public = home
+                .rotate_signing_key(id, &keys, new, &pass, settings::kdf(), settings::now()?)
+                .context("failed to rotate")?;
+            println!("{public}");
+            eprintln!("{id} now signs with {public}; the previous signing keys were removed");
+        }
+        Command::RevokeKey { key, change } => {
+            let id = home.resolve(change.identity.as_deref())?;
+            let public: PublicKey = key
+                .parse()
+                .with_context(|| format!("`{key}` is not a public key"))?;
+            let pass = settings::passphrase(false)?;
+            let keys = unlock(home, &id, change.root.as_deref(), &pass)?;
+            home.revoke_key(id, &keys, public, &pass, settings::kdf(), settings::now()?)
+                .context("failed to revoke the key")?;
+            eprintln!("revoked {public}: revisions citing later states of {id} may not use it");
+        }
+        Command::Export { identity, out } => {
+            let id = home.resolve(identity.as_deref())?;
+            let bytes = home.export_identity(id)?;
+            std::fs::write(&out, bytes)
+                .with_context(|| format!("failed to write `{}`", out.display()))?;
+            eprintln!(
+                "wrote {id} (identity log and sealed keys) to `{}`",
+                out.display()
+            );
+        }
+        Command::Import { file } => {
+            let data = std::fs::read(&file)
+                .with_context(|| format!("failed to read `{}`", file.display()))?;
+            let pass = settings::passphrase(false)?;
+            let id = home
+                .import_identity_file(&data, &pass)
+                .context("failed to import the identity")?;
+            println!("{id}");
+        }
+        Command::ExportRoot {
+            identity,
+            out,
+            remove,
+        } => {
+            let id = home.resolve(identity.as_deref())?;
+            let pass = settings::passphrase(false)?;
+            let keys = unlock(home, &id, None, &pass)?;
+            let file = home.export_root(id, &keys, &pass, settings::kdf(), remove)?;
+            cairn_core::keys::write_private(&out, &file)
+                .with_context(|| format!("failed to write `{}`", out.display()))?;
+            eprintln!(
+                "root keys of {id} written to `{}`{}",
+                out.display(),
+                if remove {
+                    "; removed from this home (pass `--root FILE` to change the identity)"
+                } else {
+                    ""
+                }
+            );
+        }
+        _ => unreachable!("only key-management commands are passed here"),
+    }
+    Ok(())
 }
 
 pub(crate) fn run(home: Option<&Path>, cmd: Command) -> anyhow::Result<ExitCode> {
@@ -91,39 +296,7 @@ pub(crate) fn run(home: Option<&Path>, cmd: Command) -> anyhow::Result<ExitCode>
                 eprintln!("keys sealed in `{}`", home.key_path(&id).display());
             }
         }
-        Command::Show { identity, json } => {
-            let id = home.resolve(identity.as_deref())?;
-            let summary = home
-                .identities()?
-                .into_iter()
-                .find(|s| s.id == id)
-                .with_context(|| format!("the keys of `{id}` are not in this home"))?;
-            if json {
-                println!("{}", summary_json(&summary));
-            } else {
-                println!("{id}");
-                if !summary.petnames.is_empty() {
-                    println!("petnames:     {}", summary.petnames.join(", "));
-                }
-                println!(
-                    "default:      {}",
-                    if summary.default { "yes" } else { "no" }
-                );
-                println!("log seq:      {}", summary.seq);
-                println!(
-                    "root keys:    {} (threshold {})",
-                    summary.keys.root_keys.len(),
-                    summary.keys.threshold
-                );
-                for k in &summary.keys.root_keys {
-                    println!("  {k}");
-                }
-                println!("signing keys: {}", summary.keys.signing_keys.len());
-                for k in &summary.keys.signing_keys {
-                    println!("  {k}");
-                }
-            }
-        }
+        Command::Show { identity, json } => show(&home, identity.as_deref(), json)?,
         Command::List { json } => {
             let list = home.identities()?;
             if json {
@@ -144,6 +317,12 @@ pub(crate) fn run(home: Option<&Path>, cmd: Command) -> anyhow::Result<ExitCode>
                 }
             }
         }
+        other @ (Command::AddKey(_)
+        | Command::Rotate(_)
+        | Command::RevokeKey { .. }
+        | Command::Export { .. }
+        | Command::Import { .. }
+        | Command::ExportRoot { .. }) => keys_command(&mut home, other)?,
         Command::Default { identity } => {
             let id = home.resolve(Some(&identity))?;
             home.set_default(&id)?;

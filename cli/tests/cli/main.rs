@@ -640,3 +640,81 @@ fn corrupt_stored_yank(db: &std::path::Path) -> bool {
     std::fs::write(db, bytes).expect("write");
     true
 }
+
+#[test]
+fn keys_rotate_revoke_and_move_between_machines() {
+    let env = Env::new("keys");
+    let laptop = Env::person("keys-laptop", "laptop");
+    let ok = |e: &Env, args: &[&str]| {
+        let out = e.run(args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        stdout(&out)
+    };
+    let id = ok(&env, &["id", "new", "--petname", "lucy"])
+        .trim()
+        .to_owned();
+    let pkg = env.home.join("pkg");
+    write_package(&pkg, "1.0.0", "a");
+    ok(&env, &["publish", "--path", pkg.to_str().expect("utf8")]);
+    let old: serde_json::Value =
+        serde_json::from_str(&ok(&env, &["id", "show", "--json"])).expect("json");
+    let old_key = old["signing_keys"][0].as_str().expect("key").to_owned();
+
+    // Root keys off the machine: publishing still works, identity changes need the root file.
+    let root_file = env.home.join("root.key");
+    let root = root_file.to_str().expect("utf8");
+    ok(&env, &["id", "export-root", "--out", root, "--remove"]);
+    write_package(&pkg, "1.1.0", "b");
+    ok(&env, &["publish", "--path", pkg.to_str().expect("utf8")]);
+    let denied = env.run(&["id", "add-key"]);
+    assert_eq!(denied.status.code(), Some(2));
+    assert!(
+        stderr(&denied).contains("--root FILE"),
+        "{}",
+        stderr(&denied)
+    );
+    let rotated = ok(&env, &["id", "rotate", "--root", root])
+        .trim()
+        .to_owned();
+    assert_ne!(rotated, old_key);
+    let added = ok(&env, &["id", "add-key", "--root", root])
+        .trim()
+        .to_owned();
+    // A leaked key is revoked: removed and never valid again.
+    ok(&env, &["id", "revoke-key", &rotated, "--root", root]);
+    let gone = env.run(&["id", "revoke-key", &old_key, "--root", root]);
+    assert_eq!(
+        gone.status.code(),
+        Some(2),
+        "a key no longer held cannot be revoked"
+    );
+    let now: serde_json::Value =
+        serde_json::from_str(&ok(&env, &["id", "show", "--json"])).expect("json");
+    assert_eq!(now["signing_keys"], serde_json::json!([added]));
+    assert_eq!(now["revoked_keys"], serde_json::json!([rotated]));
+    write_package(&pkg, "1.2.0", "c");
+    ok(&env, &["publish", "--path", pkg.to_str().expect("utf8")]);
+    assert!(ok(&env, &["verify", "libfoo"]).starts_with("ok:"));
+    assert!(ok(&env, &["verify", "lucy"]).starts_with("ok:"));
+
+    // The identity moves to another machine and publishes there.
+    let file = env.home.join("lucy.identity");
+    ok(
+        &env,
+        &["id", "export", "--out", file.to_str().expect("utf8")],
+    );
+    assert_eq!(
+        ok(&laptop, &["id", "import", file.to_str().expect("utf8")]).trim(),
+        id
+    );
+    assert_eq!(
+        ok(&laptop, &["id", "show"]).lines().next(),
+        Some(id.as_str())
+    );
+    let twice = laptop.run(&["id", "import", file.to_str().expect("utf8")]);
+    assert_eq!(
+        twice.status.code(),
+        Some(2),
+        "keys already here are never overwritten"
+    );
+}
