@@ -352,7 +352,6 @@ pub fn publish(
     .map_err(rule(index))?;
     let imported = home
         .store
-        .import_index::<PackageIndex>(index, &[signed.encode()])?;
-    home.store.clear_draft(&index.to_string())?;
+        .import_index_clearing_draft::<PackageIndex>(index, &[signed.encode()])?;
     Ok((imported.head, report))
 }

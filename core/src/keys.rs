@@ -331,6 +331,7 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
     file.write_all(bytes).map_err(io)?;
     file.sync_all().map_err(io)?;
     drop(file);
+    crate::fault::point("keys:after-temp-write");
     std::fs::rename(&tmp, path).map_err(io)
 }
 

@@ -20,6 +20,7 @@ pub mod block;
 pub mod bundle;
 pub mod car;
 pub mod curate;
+pub mod fault;
 pub mod home;
 pub mod json;
 pub mod keys;

@@ -718,3 +718,147 @@ fn keys_rotate_revoke_and_move_between_machines() {
         "keys already here are never overwritten"
     );
 }
+
+impl Env {
+    fn run_with(&self, args: &[&str], envs: &[(&str, &str)]) -> Output {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_cairn"));
+        c.arg("--home").arg(&self.home).args(args);
+        c.env("CAIRN_PASSPHRASE", "test passphrase")
+            .env("CAIRN_KDF_INSECURE_FOR_TESTS", "1")
+            .env("CAIRN_TEST_SEED", &self.seed)
+            .env("CAIRN_TIME", "1795000000")
+            .env_remove("CAIRN_HOME");
+        for (k, v) in envs {
+            c.env(k, v);
+        }
+        c.output().expect("run cairn")
+    }
+
+    /// `show --json` of an index, or `None` when it is not held.
+    fn state(&self, index: &str) -> Option<String> {
+        let out = self.run(&["show", index, "--json"]);
+        out.status.success().then(|| stdout(&out))
+    }
+}
+
+const WRITE_STEPS: [&str; 5] = [
+    "artifact:after-temp-write",
+    "publish:after-artifacts",
+    "publish:after-release-block",
+    "import:before-commit",
+    "import:after-commit",
+];
+
+#[test]
+fn a_crash_at_any_write_step_leaves_the_state_before_or_after() {
+    // The reference: the same person and clock without faults.
+    let reference = Env::new("crash-ref");
+    assert!(reference.run(&["id", "new"]).status.success());
+    let pkg = reference.home.join("pkg");
+    write_package(&pkg, "1.0.0", "a");
+    let p = pkg.to_str().expect("utf8").to_owned();
+    assert!(reference.run(&["publish", "--path", &p]).status.success());
+    let before = reference.state("libfoo");
+    write_package(&pkg, "1.1.0", "b");
+    assert!(reference.run(&["publish", "--path", &p]).status.success());
+    let after_publish = reference.state("libfoo");
+    assert!(reference.run(&["yank", "libfoo@1.0.0"]).status.success());
+    let after_yank = reference.state("libfoo");
+
+    for (i, step) in WRITE_STEPS.iter().enumerate() {
+        let env = Env::new(&format!("crash-{i}"));
+        assert!(env.run(&["id", "new"]).status.success());
+        write_package(&pkg, "1.0.0", "a");
+        assert!(env.run(&["publish", "--path", &p]).status.success());
+        write_package(&pkg, "1.1.0", "b");
+        let crashed = env.run_with(&["publish", "--path", &p], &[("CAIRN_FAULT_AT", step)]);
+        assert!(
+            !crashed.status.success(),
+            "{step}: the fault must stop the process"
+        );
+        let now = env.state("libfoo");
+        assert!(
+            now == before || now == after_publish,
+            "{step}: state is neither before nor after: {now:?}"
+        );
+        assert!(
+            stdout(&env.run(&["verify", "libfoo"])).starts_with("ok:"),
+            "{step}: verify"
+        );
+        // Running the command again completes the work.
+        let again = env.run(&["publish", "--path", &p]);
+        assert!(again.status.success(), "{step}: {}", stderr(&again));
+        assert_eq!(env.state("libfoo"), after_publish, "{step}");
+        if step.starts_with("import:") {
+            let crashed = env.run_with(&["yank", "libfoo@1.0.0"], &[("CAIRN_FAULT_AT", step)]);
+            assert!(!crashed.status.success());
+            let now = env.state("libfoo");
+            assert!(
+                now == after_publish || now == after_yank,
+                "yank at {step}: {now:?}"
+            );
+            assert!(stdout(&env.run(&["verify", "libfoo"])).starts_with("ok:"));
+        }
+    }
+}
+
+#[test]
+fn a_crash_while_sealing_keys_loses_nothing() {
+    let env = Env::new("crash-keys");
+    let crashed = env.run_with(
+        &["id", "new"],
+        &[("CAIRN_FAULT_AT", "keys:after-temp-write")],
+    );
+    assert!(!crashed.status.success());
+    assert_eq!(
+        stdout(&env.run(&["id", "list", "--json"])).trim(),
+        "[]",
+        "no identity without its keys"
+    );
+    assert!(
+        env.run(&["id", "new"]).status.success(),
+        "{}",
+        stderr(&env.run(&["id", "list"]))
+    );
+    let list: serde_json::Value =
+        serde_json::from_str(&stdout(&env.run(&["id", "list", "--json"]))).expect("json");
+    assert_eq!(list.as_array().map(Vec::len), Some(1));
+}
+
+#[test]
+fn sigkill_at_random_moments_leaves_a_consistent_store() {
+    let reference = Env::new("kill-ref");
+    assert!(reference.run(&["id", "new"]).status.success());
+    let pkg = reference.home.join("pkg");
+    write_package(&pkg, "1.0.0", "a");
+    let p = pkg.to_str().expect("utf8").to_owned();
+    let before = reference.state("libfoo");
+    assert!(reference.run(&["publish", "--path", &p]).status.success());
+    let after = reference.state("libfoo");
+    for (i, delay_ms) in [0u64, 2, 5, 10, 20, 40].into_iter().enumerate() {
+        let env = Env::new(&format!("kill-{i}"));
+        assert!(env.run(&["id", "new"]).status.success());
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .arg("--home")
+            .arg(&env.home)
+            .args(["publish", "--path", &p])
+            .env("CAIRN_PASSPHRASE", "test passphrase")
+            .env("CAIRN_TEST_SEED", &env.seed)
+            .env("CAIRN_TIME", "1795000000")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        let now = env.state("libfoo");
+        assert!(
+            now == before || now == after,
+            "killed after {delay_ms} ms: {now:?}"
+        );
+        if now.is_some() {
+            assert!(stdout(&env.run(&["verify", "libfoo"])).starts_with("ok:"));
+        }
+    }
+}

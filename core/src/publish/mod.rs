@@ -278,7 +278,9 @@ pub fn publish(
     for (platform, bytes) in &blobs {
         write_artifact(home, &report.artifacts[platform], bytes)?;
     }
+    crate::fault::point("publish:after-artifacts");
     home.store.put_block(&release_cid, &release_bytes)?;
+    crate::fault::point("publish:after-release-block");
     let imported = home
         .store
         .import_index::<VersionIndex>(&index, &[signed.encode()])?;
@@ -308,6 +310,7 @@ fn write_artifact(home: &mut Home, artifact: &Artifact, bytes: &[u8]) -> Result<
                 cause: std::io::Error::other("the written bytes do not match the artifact CID"),
             });
         }
+        crate::fault::point("artifact:after-temp-write");
         std::fs::rename(&tmp, &path).map_err(io(&path))?;
     }
     home.store

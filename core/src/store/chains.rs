@@ -239,7 +239,9 @@ impl Store {
         if let Some((seq, cid, state)) = last {
             write_head(&tx, &name, Domain::Identity.name(), seq, cid, state)?;
         }
+        crate::fault::point("import:before-commit");
         tx.commit()?;
+        crate::fault::point("import:after-commit");
         Ok(ImportReport {
             log: name,
             head: offered,
@@ -391,6 +393,25 @@ impl Store {
         index: &IndexName,
         envelopes: &[Vec<u8>],
     ) -> Result<ImportReport, StoreError> {
+        self.import_index_inner::<K>(index, envelopes, false)
+    }
+
+    /// [`Store::import_index`] that also drops the index's staged operations in the same
+    /// transaction (they are what the imported revision signs).
+    pub fn import_index_clearing_draft<K: IndexKind>(
+        &mut self,
+        index: &IndexName,
+        envelopes: &[Vec<u8>],
+    ) -> Result<ImportReport, StoreError> {
+        self.import_index_inner::<K>(index, envelopes, true)
+    }
+
+    fn import_index_inner<K: IndexKind>(
+        &mut self,
+        index: &IndexName,
+        envelopes: &[Vec<u8>],
+        clear_draft: bool,
+    ) -> Result<ImportReport, StoreError> {
         let log = index.to_string();
         if envelopes.is_empty() {
             return Err(StoreError::Empty);
@@ -456,7 +477,12 @@ impl Store {
             tip.payload_cid,
             tip.revision.state,
         )?;
+        if clear_draft {
+            tx.execute("DELETE FROM drafts WHERE log = ?1", [&log])?;
+        }
+        crate::fault::point("import:before-commit");
         tx.commit()?;
+        crate::fault::point("import:after-commit");
         let to = tip.seq();
         let outcome = match conflict {
             Some((seq, winner, loser)) => Outcome::Conflict {
