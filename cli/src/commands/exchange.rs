@@ -5,7 +5,15 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use cairn_core::bundle;
-use cairn_core::store::Outcome;
+use std::collections::BTreeSet;
+
+use cairn_core::home::Home;
+use cairn_core::publish::reapply;
+use cairn_core::store::{ImportReport, Outcome};
+use cairn_protocol::index::Revision;
+use cairn_protocol::index::version::VersionIndex;
+use cairn_protocol::name::IndexName;
+use cairn_protocol::signed::Signed;
 use serde_json::json;
 
 use crate::settings;
@@ -73,10 +81,12 @@ pub(crate) fn import(home: Option<&Path>, i: &Import) -> anyhow::Result<ExitCode
             winner,
             loser,
             switched,
+            ..
         } => {
             json!({ "conflict": { "seq": seq, "winner": winner.to_string(), "loser": loser.to_string(), "switched": switched } })
         }
     };
+    let reapplied = reapply_own(&mut home, &reports)?;
     if i.json {
         println!(
             "{}",
@@ -110,6 +120,58 @@ pub(crate) fn import(home: Option<&Path>, i: &Import) -> anyhow::Result<ExitCode
             };
             println!("{}: {what} (head {})", r.log, r.head);
         }
+        for (log, seqs) in &reapplied {
+            println!(
+                "{log}: re-applied your dropped revision(s) on top of the winner as revision(s) {}",
+                seqs.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Re-applies, on top of the winning head, the dropped revisions that identities with keys in
+/// this home signed (DESIGN §3 "Logs": the losing maintainer's operations are re-applied).
+fn reapply_own(
+    home: &mut Home,
+    reports: &[ImportReport],
+) -> anyhow::Result<Vec<(String, Vec<u64>)>> {
+    let mut out = Vec::new();
+    for r in reports {
+        let Outcome::Conflict {
+            switched: true,
+            dropped,
+            ..
+        } = &r.outcome
+        else {
+            continue;
+        };
+        let Ok(index) = r.log.parse::<IndexName>() else {
+            continue;
+        };
+        let mut signers = BTreeSet::new();
+        for bytes in dropped {
+            if let Ok(env) = Signed::<Revision<VersionIndex>>::decode(bytes) {
+                signers.insert(env.payload().signer.identity);
+            }
+        }
+        let mine: Vec<_> = signers
+            .into_iter()
+            .filter(|id| home.key_path(id).exists())
+            .collect();
+        for id in mine {
+            let pass = settings::passphrase(false)?;
+            let ring = home
+                .unlock(&id, &pass)
+                .context("failed to unlock the signing key to re-apply your revisions")?;
+            let seqs = reapply(home, id, &ring, &index, dropped, settings::now()?).with_context(|| format!("failed to re-apply your operations on `{index}`; publish them again by hand"))?;
+            if !seqs.is_empty() {
+                out.push((r.log.clone(), seqs));
+            }
+        }
+    }
+    Ok(out)
 }

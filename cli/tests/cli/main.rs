@@ -862,3 +862,85 @@ fn sigkill_at_random_moments_leaves_a_consistent_store() {
         }
     }
 }
+
+#[test]
+fn a_co_maintainer_conflict_converges_with_both_releases() {
+    let lucy = Env::person("conf-lucy", "lucy");
+    let bob = Env::person("conf-bob", "bob");
+    let ok = |e: &Env, args: &[&str]| {
+        let out = e.run(args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        stdout(&out)
+    };
+    ok(&lucy, &["id", "new", "--petname", "lucy"]);
+    let bob_id = ok(&bob, &["id", "new"]).trim().to_owned();
+    let dir = lucy.home.join("x");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let car = |n: &str| dir.join(n).to_str().expect("utf8").to_owned();
+    ok(&bob, &["export", &bob_id, "--car", &car("bob.car")]);
+    ok(&lucy, &["import", &car("bob.car")]);
+    let pkg = lucy.home.join("pkg");
+    write_package(&pkg, "1.0.0", "a");
+    ok(&lucy, &["publish", "--path", pkg.to_str().expect("utf8")]);
+    ok(&lucy, &["grant", "libfoo", &bob_id, "--can", "release"]);
+    ok(&lucy, &["export", "libfoo", "--car", &car("base.car")]);
+    ok(&bob, &["import", &car("base.car")]);
+    let lucy_id = ok(&lucy, &["id", "show"])
+        .lines()
+        .next()
+        .expect("id")
+        .to_owned();
+    // Both append offline at the same seq.
+    write_package(&pkg, "1.1.0", "lucy's");
+    ok(&lucy, &["publish", "--path", pkg.to_str().expect("utf8")]);
+    let bob_pkg = bob.home.join("pkg");
+    write_package(&bob_pkg, "1.2.0", "bob's");
+    ok(
+        &bob,
+        &[
+            "publish",
+            "--path",
+            bob_pkg.to_str().expect("utf8"),
+            "--index",
+            &format!("{lucy_id}:libfoo"),
+        ],
+    );
+    ok(&lucy, &["export", "libfoo", "--car", &car("lucy3.car")]);
+    ok(
+        &bob,
+        &[
+            "export",
+            &format!("{lucy_id}:libfoo"),
+            "--car",
+            &car("bob3.car"),
+        ],
+    );
+    // Lucy (the owner) keeps hers; Bob's home switches and re-applies his release on top.
+    let at_lucy = ok(&lucy, &["import", &car("bob3.car")]);
+    assert!(at_lucy.contains("kept the winning branch"), "{at_lucy}");
+    let at_bob = ok(&bob, &["import", &car("lucy3.car")]);
+    assert!(at_bob.contains("re-applied"), "{at_bob}");
+    ok(
+        &bob,
+        &[
+            "export",
+            &format!("{lucy_id}:libfoo"),
+            "--car",
+            &car("bob4.car"),
+        ],
+    );
+    ok(&lucy, &["import", &car("bob4.car")]);
+    let l = ok(&lucy, &["show", "libfoo", "--json"]);
+    let b = ok(&bob, &["show", &format!("{lucy_id}:libfoo"), "--json"]);
+    assert_eq!(l, b, "both homes on the same head");
+    let v: serde_json::Value = serde_json::from_str(&l).expect("json");
+    let versions: Vec<&str> = v["releases"]
+        .as_array()
+        .expect("releases")
+        .iter()
+        .filter_map(|r| r["version"].as_str())
+        .collect();
+    assert_eq!(versions, ["1.0.0", "1.1.0", "1.2.0"]);
+    assert_eq!(v["forked"], false);
+    assert_eq!(v["flagged"], serde_json::json!([]));
+}

@@ -363,3 +363,31 @@ impl From<RecordError> for PublishError {
         PublishError::Release(e)
     }
 }
+
+/// After a conflict dropped `dropped` revisions of `index` (envelopes), re-applies the
+/// operations of those signed by `identity` on top of the winning head. Returns the new seqs.
+pub fn reapply(
+    home: &mut Home,
+    identity: IdentityId,
+    ring: &KeyRing,
+    index: &IndexName,
+    dropped: &[Vec<u8>],
+    time: u64,
+) -> Result<Vec<u64>, PublishError> {
+    let mut seqs = Vec::new();
+    for bytes in dropped {
+        let Ok(env) =
+            cairn_protocol::signed::Signed::<cairn_protocol::index::Revision<VersionIndex>>::decode(
+                bytes,
+            )
+        else {
+            continue;
+        };
+        let rev = env.into_payload();
+        if rev.signer.identity != identity {
+            continue;
+        }
+        seqs.push(append(home, identity, ring, index, rev.ops, time)?);
+    }
+    Ok(seqs)
+}

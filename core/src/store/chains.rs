@@ -45,6 +45,9 @@ pub enum Outcome {
         loser: Cid,
         /// Whether the store switched to the offered branch.
         switched: bool,
+        /// The held revisions dropped by the switch (envelopes, oldest first): their
+        /// maintainers re-apply the operations on top of the winner.
+        dropped: Vec<Vec<u8>>,
     },
 }
 
@@ -458,6 +461,14 @@ impl Store {
                 offered: tip.seq(),
             });
         }
+        let dropped: Vec<Vec<u8>> = match conflict {
+            Some((seq, _, _)) => self
+                .held(&log)?
+                .range(seq..)
+                .map(|(_, h)| h.envelope.clone())
+                .collect(),
+            None => Vec::new(),
+        };
         let tx = self.conn.transaction()?;
         if let Some((seq, winner, loser)) = conflict {
             tx.execute(
@@ -490,6 +501,7 @@ impl Store {
                 winner,
                 loser,
                 switched: true,
+                dropped,
             },
             None => Outcome::Imported {
                 from: rows.first().map_or(0, |r| r.seq),
@@ -578,6 +590,7 @@ impl Store {
                             winner,
                             loser,
                             switched: false,
+                            dropped: Vec::new(),
                         },
                     }))
                 }
