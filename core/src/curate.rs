@@ -355,3 +355,49 @@ pub fn publish(
         .import_index_clearing_draft::<PackageIndex>(index, &[signed.encode()])?;
     Ok((imported.head, report))
 }
+
+/// The dependencies in `deps` that `index` (with its includes) cannot satisfy: for each, the
+/// alias, the constraint and why. Used by `publish --check-against`.
+pub fn dependency_gaps(
+    store: &Store,
+    index: &IndexName,
+    deps: &BTreeMap<cairn_protocol::name::Alias, cairn_protocol::release::Dependency>,
+) -> Result<Vec<Dangling>, CurateError> {
+    let states = |name: &IndexName| {
+        store
+            .index_tip::<PackageIndex>(&name.to_string())
+            .ok()
+            .flatten()
+            .map(|t| t.state)
+    };
+    if states(index).is_none() {
+        return Err(CurateError::Unknown(index.clone()));
+    }
+    let resolved = include::resolve(index, &states).map_err(CurateError::Include)?;
+    let mut gaps = Vec::new();
+    for (alias, d) in deps {
+        let reason = match resolved.aliases.get(&alias.folded()) {
+            None => Some(format!("`{alias}` is not an alias of `{index}`")),
+            Some((entry, _)) => match admissible(store, entry)? {
+                Err(problem) => Some(problem),
+                Ok(candidates)
+                    if !candidates
+                        .iter()
+                        .any(|(c, _)| d.constraint.matches(&c.version)) =>
+                {
+                    Some(satisfy_reason(&d.constraint, &candidates))
+                }
+                Ok(_) => None,
+            },
+        };
+        if let Some(reason) = reason {
+            gaps.push(Dangling {
+                alias: alias.to_string(),
+                constraint: d.constraint.to_string(),
+                reason,
+                needed_by: Vec::new(),
+            });
+        }
+    }
+    Ok(gaps)
+}

@@ -18,6 +18,9 @@ pub(crate) struct Args {
     /// Publish as this identity (petname or ID); the default if absent.
     #[arg(long = "as")]
     identity: Option<String>,
+    /// Warn about dependencies that have no admissible matching version in this package index.
+    #[arg(long, value_name = "IDENTITY:PKGINDEX")]
+    check_against: Option<String>,
     /// Show what would be published; write nothing.
     #[arg(long)]
     dry_run: bool,
@@ -76,6 +79,21 @@ pub(crate) fn run(home: Option<&Path>, args: &Args) -> anyhow::Result<ExitCode> 
     };
     let report = publish(&mut home, identity, ring.as_ref(), &opts)
         .with_context(|| format!("failed to publish `{}`", args.path.display()))?;
+    if let Some(target) = &args.check_against {
+        let pkg_index = settings::index_name(&home, target, args.identity.as_deref())?;
+        let gaps =
+            cairn_core::curate::dependency_gaps(&home.store, &pkg_index, &report.dependencies)
+                .with_context(|| format!("failed to check against `{pkg_index}`"))?;
+        for g in &gaps {
+            eprintln!(
+                "warning: dependency `{} {}` has no admissible matching version in `{pkg_index}`: {}",
+                g.alias, g.constraint, g.reason
+            );
+        }
+        if gaps.is_empty() {
+            eprintln!("every dependency resolves in `{pkg_index}`");
+        }
+    }
     if args.json {
         println!("{}", report_json(&report));
         return Ok(ExitCode::SUCCESS);

@@ -231,6 +231,19 @@ fn publish_is_verified_idempotent_and_never_changes_a_version() {
         stderr(&changed)
     );
 
+    std::fs::write(
+        pkg.join("cairn.toml"),
+        "[package]\nname = \"LibFoo\"\nversion = \"9.0.0\"\n",
+    )
+    .expect("manifest");
+    let case = env.run(&["publish", "--path", p]);
+    assert_eq!(case.status.code(), Some(2));
+    assert!(
+        stderr(&case).contains("differs only in case"),
+        "{}",
+        stderr(&case)
+    );
+
     write_package(&pkg, "1.1.0", "two");
     let out = env.run(&["publish", "--path", p, "--json"]);
     let second: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");

@@ -78,6 +78,16 @@ pub enum PublishError {
         /// The manifest's package name.
         name: String,
     },
+    /// Another index of the same identity differs only in case.
+    #[error(
+        "`{index}` differs only in case from `{existing}`, which this identity already publishes; names that differ only in case are refused within one identity\n\nhint: use `{existing}`'s spelling in cairn.toml"
+    )]
+    CaseConflict {
+        /// The index asked for.
+        index: IndexName,
+        /// The index held.
+        existing: String,
+    },
     /// No signing key of the identity's current state is in its key file.
     #[error(
         "none of the signing keys of `{0}` is in its key file\n\nhint: `cairn id add-key` adds one"
@@ -133,6 +143,8 @@ pub struct PublishReport {
     pub artifacts: BTreeMap<String, Artifact>,
     /// The files packed into the default artifact.
     pub files: Vec<PackedFile>,
+    /// The release's dependencies.
+    pub dependencies: BTreeMap<cairn_protocol::name::Alias, cairn_protocol::release::Dependency>,
     /// What happened.
     pub outcome: PublishOutcome,
 }
@@ -224,12 +236,23 @@ pub fn publish(
     if tip.is_none() && *index.identity() != identity {
         return Err(PublishError::UnknownIndex(index));
     }
+    if tip.is_none() {
+        let prefix = format!("{}:", index.identity());
+        if let Some(existing) = home.store.logs_with_prefix(&prefix)?.into_iter().find(|l| {
+            l.strip_prefix(&prefix).is_some_and(|n| {
+                n.eq_ignore_ascii_case(index.name().as_str()) && n != index.name().as_str()
+            })
+        }) {
+            return Err(PublishError::CaseConflict { index, existing });
+        }
+    }
     let mut report = PublishReport {
         index: index.clone(),
         version: manifest.version.clone(),
         release: release_cid,
         artifacts,
         files,
+        dependencies: manifest.dependencies.clone(),
         outcome: PublishOutcome::DryRun,
     };
     if let Some(existing) = tip

@@ -265,6 +265,15 @@ impl Store {
             .optional()?)
     }
 
+    /// Every held log whose name starts with `prefix` (for example `<identity>:`).
+    pub fn logs_with_prefix(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT log FROM heads WHERE substr(log, 1, length(?1)) = ?1 ORDER BY log")?;
+        let rows = stmt.query_map([prefix], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// The identities that signed revisions of a log.
     pub fn signers(&self, log: &str) -> Result<Vec<IdentityId>, StoreError> {
         let mut stmt = self
