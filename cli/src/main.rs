@@ -1,5 +1,18 @@
 //! The `cairn` command. Parsing and printing live here; every decision lives in `cairn-core`.
 
+/// `println!` that ends the process quietly when stdout is closed (`cairn … | head`), instead
+/// of panicking on the broken pipe. Commands print only after their work is done.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }};
+}
+
 mod commands;
 mod settings;
 

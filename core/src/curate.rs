@@ -253,7 +253,13 @@ pub fn check(store: &Store, index: &IndexName) -> Result<CheckReport, CurateErro
                 .as_ref()
                 .map(|v| v.iter().map(|(e, _)| e.version.to_string()).collect())
                 .unwrap_or_default(),
-            problem: result.as_ref().err().cloned(),
+            problem: match &result {
+                Err(p) => Some(p.clone()),
+                Ok(v) if v.is_empty() => {
+                    Some("admits no release (its policy and filters leave none)".into())
+                }
+                Ok(_) => None,
+            },
         });
         versions.insert(folded.clone(), result.unwrap_or_default());
     }

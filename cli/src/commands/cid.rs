@@ -31,7 +31,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         } else {
             Cid::of_raw(&bytes)
         };
-        println!("{cid}  {}", file.display());
+        outln!("{cid}  {}", file.display());
     }
     Ok(ExitCode::SUCCESS)
 }

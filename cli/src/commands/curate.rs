@@ -100,19 +100,21 @@ fn report_json(r: &CheckReport) -> serde_json::Value {
 fn print_report(r: &CheckReport) {
     for a in &r.aliases {
         match &a.problem {
-            None => println!(
+            None => outln!(
                 "  {:<20} → {}  [{}]",
                 a.alias,
                 a.target,
                 a.admissible.join(", ")
             ),
-            Some(p) => println!("  {:<20} → {}  PROBLEM: {p}", a.alias, a.target),
+            Some(p) => outln!("  {:<20} → {}  PROBLEM: {p}", a.alias, a.target),
         }
     }
     for s in &r.shadowed {
-        println!(
+        outln!(
             "shadowed: `{}` from {} is hidden by {}",
-            s.alias, s.hidden, s.winner
+            s.alias,
+            s.hidden,
+            s.winner
         );
     }
     for d in &r.dangling {
@@ -121,7 +123,7 @@ fn print_report(r: &CheckReport) {
         } else {
             format!(" {}", d.constraint)
         };
-        println!(
+        outln!(
             "dangling: `{}{c}` needed by {}: {}",
             d.alias,
             d.needed_by.join(", "),
@@ -186,18 +188,18 @@ fn show(home: &Home, index: &IndexName, json: bool) -> anyhow::Result<()> {
         "includes": state.includes.iter().map(|(n, p)| json!({ "index": n.to_string(), "priority": p })).collect::<Vec<_>>(),
     });
     if json {
-        println!("{out}");
+        outln!("{out}");
     } else {
-        println!(
+        outln!(
             "{index} (published seq {}, {} staged change(s))",
             tip.as_ref().map_or("none".into(), |t| t.seq().to_string()),
             ops.len()
         );
         for a in state.aliases() {
-            println!("  {:<20} → {}", a.alias, a.target);
+            outln!("  {:<20} → {}", a.alias, a.target);
         }
         for (n, p) in &state.includes {
-            println!("  include {n} (priority {p})");
+            outln!("  include {n} (priority {p})");
         }
     }
 
@@ -207,11 +209,11 @@ fn show(home: &Home, index: &IndexName, json: bool) -> anyhow::Result<()> {
 fn check(home: &Home, index: &IndexName, json: bool) -> anyhow::Result<ExitCode> {
     let report = curate::check(&home.store, index)?;
     if json {
-        println!("{}", report_json(&report));
+        outln!("{}", report_json(&report));
     } else {
         print_report(&report);
         if report.dangling.is_empty() {
-            println!("closure: every dependency resolves inside `{index}`");
+            outln!("closure: every dependency resolves inside `{index}`");
         }
     }
     Ok(if report.dangling.is_empty() {
@@ -231,7 +233,7 @@ fn publish(home: &mut Home, index: &IndexName, allow_dangling: bool) -> anyhow::
         .context("failed to unlock the signing key")?;
     let (seq, report) = curate::publish(home, &ring, index, allow_dangling, settings::now()?)?;
     print_report(&report);
-    println!("published {index} (revision {seq})");
+    outln!("published {index} (revision {seq})");
     Ok(())
 }
 
@@ -248,7 +250,7 @@ pub(crate) fn run(home_dir: Option<&Path>, cmd: Command) -> anyhow::Result<ExitC
                 n.parse()
                     .with_context(|| format!("`{n}` is not a valid name"))?,
             )?;
-            println!("{index}");
+            outln!("{index}");
             eprintln!(
                 "started `{index}`; add aliases with `cairn curate add {n} ALIAS IDENTITY:INDEX`, then `cairn curate publish {n}`"
             );

@@ -88,7 +88,7 @@ pub(crate) fn import(home: Option<&Path>, i: &Import) -> anyhow::Result<ExitCode
     };
     let reapplied = reapply_own(&mut home, &reports)?;
     if i.json {
-        println!(
+        outln!(
             "{}",
             json!(
                 reports
@@ -118,10 +118,10 @@ pub(crate) fn import(home: Option<&Path>, i: &Import) -> anyhow::Result<ExitCode
                     }
                 ),
             };
-            println!("{}: {what} (head {})", r.log, r.head);
+            outln!("{}: {what} (head {})", r.log, r.head);
         }
         for (log, seqs) in &reapplied {
-            println!(
+            outln!(
                 "{log}: re-applied your dropped revision(s) on top of the winner as revision(s) {}",
                 seqs.iter()
                     .map(ToString::to_string)

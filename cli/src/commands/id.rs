@@ -156,28 +156,28 @@ fn show(home: &Home, identity: Option<&str>, json: bool) -> anyhow::Result<()> {
         .find(|s| s.id == id)
         .with_context(|| format!("the keys of `{id}` are not in this home"))?;
     if json {
-        println!("{}", summary_json(&summary));
+        outln!("{}", summary_json(&summary));
     } else {
-        println!("{id}");
+        outln!("{id}");
         if !summary.petnames.is_empty() {
-            println!("petnames:     {}", summary.petnames.join(", "));
+            outln!("petnames:     {}", summary.petnames.join(", "));
         }
-        println!(
+        outln!(
             "default:      {}",
             if summary.default { "yes" } else { "no" }
         );
-        println!("log seq:      {}", summary.seq);
-        println!(
+        outln!("log seq:      {}", summary.seq);
+        outln!(
             "root keys:    {} (threshold {})",
             summary.keys.root_keys.len(),
             summary.keys.threshold
         );
         for k in &summary.keys.root_keys {
-            println!("  {k}");
+            outln!("  {k}");
         }
-        println!("signing keys: {}", summary.keys.signing_keys.len());
+        outln!("signing keys: {}", summary.keys.signing_keys.len());
         for k in &summary.keys.signing_keys {
-            println!("  {k}");
+            outln!("  {k}");
         }
     }
 
@@ -195,7 +195,7 @@ fn keys_command(home: &mut Home, cmd: Command) -> anyhow::Result<()> {
             let public = home
                 .add_signing_key(id, &keys, new, &pass, settings::kdf(), settings::now()?)
                 .context("failed to add the key")?;
-            println!("{public}");
+            outln!("{public}");
             eprintln!("added signing key {public} to {id}");
         }
         Command::Rotate(c) => {
@@ -206,7 +206,7 @@ fn keys_command(home: &mut Home, cmd: Command) -> anyhow::Result<()> {
             let public = home
                 .rotate_signing_key(id, &keys, new, &pass, settings::kdf(), settings::now()?)
                 .context("failed to rotate")?;
-            println!("{public}");
+            outln!("{public}");
             eprintln!("{id} now signs with {public}; the previous signing keys were removed");
         }
         Command::RevokeKey { key, change } => {
@@ -237,7 +237,7 @@ fn keys_command(home: &mut Home, cmd: Command) -> anyhow::Result<()> {
             let id = home
                 .import_identity_file(&data, &pass)
                 .context("failed to import the identity")?;
-            println!("{id}");
+            outln!("{id}");
         }
         Command::ExportRoot {
             identity,
@@ -282,12 +282,12 @@ pub(crate) fn run(home: Option<&Path>, cmd: Command) -> anyhow::Result<ExitCode>
                 .context("failed to create the identity")?;
             let default = home.default_identity()? == Some(id);
             if json {
-                println!(
+                outln!(
                     "{}",
                     json!({ "id": id.to_string(), "petname": petname, "default": default })
                 );
             } else {
-                println!("{id}");
+                outln!("{id}");
                 eprintln!(
                     "created identity {id}{}{}",
                     petname.map(|p| format!(" ({p})")).unwrap_or_default(),
@@ -300,7 +300,7 @@ pub(crate) fn run(home: Option<&Path>, cmd: Command) -> anyhow::Result<ExitCode>
         Command::List { json } => {
             let list = home.identities()?;
             if json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::Value::Array(list.iter().map(summary_json).collect())
                 );
@@ -313,7 +313,7 @@ pub(crate) fn run(home: Option<&Path>, cmd: Command) -> anyhow::Result<ExitCode>
                     } else {
                         format!("  ({})", s.petnames.join(", "))
                     };
-                    println!("{}{}{}", if s.default { "* " } else { "  " }, s.id, names);
+                    outln!("{}{}{}", if s.default { "* " } else { "  " }, s.id, names);
                 }
             }
         }

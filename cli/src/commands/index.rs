@@ -104,7 +104,7 @@ pub(crate) fn status(
     let verb = op.name();
     let (index, seq) =
         sign_and_append(home, t.identity.as_deref(), |_| Ok(index), |_| Ok(vec![op]))?;
-    println!("{verb}: {index}@{version} (revision {seq})");
+    outln!("{verb}: {index}@{version} (revision {seq})");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -152,7 +152,7 @@ pub(crate) fn grant(home: Option<&Path>, g: &Grant) -> anyhow::Result<ExitCode> 
             }])
         },
     )?;
-    println!(
+    outln!(
         "granted {} on {index} to {} (revision {seq})",
         g.can.join(","),
         g.grantee
@@ -171,7 +171,7 @@ pub(crate) fn revoke(home: Option<&Path>, r: &Revoke) -> anyhow::Result<ExitCode
             }])
         },
     )?;
-    println!("revoked {} on {index} (revision {seq})", r.grantee);
+    outln!("revoked {} on {index} (revision {seq})", r.grantee);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -228,10 +228,10 @@ pub(crate) fn show(home: Option<&Path>, s: &Show) -> anyhow::Result<ExitCode> {
         "flagged": flagged,
     });
     if s.json {
-        println!("{out}");
+        outln!("{out}");
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{log}\nrevision {} ({})", tip.seq(), tip.payload_cid);
+    outln!("{log}\nrevision {} ({})", tip.seq(), tip.payload_cid);
     for r in &releases {
         let mut notes = Vec::new();
         if r["yanked"] == true {
@@ -243,7 +243,7 @@ pub(crate) fn show(home: Option<&Path>, s: &Show) -> anyhow::Result<ExitCode> {
         if let Some(a) = r["advisories"].as_array().filter(|a| !a.is_empty()) {
             notes.push(format!("{} advisories", a.len()));
         }
-        println!(
+        outln!(
             "  {:<16} {}{}",
             r["version"].as_str().unwrap_or(""),
             r["release"].as_str().unwrap_or(""),
@@ -255,7 +255,7 @@ pub(crate) fn show(home: Option<&Path>, s: &Show) -> anyhow::Result<ExitCode> {
         );
     }
     for m in &maintainers {
-        println!(
+        outln!(
             "maintainer {} ({})",
             m["identity"].as_str().unwrap_or(""),
             m["permissions"]
@@ -269,7 +269,7 @@ pub(crate) fn show(home: Option<&Path>, s: &Show) -> anyhow::Result<ExitCode> {
         );
     }
     if !forks.is_empty() || !flagged.is_empty() {
-        println!(
+        outln!(
             "warning: fork evidence is held for this index; do not trust its signer until it is resolved"
         );
     }

@@ -24,10 +24,10 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let json = cairn_core::json::to_json(&value);
     if args.json {
         let out = serde_json::json!({ "cid": cid.to_string(), "size": bytes.len(), "value": json });
-        println!("{out}");
+        outln!("{out}");
     } else {
-        println!("cid:  {cid}\nsize: {} bytes", bytes.len());
-        println!(
+        outln!("cid:  {cid}\nsize: {} bytes", bytes.len());
+        outln!(
             "{}",
             serde_json::to_string_pretty(&json).context("failed to render JSON")?
         );

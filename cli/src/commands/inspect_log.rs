@@ -32,11 +32,11 @@ pub(crate) fn verify(home: Option<&Path>, given: &str) -> anyhow::Result<ExitCod
     let log = log_name(&home, given)?;
     match home.store.verify_log(&log) {
         Ok(seq) => {
-            println!("ok: `{log}` re-verified from genesis up to revision {seq}");
+            outln!("ok: `{log}` re-verified from genesis up to revision {seq}");
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            println!("FAILED: {e}");
+            outln!("FAILED: {e}");
             Ok(ExitCode::from(1))
         }
     }
@@ -71,14 +71,14 @@ pub(crate) fn log(home: Option<&Path>, given: &str, as_json: bool) -> anyhow::Re
         rows.push(row);
     }
     if as_json {
-        println!("{}", serde_json::Value::Array(rows));
+        outln!("{}", serde_json::Value::Array(rows));
     } else {
         for r in &rows {
             let ops: Vec<&str> = r["ops"]
                 .as_array()
                 .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
                 .unwrap_or_default();
-            println!(
+            outln!(
                 "{:>5}  {}  by {}  {}",
                 r["seq"],
                 r["payload"].as_str().unwrap_or(""),

@@ -95,25 +95,25 @@ pub(crate) fn run(home: Option<&Path>, args: &Args) -> anyhow::Result<ExitCode> 
         }
     }
     if args.json {
-        println!("{}", report_json(&report));
+        outln!("{}", report_json(&report));
         return Ok(ExitCode::SUCCESS);
     }
     let what = format!("{} {}", report.index, report.version);
     match report.outcome {
-        PublishOutcome::Published { seq } => println!(
+        PublishOutcome::Published { seq } => outln!(
             "published {what} (revision {seq}, release {})",
             report.release
         ),
         PublishOutcome::AlreadyPublished => {
-            println!("{what} is already published with identical content; nothing to do");
+            outln!("{what} is already published with identical content; nothing to do");
         }
         PublishOutcome::DryRun => {
-            println!("would publish {what} (release {})", report.release);
+            outln!("would publish {what} (release {})", report.release);
             for (p, a) in &report.artifacts {
-                println!("  {p}: {} ({} bytes)", a.cid, a.size);
+                outln!("  {p}: {} ({} bytes)", a.cid, a.size);
             }
             for f in &report.files {
-                println!("    {}", f.path);
+                outln!("    {}", f.path);
             }
         }
     }

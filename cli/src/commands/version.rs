@@ -37,7 +37,7 @@ pub(crate) fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 std::cmp::Ordering::Equal => "=",
                 std::cmp::Ordering::Greater => ">",
             };
-            println!("{a} {sign} {b}");
+            outln!("{a} {sign} {b}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Matches {
@@ -56,11 +56,11 @@ pub(crate) fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 if json {
                     results.insert(v.clone(), ok.into());
                 } else {
-                    println!("{v}: {}", if ok { "matches" } else { "does not match" });
+                    outln!("{v}: {}", if ok { "matches" } else { "does not match" });
                 }
             }
             if json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::json!({ "constraint": c.to_string(), "matches": results })
                 );
