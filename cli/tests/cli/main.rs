@@ -957,3 +957,236 @@ fn a_co_maintainer_conflict_converges_with_both_releases() {
     assert_eq!(v["forked"], false);
     assert_eq!(v["flagged"], serde_json::json!([]));
 }
+
+#[test]
+fn a_crash_during_curate_publish_or_import_leaves_before_or_after() {
+    let publisher = Env::person("crash2-pub", "publisher");
+    let ok = |e: &Env, args: &[&str]| {
+        let out = e.run(args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        stdout(&out)
+    };
+    let pub_id = ok(&publisher, &["id", "new"]).trim().to_owned();
+    write_named(&publisher.home.join("foo"), "libfoo", "1.0.0", "");
+    ok(
+        &publisher,
+        &[
+            "publish",
+            "--path",
+            publisher.home.join("foo").to_str().expect("utf8"),
+        ],
+    );
+    let car = publisher.home.join("foo.car");
+    let car = car.to_str().expect("utf8");
+    ok(&publisher, &["export", "libfoo", "--car", car]);
+    let target = format!("{pub_id}:libfoo");
+    for (i, step) in ["import:before-commit", "import:after-commit"]
+        .into_iter()
+        .enumerate()
+    {
+        // import
+        let env = Env::person(&format!("crash2-imp-{i}"), "curator");
+        ok(&env, &["id", "new"]);
+        let crashed = env.run_with(&["import", car], &[("CAIRN_FAULT_AT", step)]);
+        assert!(!crashed.status.success(), "{step}");
+        // The identity log commits first; the index is either absent or complete.
+        if let Some(state) = env.state(&target) {
+            assert!(
+                stdout(&env.run(&["verify", &target])).starts_with("ok:"),
+                "{step}: {state}"
+            );
+        }
+        ok(&env, &["import", car]);
+        assert!(env.state(&target).is_some());
+        // curate publish
+        ok(&env, &["curate", "new", "community"]);
+        ok(&env, &["curate", "add", "community", "libfoo", &target]);
+        let crashed = env.run_with(
+            &["curate", "publish", "community"],
+            &[("CAIRN_FAULT_AT", step)],
+        );
+        assert!(!crashed.status.success(), "{step}");
+        let shown: serde_json::Value =
+            serde_json::from_str(&ok(&env, &["curate", "show", "community", "--json"]))
+                .expect("json");
+        match shown["seq"].as_u64() {
+            None => assert_eq!(shown["staged"], 1, "{step}: before: the draft is intact"),
+            Some(1) => assert_eq!(
+                shown["staged"], 0,
+                "{step}: after: signed and the draft cleared together"
+            ),
+            other => panic!("{step}: unexpected seq {other:?}"),
+        }
+        if shown["seq"].is_null() {
+            ok(&env, &["curate", "publish", "community"]);
+        }
+        assert!(
+            stdout(&env.run(&["verify", "community"])).starts_with("ok:"),
+            "{step}"
+        );
+    }
+}
+
+/// Issue 4's acceptance walk: every identity in its own home, homes exchanging nothing but CAR
+/// files. Two identities; one publishes libfoo 1.0.0 and 1.1.0 and grants the other release
+/// rights, who publishes 1.2.0; 1.1.0 is yanked; a third curates `community` with libfoo and
+/// libbar (published by a fourth); `curate check` reports a dangling alias until it is added,
+/// then publishes; `show --json` reflects all of it; a fresh home imports and sees the same.
+#[test]
+#[allow(clippy::too_many_lines)] // A transcript reads best as one story.
+fn acceptance_walk_publish_grant_curate_exchange() {
+    let (lucy, bob, ann, cora, fresh) = (
+        Env::person("acc-lucy", "lucy"),
+        Env::person("acc-bob", "bob"),
+        Env::person("acc-ann", "ann"),
+        Env::person("acc-cora", "cora"),
+        Env::person("acc-fresh", "fresh"),
+    );
+    let ok = |e: &Env, args: &[&str]| {
+        let out = e.run(args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        stdout(&out)
+    };
+    let dir = std::env::temp_dir().join(format!("cairn-acc-cars-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let car = |n: &str| dir.join(n).to_str().expect("utf8").to_owned();
+    let lucy_id = ok(&lucy, &["id", "new"]).trim().to_owned();
+    let bob_id = ok(&bob, &["id", "new"]).trim().to_owned();
+    let ann_id = ok(&ann, &["id", "new"]).trim().to_owned();
+    ok(&cora, &["id", "new"]);
+    let foo = format!("{lucy_id}:libfoo");
+
+    // Lucy publishes 1.0.0 and 1.1.0 and grants Bob release rights.
+    ok(&bob, &["export", &bob_id, "--car", &car("bob-id.car")]);
+    ok(&lucy, &["import", &car("bob-id.car")]);
+    for v in ["1.0.0", "1.1.0"] {
+        write_named(&lucy.home.join("foo"), "libfoo", v, "libbar = \"^2.0\"\n");
+        ok(
+            &lucy,
+            &[
+                "publish",
+                "--path",
+                lucy.home.join("foo").to_str().expect("utf8"),
+            ],
+        );
+    }
+    ok(&lucy, &["grant", "libfoo", &bob_id, "--can", "release"]);
+    ok(&lucy, &["export", "libfoo", "--car", &car("foo-a.car")]);
+    // Bob publishes 1.2.0 to Lucy's index.
+    ok(&bob, &["import", &car("foo-a.car")]);
+    write_named(
+        &bob.home.join("foo"),
+        "libfoo",
+        "1.2.0",
+        "libbar = \"^2.0\"\n",
+    );
+    ok(
+        &bob,
+        &[
+            "publish",
+            "--path",
+            bob.home.join("foo").to_str().expect("utf8"),
+            "--index",
+            &foo,
+        ],
+    );
+    ok(&bob, &["export", &foo, "--car", &car("foo-b.car")]);
+    // Lucy takes it and yanks 1.1.0.
+    ok(&lucy, &["import", &car("foo-b.car")]);
+    ok(&lucy, &["yank", "libfoo@1.1.0"]);
+    ok(&lucy, &["export", "libfoo", "--car", &car("foo-c.car")]);
+    // Ann publishes libbar.
+    write_named(&ann.home.join("bar"), "libbar", "2.3.0", "");
+    ok(
+        &ann,
+        &[
+            "publish",
+            "--path",
+            ann.home.join("bar").to_str().expect("utf8"),
+        ],
+    );
+    ok(&ann, &["export", "libbar", "--car", &car("bar.car")]);
+
+    // Cora curates.
+    ok(&cora, &["import", &car("foo-c.car")]);
+    ok(&cora, &["import", &car("bar.car")]);
+    ok(&cora, &["curate", "new", "community"]);
+    ok(
+        &cora,
+        &[
+            "curate",
+            "add",
+            "community",
+            "libfoo",
+            &foo,
+            "--exclude",
+            "yanked",
+        ],
+    );
+    let check = cora.run(&["curate", "check", "community", "--json"]);
+    assert_eq!(check.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&check)).expect("json");
+    assert_eq!(report["dangling"][0]["alias"], "libbar");
+    assert_eq!(
+        report["dangling"][0]["needed_by"],
+        serde_json::json!(["libfoo@1.0.0", "libfoo@1.2.0"]),
+        "the yanked 1.1.0 is not admitted"
+    );
+    ok(
+        &cora,
+        &[
+            "curate",
+            "add",
+            "community",
+            "libbar",
+            &format!("{ann_id}:libbar"),
+        ],
+    );
+    ok(&cora, &["curate", "check", "community"]);
+    ok(&cora, &["curate", "publish", "community"]);
+    let community: serde_json::Value =
+        serde_json::from_str(&ok(&cora, &["curate", "show", "community", "--json"])).expect("json");
+    let community_name = community["index"].as_str().expect("name").to_owned();
+
+    // show --json reflects all of it.
+    let shown: serde_json::Value =
+        serde_json::from_str(&ok(&cora, &["show", &foo, "--json"])).expect("json");
+    let rel = shown["releases"].as_array().expect("releases");
+    assert_eq!(
+        rel.iter()
+            .map(|r| r["version"].as_str().unwrap_or(""))
+            .collect::<Vec<_>>(),
+        ["1.0.0", "1.1.0", "1.2.0"]
+    );
+    assert_eq!(
+        rel.iter().map(|r| r["yanked"] == true).collect::<Vec<_>>(),
+        [false, true, false]
+    );
+    assert_eq!(shown["maintainers"][1]["identity"], bob_id.as_str());
+    assert_eq!(
+        shown["maintainers"][1]["permissions"],
+        serde_json::json!(["release"])
+    );
+    assert_eq!(community["aliases"].as_array().map(Vec::len), Some(2));
+
+    // A fresh home verifies the bundles and sees identical state.
+    for c in ["foo-c.car", "bar.car"] {
+        ok(&fresh, &["import", &car(c)]);
+    }
+    ok(
+        &cora,
+        &["export", "community", "--car", &car("community.car")],
+    );
+    ok(&fresh, &["import", &car("community.car")]);
+    assert_eq!(
+        ok(&fresh, &["show", &foo, "--json"]),
+        ok(&cora, &["show", &foo, "--json"])
+    );
+    assert_eq!(
+        ok(&fresh, &["curate", "show", &community_name, "--json"]),
+        ok(&cora, &["curate", "show", "community", "--json"])
+    );
+    assert!(stdout(&fresh.run(&["verify", &foo])).starts_with("ok:"));
+    assert!(stdout(&fresh.run(&["verify", &community_name])).starts_with("ok:"));
+    std::fs::remove_dir_all(&dir).ok();
+}
