@@ -207,6 +207,22 @@ impl Home {
         Ok(self.store.set_petname(petname, id)?)
     }
 
+    /// `id` as people here know it: the ID, then its petnames in brackets if it has any.
+    pub fn label(&self, id: &IdentityId) -> Result<String, HomeError> {
+        let names: Vec<String> = self
+            .store
+            .petnames()?
+            .into_iter()
+            .filter(|(_, v)| v == id)
+            .map(|(k, _)| k)
+            .collect();
+        Ok(if names.is_empty() {
+            id.to_string()
+        } else {
+            format!("{id} ({})", names.join(", "))
+        })
+    }
+
     /// Every identity whose keys are in this home, sorted by ID.
     pub fn identities(&self) -> Result<Vec<IdentitySummary>, HomeError> {
         let default = self.default_identity()?;

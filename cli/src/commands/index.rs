@@ -231,8 +231,25 @@ pub(crate) fn show(home: Option<&Path>, s: &Show) -> anyhow::Result<ExitCode> {
         outln!("{out}");
         return Ok(ExitCode::SUCCESS);
     }
-    outln!("{log}\nrevision {} ({})", tip.seq(), tip.payload_cid);
-    for r in &releases {
+    print_show(&home, &index, &out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The human form of `show`'s JSON report.
+fn print_show(home: &Home, index: &IndexName, out: &serde_json::Value) -> anyhow::Result<()> {
+    let empty = Vec::new();
+    let releases = out["releases"].as_array().unwrap_or(&empty);
+    let maintainers = out["maintainers"].as_array().unwrap_or(&empty);
+    let owner = home.label(index.identity())?;
+    outln!(
+        "{index}{}\nrevision {} ({})",
+        owner
+            .strip_prefix(&index.identity().to_string())
+            .unwrap_or_default(),
+        out["seq"],
+        out["head"].as_str().unwrap_or("")
+    );
+    for r in releases {
         let mut notes = Vec::new();
         if r["yanked"] == true {
             notes.push("yanked".to_owned());
@@ -241,7 +258,10 @@ pub(crate) fn show(home: Option<&Path>, s: &Show) -> anyhow::Result<ExitCode> {
             notes.push(format!("deprecated: {d}"));
         }
         if let Some(a) = r["advisories"].as_array().filter(|a| !a.is_empty()) {
-            notes.push(format!("{} advisories", a.len()));
+            notes.push(match a.len() {
+                1 => "1 advisory".to_owned(),
+                n => format!("{n} advisories"),
+            });
         }
         outln!(
             "  {:<16} {}{}",
@@ -254,10 +274,12 @@ pub(crate) fn show(home: Option<&Path>, s: &Show) -> anyhow::Result<ExitCode> {
             }
         );
     }
-    for m in &maintainers {
+    for m in maintainers {
+        let who = m["identity"].as_str().unwrap_or("");
         outln!(
-            "maintainer {} ({})",
-            m["identity"].as_str().unwrap_or(""),
+            "maintainer {} [{}]",
+            who.parse()
+                .map_or_else(|_| Ok(who.to_owned()), |id| home.label(&id))?,
             m["permissions"]
                 .as_array()
                 .map(|p| p
@@ -268,10 +290,10 @@ pub(crate) fn show(home: Option<&Path>, s: &Show) -> anyhow::Result<ExitCode> {
                 .unwrap_or_default()
         );
     }
-    if !forks.is_empty() || !flagged.is_empty() {
+    if out["forked"] == true || out["flagged"].as_array().is_some_and(|f| !f.is_empty()) {
         outln!(
             "warning: fork evidence is held for this index; do not trust its signer until it is resolved"
         );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

@@ -74,6 +74,10 @@ pub(crate) fn log(home: Option<&Path>, given: &str, as_json: bool) -> anyhow::Re
         outln!("{}", serde_json::Value::Array(rows));
     } else {
         for r in &rows {
+            let signer = r["signer"].as_str().unwrap_or("");
+            let signer = signer
+                .parse()
+                .map_or_else(|_| Ok(signer.to_owned()), |id| home.label(&id))?;
             let ops: Vec<&str> = r["ops"]
                 .as_array()
                 .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
@@ -82,7 +86,7 @@ pub(crate) fn log(home: Option<&Path>, given: &str, as_json: bool) -> anyhow::Re
                 "{:>5}  {}  by {}  {}",
                 r["seq"],
                 r["payload"].as_str().unwrap_or(""),
-                r["signer"].as_str().unwrap_or(""),
+                signer,
                 ops.join("; ")
             );
         }

@@ -1,0 +1,2 @@
+pub fn foo() {}
+pub fn foo2() {}
