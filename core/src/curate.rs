@@ -56,9 +56,10 @@ pub enum CurateError {
     Exists(IndexName),
     /// The closure check failed and dangling aliases were not allowed.
     #[error(
-        "the closure check found {0} dangling dependencies; nothing was signed
+        "the closure check found {0} dangling {noun}; nothing was signed
 
-hint: add the missing aliases (`cairn curate add`), or pass `--allow-dangling`"
+hint: add the missing aliases (`cairn curate add`), or pass `--allow-dangling`",
+        noun = if *.0 == 1 { "dependency" } else { "dependencies" }
     )]
     Dangling(usize),
     /// Includes that cannot be resolved.

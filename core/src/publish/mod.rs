@@ -58,7 +58,7 @@ pub enum PublishError {
         cid: Cid,
     },
     /// The signer may not publish here, or another chain rule refused the revision.
-    #[error("`{index}` refused the release: {error}")]
+    #[error("`{index}` refuses this revision: {error}")]
     Refused {
         /// The index.
         index: IndexName,
