@@ -6,6 +6,7 @@ use cairn_protocol::index::version::{Permission, VersionIndex, VersionOp};
 use cairn_protocol::index::{Citation, Tip, sign_next};
 use cairn_protocol::name::IndexName;
 use cairn_protocol::sign::SecretKey;
+use cairn_protocol::signed::Signed;
 
 use super::*;
 
@@ -423,4 +424,70 @@ fn home_resolution_prefers_the_explicit_path() {
     let explicit = PathBuf::from("/tmp/x");
     assert_eq!(home_dir(Some(&explicit)), Some(explicit));
     assert!(home_dir(None).is_some());
+}
+
+#[test]
+fn key_attacks_are_refused_and_change_nothing() {
+    let home = Home::new("key-attacks");
+    let mut store = Store::open(&home.0).expect("open");
+    let mut lucy = Person::new(1);
+    let idx = IndexName::new(lucy.log.id(), "libfoo".parse().expect("name"));
+    store.import_identity(&lucy.envs).expect("genesis");
+    let (e1, t1) = sign(None, &idx, &lucy, vec![release("1.0.0")]);
+    store.import_index::<VersionIndex>(&idx, &[e1]).expect("1");
+
+    // Lucy's signing key leaks; she revokes it and signs with a new one.
+    let fresh = SecretKey::from_seed(&[77; 32]);
+    let rev = lucy
+        .log
+        .change(
+            vec![
+                IdentityOp::RevokeKey(lucy.signing.public()),
+                IdentityOp::AddSigningKey(fresh.public()),
+            ],
+            T,
+            &[&lucy.root],
+        )
+        .expect("revoke");
+    lucy.envs.push(rev.encode());
+    store.import_identity(&lucy.envs).expect("revocation");
+    // The thief signs a revision citing the current identity state with the revoked key.
+    let before = store.head(&idx.to_string()).expect("head");
+    let (stolen, _) = sign(Some(&t1), &idx, &lucy, vec![release("6.6.6")]);
+    let err = store
+        .import_index::<VersionIndex>(&idx, &[stolen])
+        .expect_err("revoked key");
+    assert!(
+        matches!(&err, StoreError::Chain { seq: 2, error, .. } if error.code() == "chain-key-revoked"),
+        "{err}"
+    );
+    assert_eq!(store.head(&idx.to_string()).expect("head"), before);
+
+    // A change of a two-of-two identity signed by one root key is refused, and the stored
+    // identity stays as it was.
+    let (a, b) = (
+        SecretKey::from_seed(&[31; 32]),
+        SecretKey::from_seed(&[32; 32]),
+    );
+    let (g, mut log) = identity::create(&[&a, &b], 2, &[fresh.public()], T).expect("create");
+    store.import_identity(&[g.encode()]).expect("genesis");
+    let ops = vec![IdentityOp::AddSigningKey(
+        SecretKey::from_seed(&[33; 32]).public(),
+    )];
+    let honest = log.clone().change(ops, T, &[&a, &b]).expect("2 of 2");
+    let short = Signed::sign(honest.payload().clone(), &[&a]).expect("sign");
+    let err = store
+        .import_identity(&[g.encode(), short.encode()])
+        .expect_err("under threshold");
+    assert!(
+        err.to_string()
+            .contains("1 of the previous root keys; 2 are needed"),
+        "{err}"
+    );
+    assert_eq!(
+        store.identity_log(&log.id()).expect("log").map(|l| l.seq()),
+        Some(1)
+    );
+    log.append(Signed::decode(&honest.encode()).expect("decode"))
+        .expect("the honest change applies");
 }
