@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use cairn_core::home::Home;
+use cairn_protocol::cid::Cid;
 use cairn_protocol::identity::IdentityRevision;
 use cairn_protocol::index::Revision;
 use cairn_protocol::index::package::PackageIndex;
@@ -29,15 +30,59 @@ fn log_name(home: &Home, given: &str) -> anyhow::Result<String> {
 
 pub(crate) fn verify(home: Option<&Path>, given: &str) -> anyhow::Result<ExitCode> {
     let home = settings::open_home(home)?;
+    if let Ok(cid) = given.parse::<Cid>() {
+        return verify_cid(&home, &cid);
+    }
     let log = log_name(&home, given)?;
-    match home.store.verify_log(&log) {
-        Ok(seq) => {
-            outln!("ok: `{log}` re-verified from genesis up to revision {seq}");
-            Ok(ExitCode::SUCCESS)
+    Ok(verdict(home.store.verify_log(&log).map(|seq| {
+        format!("`{log}` re-verified from genesis up to revision {seq}")
+    })))
+}
+
+/// `cairn verify CID`: a revision re-verifies its whole log; a record block or an artifact is
+/// re-hashed against its CID.
+fn verify_cid(home: &Home, cid: &Cid) -> anyhow::Result<ExitCode> {
+    if let Some((log, seq)) = home.store.revision_by_payload(cid)? {
+        return Ok(verdict(home.store.verify_log(&log).map(|head| {
+            format!("revision {seq} of `{log}` re-verified, with its log from genesis up to revision {head}")
+        })));
+    }
+    if let Some(bytes) = home.store.block(cid)? {
+        return Ok(verdict(cairn_core::block::verify_block(*cid, &bytes).map(
+            |_| format!("record block {cid} matches its CID ({} bytes)", bytes.len()),
+        )));
+    }
+    if home.store.has_artifact(cid)? {
+        let path = home.dir().join("artifacts").join(cid.to_string());
+        let bytes =
+            std::fs::read(&path).with_context(|| format!("cannot read `{}`", path.display()))?;
+        return Ok(verdict(if cid.matches(&bytes) {
+            Ok(format!(
+                "artifact {cid} matches its CID ({} bytes)",
+                bytes.len()
+            ))
+        } else {
+            Err(format!(
+                "artifact `{}` does not match its CID {cid}",
+                path.display()
+            ))
+        }));
+    }
+    anyhow::bail!(
+        "`{cid}` is not held in this home (not a revision, record block or artifact)\n\nhint: import the CAR that holds it"
+    )
+}
+
+/// Prints `ok: …` or `FAILED: …` and gives the exit code.
+fn verdict<E: std::fmt::Display>(r: Result<String, E>) -> ExitCode {
+    match r {
+        Ok(what) => {
+            outln!("ok: {what}");
+            ExitCode::SUCCESS
         }
         Err(e) => {
             outln!("FAILED: {e}");
-            Ok(ExitCode::from(1))
+            ExitCode::from(1)
         }
     }
 }

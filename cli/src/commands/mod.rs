@@ -65,9 +65,10 @@ pub(crate) enum Command {
     Revoke(index::Revoke),
     /// Show the verified state of a version index.
     Show(index::Show),
-    /// Re-verify a log held here from genesis; exit 1 if it fails.
+    /// Re-verify a log held here from genesis, or a block or artifact by CID; exit 1 if it fails.
     Verify {
-        /// An index (`NAME`, `IDENTITY:NAME`) or an identity.
+        /// An index (`NAME`, `IDENTITY:NAME`), an identity, or a CID (a revision re-verifies
+        /// its log; a record block or artifact is re-hashed).
         log: String,
     },
     /// List the revisions of a log.

@@ -633,6 +633,31 @@ fn verify_and_log_read_the_stored_chain() {
     let out = env.run(&["verify", "libfoo"]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert!(stdout(&out).contains("FAILED"));
+
+    // An artifact damaged on disk: `verify CID` re-hashes it.
+    let artifact = std::fs::read_dir(env.home.join("artifacts"))
+        .expect("artifacts")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| !n.starts_with('.'))
+        .expect("one artifact");
+    assert!(ok(&["verify", &artifact]).starts_with("ok: artifact"));
+    let path = env.home.join("artifacts").join(&artifact);
+    let mut bytes = std::fs::read(&path).expect("read");
+    bytes[0] ^= 1;
+    std::fs::write(&path, bytes).expect("write");
+    let out = env.run(&["verify", &artifact]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("does not match its CID"));
+    // A CID that is not held here is an error that says so.
+    let stranger = cairn_protocol::cid::Cid::of_raw(b"not here").to_string();
+    let out = env.run(&["verify", &stranger]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("is not held in this home"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// Flips a byte inside the last stored revision envelope, without any SQLite library: the

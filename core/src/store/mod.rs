@@ -244,6 +244,20 @@ impl Store {
             .is_some())
     }
 
+    /// The log and seq of a held revision, found by its payload CID (a scan: revisions are
+    /// keyed by log and seq).
+    pub fn revision_by_payload(&self, cid: &Cid) -> Result<Option<(String, u64)>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT log, seq FROM revisions WHERE payload_cid = ?1",
+                [cid.to_bytes().as_slice()],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
+            )
+            .optional()?
+            .map(|(log, seq)| Ok((log, from_sql_seq(seq)?)))
+            .transpose()
+    }
+
     /// The verified head of a log: (seq, payload CID).
     pub fn head(&self, log: &str) -> Result<Option<(u64, Cid)>, StoreError> {
         self.conn
