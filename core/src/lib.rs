@@ -25,4 +25,5 @@ pub mod home;
 pub mod json;
 pub mod keys;
 pub mod publish;
+pub mod resolve;
 pub mod store;

@@ -1,0 +1,271 @@
+//! Resolution (DESIGN §4): pubgrub over a [`PackageSource`].
+//!
+//! Flat by default: one version per alias. A `private` dependency opens a scope: in pubgrub
+//! terms a package is (scope path, alias), so inside the scope the dependency and its
+//! non-private dependencies are resolved together and may differ from versions outside.
+//!
+//! Version order: the locked version if it is still in range (even if yanked since), then the
+//! highest release that is not yanked, then the highest pre-release. Package order: most
+//! conflicts first, then by name. Answers depend only on the source's content, never on the
+//! order it lists things in.
+
+pub mod ranges;
+pub mod source;
+
+use std::cell::RefCell;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::rc::Rc;
+
+use cairn_protocol::version::Version;
+use pubgrub::{
+    DefaultStringReporter, Dependencies, DependencyConstraints, DependencyProvider,
+    PackageResolutionStatistics, PubGrubError, Ranges, Reporter as _,
+};
+
+pub use ranges::ranges;
+pub use source::{Candidate, Dependency, MemorySource, PackageSource, SourceError};
+
+/// A package as the solver sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Pkg {
+    /// The requirements being resolved.
+    Root,
+    /// `alias` inside the scope opened by the private dependencies along `scope` (each element
+    /// is the alias of the package whose private dependencies the scope holds; empty: the
+    /// shared, flat scope).
+    Dep {
+        /// The scope path.
+        scope: Vec<String>,
+        /// The alias.
+        alias: String,
+    },
+}
+
+impl Pkg {
+    /// `alias` in the shared scope.
+    #[must_use]
+    pub fn flat(alias: &str) -> Pkg {
+        Pkg::Dep {
+            scope: Vec::new(),
+            alias: alias.to_owned(),
+        }
+    }
+}
+
+impl fmt::Display for Pkg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Pkg::Root => f.write_str("your requirements"),
+            Pkg::Dep { scope, alias } if scope.is_empty() => f.write_str(alias),
+            Pkg::Dep { scope, alias } => write!(f, "{alias} (private to {})", scope.join(" → ")),
+        }
+    }
+}
+
+/// One resolved package.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// The chosen version with its status.
+    pub candidate: Candidate,
+    /// Where its facts came from.
+    pub origin: String,
+}
+
+/// A solution: every package (without the root), in a stable order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Resolution {
+    /// Package → what was chosen.
+    pub packages: BTreeMap<Pkg, Resolved>,
+}
+
+/// Why resolution failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    /// No set of versions satisfies every requirement.
+    #[error("no solution: {report}")]
+    NoSolution {
+        /// The explanation.
+        report: String,
+    },
+    /// The source could not answer.
+    #[error("could not read `{package}`: {error}")]
+    Source {
+        /// The package being read.
+        package: String,
+        /// The source's error.
+        error: SourceError,
+    },
+}
+
+/// Resolves `requirements` against `source`, preferring the versions in `locked`.
+///
+/// # Errors
+/// [`ResolveError::NoSolution`] with an explanation, or the source's error.
+pub fn resolve(
+    source: &(impl PackageSource + ?Sized),
+    requirements: &[Dependency],
+    locked: &BTreeMap<Pkg, Version>,
+) -> Result<Resolution, ResolveError> {
+    let provider = Provider {
+        source,
+        requirements,
+        locked,
+        versions: RefCell::new(HashMap::new()),
+    };
+    let root_version: Version = "0".parse().unwrap_or_else(|_| unreachable!("`0` parses"));
+    match pubgrub::resolve(&provider, Pkg::Root, root_version) {
+        Ok(selected) => {
+            let mut packages = BTreeMap::new();
+            for (pkg, version) in selected {
+                let Pkg::Dep { alias, .. } = &pkg else {
+                    continue;
+                };
+                let candidate = provider
+                    .candidates(alias)
+                    .map_err(|error| ResolveError::Source {
+                        package: pkg.to_string(),
+                        error,
+                    })?
+                    .iter()
+                    .find(|c| c.version == version)
+                    .cloned()
+                    .unwrap_or_else(|| Candidate::new(version));
+                let origin = source.origin(alias);
+                packages.insert(pkg, Resolved { candidate, origin });
+            }
+            Ok(Resolution { packages })
+        }
+        Err(PubGrubError::NoSolution(mut tree)) => {
+            tree.collapse_no_versions();
+            Err(ResolveError::NoSolution {
+                report: DefaultStringReporter::report(&tree),
+            })
+        }
+        Err(
+            PubGrubError::ErrorRetrievingDependencies {
+                package, source: e, ..
+            }
+            | PubGrubError::ErrorChoosingVersion { package, source: e },
+        ) => Err(ResolveError::Source {
+            package: package.to_string(),
+            error: e,
+        }),
+        Err(PubGrubError::ErrorInShouldCancel(e)) => Err(ResolveError::Source {
+            package: "the resolution".to_owned(),
+            error: e,
+        }),
+    }
+}
+
+/// The pubgrub adapter: caches each alias's candidates, best first.
+struct Provider<'a, S: PackageSource + ?Sized> {
+    source: &'a S,
+    requirements: &'a [Dependency],
+    locked: &'a BTreeMap<Pkg, Version>,
+    versions: RefCell<HashMap<String, Rc<Vec<Candidate>>>>,
+}
+
+impl<S: PackageSource + ?Sized> Provider<'_, S> {
+    /// `alias`'s candidates, best first (releases above pre-releases, then higher first);
+    /// empty when the alias is unknown.
+    fn candidates(&self, alias: &str) -> Result<Rc<Vec<Candidate>>, SourceError> {
+        if let Some(c) = self.versions.borrow().get(alias) {
+            return Ok(Rc::clone(c));
+        }
+        let mut list = self.source.versions(alias)?.unwrap_or_default();
+        list.sort_by(|a, b| b.version.priority_cmp(&a.version));
+        list.dedup_by(|a, b| a.version == b.version);
+        let list = Rc::new(list);
+        self.versions
+            .borrow_mut()
+            .insert(alias.to_owned(), Rc::clone(&list));
+        Ok(list)
+    }
+
+    /// The solver package for `dep` when required by a package in `scope` called `owner`.
+    fn package(scope: &[String], owner: Option<&str>, dep: &Dependency) -> Pkg {
+        let mut scope = scope.to_vec();
+        if dep.private
+            && let Some(owner) = owner
+        {
+            scope.push(owner.to_owned());
+        }
+        Pkg::Dep {
+            scope,
+            alias: dep.alias.clone(),
+        }
+    }
+}
+
+impl<S: PackageSource + ?Sized> DependencyProvider for Provider<'_, S> {
+    type P = Pkg;
+    type V = Version;
+    type VS = Ranges<Version>;
+    type M = String;
+    type Err = SourceError;
+    type Priority = (u32, Reverse<Pkg>);
+
+    fn prioritize(
+        &self,
+        package: &Pkg,
+        _range: &Ranges<Version>,
+        stats: &PackageResolutionStatistics,
+    ) -> Self::Priority {
+        (stats.conflict_count(), Reverse(package.clone()))
+    }
+
+    fn choose_version(
+        &self,
+        package: &Pkg,
+        range: &Ranges<Version>,
+    ) -> Result<Option<Version>, SourceError> {
+        let Pkg::Dep { alias, .. } = package else {
+            return Ok(Some(
+                "0".parse().unwrap_or_else(|_| unreachable!("`0` parses")),
+            ));
+        };
+        let candidates = self.candidates(alias)?;
+        if let Some(locked) = self.locked.get(package)
+            && range.contains(locked)
+            && candidates.iter().any(|c| c.version == *locked)
+        {
+            return Ok(Some(locked.clone()));
+        }
+        Ok(candidates
+            .iter()
+            .find(|c| !c.yanked && range.contains(&c.version))
+            .map(|c| c.version.clone()))
+    }
+
+    fn get_dependencies(
+        &self,
+        package: &Pkg,
+        version: &Version,
+    ) -> Result<Dependencies<Pkg, Ranges<Version>, String>, SourceError> {
+        let (scope, owner, deps) = match package {
+            Pkg::Root => (&[][..], None, self.requirements.to_vec()),
+            Pkg::Dep { scope, alias } => (
+                &scope[..],
+                Some(alias.as_str()),
+                self.source.dependencies(alias, version)?,
+            ),
+        };
+        // One entry per package, intersecting repeated mentions, in a stable order.
+        let mut merged: BTreeMap<Pkg, Ranges<Version>> = BTreeMap::new();
+        for dep in &deps {
+            let set = ranges(&dep.constraint);
+            merged
+                .entry(Self::package(scope, owner, dep))
+                .and_modify(|r| *r = r.intersection(&set))
+                .or_insert(set);
+        }
+        Ok(Dependencies::Available(
+            merged.into_iter().collect::<DependencyConstraints<_, _>>(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,117 @@
+//! Where the resolver reads packages from.
+
+use std::collections::BTreeMap;
+
+use cairn_protocol::version::{Constraint, Version};
+
+/// One version of a package, with what curators and publishers said about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    /// The version.
+    pub version: Version,
+    /// Yanked by its publisher (offered only when locked).
+    pub yanked: bool,
+    /// Deprecated (still offered; shown).
+    pub deprecated: bool,
+    /// Has at least one advisory (still offered; shown).
+    pub advisory: bool,
+}
+
+impl Candidate {
+    /// A release with no status.
+    #[must_use]
+    pub fn new(version: Version) -> Candidate {
+        Candidate {
+            version,
+            yanked: false,
+            deprecated: false,
+            advisory: false,
+        }
+    }
+}
+
+/// One dependency of a release.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dependency {
+    /// The alias, looked up in the same curator index.
+    pub alias: String,
+    /// The versions it accepts.
+    pub constraint: Constraint,
+    /// Resolved in a scope of its own (DESIGN §4): may differ from versions outside.
+    pub private: bool,
+}
+
+/// Why a source could not answer.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SourceError(pub String);
+
+/// The resolver's only way to data. Answers must be deterministic for one source.
+pub trait PackageSource {
+    /// The versions `alias` has, in any order; `None` when the alias is unknown here.
+    ///
+    /// # Errors
+    /// When the source cannot be read.
+    fn versions(&self, alias: &str) -> Result<Option<Vec<Candidate>>, SourceError>;
+
+    /// The dependencies of `alias` at `version`.
+    ///
+    /// # Errors
+    /// When the source cannot be read, or holds no such release.
+    fn dependencies(&self, alias: &str, version: &Version) -> Result<Vec<Dependency>, SourceError>;
+
+    /// Where `alias`'s facts come from (for explanations): the curator index and the version
+    /// index it maps to, for example.
+    fn origin(&self, alias: &str) -> String;
+}
+
+/// A package source held in memory (tests, scenario files, generated registries).
+#[derive(Debug, Clone, Default)]
+pub struct MemorySource {
+    /// What [`PackageSource::origin`] reports (`memory` if empty).
+    pub name: String,
+    packages: BTreeMap<String, Vec<(Candidate, Vec<Dependency>)>>,
+}
+
+impl MemorySource {
+    /// An empty source called `name`.
+    #[must_use]
+    pub fn new(name: &str) -> MemorySource {
+        MemorySource {
+            name: name.to_owned(),
+            packages: BTreeMap::new(),
+        }
+    }
+
+    /// Adds (or replaces) a release.
+    pub fn add(&mut self, alias: &str, candidate: Candidate, deps: Vec<Dependency>) {
+        let versions = self.packages.entry(alias.to_owned()).or_default();
+        versions.retain(|(c, _)| c.version != candidate.version);
+        versions.push((candidate, deps));
+    }
+}
+
+impl PackageSource for MemorySource {
+    fn versions(&self, alias: &str) -> Result<Option<Vec<Candidate>>, SourceError> {
+        Ok(self
+            .packages
+            .get(alias)
+            .map(|v| v.iter().map(|(c, _)| c.clone()).collect()))
+    }
+
+    fn dependencies(&self, alias: &str, version: &Version) -> Result<Vec<Dependency>, SourceError> {
+        self.packages
+            .get(alias)
+            .and_then(|v| v.iter().find(|(c, _)| c.version == *version))
+            .map(|(_, d)| d.clone())
+            .ok_or_else(|| SourceError(format!("`{alias}` has no release {version} here")))
+    }
+
+    fn origin(&self, _alias: &str) -> String {
+        if self.name.is_empty() {
+            "memory".to_owned()
+        } else {
+            self.name.clone()
+        }
+    }
+}
