@@ -10,6 +10,7 @@
 //! order it lists things in.
 
 pub mod ranges;
+pub mod scenario;
 pub mod source;
 
 use std::cell::RefCell;
