@@ -9,6 +9,7 @@
 //! conflicts first, then by name. Answers depend only on the source's content, never on the
 //! order it lists things in.
 
+mod explain;
 pub mod ranges;
 pub mod scenario;
 pub mod source;
@@ -21,8 +22,8 @@ use std::rc::Rc;
 
 use cairn_protocol::version::Version;
 use pubgrub::{
-    DefaultStringReporter, Dependencies, DependencyConstraints, DependencyProvider,
-    PackageResolutionStatistics, PubGrubError, Ranges, Reporter as _,
+    Dependencies, DependencyConstraints, DependencyProvider, PackageResolutionStatistics,
+    PubGrubError, Ranges,
 };
 
 pub use ranges::ranges;
@@ -138,12 +139,9 @@ pub fn resolve(
             }
             Ok(Resolution { packages })
         }
-        Err(PubGrubError::NoSolution(mut tree)) => {
-            tree.collapse_no_versions();
-            Err(ResolveError::NoSolution {
-                report: DefaultStringReporter::report(&tree),
-            })
-        }
+        Err(PubGrubError::NoSolution(tree)) => Err(ResolveError::NoSolution {
+            report: explain::report(tree, &provider),
+        }),
         Err(
             PubGrubError::ErrorRetrievingDependencies {
                 package, source: e, ..
@@ -197,6 +195,48 @@ impl<S: PackageSource + ?Sized> Provider<'_, S> {
             scope,
             alias: dep.alias.clone(),
         }
+    }
+}
+
+impl<S: PackageSource + ?Sized> explain::Facts for Provider<'_, S> {
+    fn candidates_of(&self, alias: &str) -> Vec<Candidate> {
+        self.candidates(alias)
+            .map(|c| c.as_ref().clone())
+            .unwrap_or_default()
+    }
+
+    fn origin_of(&self, alias: &str) -> String {
+        self.source.origin(alias)
+    }
+
+    fn index(&self) -> String {
+        self.source.index()
+    }
+
+    fn declared(
+        &self,
+        pkg: &Pkg,
+        set: &Ranges<Version>,
+        dep: &Pkg,
+    ) -> Option<cairn_protocol::version::Constraint> {
+        let Pkg::Dep { alias: wanted, .. } = dep else {
+            return None;
+        };
+        let written: Vec<Dependency> = match pkg {
+            Pkg::Root => self.requirements.to_vec(),
+            Pkg::Dep { alias, .. } => {
+                let mut all = Vec::new();
+                for c in self.candidates(alias).ok()?.iter() {
+                    if set.contains(&c.version) {
+                        all.extend(self.source.dependencies(alias, &c.version).ok()?);
+                    }
+                }
+                all
+            }
+        };
+        let mut found = written.into_iter().filter(|d| d.alias == *wanted);
+        let first = found.next()?.constraint;
+        found.all(|d| d.constraint == first).then_some(first)
     }
 }
 

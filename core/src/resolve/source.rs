@@ -63,6 +63,9 @@ pub trait PackageSource {
     /// Where `alias`'s facts come from (for explanations): the curator index and the version
     /// index it maps to, for example.
     fn origin(&self, alias: &str) -> String;
+
+    /// The curator index the aliases are looked up in (named in explanations).
+    fn index(&self) -> String;
 }
 
 /// A package source held in memory (tests, scenario files, generated registries).
@@ -108,6 +111,10 @@ impl PackageSource for MemorySource {
     }
 
     fn origin(&self, _alias: &str) -> String {
+        self.index()
+    }
+
+    fn index(&self) -> String {
         if self.name.is_empty() {
             "memory".to_owned()
         } else {

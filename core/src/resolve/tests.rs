@@ -198,3 +198,154 @@ fn answers_do_not_depend_on_listing_order() {
     rows.reverse();
     assert_eq!(solve(&source(&rows), &reqs), first);
 }
+
+/// Every failure report: names the curator index, ends with a hint, shows no solver internals.
+fn failure(s: &MemorySource, reqs: &[Dependency], mentions: &[&str]) -> String {
+    let report = solve(s, reqs).expect_err("must fail");
+    assert!(
+        report.contains("cora:community"),
+        "names the index:\n{report}"
+    );
+    let last = report.lines().last().unwrap_or_default();
+    assert!(last.starts_with("hint: "), "ends with a hint:\n{report}");
+    for internal in [
+        "||", "∅", "root", "-0", "excluded", "included", "Ranges", "Dep {",
+    ] {
+        assert!(!report.contains(internal), "`{internal}` in:\n{report}");
+    }
+    for m in mentions {
+        assert!(report.contains(m), "`{m}` missing from:\n{report}");
+    }
+    // `CAIRN_PRINT_REPORTS=1 cargo test -p cairn-core failure_reports -- --nocapture` shows them.
+    if std::env::var_os("CAIRN_PRINT_REPORTS").is_some() {
+        eprintln!("{report}\n");
+    }
+    report
+}
+
+#[test]
+#[allow(clippy::too_many_lines)] // Ten failure shapes side by side read best as one list.
+fn failure_reports_read_as_prose() {
+    // 1. A requirement names an alias the index lacks.
+    let s = source(&[("a", "1.0.0", false, vec![])]);
+    failure(
+        &s,
+        &[dep("zzz", "^1")],
+        &[
+            "`zzz` is not an alias in cora:community",
+            "you require zzz ^1",
+            "hint: `zzz` is missing",
+        ],
+    );
+    // 2. A dependency deep down names a missing alias.
+    let s = source(&[
+        ("a", "1.0.0", false, vec![dep("b", "^1")]),
+        ("b", "1.0.0", false, vec![dep("gone", ">=2.0")]),
+    ]);
+    failure(
+        &s,
+        &[dep("a", "^1")],
+        &["b 1.0.0", "gone >=2.0", "`gone` is missing"],
+    );
+    // 3. No version in the required range.
+    let s = source(&[("a", "1.0.0", false, vec![]), ("a", "1.4.0", false, vec![])]);
+    failure(
+        &s,
+        &[dep("a", "^2.0")],
+        &[
+            "no version of a matching ^2.0",
+            "available: 1.4.0, 1.0.0",
+            "the newest usable version is a 1.4.0",
+        ],
+    );
+    // 4. Two paths with conflicting constraints.
+    let s = source(&[
+        ("a", "1.0.0", false, vec![dep("c", "^1.0")]),
+        ("b", "1.0.0", false, vec![dep("c", "^2.0")]),
+        ("c", "1.0.0", false, vec![]),
+        ("c", "2.0.0", false, vec![]),
+    ]);
+    failure(
+        &s,
+        &[dep("a", "^1"), dep("b", "^1")],
+        &[
+            "a 1.0.0 (per cora:community) depends on c ^1.0",
+            "b 1.0.0",
+            "c ^2.0",
+            "constraints on c",
+        ],
+    );
+    // 5. A conflict deep in the tree.
+    let s = source(&[
+        ("a", "1.0.0", false, vec![dep("b", "^1")]),
+        ("b", "1.0.0", false, vec![dep("c", "^1")]),
+        ("d", "1.0.0", false, vec![dep("c", ">=2.0 <3.0")]),
+        ("c", "1.2.0", false, vec![]),
+        ("c", "2.1.0", false, vec![]),
+    ]);
+    failure(
+        &s,
+        &[dep("a", "*"), dep("d", "*")],
+        &[
+            "b 1.0.0",
+            "c ^1",
+            "c >=2.0 <3.0",
+            "d 1.0.0",
+            "a 1.0.0 needs c ^1",
+        ],
+    );
+    // 6. Only a yanked release would fit.
+    let s = source(&[("a", "1.0.0", false, vec![]), ("a", "2.0.0", true, vec![])]);
+    failure(
+        &s,
+        &[dep("a", "^2")],
+        &["yanked: 2.0.0", "a 2.0.0 would fit but was yanked"],
+    );
+    // 7. Only a pre-release of the excluded bound exists.
+    let s = source(&[("a", "2.0.0-beta", false, vec![])]);
+    failure(
+        &s,
+        &[dep("a", "<2.0")],
+        &[
+            "matching <2 ",
+            "you require a <2.0",
+            "available: 2.0.0-beta",
+        ],
+    );
+    // 8. A requirement no version satisfies, with versions on both sides.
+    let s = source(&[("a", "1.0.0", false, vec![]), ("a", "3.0.0", false, vec![])]);
+    failure(
+        &s,
+        &[dep("a", ">=2.0 <3.0")],
+        &["you require a >=2.0 <3.0", "available: 3.0.0, 1.0.0"],
+    );
+    // 9. A cycle that cannot be satisfied.
+    let s = source(&[
+        ("a", "1.0.0", false, vec![dep("b", "^1")]),
+        ("b", "1.0.0", false, vec![dep("a", "^2")]),
+        ("a", "2.0.0", false, vec![dep("b", "^2")]),
+    ]);
+    failure(&s, &[dep("a", "^1")], &["a 1.0.0", "b 1.0.0", "a ^2"]);
+    // 10. A private scope that cannot be satisfied inside.
+    let s = source(&[
+        (
+            "a",
+            "1.0.0",
+            false,
+            vec![private("c", "^1"), private("d", "^1")],
+        ),
+        ("d", "1.0.0", false, vec![dep("c", "^2")]),
+        ("c", "1.0.0", false, vec![]),
+        ("c", "2.0.0", false, vec![]),
+    ]);
+    failure(
+        &s,
+        &[dep("a", "^1")],
+        &[
+            "c ^1 (private to a)",
+            "d 1.0.0 (private to a)",
+            "c ^2 (private to a)",
+            "inside the private scope of a",
+        ],
+    );
+}
