@@ -1,0 +1,347 @@
+//! The resolver against a SAT oracle on random registries (issue 5, item 5).
+//!
+//! Each generated registry (acyclic or cyclic, with pre-releases and yanks) is encoded as CNF:
+//! one variable per (alias, usable version), at most one version per alias, the requirements,
+//! and `chosen(p, v) → one of the versions its dependency admits`. batsat (a `MiniSat` port)
+//! decides it. The resolver must find a solution exactly when the formula is satisfiable, every
+//! solution must satisfy every constraint, answers must be deterministic, and removing a
+//! dependency must never make a solvable registry unsolvable. A failing case is printed as a
+//! scenario file for `test-vectors/resolve/`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use batsat::{BasicSolver, Lit, SolverInterface, lbool};
+use cairn_core::resolve::{
+    Candidate, Dependency, MemorySource, Pkg, Resolution, ResolveError, resolve,
+};
+use cairn_protocol::version::{Constraint, Version};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+
+/// How many registries one CI run checks.
+const CASES: u32 = 2_000;
+
+const VERSIONS: [&str; 7] = ["1.0", "1.1", "1.2.0-rc.1", "1.2", "2.0-beta", "2.0", "3.0"];
+// Permissive ones repeat so that roughly half the registries are solvable.
+const CONSTRAINTS: [&str; 12] = [
+    "*",
+    "*",
+    ">=1.0",
+    "^1",
+    "^1",
+    "^2",
+    ">=1.1",
+    "<2.0",
+    ">=1.0 <1.2",
+    "1.1",
+    ">=2.0-alpha",
+    "^3",
+];
+
+#[derive(Debug, Clone)]
+struct Release {
+    alias: usize,
+    version: usize,
+    yanked: bool,
+    deps: Vec<(usize, usize)>,
+}
+
+#[derive(Debug, Clone)]
+struct Registry {
+    releases: Vec<Release>,
+    root: Vec<(usize, usize)>,
+}
+
+fn alias(i: usize) -> String {
+    format!("p{i}")
+}
+
+fn version(i: usize) -> Version {
+    VERSIONS[i].parse().expect("version")
+}
+
+fn constraint(i: usize) -> Constraint {
+    CONSTRAINTS[i].parse().expect("constraint")
+}
+
+fn registry() -> impl Strategy<Value = Registry> {
+    (2..6usize).prop_flat_map(|n| {
+        // Every alias has one to four releases; a dependency may still name a version that
+        // does not exist, or a set of constraints no choice satisfies.
+        let release = (
+            0..VERSIONS.len(),
+            prop::bool::weighted(0.15),
+            prop::collection::vec((0..n, 0..CONSTRAINTS.len()), 0..3),
+        );
+        (
+            prop::collection::vec(prop::collection::vec(release, 1..5), n..=n),
+            prop::collection::vec((0..n, 0..CONSTRAINTS.len()), 1..3),
+        )
+            .prop_map(|(per_alias, mut root)| {
+                let mut releases = Vec::new();
+                for (alias, list) in per_alias.into_iter().enumerate() {
+                    let mut seen = std::collections::BTreeSet::new();
+                    for (version, yanked, deps) in list {
+                        // One release per version (`1.0` and `1.0.0` would be one version).
+                        if seen.insert(VERSIONS[version]) {
+                            releases.push(Release {
+                                alias,
+                                version,
+                                yanked,
+                                deps: deps.into_iter().filter(|(d, _)| *d != alias).collect(),
+                            });
+                        }
+                    }
+                }
+                let mut once = std::collections::BTreeSet::new();
+                root.retain(|(a, _)| once.insert(*a));
+                Registry { releases, root }
+            })
+    })
+}
+
+fn source(reg: &Registry, reversed: bool) -> MemorySource {
+    let mut s = MemorySource::new("oracle:registry");
+    let mut list: Vec<&Release> = reg.releases.iter().collect();
+    if reversed {
+        list.reverse();
+    }
+    for r in list {
+        let mut c = Candidate::new(version(r.version));
+        c.yanked = r.yanked;
+        let deps = r
+            .deps
+            .iter()
+            .map(|&(d, c)| Dependency {
+                alias: alias(d),
+                constraint: constraint(c),
+                private: false,
+            })
+            .collect();
+        s.add(&alias(r.alias), c, deps);
+    }
+    s
+}
+
+fn requirements(reg: &Registry) -> Vec<Dependency> {
+    reg.root
+        .iter()
+        .map(|&(a, c)| Dependency {
+            alias: alias(a),
+            constraint: constraint(c),
+            private: false,
+        })
+        .collect()
+}
+
+/// Whether some choice of usable (non-yanked) versions satisfies everything.
+fn satisfiable(reg: &Registry) -> bool {
+    let mut solver = BasicSolver::default();
+    let usable: Vec<&Release> = reg.releases.iter().filter(|r| !r.yanked).collect();
+    let vars: Vec<Lit> = usable
+        .iter()
+        .map(|_| Lit::new(solver.new_var_default(), true))
+        .collect();
+    let admitting = |a: usize, c: usize| -> Vec<Lit> {
+        usable
+            .iter()
+            .zip(&vars)
+            .filter(|(r, _)| r.alias == a && constraint(c).matches(&version(r.version)))
+            .map(|(_, l)| *l)
+            .collect()
+    };
+    for (i, a) in usable.iter().enumerate() {
+        for (j, b) in usable.iter().enumerate().skip(i + 1) {
+            if a.alias == b.alias {
+                solver.add_clause_reuse(&mut vec![!vars[i], !vars[j]]);
+            }
+        }
+    }
+    for &(a, c) in &reg.root {
+        solver.add_clause_reuse(&mut admitting(a, c));
+    }
+    for (r, &x) in usable.iter().zip(&vars) {
+        for &(d, c) in &r.deps {
+            let mut clause = vec![!x];
+            clause.extend(admitting(d, c));
+            solver.add_clause_reuse(&mut clause);
+        }
+    }
+    solver.solve_limited(&[]) == lbool::TRUE
+}
+
+/// Every constraint holds in `sol`, and it is flat.
+fn check_solution(reg: &Registry, sol: &Resolution) -> Result<(), String> {
+    let mut chosen: BTreeMap<String, Version> = BTreeMap::new();
+    for (pkg, r) in &sol.packages {
+        let Pkg::Dep { scope, alias } = pkg else {
+            return Err("the root leaked into the solution".to_owned());
+        };
+        if !scope.is_empty() {
+            return Err(format!("{pkg} is scoped without private dependencies"));
+        }
+        if r.candidate.yanked {
+            return Err(format!("{pkg} {} is yanked", r.candidate.version));
+        }
+        chosen.insert(alias.clone(), r.candidate.version.clone());
+    }
+    let holds = |a: usize, c: usize| {
+        chosen
+            .get(&alias(a))
+            .is_some_and(|v| constraint(c).matches(v))
+    };
+    for &(a, c) in &reg.root {
+        if !holds(a, c) {
+            return Err(format!(
+                "requirement {} {} broken",
+                alias(a),
+                CONSTRAINTS[c]
+            ));
+        }
+    }
+    for r in &reg.releases {
+        if chosen.get(&alias(r.alias)) == Some(&version(r.version)) {
+            if r.yanked {
+                return Err(format!(
+                    "{} {} is yanked",
+                    alias(r.alias),
+                    VERSIONS[r.version]
+                ));
+            }
+            for &(d, c) in &r.deps {
+                if !holds(d, c) {
+                    return Err(format!(
+                        "{} {} needs {} {}",
+                        alias(r.alias),
+                        VERSIONS[r.version],
+                        alias(d),
+                        CONSTRAINTS[c]
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The registry as a scenario file (`test-vectors/resolve/`), expecting what the oracle says.
+fn scenario(reg: &Registry, sat: bool) -> String {
+    let mut t = String::from("description = \"found by the SAT oracle\"\n\n[root]\n");
+    for &(a, c) in &reg.root {
+        let _ = writeln!(t, "{} = \"{}\"", alias(a), CONSTRAINTS[c]);
+    }
+    for r in &reg.releases {
+        let _ = write!(
+            t,
+            "\n[[package]]\nalias = \"{}\"\nversion = \"{}\"\nyanked = {}\n",
+            alias(r.alias),
+            VERSIONS[r.version],
+            r.yanked
+        );
+        if !r.deps.is_empty() {
+            let deps: Vec<String> = r
+                .deps
+                .iter()
+                .map(|&(d, c)| format!("{} = \"{}\"", alias(d), CONSTRAINTS[c]))
+                .collect();
+            let _ = writeln!(t, "deps = {{ {} }}", deps.join(", "));
+        }
+    }
+    t.push_str(if sat {
+        "\n[expect]\n# satisfiable: fill in the resolver's answer\nsolution = {}\n"
+    } else {
+        "\n[expect]\nfailure = [\"cannot resolve\"]\n"
+    });
+    t
+}
+
+fn run(reg: &Registry) -> Option<Resolution> {
+    match resolve(&source(reg, false), &requirements(reg), &BTreeMap::new()) {
+        Ok(r) => Some(r),
+        Err(ResolveError::NoSolution { .. }) => None,
+        Err(e) => panic!("source error: {e}"),
+    }
+}
+
+#[test]
+fn the_resolver_agrees_with_a_sat_oracle() {
+    static UNSOLVABLE: AtomicUsize = AtomicUsize::new(0);
+    static TOTAL: AtomicUsize = AtomicUsize::new(0);
+    let mut runner = TestRunner::new(Config {
+        cases: CASES,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let result = runner.run(&registry(), |reg| {
+        TOTAL.fetch_add(1, Ordering::Relaxed);
+        let sat = satisfiable(&reg);
+        let got = run(&reg);
+        let show = || scenario(&reg, sat);
+        prop_assert_eq!(
+            got.is_some(),
+            sat,
+            "solver and oracle disagree:\n{}",
+            show()
+        );
+        match &got {
+            Some(sol) => {
+                if let Err(e) = check_solution(&reg, sol) {
+                    return Err(TestCaseError::fail(format!("{e}\n{}", show())));
+                }
+                // Deterministic, whatever order the source lists releases in.
+                let again =
+                    resolve(&source(&reg, true), &requirements(&reg), &BTreeMap::new()).ok();
+                prop_assert_eq!(
+                    again.as_ref(),
+                    Some(sol),
+                    "order changed the answer:\n{}",
+                    show()
+                );
+                // Removing any one dependency keeps it solvable.
+                for (i, r) in reg.releases.iter().enumerate() {
+                    for j in 0..r.deps.len() {
+                        let mut fewer = reg.clone();
+                        fewer.releases[i].deps.remove(j);
+                        prop_assert!(
+                            run(&fewer).is_some(),
+                            "removing a dependency of {} made it unsolvable:\n{}",
+                            alias(r.alias),
+                            show()
+                        );
+                    }
+                }
+            }
+            None => {
+                UNSOLVABLE.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+    let (bad, total) = (
+        UNSOLVABLE.load(Ordering::Relaxed),
+        TOTAL.load(Ordering::Relaxed),
+    );
+    // Counts are a few thousand: exact in f64.
+    #[allow(clippy::cast_precision_loss)]
+    let share = bad as f64 / total as f64;
+    println!(
+        "oracle: {total} registries, {bad} unsolvable ({:.1}%)",
+        100.0 * share
+    );
+    assert!(total >= CASES as usize, "ran {total} cases");
+    assert!(
+        share > 0.20,
+        "only {:.1}% unsolvable: the generator is too easy",
+        100.0 * share
+    );
+    assert!(
+        share < 0.90,
+        "{:.1}% unsolvable: the generator is too hard",
+        100.0 * share
+    );
+}
