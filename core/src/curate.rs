@@ -26,7 +26,18 @@ use crate::store::{Store, StoreError};
 pub type Effective = (Option<Tip<PackageIndex>>, PackageState, Vec<PackageOp>);
 
 /// Admissible releases with their records (when held), or why there are none.
-type Admissible = Result<Vec<(ReleaseEntry, Option<Release>)>, String>;
+pub(crate) type Admissible = Result<Admitted, String>;
+
+/// What an alias entry admits, and from which revision of its version index.
+#[derive(Debug, Clone)]
+pub(crate) struct Admitted {
+    /// The revision's seq.
+    pub seq: u64,
+    /// The revision's payload CID.
+    pub head: cairn_protocol::cid::Cid,
+    /// The admitted releases, lowest first, with their records when held.
+    pub releases: Vec<(ReleaseEntry, Option<Release>)>,
+}
 
 /// Why a curation command failed.
 #[derive(Debug, Error)]
@@ -176,25 +187,25 @@ pub fn stage(store: &mut Store, index: &IndexName, op: &PackageOp) -> Result<(),
 }
 
 /// The releases an alias entry admits, with their records when held.
-fn admissible(store: &Store, entry: &AliasEntry) -> Result<Admissible, CurateError> {
+pub(crate) fn admissible(store: &Store, entry: &AliasEntry) -> Result<Admissible, CurateError> {
     let log = entry.target.to_string();
     let Some(head) = store.index_tip::<VersionIndex>(&log)? else {
         return Ok(Err(format!(
             "`{log}` is not in this home (import it with `cairn import FILE.car`)"
         )));
     };
-    let state = match entry.policy {
-        Policy::Follow => head.state,
-        Policy::MinSeq(n) if head.seq() >= n => head.state,
+    let tip = match entry.policy {
+        Policy::Follow => head,
+        Policy::MinSeq(n) if head.seq() >= n => head,
         Policy::MinSeq(n) => {
             return Ok(Err(format!(
                 "needs revision {n} or later of `{log}`, but seq {} is held",
                 head.seq()
             )));
         }
-        Policy::Pin(cid) if cid == head.payload_cid => head.state,
+        Policy::Pin(cid) if cid == head.payload_cid => head,
         Policy::Pin(cid) => match store.index_tip_at::<VersionIndex>(&entry.target, cid)? {
-            Some(t) => t.state,
+            Some(t) => t,
             None => {
                 return Ok(Err(format!(
                     "pinned revision `{cid}` of `{log}` is not held"
@@ -208,7 +219,7 @@ fn admissible(store: &Store, entry: &AliasEntry) -> Result<Admissible, CurateErr
             || (entry.exclude.contains(&Status::Advisory) && !e.advisories.is_empty())
     };
     let mut out = Vec::new();
-    for e in state.releases() {
+    for e in tip.state.releases() {
         if entry
             .versions
             .as_ref()
@@ -222,7 +233,11 @@ fn admissible(store: &Store, entry: &AliasEntry) -> Result<Admissible, CurateErr
             .and_then(|b| Release::decode(&b).ok());
         out.push((e, record));
     }
-    Ok(Ok(out))
+    Ok(Ok(Admitted {
+        seq: tip.seq(),
+        head: tip.payload_cid,
+        releases: out,
+    }))
 }
 
 /// Resolves includes and checks the closure of the effective mapping.
@@ -245,7 +260,7 @@ pub fn check(store: &Store, index: &IndexName) -> Result<CheckReport, CurateErro
     };
     let mut versions: BTreeMap<String, Vec<(ReleaseEntry, Option<Release>)>> = BTreeMap::new();
     for (folded, (entry, source)) in &resolved.aliases {
-        let result = admissible(store, entry)?;
+        let result = admissible(store, entry)?.map(|a| a.releases);
         report.aliases.push(AliasReport {
             alias: entry.alias.to_string(),
             target: entry.target.to_string(),
@@ -363,13 +378,12 @@ pub fn publish(
     Ok((imported.head, report))
 }
 
-/// The dependencies in `deps` that `index` (with its includes) cannot satisfy: for each, the
-/// alias, the constraint and why. Used by `publish --check-against`.
-pub fn dependency_gaps(
+/// The published mapping of `index` with its includes resolved (what consumers resolve
+/// against; staged changes are not part of it).
+pub(crate) fn published_mapping(
     store: &Store,
     index: &IndexName,
-    deps: &BTreeMap<cairn_protocol::name::Alias, cairn_protocol::release::Dependency>,
-) -> Result<Vec<Dangling>, CurateError> {
+) -> Result<include::Resolved, CurateError> {
     let states = |name: &IndexName| {
         store
             .index_tip::<PackageIndex>(&name.to_string())
@@ -380,12 +394,22 @@ pub fn dependency_gaps(
     if states(index).is_none() {
         return Err(CurateError::Unknown(index.clone()));
     }
-    let resolved = include::resolve(index, &states).map_err(CurateError::Include)?;
+    include::resolve(index, &states).map_err(CurateError::Include)
+}
+
+/// The dependencies in `deps` that `index` (with its includes) cannot satisfy: for each, the
+/// alias, the constraint and why. Used by `publish --check-against`.
+pub fn dependency_gaps(
+    store: &Store,
+    index: &IndexName,
+    deps: &BTreeMap<cairn_protocol::name::Alias, cairn_protocol::release::Dependency>,
+) -> Result<Vec<Dangling>, CurateError> {
+    let resolved = published_mapping(store, index)?;
     let mut gaps = Vec::new();
     for (alias, d) in deps {
         let reason = match resolved.aliases.get(&alias.folded()) {
             None => Some(format!("`{alias}` is not an alias of `{index}`")),
-            Some((entry, _)) => match admissible(store, entry)? {
+            Some((entry, _)) => match admissible(store, entry)?.map(|a| a.releases) {
                 Err(problem) => Some(problem),
                 Ok(candidates)
                     if !candidates

@@ -49,7 +49,7 @@ pub struct Artifact {
 pub struct Dependency {
     /// The versions accepted.
     pub constraint: Constraint,
-    /// Resolved in its own scope (see `spec/08-resolution.md`).
+    /// Resolved in its own scope (see `spec/12-resolution.md`).
     pub private: bool,
 }
 

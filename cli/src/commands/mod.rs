@@ -8,6 +8,7 @@ mod index;
 mod inspect;
 mod inspect_log;
 mod publish;
+mod resolve;
 mod version;
 
 use std::process::ExitCode;
@@ -83,6 +84,8 @@ pub(crate) enum Command {
     Export(exchange::Export),
     /// Verify and store the logs of a CAR bundle.
     Import(exchange::Import),
+    /// Resolve requirements against a curator's package index (nothing is installed).
+    Resolve(resolve::Args),
     /// Decode a record block and show it as typed JSON.
     Inspect(inspect::Args),
     /// Compare versions and test constraints.
@@ -118,6 +121,7 @@ pub(crate) fn run(home: Option<&std::path::Path>, command: Command) -> anyhow::R
         Command::Verify { log } => inspect_log::verify(home, &log),
         Command::Log { log, json } => inspect_log::log(home, &log, json),
         Command::Import(i) => exchange::import(home, &i),
+        Command::Resolve(args) => resolve::run(home, &args),
         Command::Inspect(args) => inspect::run(&args),
         Command::Version(cmd) => version::run(cmd),
     }

@@ -13,6 +13,7 @@ mod explain;
 pub mod ranges;
 pub mod scenario;
 pub mod source;
+pub mod store;
 
 use std::cell::RefCell;
 use std::cmp::Reverse;

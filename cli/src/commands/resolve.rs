@@ -1,0 +1,113 @@
+//! `cairn resolve`: resolve requirements against a curator's package index (nothing is
+//! installed).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use cairn_core::resolve::store::StoreSource;
+use cairn_core::resolve::{Dependency, Pkg, ResolveError, resolve};
+use serde_json::json;
+
+use crate::settings;
+
+/// Arguments of `cairn resolve`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The curator's package index (`IDENTITY:NAME`; petnames allowed).
+    #[arg(long)]
+    index: String,
+    /// Requirements: `ALIAS` (any version) or `ALIAS@CONSTRAINT`, e.g. `libfoo@^1.2`.
+    #[arg(required = true)]
+    requirements: Vec<String>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) fn run(home: Option<&Path>, args: &Args) -> anyhow::Result<ExitCode> {
+    let home = settings::open_home(home)?;
+    let index = settings::index_name(&home, &args.index, None)?;
+    let mut requirements = Vec::new();
+    for r in &args.requirements {
+        let (alias, constraint) = r.split_once('@').unwrap_or((r, "*"));
+        requirements.push(Dependency {
+            alias: alias.to_owned(),
+            constraint: constraint.parse().with_context(|| {
+                format!("`{r}`: `{constraint}` is not a constraint\n\nhint: write `ALIAS@CONSTRAINT`, e.g. `libfoo@^1.2` (see `cairn version matches --help`)")
+            })?,
+            private: false,
+        });
+    }
+    let source = StoreSource::open(&home.store, &index)
+        .with_context(|| format!("cannot read the package index `{index}`"))?;
+    match resolve(&source, &requirements, &BTreeMap::new()) {
+        Ok(solution) => {
+            let rows: Vec<serde_json::Value> = solution
+                .packages
+                .iter()
+                .map(|(pkg, r)| {
+                    let (scope, alias) = match pkg {
+                        Pkg::Dep { scope, alias } => (scope.clone(), alias.clone()),
+                        Pkg::Root => (Vec::new(), String::new()),
+                    };
+                    let revision = source.revision(&alias);
+                    let release = source
+                        .release(&alias, &r.candidate.version)
+                        .map(|(e, _)| e.release.to_string());
+                    json!({
+                        "alias": alias,
+                        "scope": scope,
+                        "version": r.candidate.version.to_string(),
+                        "release": release,
+                        "index": revision.as_ref().map(|(t, _, _)| t.clone()),
+                        "seq": revision.as_ref().map(|(_, s, _)| *s),
+                        "head": revision.as_ref().map(|(_, _, h)| h.to_string()),
+                        "yanked": r.candidate.yanked,
+                        "deprecated": r.candidate.deprecated,
+                        "advisory": r.candidate.advisory,
+                    })
+                })
+                .collect();
+            if args.json {
+                outln!(
+                    "{}",
+                    json!({ "index": index.to_string(), "packages": rows })
+                );
+            } else {
+                outln!("resolved against {index}:");
+                for (pkg, r) in &solution.packages {
+                    let mut notes = Vec::new();
+                    if r.candidate.deprecated {
+                        notes.push("deprecated");
+                    }
+                    if r.candidate.advisory {
+                        notes.push("has advisories");
+                    }
+                    outln!(
+                        "  {:<24} {:<12} from {}{}",
+                        pkg.to_string(),
+                        r.candidate.version.to_string(),
+                        r.origin,
+                        if notes.is_empty() {
+                            String::new()
+                        } else {
+                            format!("  [{}]", notes.join(", "))
+                        }
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(ResolveError::NoSolution { report }) => {
+            if args.json {
+                outln!("{}", json!({ "index": index.to_string(), "error": report }));
+            } else {
+                eprintln!("{report}");
+            }
+            Ok(ExitCode::from(1))
+        }
+        Err(e) => Err(e.into()),
+    }
+}

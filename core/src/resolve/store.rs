@@ -1,0 +1,154 @@
+//! The store-backed package source: a curator's published package index, with its includes,
+//! pins, follows and filters applied, read from the local store.
+
+use std::collections::BTreeMap;
+
+use cairn_protocol::cid::Cid;
+use cairn_protocol::index::version::ReleaseEntry;
+use cairn_protocol::name::{Alias, IndexName};
+use cairn_protocol::release::Release;
+use cairn_protocol::version::Version;
+
+use super::{Candidate, Dependency, PackageSource, SourceError};
+use crate::curate::{self, CurateError};
+use crate::store::Store;
+
+/// One alias of the index: where it points and what it admits.
+#[derive(Debug, Clone)]
+struct Entry {
+    /// The version index, and the revision whose state was used.
+    target: String,
+    seq: u64,
+    head: Cid,
+    /// The package index the mapping came from (the curator's, or an include).
+    via: String,
+    /// Why it admits nothing, when it does not.
+    problem: Option<String>,
+    releases: Vec<(ReleaseEntry, Option<Release>)>,
+}
+
+/// Everything resolution needs from one curator index, read once from the store.
+#[derive(Debug, Clone)]
+pub struct StoreSource {
+    index: String,
+    /// Folded alias → entry.
+    entries: BTreeMap<String, Entry>,
+}
+
+impl StoreSource {
+    /// Reads `index`'s published mapping and every admitted release it names.
+    ///
+    /// # Errors
+    /// When the index is not held here, its includes cannot be resolved, or the store fails.
+    pub fn open(store: &Store, index: &IndexName) -> Result<StoreSource, CurateError> {
+        let mapping = curate::published_mapping(store, index)?;
+        let mut entries = BTreeMap::new();
+        for (folded, (entry, via)) in mapping.aliases {
+            let (seq, head, releases, problem) = match curate::admissible(store, &entry)? {
+                Ok(a) => (a.seq, a.head, a.releases, None),
+                Err(problem) => (0, Cid::of_raw(b""), Vec::new(), Some(problem)),
+            };
+            entries.insert(
+                folded,
+                Entry {
+                    target: entry.target.to_string(),
+                    seq,
+                    head,
+                    via: via.to_string(),
+                    problem,
+                    releases,
+                },
+            );
+        }
+        Ok(StoreSource {
+            index: index.to_string(),
+            entries,
+        })
+    }
+
+    fn entry(&self, alias: &str) -> Option<&Entry> {
+        let folded = alias.parse::<Alias>().ok()?.folded();
+        self.entries.get(&folded)
+    }
+
+    /// The revision of the version index behind `alias` whose state was used.
+    #[must_use]
+    pub fn revision(&self, alias: &str) -> Option<(String, u64, Cid)> {
+        self.entry(alias)
+            .filter(|e| e.problem.is_none())
+            .map(|e| (e.target.clone(), e.seq, e.head))
+    }
+
+    /// The release record behind `alias@version`, when held.
+    #[must_use]
+    pub fn release(&self, alias: &str, version: &Version) -> Option<(&ReleaseEntry, &Release)> {
+        self.entry(alias)?
+            .releases
+            .iter()
+            .find(|(e, _)| e.version == *version)
+            .and_then(|(e, r)| r.as_ref().map(|r| (e, r)))
+    }
+}
+
+impl PackageSource for StoreSource {
+    fn versions(&self, alias: &str) -> Result<Option<Vec<Candidate>>, SourceError> {
+        Ok(self.entry(alias).map(|e| {
+            e.releases
+                .iter()
+                .map(|(r, _)| Candidate {
+                    version: r.version.clone(),
+                    yanked: r.yanked,
+                    deprecated: r.deprecated.is_some(),
+                    advisory: !r.advisories.is_empty(),
+                })
+                .collect()
+        }))
+    }
+
+    fn dependencies(&self, alias: &str, version: &Version) -> Result<Vec<Dependency>, SourceError> {
+        let e = self
+            .entry(alias)
+            .ok_or_else(|| SourceError(format!("`{alias}` is not an alias of `{}`", self.index)))?;
+        let (_, record) = e
+            .releases
+            .iter()
+            .find(|(r, _)| r.version == *version)
+            .ok_or_else(|| SourceError(format!("`{}` admits no {alias} {version}", self.index)))?;
+        let record = record.as_ref().ok_or_else(|| {
+            SourceError(format!(
+                "the release record of {alias} {version} (from `{}`) is not held here; import that index's bundle (`cairn import FILE.car`)",
+                e.target
+            ))
+        })?;
+        Ok(record
+            .dependencies
+            .iter()
+            .map(|(a, d)| Dependency {
+                alias: a.to_string(),
+                constraint: d.constraint.clone(),
+                private: d.private,
+            })
+            .collect())
+    }
+
+    fn origin(&self, alias: &str) -> String {
+        match self.entry(alias) {
+            Some(e) => {
+                let via = if e.via == self.index {
+                    String::new()
+                } else {
+                    format!(", via the include {}", e.via)
+                };
+                match &e.problem {
+                    Some(p) => format!("{}{via}: {p}", e.target),
+                    None => format!("{} revision {}{via}", e.target, e.seq),
+                }
+            }
+            None => self.index.clone(),
+        }
+    }
+
+    fn index(&self) -> String {
+        self.index.clone()
+    }
+}
