@@ -1213,5 +1213,41 @@ fn acceptance_walk_publish_grant_curate_exchange() {
     );
     assert!(stdout(&fresh.run(&["verify", &foo])).starts_with("ok:"));
     assert!(stdout(&fresh.run(&["verify", &community_name])).starts_with("ok:"));
+
+    // The fresh home resolves against the community index: 1.2.0 (1.1.0 is yanked and
+    // excluded), with libbar found through the same index.
+    let solved: serde_json::Value = serde_json::from_str(&ok(
+        &fresh,
+        &["resolve", "--index", &community_name, "libfoo@^1", "--json"],
+    ))
+    .expect("json");
+    let picked: Vec<(String, String)> = solved["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .map(|p| {
+            (
+                p["alias"].as_str().unwrap_or("").to_owned(),
+                p["version"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        picked,
+        [
+            ("libbar".to_owned(), "2.3.0".to_owned()),
+            ("libfoo".to_owned(), "1.2.0".to_owned())
+        ]
+    );
+    assert_eq!(solved["packages"][1]["index"], foo.as_str());
+    let fails = fresh.run(&["resolve", "--index", &community_name, "libfoo@^3", "--json"]);
+    assert_eq!(fails.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&fails)).expect("json");
+    assert!(
+        report["error"]
+            .as_str()
+            .is_some_and(|e| e.contains(&community_name) && e.contains("\nhint: ")),
+        "{report}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
