@@ -9,6 +9,7 @@
 //! conflicts first, then by name. Answers depend only on the source's content, never on the
 //! order it lists things in.
 
+pub mod cargo;
 mod explain;
 pub mod ranges;
 pub mod scenario;

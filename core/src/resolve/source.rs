@@ -86,6 +86,12 @@ impl MemorySource {
         }
     }
 
+    /// Every alias held, sorted.
+    #[must_use]
+    pub fn aliases(&self) -> Vec<String> {
+        self.packages.keys().cloned().collect()
+    }
+
     /// Adds (or replaces) a release.
     pub fn add(&mut self, alias: &str, candidate: Candidate, deps: Vec<Dependency>) {
         let versions = self.packages.entry(alias.to_owned()).or_default();

@@ -1,0 +1,424 @@
+//! Real data: the Cargo registry index as a package source.
+//!
+//! Reads both forms of the index: the plain files (one JSON object per version per line) and
+//! the cache files cargo keeps under `~/.cargo/registry/index/*/.cache/` (a one-byte cache
+//! version, 3; a little-endian u32 index format version; a NUL-terminated index version; then
+//! pairs of NUL-terminated version and JSON entries). Takes normal, non-optional dependencies,
+//! and translates Cargo's requirement syntax into Cairn's native constraints.
+//!
+//! A translation is **exact** when the native constraint admits exactly the same
+//! `MAJOR.MINOR.PATCH` releases as the Cargo requirement. Pre-releases follow Cairn's rule
+//! (04-versions.md: pure set membership, releases preferred) rather than Cargo's, so a
+//! requirement that itself names a pre-release is counted as inexact, as is one that admits
+//! nothing. Inexact translations are listed, never silent.
+
+use std::path::{Path, PathBuf};
+
+use cairn_protocol::version::{Constraint, Version};
+use semver::{Comparator, Op, VersionReq};
+
+use super::{Candidate, Dependency, MemorySource, PackageSource, SourceError};
+
+type Triple = (u64, u64, u64);
+
+/// A translated requirement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Translation {
+    /// The native constraint.
+    pub constraint: Constraint,
+    /// Why it is not exact, if it is not.
+    pub inexact: Option<String>,
+}
+
+/// Translates a Cargo version requirement (`^1.2`, `~0.3.1`, `>=1, <1.5`, `=2.0.1`, `1.*`, …).
+///
+/// # Errors
+/// When `req` is not a Cargo requirement.
+pub fn translate(req: &str) -> Result<Translation, String> {
+    let parsed: VersionReq = req
+        .parse()
+        .map_err(|e| format!("`{req}` is not a Cargo requirement: {e}"))?;
+    let (mut lo, mut hi): (Triple, Option<Triple>) = ((0, 0, 0), None);
+    let mut inexact = None;
+    for c in &parsed.comparators {
+        if !c.pre.is_empty() {
+            inexact = Some(format!(
+                "`{req}` names a pre-release; Cairn admits pre-releases by set membership"
+            ));
+        }
+        let (l, h) = interval(c);
+        lo = lo.max(l);
+        hi = match (hi, h) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+    if hi.is_some_and(|h| h <= lo) {
+        // Admits nothing: keep a constraint that admits nothing of the same kind.
+        let text = format!(">={} <{}", show(lo), show(next_patch(lo)));
+        return Ok(Translation {
+            constraint: text.parse().map_err(|e| format!("{text}: {e}"))?,
+            inexact: Some(format!("`{req}` admits no version; translated as `{text}`")),
+        });
+    }
+    let text = native(lo, hi);
+    Ok(Translation {
+        constraint: text
+            .parse()
+            .map_err(|e| format!("internal: `{text}` from `{req}`: {e}"))?,
+        inexact,
+    })
+}
+
+/// One comparator as a half-open interval of release triples.
+fn interval(c: &Comparator) -> (Triple, Option<Triple>) {
+    let (major, minor, patch) = (c.major, c.minor, c.patch);
+    let floor = (major, minor.unwrap_or(0), patch.unwrap_or(0));
+    // The first triple above everything the written fields cover.
+    let above = match (minor, patch) {
+        (None, _) => (major.saturating_add(1), 0, 0),
+        (Some(m), None) => (major, m.saturating_add(1), 0),
+        (Some(m), Some(p)) => (major, m, p.saturating_add(1)),
+    };
+    match c.op {
+        Op::Greater => (above, None),
+        Op::GreaterEq => (floor, None),
+        Op::Less => ((0, 0, 0), Some(floor)),
+        Op::LessEq => ((0, 0, 0), Some(above)),
+        Op::Tilde => match minor {
+            None => (floor, Some((major.saturating_add(1), 0, 0))),
+            Some(m) => (floor, Some((major, m.saturating_add(1), 0))),
+        },
+        Op::Caret => match (major, minor, patch) {
+            (0, None, _) => (floor, Some((1, 0, 0))),
+            (0, Some(0), None) => (floor, Some((0, 1, 0))),
+            (0, Some(0), Some(p)) => (floor, Some((0, 0, p.saturating_add(1)))),
+            (0, Some(m), _) => (floor, Some((0, m.saturating_add(1), 0))),
+            _ => (floor, Some((major.saturating_add(1), 0, 0))),
+        },
+        // `=`, `*`, and (as `Op` is non-exhaustive) any future operator: the written fields.
+        _ => (floor, Some(above)),
+    }
+}
+
+/// `[lo, hi)` in the native grammar (exact on release triples).
+fn native(lo: Triple, hi: Option<Triple>) -> String {
+    match hi {
+        None if lo == (0, 0, 0) => "*".to_owned(),
+        None => format!(">={}", show(lo)),
+        Some(h) if lo == (0, 0, 0) => format!("<{}", show(h)),
+        Some(h) if h == next_patch(lo) => show(lo),
+        Some(h) if caret_upper(lo) == Some(h) => format!("^{}", show(lo)),
+        Some(h) => format!(">={} <{}", show(lo), show(h)),
+    }
+}
+
+fn next_patch(t: Triple) -> Triple {
+    (t.0, t.1, t.2.saturating_add(1))
+}
+
+/// The upper end of Cairn's `^t` on release triples.
+fn caret_upper(t: Triple) -> Option<Triple> {
+    match t {
+        (0, 0, 0) => None,
+        (0, 0, p) => Some((0, 0, p.checked_add(1)?)),
+        (0, m, _) => Some((0, m.checked_add(1)?, 0)),
+        (maj, _, _) => Some((maj.checked_add(1)?, 0, 0)),
+    }
+}
+
+fn show(t: Triple) -> String {
+    format!("{}.{}.{}", t.0, t.1, t.2)
+}
+
+/// A dependency that could not be taken as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    /// `crate@version` that declares it.
+    pub release: String,
+    /// The dependency (the real crate name).
+    pub dependency: String,
+    /// The requirement as written.
+    pub requirement: String,
+    /// What happened.
+    pub reason: String,
+}
+
+/// The Cargo registry index read from disk, as a package source.
+#[derive(Debug, Clone, Default)]
+pub struct CargoIndex {
+    source: MemorySource,
+    /// Releases read.
+    pub releases: usize,
+    /// Versions Cairn refuses (build metadata is dropped and counted here too).
+    pub skipped: Vec<Note>,
+    /// Requirements translated inexactly.
+    pub inexact: Vec<Note>,
+}
+
+impl CargoIndex {
+    /// Reads every index file under `dir` (plain or cache form; `config.json` is skipped).
+    ///
+    /// # Errors
+    /// When a file cannot be read or is neither form.
+    pub fn read_dir(dir: &Path) -> Result<CargoIndex, String> {
+        let mut files = Vec::new();
+        walk(dir, &mut files).map_err(|e| format!("cannot read `{}`: {e}", dir.display()))?;
+        files.sort();
+        let mut index = CargoIndex {
+            source: MemorySource::new("crates.io index"),
+            ..CargoIndex::default()
+        };
+        for f in files {
+            let bytes =
+                std::fs::read(&f).map_err(|e| format!("cannot read `{}`: {e}", f.display()))?;
+            let entries = entries(&bytes).map_err(|e| format!("`{}`: {e}", f.display()))?;
+            for json in entries {
+                index
+                    .add(&json)
+                    .map_err(|e| format!("`{}`: {e}", f.display()))?;
+            }
+        }
+        Ok(index)
+    }
+
+    /// Adds one index entry (one JSON object).
+    ///
+    /// # Errors
+    /// When it is not an index entry.
+    pub fn add(&mut self, json: &str) -> Result<(), String> {
+        let v: serde_json::Value =
+            serde_json::from_str(json).map_err(|e| format!("not a JSON index entry: {e}"))?;
+        let name = v["name"].as_str().ok_or("an index entry without `name`")?;
+        let vers = v["vers"].as_str().ok_or("an index entry without `vers`")?;
+        let release = format!("{name}@{vers}");
+        // Cairn versions carry no build metadata; the rest of semver is a subset of Cairn's.
+        let (plain, build) = vers.split_once('+').unwrap_or((vers, ""));
+        let version: Version = match plain.parse() {
+            Ok(v) => v,
+            Err(e) => {
+                self.skipped.push(Note {
+                    release,
+                    dependency: String::new(),
+                    requirement: String::new(),
+                    reason: format!("version refused: {e}"),
+                });
+                return Ok(());
+            }
+        };
+        if !build.is_empty() {
+            self.skipped.push(Note {
+                release: release.clone(),
+                dependency: String::new(),
+                requirement: String::new(),
+                reason: format!("build metadata `+{build}` dropped"),
+            });
+        }
+        let mut deps = Vec::new();
+        for d in v["deps"].as_array().map(Vec::as_slice).unwrap_or_default() {
+            let kind = d["kind"].as_str().unwrap_or("normal");
+            if kind != "normal" || d["optional"].as_bool().unwrap_or(false) {
+                continue;
+            }
+            let crate_name = d["package"]
+                .as_str()
+                .or_else(|| d["name"].as_str())
+                .ok_or("a dependency without `name`")?;
+            let req = d["req"].as_str().unwrap_or("*");
+            let note = |reason: String| Note {
+                release: release.clone(),
+                dependency: crate_name.to_owned(),
+                requirement: req.to_owned(),
+                reason,
+            };
+            match translate(req) {
+                Ok(t) => {
+                    if let Some(why) = t.inexact {
+                        self.inexact.push(note(why));
+                    }
+                    deps.push(Dependency {
+                        alias: crate_name.to_owned(),
+                        constraint: t.constraint,
+                        private: false,
+                    });
+                }
+                Err(e) => self.skipped.push(note(e)),
+            }
+        }
+        let mut c = Candidate::new(version);
+        c.yanked = v["yanked"].as_bool().unwrap_or(false);
+        self.source.add(name, c, deps);
+        self.releases += 1;
+        Ok(())
+    }
+
+    /// Every crate name held.
+    #[must_use]
+    pub fn crates(&self) -> Vec<String> {
+        self.source.aliases()
+    }
+}
+
+impl PackageSource for CargoIndex {
+    fn versions(&self, alias: &str) -> Result<Option<Vec<Candidate>>, SourceError> {
+        self.source.versions(alias)
+    }
+
+    fn dependencies(&self, alias: &str, version: &Version) -> Result<Vec<Dependency>, SourceError> {
+        self.source.dependencies(alias, version)
+    }
+
+    fn origin(&self, _alias: &str) -> String {
+        "the crates.io index".to_owned()
+    }
+
+    fn index(&self) -> String {
+        "the crates.io index".to_owned()
+    }
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            walk(&path, out)?;
+        } else if path.file_name().is_some_and(|n| n != "config.json") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// The JSON entries of one index file, in either form.
+fn entries(bytes: &[u8]) -> Result<Vec<String>, String> {
+    if bytes.first() == Some(&3) && bytes.contains(&0) {
+        // Cache form: version byte, u32 index format version, index version, then pairs.
+        let rest = bytes.get(5..).ok_or("a truncated cache header")?;
+        let mut parts = rest.split(|&b| b == 0);
+        parts
+            .next()
+            .ok_or("a cache file without its index version")?;
+        let mut out = Vec::new();
+        while let Some(version) = parts.next() {
+            if version.is_empty() {
+                break;
+            }
+            let json = parts.next().ok_or("a cache entry without its JSON")?;
+            out.push(
+                String::from_utf8(json.to_vec()).map_err(|_| "a cache entry that is not UTF-8")?,
+            );
+        }
+        Ok(out)
+    } else if bytes.first().is_some_and(|&b| b < 3) && bytes.contains(&0) {
+        Err(format!(
+            "a cargo cache file of version {} (only version 3 is read)",
+            bytes[0]
+        ))
+    } else {
+        let text = std::str::from_utf8(bytes).map_err(|_| "neither a cache file nor UTF-8 text")?;
+        Ok(text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(str::to_owned)
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn t(req: &str) -> String {
+        translate(req).expect("translate").constraint.to_string()
+    }
+
+    #[test]
+    fn common_requirements_translate_exactly() {
+        for (cargo, native) in [
+            ("1.2.3", "^1.2.3"),
+            ("^0.2.3", "^0.2.3"),
+            ("^0.0.3", "0.0.3"),
+            ("^0", "<1.0.0"),
+            ("^0.0", "<0.1.0"),
+            ("~1.2.3", ">=1.2.3 <1.3.0"),
+            ("~1", "^1.0.0"),
+            ("=1.2.3", "1.2.3"),
+            ("=1.2", ">=1.2.0 <1.3.0"),
+            (">1.2.3", ">=1.2.4"),
+            ("<=1.2", "<1.3.0"),
+            (">=1, <1.5", ">=1.0.0 <1.5.0"),
+            ("1.*", "^1.0.0"),
+            ("*", "*"),
+        ] {
+            let got = translate(cargo).expect(cargo);
+            assert_eq!(got.constraint.to_string(), native, "{cargo}");
+            assert_eq!(got.inexact, None, "{cargo}");
+        }
+        assert!(translate(">=1.0.0-alpha").expect("pre").inexact.is_some());
+        assert!(translate(">=2, <1").expect("empty").inexact.is_some());
+        assert!(translate("not a req").is_err());
+        assert_eq!(t(">= 1.2.3"), ">=1.2.3");
+    }
+
+    fn req() -> impl Strategy<Value = String> {
+        let op = prop_oneof![
+            Just(""),
+            Just("="),
+            Just(">"),
+            Just(">="),
+            Just("<"),
+            Just("<="),
+            Just("~"),
+            Just("^")
+        ];
+        let comparator = (
+            op,
+            0..3u64,
+            prop::option::of(0..3u64),
+            prop::option::of(0..3u64),
+        )
+            .prop_map(|(op, a, b, c)| match (b, c) {
+                (None, _) => format!("{op}{a}"),
+                (Some(b), None) => format!("{op}{a}.{b}"),
+                (Some(b), Some(c)) => format!("{op}{a}.{b}.{c}"),
+            });
+        prop::collection::vec(comparator, 1..3).prop_map(|v| v.join(", "))
+    }
+
+    proptest! {
+        #[test]
+        fn exact_translations_agree_with_cargo_on_releases(
+            r in req(), a in 0..4u64, b in 0..4u64, c in 0..4u64
+        ) {
+            let cargo: VersionReq = r.parse().expect("generated requirement");
+            let t = translate(&r).expect("translate");
+            if t.inexact.is_none() {
+                let v = format!("{a}.{b}.{c}");
+                let sv: semver::Version = v.parse().expect("semver");
+                let cv: Version = v.parse().expect("cairn");
+                prop_assert_eq!(cargo.matches(&sv), t.constraint.matches(&cv), "{} vs {} on {}", r, t.constraint, v);
+            }
+        }
+    }
+
+    #[test]
+    fn both_file_forms_are_read() {
+        let line = r#"{"name":"foo","vers":"1.0.0","deps":[{"name":"bar","req":"^0.3","kind":"normal","optional":false},{"name":"dev","req":"1","kind":"dev","optional":false},{"name":"opt","req":"1","optional":true}],"yanked":false}"#;
+        let plain = entries(format!("{line}\n\n").as_bytes()).expect("plain");
+        assert_eq!(plain, [line]);
+        let mut cache = vec![3u8, 2, 0, 0, 0];
+        cache.extend_from_slice(b"abc\x001.0.0\x00");
+        cache.extend_from_slice(line.as_bytes());
+        cache.push(0);
+        assert_eq!(entries(&cache).expect("cache"), [line]);
+        assert!(entries(&[1, 0, 0]).is_err(), "old cache versions are named");
+        let mut index = CargoIndex::default();
+        index.add(line).expect("add");
+        let deps = index
+            .dependencies("foo", &"1.0.0".parse().expect("v"))
+            .expect("deps");
+        assert_eq!(deps.len(), 1, "dev and optional dependencies are left out");
+        assert_eq!(deps[0].constraint.to_string(), "^0.3.0");
+    }
+}
