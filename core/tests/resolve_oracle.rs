@@ -185,7 +185,7 @@ fn check_solution(reg: &Registry, sol: &Resolution) -> Result<(), String> {
         if r.candidate.yanked {
             return Err(format!("{pkg} {} is yanked", r.candidate.version));
         }
-        chosen.insert(alias.clone(), r.candidate.version.clone());
+        chosen.insert(alias.to_string(), r.candidate.version.clone());
     }
     let holds = |a: usize, c: usize| {
         chosen

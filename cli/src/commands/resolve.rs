@@ -49,7 +49,10 @@ pub(crate) fn run(home: Option<&Path>, args: &Args) -> anyhow::Result<ExitCode> 
                 .iter()
                 .map(|(pkg, r)| {
                     let (scope, alias) = match pkg {
-                        Pkg::Dep { scope, alias } => (scope.clone(), alias.clone()),
+                        Pkg::Dep { scope, alias } => (
+                            scope.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                            alias.to_string(),
+                        ),
                         Pkg::Root => (Vec::new(), String::new()),
                     };
                     let revision = source.revision(&alias);

@@ -292,7 +292,7 @@ pub(crate) fn set_text(set: &Ranges<Version>) -> String {
         })
         .collect();
     if parts.is_empty() {
-        "no version".to_owned()
+        "with requirements that admit no version together".to_owned()
     } else {
         parts.join(" or ")
     }
@@ -337,7 +337,7 @@ fn hints(tree: &Tree, facts: &dyn Facts) -> Vec<String> {
             External::NoVersions(Pkg::Dep { .. }, set)
                 if set.iter().any(|(lo, _)| matches!(lo, Bound::Excluded(_))) => {}
             External::NoVersions(pkg @ Pkg::Dep { alias, .. }, set) => {
-                if !seen.insert(alias.clone()) {
+                if !seen.insert(alias.to_string()) {
                     continue;
                 }
                 let all = facts.candidates_of(alias);

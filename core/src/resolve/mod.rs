@@ -21,6 +21,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use cairn_protocol::version::Version;
 use pubgrub::{
@@ -30,6 +31,9 @@ use pubgrub::{
 
 pub use ranges::ranges;
 pub use source::{Candidate, Dependency, MemorySource, PackageSource, SourceError};
+
+/// A scope path: the aliases whose private dependencies opened it, outermost first.
+pub type Scope = Arc<[Arc<str>]>;
 
 /// A package as the solver sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -41,9 +45,9 @@ pub enum Pkg {
     /// shared, flat scope).
     Dep {
         /// The scope path.
-        scope: Vec<String>,
+        scope: Scope,
         /// The alias.
-        alias: String,
+        alias: Arc<str>,
     },
 }
 
@@ -52,8 +56,8 @@ impl Pkg {
     #[must_use]
     pub fn flat(alias: &str) -> Pkg {
         Pkg::Dep {
-            scope: Vec::new(),
-            alias: alias.to_owned(),
+            scope: Arc::from([]),
+            alias: Arc::from(alias),
         }
     }
 }
@@ -117,6 +121,7 @@ pub fn resolve(
         requirements,
         locked,
         versions: RefCell::new(HashMap::new()),
+        names: RefCell::new(HashMap::new()),
     };
     let root_version: Version = "0".parse().unwrap_or_else(|_| unreachable!("`0` parses"));
     match pubgrub::resolve(&provider, Pkg::Root, root_version) {
@@ -160,12 +165,57 @@ pub fn resolve(
     }
 }
 
+/// Packages in [`Pkg`] order, compared by a 16-byte prefix first: the solver's priority queue
+/// compares priorities often, and most names differ early.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameOrder {
+    prefix: u128,
+    pkg: Pkg,
+}
+
+impl NameOrder {
+    fn of(pkg: &Pkg) -> NameOrder {
+        // Scope elements each end in 0x01, then 0x00, then the alias: byte order of this text
+        // is `Pkg` order (names hold neither byte); the root sorts before everything.
+        let mut key = [0u8; 16];
+        if let Pkg::Dep { scope, alias } = pkg {
+            let bytes = scope
+                .iter()
+                .flat_map(|s| s.bytes().chain([1]))
+                .chain([0])
+                .chain(alias.bytes());
+            for (slot, b) in key.iter_mut().zip(bytes) {
+                *slot = b;
+            }
+        }
+        NameOrder {
+            prefix: u128::from_be_bytes(key),
+            pkg: pkg.clone(),
+        }
+    }
+}
+
+impl Ord for NameOrder {
+    fn cmp(&self, other: &NameOrder) -> std::cmp::Ordering {
+        self.prefix
+            .cmp(&other.prefix)
+            .then_with(|| self.pkg.cmp(&other.pkg))
+    }
+}
+
+impl PartialOrd for NameOrder {
+    fn partial_cmp(&self, other: &NameOrder) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
 /// The pubgrub adapter: caches each alias's candidates, best first.
 struct Provider<'a, S: PackageSource + ?Sized> {
     source: &'a S,
     requirements: &'a [Dependency],
     locked: &'a BTreeMap<Pkg, Version>,
     versions: RefCell<HashMap<String, Rc<Vec<Candidate>>>>,
+    names: RefCell<HashMap<String, Arc<str>>>,
 }
 
 impl<S: PackageSource + ?Sized> Provider<'_, S> {
@@ -185,18 +235,29 @@ impl<S: PackageSource + ?Sized> Provider<'_, S> {
         Ok(list)
     }
 
-    /// The solver package for `dep` when required by a package in `scope` called `owner`.
-    fn package(scope: &[String], owner: Option<&str>, dep: &Dependency) -> Pkg {
-        let mut scope = scope.to_vec();
-        if dep.private
-            && let Some(owner) = owner
-        {
-            scope.push(owner.to_owned());
+    /// The solver package for `dep` when required by `owner` (the root when `None`).
+    fn package(&self, owner: Option<(&Scope, &Arc<str>)>, dep: &Dependency) -> Pkg {
+        let alias = self.intern(&dep.alias);
+        let scope = match owner {
+            None => Arc::from([]),
+            Some((scope, owner)) if dep.private => {
+                scope.iter().cloned().chain([Arc::clone(owner)]).collect()
+            }
+            Some((scope, _)) => Arc::clone(scope),
+        };
+        Pkg::Dep { scope, alias }
+    }
+
+    /// One shared copy of each alias, so that packages clone cheaply.
+    fn intern(&self, alias: &str) -> Arc<str> {
+        if let Some(a) = self.names.borrow().get(alias) {
+            return Arc::clone(a);
         }
-        Pkg::Dep {
-            scope,
-            alias: dep.alias.clone(),
-        }
+        let a: Arc<str> = Arc::from(alias);
+        self.names
+            .borrow_mut()
+            .insert(alias.to_owned(), Arc::clone(&a));
+        a
     }
 }
 
@@ -236,7 +297,7 @@ impl<S: PackageSource + ?Sized> explain::Facts for Provider<'_, S> {
                 all
             }
         };
-        let mut found = written.into_iter().filter(|d| d.alias == *wanted);
+        let mut found = written.into_iter().filter(|d| *d.alias == **wanted);
         let first = found.next()?.constraint;
         found.all(|d| d.constraint == first).then_some(first)
     }
@@ -248,7 +309,7 @@ impl<S: PackageSource + ?Sized> DependencyProvider for Provider<'_, S> {
     type VS = Ranges<Version>;
     type M = String;
     type Err = SourceError;
-    type Priority = (u32, Reverse<Pkg>);
+    type Priority = (u32, Reverse<NameOrder>);
 
     fn prioritize(
         &self,
@@ -256,7 +317,7 @@ impl<S: PackageSource + ?Sized> DependencyProvider for Provider<'_, S> {
         _range: &Ranges<Version>,
         stats: &PackageResolutionStatistics,
     ) -> Self::Priority {
-        (stats.conflict_count(), Reverse(package.clone()))
+        (stats.conflict_count(), Reverse(NameOrder::of(package)))
     }
 
     fn choose_version(
@@ -287,11 +348,10 @@ impl<S: PackageSource + ?Sized> DependencyProvider for Provider<'_, S> {
         package: &Pkg,
         version: &Version,
     ) -> Result<Dependencies<Pkg, Ranges<Version>, String>, SourceError> {
-        let (scope, owner, deps) = match package {
-            Pkg::Root => (&[][..], None, self.requirements.to_vec()),
+        let (owner, deps) = match package {
+            Pkg::Root => (None, self.requirements.to_vec()),
             Pkg::Dep { scope, alias } => (
-                &scope[..],
-                Some(alias.as_str()),
+                Some((scope, alias)),
                 self.source.dependencies(alias, version)?,
             ),
         };
@@ -300,7 +360,7 @@ impl<S: PackageSource + ?Sized> DependencyProvider for Provider<'_, S> {
         for dep in &deps {
             let set = ranges(&dep.constraint);
             merged
-                .entry(Self::package(scope, owner, dep))
+                .entry(self.package(owner, dep))
                 .and_modify(|r| *r = r.intersection(&set))
                 .or_insert(set);
         }

@@ -171,8 +171,8 @@ fn package(name: &str) -> Pkg {
         .and_then(|n| n.split_once(" (private to "))
     {
         Some((alias, scope)) => Pkg::Dep {
-            scope: scope.split(" → ").map(str::to_owned).collect(),
-            alias: alias.to_owned(),
+            scope: scope.split(" → ").map(std::sync::Arc::from).collect(),
+            alias: std::sync::Arc::from(alias),
         },
         None => Pkg::flat(name),
     }

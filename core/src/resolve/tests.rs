@@ -349,3 +349,20 @@ fn failure_reports_read_as_prose() {
         ],
     );
 }
+
+proptest::proptest! {
+    /// The priority key orders packages exactly as `Pkg` does.
+    #[test]
+    fn name_order_agrees_with_package_order(
+        a in proptest::collection::vec("[a-c]{0,9}", 0..3), x in "[a-c]{1,20}",
+        b in proptest::collection::vec("[a-c]{0,9}", 0..3), y in "[a-c]{1,20}",
+    ) {
+        let pkg = |scope: &[String], alias: &str| Pkg::Dep {
+            scope: scope.iter().map(|s| std::sync::Arc::from(s.as_str())).collect(),
+            alias: std::sync::Arc::from(alias),
+        };
+        let (p, q) = (pkg(&a, &x), pkg(&b, &y));
+        proptest::prop_assert_eq!(NameOrder::of(&p).cmp(&NameOrder::of(&q)), p.cmp(&q));
+        proptest::prop_assert!(NameOrder::of(&Pkg::Root) < NameOrder::of(&p));
+    }
+}

@@ -1,0 +1,271 @@
+//! Resolution benchmark (prints figures; not a test).
+//!
+//! (a) pubgrub's own `OfflineDependencyProvider` against our resolver through the in-memory
+//!     source, on the same generated registries: no-backtracking chains of 1k and 10k
+//!     packages, and a heavy backtracking case.
+//! (b) Every crate version in the local cargo registry cache, resolved through the Cargo
+//!     index source: p50/p99/max per resolution, and one real failure report.
+//!
+//! Run: `cargo bench -p cairn-core --bench resolve` (`CAIRN_CARGO_CACHE=DIR` picks the cache).
+
+// Timings and counts are far below 2^52.
+#![allow(clippy::cast_precision_loss)]
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use cairn_core::resolve::cargo::CargoIndex;
+use cairn_core::resolve::{
+    Candidate, Dependency, MemorySource, PackageSource, ResolveError, ranges, resolve,
+};
+use cairn_protocol::version::{Constraint, Version};
+use pubgrub::{OfflineDependencyProvider, Ranges};
+
+const ROUNDS: usize = 5;
+
+/// A registry as plain rows: (package, version, [(dependency, constraint)]).
+type Rows = Vec<(String, String, Vec<(String, String)>)>;
+
+fn v(s: &str) -> Version {
+    s.parse().expect("version")
+}
+
+fn c(s: &str) -> Constraint {
+    s.parse().expect("constraint")
+}
+
+/// `p0 → p1 → … → p(n-1)`, three versions each, every dependency `^1`.
+fn chain(n: usize) -> Rows {
+    let mut rows = Vec::new();
+    for i in 0..n {
+        for ver in ["1.0.0", "1.1.0", "1.2.0"] {
+            let deps = if i + 1 < n {
+                vec![(format!("p{}", i + 1), "^1".to_owned())]
+            } else {
+                Vec::new()
+            };
+            rows.push((format!("p{i}"), ver.to_owned(), deps));
+        }
+    }
+    rows
+}
+
+/// `a` has `k` versions; all but the oldest need a `b` that is not there, and each also pulls
+/// in `c` at a version that exists, so the solver has to walk down through every `a`.
+fn backtracking(k: usize) -> Rows {
+    let mut rows = Vec::new();
+    for i in 0..k {
+        let deps = if i == 0 {
+            vec![("b".to_owned(), "^1".to_owned())]
+        } else {
+            vec![
+                ("c".to_owned(), format!(">={}.0.0", i % 5 + 1)),
+                ("b".to_owned(), format!("^{}", i + 1)),
+            ]
+        };
+        rows.push(("a".to_owned(), format!("1.{i}.0"), deps));
+    }
+    rows.push(("b".to_owned(), "1.0.0".to_owned(), Vec::new()));
+    for i in 1..=5 {
+        rows.push(("c".to_owned(), format!("{i}.0.0"), Vec::new()));
+    }
+    rows
+}
+
+fn ours(rows: &Rows) -> MemorySource {
+    let mut s = MemorySource::new("bench");
+    for (p, ver, deps) in rows {
+        s.add(
+            p,
+            Candidate::new(v(ver)),
+            deps.iter()
+                .map(|(d, k)| Dependency {
+                    alias: d.clone(),
+                    constraint: c(k),
+                    private: false,
+                })
+                .collect(),
+        );
+    }
+    s
+}
+
+fn offline(rows: &Rows, root: &str) -> OfflineDependencyProvider<String, Ranges<Version>> {
+    let mut p = OfflineDependencyProvider::new();
+    for (pkg, ver, deps) in rows {
+        p.add_dependencies(
+            pkg.clone(),
+            v(ver),
+            deps.iter().map(|(d, k)| (d.clone(), ranges(&c(k)))),
+        );
+    }
+    p.add_dependencies(
+        "root".to_owned(),
+        v("0"),
+        [(root.to_owned(), Ranges::full())],
+    );
+    p
+}
+
+fn best<T>(mut f: impl FnMut() -> T) -> (Duration, T) {
+    let mut best = Duration::MAX;
+    let mut out = None;
+    for _ in 0..ROUNDS {
+        let t = Instant::now();
+        let r = f();
+        best = best.min(t.elapsed());
+        out = Some(r);
+    }
+    (best, out.expect("rounds ran"))
+}
+
+fn compare(name: &str, rows: &Rows, root: &str) {
+    let provider = offline(rows, root);
+    let (theirs, a) = best(|| {
+        pubgrub::resolve(&provider, "root".to_owned(), v("0"))
+            .map(|s| s.iter().count())
+            .map_err(|_| ())
+    });
+    let source = ours(rows);
+    let reqs = [Dependency {
+        alias: root.to_owned(),
+        constraint: Constraint::Any,
+        private: false,
+    }];
+    let (mine, b) = best(|| resolve(&source, &reqs, &BTreeMap::new()).map(|s| s.packages.len()));
+    let agree = match (&a, &b) {
+        (Ok(x), Ok(y)) => x - 1 == *y,
+        (Err(()), Err(_)) => true,
+        _ => false,
+    };
+    println!(
+        "{name:<34} {:>12.2?} {:>12.2?} {:>7.2}x  {}",
+        theirs,
+        mine,
+        mine.as_secs_f64() / theirs.as_secs_f64(),
+        if agree {
+            "same outcome"
+        } else {
+            "OUTCOMES DIFFER"
+        }
+    );
+}
+
+fn cache_dir() -> Option<std::path::PathBuf> {
+    if let Some(d) = std::env::var_os("CAIRN_CARGO_CACHE") {
+        return Some(d.into());
+    }
+    let home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cargo")))?;
+    let index = home.join("registry/index");
+    std::fs::read_dir(index)
+        .ok()?
+        .flatten()
+        .map(|e| e.path().join(".cache"))
+        .find(|p| p.is_dir())
+}
+
+fn real_data() {
+    let Some(dir) = cache_dir() else {
+        println!("(b) no cargo registry cache found; set CAIRN_CARGO_CACHE");
+        return;
+    };
+    let t = Instant::now();
+    let index = match CargoIndex::read_dir(&dir) {
+        Ok(i) => i,
+        Err(e) => {
+            println!("(b) cannot read {}: {e}", dir.display());
+            return;
+        }
+    };
+    println!(
+        "\n(b) {}: {} crates, {} releases read in {:.2?}; {} requirements translated inexactly, {} entries skipped, {} platform-specific dependencies left out",
+        dir.display(),
+        index.crates().len(),
+        index.releases,
+        t.elapsed(),
+        index.inexact.len(),
+        index.skipped.len(),
+        index.platform_specific
+    );
+    for n in index.inexact.iter().take(3) {
+        println!(
+            "    inexact: {} → {} `{}`: {}",
+            n.release, n.dependency, n.requirement, n.reason
+        );
+    }
+    let mut times = Vec::new();
+    let (mut solved, mut failed, mut missing) = (0usize, 0usize, 0usize);
+    let mut sample_report: Option<String> = None;
+    for name in index.crates() {
+        let versions = index.versions(&name).ok().flatten().unwrap_or_default();
+        for cand in versions.iter().filter(|c| !c.yanked) {
+            let reqs = [Dependency {
+                alias: name.clone(),
+                constraint: Constraint::Exact(cand.version.clone()),
+                private: false,
+            }];
+            let t = Instant::now();
+            let r = resolve(&index, &reqs, &BTreeMap::new());
+            times.push(t.elapsed());
+            match r {
+                Ok(_) => solved += 1,
+                Err(ResolveError::NoSolution { report }) => {
+                    failed += 1;
+                    if report.contains("is not an alias") {
+                        missing += 1;
+                    }
+                    // Keep the shortest report that is about versions, not a missing crate.
+                    let about_versions = !report.contains("is not an alias");
+                    let better = match &sample_report {
+                        None => true,
+                        Some(s) => {
+                            about_versions
+                                && (s.contains("is not an alias") || s.len() > report.len())
+                        }
+                    };
+                    if better {
+                        sample_report = Some(report);
+                    }
+                }
+                Err(e) => {
+                    failed += 1;
+                    println!("    source error: {e}");
+                }
+            }
+        }
+    }
+    times.sort();
+    let pick = |per_mille: usize| times[(times.len() - 1) * per_mille / 1000];
+    if times.is_empty() {
+        println!("    no versions to resolve");
+        return;
+    }
+    println!(
+        "    {} resolutions ({solved} solved, {failed} unsolvable, of which {missing} name a crate absent from this cache): p50 {:.2?}, p99 {:.2?}, max {:.2?}",
+        times.len(),
+        pick(500),
+        pick(990),
+        times.last().copied().unwrap_or_default()
+    );
+    if let Some(r) = sample_report {
+        println!(
+            "\n    a real report:\n{}",
+            r.lines()
+                .map(|l| format!("      {l}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+}
+
+fn main() {
+    println!("(a) best of {ROUNDS}              OfflineDependencyProvider   ours   ours/theirs");
+    compare("chain of 1,000 packages", &chain(1_000), "p0");
+    compare("chain of 10,000 packages", &chain(10_000), "p0");
+    compare("backtracking over 300 versions", &backtracking(300), "a");
+    if std::env::var_os("CAIRN_BENCH_SKIP_REAL").is_none() {
+        real_data();
+    }
+}
