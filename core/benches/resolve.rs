@@ -107,32 +107,34 @@ fn offline(rows: &Rows, root: &str) -> OfflineDependencyProvider<String, Ranges<
     p
 }
 
-fn best<T>(mut f: impl FnMut() -> T) -> (Duration, T) {
-    let mut best = Duration::MAX;
-    let mut out = None;
-    for _ in 0..ROUNDS {
-        let t = Instant::now();
-        let r = f();
-        best = best.min(t.elapsed());
-        out = Some(r);
-    }
-    (best, out.expect("rounds ran"))
-}
-
 fn compare(name: &str, rows: &Rows, root: &str) {
+    // Both inputs are built first, and the rounds alternate (theirs, ours, theirs, …) so that
+    // neither side inherits the other's allocator state or the machine's load drift.
     let provider = offline(rows, root);
-    let (theirs, a) = best(|| {
-        pubgrub::resolve(&provider, "root".to_owned(), v("0"))
-            .map(|s| s.iter().count())
-            .map_err(|_| ())
-    });
     let source = ours(rows);
     let reqs = [Dependency {
         alias: root.to_owned(),
         constraint: Constraint::Any,
         private: false,
     }];
-    let (mine, b) = best(|| resolve(&source, &reqs, &BTreeMap::new()).map(|s| s.packages.len()));
+    let (mut theirs, mut mine) = (Duration::MAX, Duration::MAX);
+    let (mut their_answer, mut our_answer) = (None, None);
+    for _ in 0..ROUNDS {
+        let t = Instant::now();
+        let answer = pubgrub::resolve(&provider, "root".to_owned(), v("0"))
+            .map(|s| s.iter().count())
+            .map_err(|_| ());
+        theirs = theirs.min(t.elapsed());
+        their_answer = Some(answer);
+        let t = Instant::now();
+        let answer = resolve(&source, &reqs, &BTreeMap::new()).map(|s| s.packages.len());
+        mine = mine.min(t.elapsed());
+        our_answer = Some(answer);
+    }
+    let (a, b) = (
+        their_answer.expect("rounds ran"),
+        our_answer.expect("rounds ran"),
+    );
     let agree = match (&a, &b) {
         (Ok(x), Ok(y)) => x - 1 == *y,
         (Err(()), Err(_)) => true,

@@ -270,11 +270,15 @@ impl CargoIndex {
 }
 
 impl PackageSource for CargoIndex {
-    fn versions(&self, alias: &str) -> Result<Option<Vec<Candidate>>, SourceError> {
+    fn versions(&self, alias: &str) -> Result<Option<std::rc::Rc<[Candidate]>>, SourceError> {
         self.source.versions(alias)
     }
 
-    fn dependencies(&self, alias: &str, version: &Version) -> Result<Vec<Dependency>, SourceError> {
+    fn dependencies(
+        &self,
+        alias: &str,
+        version: &Version,
+    ) -> Result<std::rc::Rc<[Dependency]>, SourceError> {
         self.source.dependencies(alias, version)
     }
 

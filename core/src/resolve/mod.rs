@@ -18,7 +18,7 @@ pub mod store;
 
 use std::cell::RefCell;
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -120,8 +120,8 @@ pub fn resolve(
         source,
         requirements,
         locked,
-        versions: RefCell::new(HashMap::new()),
-        names: RefCell::new(HashMap::new()),
+        versions: RefCell::new(pubgrub::Map::default()),
+        names: RefCell::new(pubgrub::Map::default()),
     };
     let root_version: Version = "0".parse().unwrap_or_else(|_| unreachable!("`0` parses"));
     match pubgrub::resolve(&provider, Pkg::Root, root_version) {
@@ -214,21 +214,30 @@ struct Provider<'a, S: PackageSource + ?Sized> {
     source: &'a S,
     requirements: &'a [Dependency],
     locked: &'a BTreeMap<Pkg, Version>,
-    versions: RefCell<HashMap<String, Rc<Vec<Candidate>>>>,
-    names: RefCell<HashMap<String, Arc<str>>>,
+    versions: RefCell<pubgrub::Map<String, Rc<[Candidate]>>>,
+    names: RefCell<pubgrub::Map<String, Arc<str>>>,
 }
 
 impl<S: PackageSource + ?Sized> Provider<'_, S> {
     /// `alias`'s candidates, best first (releases above pre-releases, then higher first);
     /// empty when the alias is unknown.
-    fn candidates(&self, alias: &str) -> Result<Rc<Vec<Candidate>>, SourceError> {
+    fn candidates(&self, alias: &str) -> Result<Rc<[Candidate]>, SourceError> {
         if let Some(c) = self.versions.borrow().get(alias) {
             return Ok(Rc::clone(c));
         }
-        let mut list = self.source.versions(alias)?.unwrap_or_default();
-        list.sort_by(|a, b| b.version.priority_cmp(&a.version));
-        list.dedup_by(|a, b| a.version == b.version);
-        let list = Rc::new(list);
+        let given = self.source.versions(alias)?.unwrap_or_else(|| Rc::from([]));
+        // Sources usually list best first already; copy only when they do not.
+        let best_first = given
+            .windows(2)
+            .all(|w| w[0].version.priority_cmp(&w[1].version) == std::cmp::Ordering::Greater);
+        let list = if best_first {
+            given
+        } else {
+            let mut list = given.to_vec();
+            list.sort_by(|a, b| b.version.priority_cmp(&a.version));
+            list.dedup_by(|a, b| a.version == b.version);
+            Rc::from(list)
+        };
         self.versions
             .borrow_mut()
             .insert(alias.to_owned(), Rc::clone(&list));
@@ -264,7 +273,7 @@ impl<S: PackageSource + ?Sized> Provider<'_, S> {
 impl<S: PackageSource + ?Sized> explain::Facts for Provider<'_, S> {
     fn candidates_of(&self, alias: &str) -> Vec<Candidate> {
         self.candidates(alias)
-            .map(|c| c.as_ref().clone())
+            .map(|c| c.to_vec())
             .unwrap_or_default()
     }
 
@@ -291,7 +300,13 @@ impl<S: PackageSource + ?Sized> explain::Facts for Provider<'_, S> {
                 let mut all = Vec::new();
                 for c in self.candidates(alias).ok()?.iter() {
                     if set.contains(&c.version) {
-                        all.extend(self.source.dependencies(alias, &c.version).ok()?);
+                        all.extend(
+                            self.source
+                                .dependencies(alias, &c.version)
+                                .ok()?
+                                .iter()
+                                .cloned(),
+                        );
                     }
                 }
                 all
@@ -331,7 +346,8 @@ impl<S: PackageSource + ?Sized> DependencyProvider for Provider<'_, S> {
             ));
         };
         let candidates = self.candidates(alias)?;
-        if let Some(locked) = self.locked.get(package)
+        if !self.locked.is_empty()
+            && let Some(locked) = self.locked.get(package)
             && range.contains(locked)
             && candidates.iter().any(|c| c.version == *locked)
         {
@@ -348,24 +364,29 @@ impl<S: PackageSource + ?Sized> DependencyProvider for Provider<'_, S> {
         package: &Pkg,
         version: &Version,
     ) -> Result<Dependencies<Pkg, Ranges<Version>, String>, SourceError> {
-        let (owner, deps) = match package {
-            Pkg::Root => (None, self.requirements.to_vec()),
+        let (owner, deps): (_, Rc<[Dependency]>) = match package {
+            Pkg::Root => (None, Rc::from(self.requirements)),
             Pkg::Dep { scope, alias } => (
                 Some((scope, alias)),
                 self.source.dependencies(alias, version)?,
             ),
         };
         // One entry per package, intersecting repeated mentions, in a stable order.
-        let mut merged: BTreeMap<Pkg, Ranges<Version>> = BTreeMap::new();
-        for dep in &deps {
-            let set = ranges(&dep.constraint);
-            merged
-                .entry(self.package(owner, dep))
-                .and_modify(|r| *r = r.intersection(&set))
-                .or_insert(set);
-        }
+        let mut list: Vec<(Pkg, Ranges<Version>)> = deps
+            .iter()
+            .map(|dep| (self.package(owner, dep), ranges(&dep.constraint)))
+            .collect();
+        list.sort_by(|a, b| a.0.cmp(&b.0));
+        list.dedup_by(|later, kept| {
+            if later.0 == kept.0 {
+                kept.1 = kept.1.intersection(&later.1);
+                true
+            } else {
+                false
+            }
+        });
         Ok(Dependencies::Available(
-            merged.into_iter().collect::<DependencyConstraints<_, _>>(),
+            list.into_iter().collect::<DependencyConstraints<_, _>>(),
         ))
     }
 }

@@ -56,18 +56,7 @@ fn upper(upper: &Version, lower: Option<&Version>) -> Ranges<Version> {
 
 /// The lowest version whose numeric fields are `base`: `base-0`.
 fn lowest_of_base(base: &[u64]) -> Version {
-    let fields = if base.is_empty() {
-        "0".to_owned()
-    } else {
-        base.iter()
-            .map(u64::to_string)
-            .collect::<Vec<_>>()
-            .join(".")
-    };
-    // At most as many fields as a parsed version had, each a u64: always a valid version.
-    format!("{fields}-0")
-        .parse()
-        .unwrap_or_else(|_| unreachable!("`{fields}-0` is a valid version"))
+    Version::lowest_with_base(base)
 }
 
 #[cfg(test)]
@@ -124,6 +113,15 @@ mod tests {
             let w = v(&w);
             prop_assert_eq!(ranges(&c).contains(&w), c.matches(&w), "{} on {}", c, w);
         }
+    }
+
+    #[test]
+    fn the_lowest_version_of_a_base() {
+        assert_eq!(lowest_of_base(&[1, 2]), v("1.2-0"));
+        assert_eq!(lowest_of_base(&[1, 2]).to_string(), "1.2-0");
+        assert_eq!(lowest_of_base(&[]), v("0-0"));
+        assert_eq!(lowest_of_base(&[3, 0]), v("3-0"));
+        assert!(lowest_of_base(&[1, 2]) < v("1.2-0.0") && v("1.1.99") < lowest_of_base(&[1, 2]));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Where the resolver reads packages from.
 
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use cairn_protocol::version::{Constraint, Version};
 
@@ -52,13 +53,14 @@ pub trait PackageSource {
     ///
     /// # Errors
     /// When the source cannot be read.
-    fn versions(&self, alias: &str) -> Result<Option<Vec<Candidate>>, SourceError>;
+    fn versions(&self, alias: &str) -> Result<Option<Rc<[Candidate]>>, SourceError>;
 
     /// The dependencies of `alias` at `version`.
     ///
     /// # Errors
     /// When the source cannot be read, or holds no such release.
-    fn dependencies(&self, alias: &str, version: &Version) -> Result<Vec<Dependency>, SourceError>;
+    fn dependencies(&self, alias: &str, version: &Version)
+    -> Result<Rc<[Dependency]>, SourceError>;
 
     /// Where `alias`'s facts come from (for explanations): the curator index and the version
     /// index it maps to, for example.
@@ -68,12 +70,17 @@ pub trait PackageSource {
     fn index(&self) -> String;
 }
 
+/// One release held in memory: its candidate entry and its dependencies.
+type Release = (Candidate, Rc<[Dependency]>);
+
 /// A package source held in memory (tests, scenario files, generated registries).
 #[derive(Debug, Clone, Default)]
 pub struct MemorySource {
     /// What [`PackageSource::origin`] reports (`memory` if empty).
     pub name: String,
-    packages: BTreeMap<String, Vec<(Candidate, Vec<Dependency>)>>,
+    packages: BTreeMap<String, Vec<Release>>,
+    /// Each alias's candidates, best first (what the resolver tries first), shared.
+    sorted: BTreeMap<String, Rc<[Candidate]>>,
 }
 
 impl MemorySource {
@@ -83,6 +90,7 @@ impl MemorySource {
         MemorySource {
             name: name.to_owned(),
             packages: BTreeMap::new(),
+            sorted: BTreeMap::new(),
         }
     }
 
@@ -96,23 +104,27 @@ impl MemorySource {
     pub fn add(&mut self, alias: &str, candidate: Candidate, deps: Vec<Dependency>) {
         let versions = self.packages.entry(alias.to_owned()).or_default();
         versions.retain(|(c, _)| c.version != candidate.version);
-        versions.push((candidate, deps));
+        versions.push((candidate, Rc::from(deps)));
+        let mut best_first: Vec<Candidate> = versions.iter().map(|(c, _)| c.clone()).collect();
+        best_first.sort_by(|a, b| b.version.priority_cmp(&a.version));
+        self.sorted.insert(alias.to_owned(), Rc::from(best_first));
     }
 }
 
 impl PackageSource for MemorySource {
-    fn versions(&self, alias: &str) -> Result<Option<Vec<Candidate>>, SourceError> {
-        Ok(self
-            .packages
-            .get(alias)
-            .map(|v| v.iter().map(|(c, _)| c.clone()).collect()))
+    fn versions(&self, alias: &str) -> Result<Option<Rc<[Candidate]>>, SourceError> {
+        Ok(self.sorted.get(alias).map(Rc::clone))
     }
 
-    fn dependencies(&self, alias: &str, version: &Version) -> Result<Vec<Dependency>, SourceError> {
+    fn dependencies(
+        &self,
+        alias: &str,
+        version: &Version,
+    ) -> Result<Rc<[Dependency]>, SourceError> {
         self.packages
             .get(alias)
             .and_then(|v| v.iter().find(|(c, _)| c.version == *version))
-            .map(|(_, d)| d.clone())
+            .map(|(_, d)| Rc::clone(d))
             .ok_or_else(|| SourceError(format!("`{alias}` has no release {version} here")))
     }
 

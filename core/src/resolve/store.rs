@@ -91,7 +91,7 @@ impl StoreSource {
 }
 
 impl PackageSource for StoreSource {
-    fn versions(&self, alias: &str) -> Result<Option<Vec<Candidate>>, SourceError> {
+    fn versions(&self, alias: &str) -> Result<Option<std::rc::Rc<[Candidate]>>, SourceError> {
         Ok(self.entry(alias).map(|e| {
             e.releases
                 .iter()
@@ -105,7 +105,11 @@ impl PackageSource for StoreSource {
         }))
     }
 
-    fn dependencies(&self, alias: &str, version: &Version) -> Result<Vec<Dependency>, SourceError> {
+    fn dependencies(
+        &self,
+        alias: &str,
+        version: &Version,
+    ) -> Result<std::rc::Rc<[Dependency]>, SourceError> {
         let e = self
             .entry(alias)
             .ok_or_else(|| SourceError(format!("`{alias}` is not an alias of `{}`", self.index)))?;

@@ -156,6 +156,24 @@ impl Version {
         s
     }
 
+    /// The lowest version whose numeric fields are `base` (trailing zeros ignored): `base-0`
+    /// (numeric `0` is the lowest pre-release identifier, and a shorter pre-release sorts
+    /// first). Resolvers use it as the exclusive bound that leaves out a base and all of its
+    /// pre-releases. Built directly, so its text may exceed the length limit by the `-0`.
+    #[must_use]
+    pub fn lowest_with_base(base: &[u64]) -> Version {
+        let mut nums = base.to_vec();
+        let written = nums.len().max(1);
+        while nums.last() == Some(&0) {
+            nums.pop();
+        }
+        Version {
+            nums,
+            written,
+            pre: vec![Ident::Numeric(0)],
+        }
+    }
+
     /// Whether this is a pre-release.
     #[must_use]
     pub fn is_prerelease(&self) -> bool {
