@@ -159,7 +159,7 @@ pub struct CargoIndex {
 }
 
 impl CargoIndex {
-    /// Reads every index file under `dir` (plain or cache form; `config.json` is skipped).
+    /// Reads every index file under `dir` (plain or cache form; names with a dot are skipped).
     ///
     /// # Errors
     /// When a file cannot be read or is neither form.
@@ -291,12 +291,20 @@ impl PackageSource for CargoIndex {
     }
 }
 
+/// Index files under `dir`: crate names never contain a dot, so files with one (`config.json`,
+/// a README, lock files) and hidden folders below `dir` (`.git`) are not index files.
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
+        let dotted = path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().contains('.'));
+        if dotted {
+            continue;
+        }
         if path.is_dir() {
             walk(&path, out)?;
-        } else if path.file_name().is_some_and(|n| n != "config.json") {
+        } else {
             out.push(path);
         }
     }
