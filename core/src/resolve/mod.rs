@@ -121,7 +121,7 @@ pub fn resolve(
         requirements,
         locked,
         versions: RefCell::new(pubgrub::Map::default()),
-        names: RefCell::new(pubgrub::Map::default()),
+        names: RefCell::new(pubgrub::Set::default()),
     };
     let root_version: Version = "0".parse().unwrap_or_else(|_| unreachable!("`0` parses"));
     match pubgrub::resolve(&provider, Pkg::Root, root_version) {
@@ -214,8 +214,8 @@ struct Provider<'a, S: PackageSource + ?Sized> {
     source: &'a S,
     requirements: &'a [Dependency],
     locked: &'a BTreeMap<Pkg, Version>,
-    versions: RefCell<pubgrub::Map<String, Rc<[Candidate]>>>,
-    names: RefCell<pubgrub::Map<String, Arc<str>>>,
+    versions: RefCell<pubgrub::Map<Arc<str>, Rc<[Candidate]>>>,
+    names: RefCell<pubgrub::Set<Arc<str>>>,
 }
 
 impl<S: PackageSource + ?Sized> Provider<'_, S> {
@@ -240,7 +240,7 @@ impl<S: PackageSource + ?Sized> Provider<'_, S> {
         };
         self.versions
             .borrow_mut()
-            .insert(alias.to_owned(), Rc::clone(&list));
+            .insert(self.intern(alias), Rc::clone(&list));
         Ok(list)
     }
 
@@ -263,9 +263,7 @@ impl<S: PackageSource + ?Sized> Provider<'_, S> {
             return Arc::clone(a);
         }
         let a: Arc<str> = Arc::from(alias);
-        self.names
-            .borrow_mut()
-            .insert(alias.to_owned(), Arc::clone(&a));
+        self.names.borrow_mut().insert(Arc::clone(&a));
         a
     }
 }
