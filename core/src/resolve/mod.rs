@@ -249,7 +249,9 @@ impl<S: PackageSource + ?Sized> Provider<'_, S> {
         let alias = self.intern(&dep.alias);
         let scope = match owner {
             None => Arc::from([]),
-            Some((scope, owner)) if dep.private => {
+            // A scope never repeats an owner: private dependencies that cycle back stay in the
+            // scope they are in, so scopes are finite (spec/12-resolution.md).
+            Some((scope, owner)) if dep.private && !scope.contains(owner) => {
                 scope.iter().cloned().chain([Arc::clone(owner)]).collect()
             }
             Some((scope, _)) => Arc::clone(scope),

@@ -171,6 +171,26 @@ fn private_dependencies_resolve_in_their_own_scope() {
 }
 
 #[test]
+fn private_cycles_end() {
+    // a privately needs b, and b privately needs a: scopes would nest forever without the
+    // rule that a scope never repeats its owner. (∅, a) opens [a] for b; ([a], b) opens
+    // [a, b] for a; there a's private b and b's private a stay in [a, b].
+    let s = source(&[
+        ("a", "1.0.0", false, vec![private("b", "^1")]),
+        ("b", "1.0.0", false, vec![private("a", "^1")]),
+    ]);
+    assert_eq!(
+        solve(&s, &[dep("a", "^1")]),
+        Ok(answer(&[
+            ("a", "1.0.0"),
+            ("a (private to a → b)", "1.0.0"),
+            ("b (private to a → b)", "1.0.0"),
+            ("b (private to a)", "1.0.0"),
+        ]))
+    );
+}
+
+#[test]
 fn answers_do_not_depend_on_listing_order() {
     let mut rows = vec![
         (
