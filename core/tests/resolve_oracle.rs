@@ -1,12 +1,14 @@
 //! The resolver against a SAT oracle on random registries (issue 5, item 5).
 //!
-//! Each generated registry (acyclic or cyclic, with pre-releases and yanks) is encoded as CNF:
-//! one variable per (alias, usable version), at most one version per alias, the requirements,
-//! and `chosen(p, v) → one of the versions its dependency admits`. batsat (a `MiniSat` port)
-//! decides it. The resolver must find a solution exactly when the formula is satisfiable, every
-//! solution must satisfy every constraint, answers must be deterministic, and removing a
-//! dependency must never make a solvable registry unsolvable. A failing case is printed as a
-//! scenario file for `test-vectors/resolve/`.
+//! Each generated registry (acyclic or cyclic, with pre-releases, yanks and private
+//! dependencies) is encoded as CNF: one variable per (scope, alias, usable version) over every
+//! scope the registry could open, at most one version per alias per scope, the requirements,
+//! and `chosen(s, p, v) → one of the versions its dependency admits in the dependency's
+//! scope`. batsat (a `MiniSat` port) decides it. The resolver must find a solution exactly when
+//! the formula is satisfiable, every solution must satisfy every constraint in the right scope,
+//! answers must be deterministic, and removing a dependency must never make a solvable
+//! registry unsolvable. A failing case is printed as a scenario file for
+//! `test-vectors/resolve/`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -45,7 +47,8 @@ struct Release {
     alias: usize,
     version: usize,
     yanked: bool,
-    deps: Vec<(usize, usize)>,
+    /// (alias, constraint, private)
+    deps: Vec<(usize, usize, bool)>,
 }
 
 #[derive(Debug, Clone)]
@@ -73,7 +76,10 @@ fn registry() -> impl Strategy<Value = Registry> {
         let release = (
             0..VERSIONS.len(),
             prop::bool::weighted(0.15),
-            prop::collection::vec((0..n, 0..CONSTRAINTS.len()), 0..3),
+            prop::collection::vec(
+                (0..n, 0..CONSTRAINTS.len(), prop::bool::weighted(0.2)),
+                0..3,
+            ),
         );
         (
             prop::collection::vec(prop::collection::vec(release, 1..5), n..=n),
@@ -90,7 +96,7 @@ fn registry() -> impl Strategy<Value = Registry> {
                                 alias,
                                 version,
                                 yanked,
-                                deps: deps.into_iter().filter(|(d, _)| *d != alias).collect(),
+                                deps: deps.into_iter().filter(|(d, _, _)| *d != alias).collect(),
                             });
                         }
                     }
@@ -114,10 +120,10 @@ fn source(reg: &Registry, reversed: bool) -> MemorySource {
         let deps = r
             .deps
             .iter()
-            .map(|&(d, c)| Dependency {
+            .map(|&(d, c, private)| Dependency {
                 alias: alias(d),
                 constraint: constraint(c),
-                private: false,
+                private,
             })
             .collect();
         s.add(&alias(r.alias), c, deps);
@@ -136,64 +142,115 @@ fn requirements(reg: &Registry) -> Vec<Dependency> {
         .collect()
 }
 
-/// Whether some choice of usable (non-yanked) versions satisfies everything.
+/// A scope path: aliases, outermost first (spec/12-resolution.md).
+type ScopePath = Vec<usize>;
+
+/// The scope a dependency of `owner` (in `scope`) lands in.
+fn child(scope: &ScopePath, owner: usize, private: bool) -> ScopePath {
+    let mut s = scope.clone();
+    if private && !scope.contains(&owner) {
+        s.push(owner);
+    }
+    s
+}
+
+/// Every scope any choice of versions could open (a fixpoint over the static edges).
+fn scopes(reg: &Registry) -> Vec<ScopePath> {
+    let mut all = vec![Vec::new()];
+    let mut i = 0;
+    while i < all.len() {
+        let scope = all[i].clone();
+        for r in &reg.releases {
+            for &(_, _, private) in &r.deps {
+                let s = child(&scope, r.alias, private);
+                if !all.contains(&s) {
+                    all.push(s);
+                }
+            }
+        }
+        i += 1;
+    }
+    all
+}
+
+/// Whether some choice of usable (non-yanked) versions, one per alias per scope, satisfies
+/// everything.
 fn satisfiable(reg: &Registry) -> bool {
     let mut solver = BasicSolver::default();
     let usable: Vec<&Release> = reg.releases.iter().filter(|r| !r.yanked).collect();
-    let vars: Vec<Lit> = usable
+    let scopes = scopes(reg);
+    // vars[s][i]: release `usable[i]` is chosen in scope `scopes[s]`.
+    let vars: Vec<Vec<Lit>> = scopes
         .iter()
-        .map(|_| Lit::new(solver.new_var_default(), true))
+        .map(|_| {
+            usable
+                .iter()
+                .map(|_| Lit::new(solver.new_var_default(), true))
+                .collect()
+        })
         .collect();
-    let admitting = |a: usize, c: usize| -> Vec<Lit> {
+    let admitting = |s: usize, a: usize, c: usize| -> Vec<Lit> {
         usable
             .iter()
-            .zip(&vars)
+            .zip(&vars[s])
             .filter(|(r, _)| r.alias == a && constraint(c).matches(&version(r.version)))
             .map(|(_, l)| *l)
             .collect()
     };
-    for (i, a) in usable.iter().enumerate() {
-        for (j, b) in usable.iter().enumerate().skip(i + 1) {
-            if a.alias == b.alias {
-                solver.add_clause_reuse(&mut vec![!vars[i], !vars[j]]);
+    for row in &vars {
+        for (i, a) in usable.iter().enumerate() {
+            for (j, b) in usable.iter().enumerate().skip(i + 1) {
+                if a.alias == b.alias {
+                    solver.add_clause_reuse(&mut vec![!row[i], !row[j]]);
+                }
             }
         }
     }
     for &(a, c) in &reg.root {
-        solver.add_clause_reuse(&mut admitting(a, c));
+        solver.add_clause_reuse(&mut admitting(0, a, c));
     }
-    for (r, &x) in usable.iter().zip(&vars) {
-        for &(d, c) in &r.deps {
-            let mut clause = vec![!x];
-            clause.extend(admitting(d, c));
-            solver.add_clause_reuse(&mut clause);
+    for (s, scope) in scopes.iter().enumerate() {
+        for (r, &x) in usable.iter().zip(&vars[s]) {
+            for &(d, c, private) in &r.deps {
+                let target = child(scope, r.alias, private);
+                let t = scopes
+                    .iter()
+                    .position(|x| *x == target)
+                    .expect("the fixpoint holds every reachable scope");
+                let mut clause = vec![!x];
+                clause.extend(admitting(t, d, c));
+                solver.add_clause_reuse(&mut clause);
+            }
         }
     }
     solver.solve_limited(&[]) == lbool::TRUE
 }
 
-/// Every constraint holds in `sol`, and it is flat.
+/// Every constraint holds in `sol` in the right scope, one version per alias per scope.
 fn check_solution(reg: &Registry, sol: &Resolution) -> Result<(), String> {
-    let mut chosen: BTreeMap<String, Version> = BTreeMap::new();
+    let index = |name: &str| -> usize {
+        name.strip_prefix('p')
+            .and_then(|n| n.parse().ok())
+            .expect("generated alias")
+    };
+    let mut chosen: BTreeMap<(ScopePath, usize), Version> = BTreeMap::new();
     for (pkg, r) in &sol.packages {
         let Pkg::Dep { scope, alias } = pkg else {
             return Err("the root leaked into the solution".to_owned());
         };
-        if !scope.is_empty() {
-            return Err(format!("{pkg} is scoped without private dependencies"));
-        }
         if r.candidate.yanked {
             return Err(format!("{pkg} {} is yanked", r.candidate.version));
         }
-        chosen.insert(alias.to_string(), r.candidate.version.clone());
+        let path: ScopePath = scope.iter().map(|s| index(s)).collect();
+        chosen.insert((path, index(alias)), r.candidate.version.clone());
     }
-    let holds = |a: usize, c: usize| {
+    let holds = |s: &ScopePath, a: usize, c: usize| {
         chosen
-            .get(&alias(a))
+            .get(&(s.clone(), a))
             .is_some_and(|v| constraint(c).matches(v))
     };
     for &(a, c) in &reg.root {
-        if !holds(a, c) {
+        if !holds(&Vec::new(), a, c) {
             return Err(format!(
                 "requirement {} {} broken",
                 alias(a),
@@ -201,25 +258,22 @@ fn check_solution(reg: &Registry, sol: &Resolution) -> Result<(), String> {
             ));
         }
     }
-    for r in &reg.releases {
-        if chosen.get(&alias(r.alias)) == Some(&version(r.version)) {
-            if r.yanked {
+    for ((scope, a), v) in &chosen {
+        let Some(r) = reg
+            .releases
+            .iter()
+            .find(|r| r.alias == *a && version(r.version) == *v)
+        else {
+            return Err(format!("{} {v} does not exist", alias(*a)));
+        };
+        for &(d, c, private) in &r.deps {
+            if !holds(&child(scope, *a, private), d, c) {
                 return Err(format!(
-                    "{} {} is yanked",
-                    alias(r.alias),
-                    VERSIONS[r.version]
+                    "{} {v} in scope {scope:?} needs {} {}",
+                    alias(*a),
+                    alias(d),
+                    CONSTRAINTS[c]
                 ));
-            }
-            for &(d, c) in &r.deps {
-                if !holds(d, c) {
-                    return Err(format!(
-                        "{} {} needs {} {}",
-                        alias(r.alias),
-                        VERSIONS[r.version],
-                        alias(d),
-                        CONSTRAINTS[c]
-                    ));
-                }
             }
         }
     }
@@ -244,7 +298,17 @@ fn scenario(reg: &Registry, sat: bool) -> String {
             let deps: Vec<String> = r
                 .deps
                 .iter()
-                .map(|&(d, c)| format!("{} = \"{}\"", alias(d), CONSTRAINTS[c]))
+                .map(|&(d, c, private)| {
+                    if private {
+                        format!(
+                            "{} = {{ version = \"{}\", private = true }}",
+                            alias(d),
+                            CONSTRAINTS[c]
+                        )
+                    } else {
+                        format!("{} = \"{}\"", alias(d), CONSTRAINTS[c])
+                    }
+                })
                 .collect();
             let _ = writeln!(t, "deps = {{ {} }}", deps.join(", "));
         }
