@@ -15,9 +15,19 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use cairn_core::resolve::cargo::CargoIndex;
+use cairn_core::resolve::store::StoreSource;
 use cairn_core::resolve::{
     Candidate, Dependency, MemorySource, PackageSource, ResolveError, ranges, resolve,
 };
+use cairn_core::store::Store;
+use cairn_protocol::cid::Cid;
+use cairn_protocol::identity;
+use cairn_protocol::index::package::{AliasEntry, PackageIndex, PackageOp, Policy};
+use cairn_protocol::index::version::{VersionIndex, VersionOp};
+use cairn_protocol::index::{Citation, MAX_OPS, Tip, sign_next};
+use cairn_protocol::name::{IndexName, Name};
+use cairn_protocol::release::{self, Artifact, Release};
+use cairn_protocol::sign::SecretKey;
 use cairn_protocol::version::{Constraint, Version};
 use pubgrub::{OfflineDependencyProvider, Ranges};
 
@@ -251,6 +261,7 @@ fn real_data() {
         pick(990),
         times.last().copied().unwrap_or_default()
     );
+    store_backed(&index);
     if let Some(r) = sample_report {
         println!(
             "\n    a real report:\n{}",
@@ -260,6 +271,184 @@ fn real_data() {
                 .join("\n")
         );
     }
+}
+
+const T: u64 = 1_795_000_000;
+
+/// Signs `ops` as revisions of `index` (at most `MAX_OPS` each) and imports them.
+fn publish<K: cairn_protocol::index::IndexKind>(
+    store: &mut Store,
+    index: &IndexName,
+    cite: Citation,
+    key: &SecretKey,
+    ops: &[K::Op],
+) -> Result<(), String>
+where
+    K::Op: Clone,
+{
+    let mut tip: Option<Tip<K>> = None;
+    let mut envelopes = Vec::new();
+    for chunk in ops.chunks(MAX_OPS) {
+        let (signed, next) = sign_next(tip.as_ref(), index, cite, key, T, chunk.to_vec())
+            .map_err(|e| format!("{index}: {e}"))?;
+        envelopes.push(signed.encode());
+        tip = Some(next);
+    }
+    store
+        .import_index::<K>(index, &envelopes)
+        .map_err(|e| format!("{index}: {e}"))?;
+    Ok(())
+}
+
+/// Publishes every crate of `cargo` as a signed version index of the identity behind `cite`,
+/// and a package index `crates-io` mapping each crate name to it. Returns that package index,
+/// how many aliases and release records it holds, and how many crate names Cairn refuses.
+fn mirror(
+    store: &mut Store,
+    cargo: &CargoIndex,
+    cite: Citation,
+    signing: &SecretKey,
+) -> Result<(IndexName, usize, usize, usize), String> {
+    let log_id = cite.identity;
+    let (mut entries, mut skipped, mut releases) = (Vec::new(), 0usize, 0usize);
+    for name in cargo.crates() {
+        let (Ok(pkg), Ok(alias)) = (name.parse::<Name>(), name.parse()) else {
+            skipped += 1;
+            continue;
+        };
+        let index = IndexName::new(log_id, pkg.clone());
+        let versions = cargo.versions(&name).ok().flatten().unwrap_or_default();
+        let (mut ops, mut yanks) = (Vec::new(), Vec::new());
+        for cand in versions.iter().rev() {
+            let deps = cargo
+                .dependencies(&name, &cand.version)
+                .map_err(|e| e.to_string())?;
+            let mut dependencies = BTreeMap::new();
+            for d in deps.iter() {
+                if let Ok(a) = d.alias.parse() {
+                    dependencies.insert(
+                        a,
+                        release::Dependency {
+                            constraint: d.constraint.clone(),
+                            private: d.private,
+                        },
+                    );
+                }
+            }
+            let record = Release {
+                name: pkg.clone(),
+                version: cand.version.clone(),
+                artifacts: BTreeMap::from([(
+                    "default".to_owned(),
+                    Artifact {
+                        cid: Cid::of_raw(format!("{name}@{}", cand.version).as_bytes()),
+                        size: 0,
+                        sha256: [0; 32],
+                    },
+                )]),
+                dependencies,
+                description: None,
+                license: None,
+                homepage: None,
+                repository: None,
+                keywords: Vec::new(),
+                authors: Vec::new(),
+                source: None,
+                portable_index: None,
+            };
+            let (cid, bytes) = record.block().map_err(|e| format!("{name}: {e}"))?;
+            store.put_block(&cid, &bytes).map_err(|e| e.to_string())?;
+            ops.push(VersionOp::Release {
+                version: cand.version.clone(),
+                release: cid,
+            });
+            if cand.yanked {
+                yanks.push(VersionOp::Yank {
+                    version: cand.version.clone(),
+                    reason: None,
+                });
+            }
+            releases += 1;
+        }
+        ops.extend(yanks);
+        if ops.is_empty() {
+            continue;
+        }
+        publish::<VersionIndex>(store, &index, cite, signing, &ops)?;
+        entries.push(PackageOp::AddAlias(AliasEntry {
+            alias,
+            target: index,
+            policy: Policy::Follow,
+            versions: None,
+            exclude: std::collections::BTreeSet::new(),
+        }));
+    }
+    let community = IndexName::new(log_id, "crates-io".parse().map_err(|e| format!("{e}"))?);
+    let aliases = entries.len();
+    publish::<PackageIndex>(store, &community, cite, signing, &entries)?;
+    Ok((community, aliases, releases, skipped))
+}
+
+/// (b) through the store: every crate of the cache becomes a signed version index of one
+/// mirror identity (release records with the translated dependencies; artifacts stand in),
+/// a package index maps every crate name to it, and each version resolves through
+/// `StoreSource` exactly as `cairn resolve` does.
+fn store_backed(cargo: &CargoIndex) {
+    let dir = std::env::temp_dir().join(format!("cairn-bench-store-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let result = (|| -> Result<(), String> {
+        let mut store = Store::open(&dir).map_err(|e| e.to_string())?;
+        let root = SecretKey::from_seed(&[1; 32]);
+        let signing = SecretKey::from_seed(&[2; 32]);
+        let (genesis, log) =
+            identity::create(&[&root], 1, &[signing.public()], T).map_err(|e| e.to_string())?;
+        store
+            .import_identity(&[genesis.encode()])
+            .map_err(|e| e.to_string())?;
+        let cite = Citation {
+            identity: log.id(),
+            seq: 1,
+        };
+        let t = Instant::now();
+        let (community, aliases, releases, skipped) = mirror(&mut store, cargo, cite, &signing)?;
+        let built = t.elapsed();
+        let t = Instant::now();
+        let source = StoreSource::open(&store, &community).map_err(|e| e.to_string())?;
+        let opened = t.elapsed();
+        let mut times = Vec::new();
+        let mut solved = 0usize;
+        for name in cargo.crates() {
+            let versions = cargo.versions(&name).ok().flatten().unwrap_or_default();
+            for cand in versions.iter().filter(|c| !c.yanked) {
+                let reqs = [Dependency {
+                    alias: name.clone(),
+                    constraint: Constraint::Exact(cand.version.clone()),
+                    private: false,
+                }];
+                let t = Instant::now();
+                let r = resolve(&source, &reqs, &BTreeMap::new());
+                times.push(t.elapsed());
+                solved += usize::from(r.is_ok());
+            }
+        }
+        times.sort();
+        if times.is_empty() {
+            return Err("nothing to resolve".to_owned());
+        }
+        let pick = |per_mille: usize| times[(times.len() - 1) * per_mille / 1000];
+        println!(
+            "\n(b) through the store: {aliases} signed version indexes ({releases} release records, {skipped} crate names Cairn refuses) and one package index built and verified in {built:.2?}; StoreSource opened in {opened:.2?}\n    {} resolutions ({solved} solved): p50 {:.2?}, p99 {:.2?}, max {:.2?}",
+            times.len(),
+            pick(500),
+            pick(990),
+            times.last().copied().unwrap_or_default()
+        );
+        Ok(())
+    })();
+    if let Err(e) = result {
+        println!("(b) through the store failed: {e}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn main() {

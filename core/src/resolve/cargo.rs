@@ -270,7 +270,7 @@ impl CargoIndex {
 }
 
 impl PackageSource for CargoIndex {
-    fn versions(&self, alias: &str) -> Result<Option<std::rc::Rc<[Candidate]>>, SourceError> {
+    fn versions(&self, alias: &str) -> Result<Option<std::sync::Arc<[Candidate]>>, SourceError> {
         self.source.versions(alias)
     }
 
@@ -278,7 +278,7 @@ impl PackageSource for CargoIndex {
         &self,
         alias: &str,
         version: &Version,
-    ) -> Result<std::rc::Rc<[Dependency]>, SourceError> {
+    ) -> Result<std::sync::Arc<[Dependency]>, SourceError> {
         self.source.dependencies(alias, version)
     }
 

@@ -20,7 +20,6 @@ use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::rc::Rc;
 use std::sync::Arc;
 
 use cairn_protocol::version::Version;
@@ -214,18 +213,21 @@ struct Provider<'a, S: PackageSource + ?Sized> {
     source: &'a S,
     requirements: &'a [Dependency],
     locked: &'a BTreeMap<Pkg, Version>,
-    versions: RefCell<pubgrub::Map<Arc<str>, Rc<[Candidate]>>>,
+    versions: RefCell<pubgrub::Map<Arc<str>, Arc<[Candidate]>>>,
     names: RefCell<pubgrub::Set<Arc<str>>>,
 }
 
 impl<S: PackageSource + ?Sized> Provider<'_, S> {
     /// `alias`'s candidates, best first (releases above pre-releases, then higher first);
     /// empty when the alias is unknown.
-    fn candidates(&self, alias: &str) -> Result<Rc<[Candidate]>, SourceError> {
+    fn candidates(&self, alias: &str) -> Result<Arc<[Candidate]>, SourceError> {
         if let Some(c) = self.versions.borrow().get(alias) {
-            return Ok(Rc::clone(c));
+            return Ok(Arc::clone(c));
         }
-        let given = self.source.versions(alias)?.unwrap_or_else(|| Rc::from([]));
+        let given = self
+            .source
+            .versions(alias)?
+            .unwrap_or_else(|| Arc::from([]));
         // Sources usually list best first already; copy only when they do not.
         let best_first = given
             .windows(2)
@@ -236,11 +238,11 @@ impl<S: PackageSource + ?Sized> Provider<'_, S> {
             let mut list = given.to_vec();
             list.sort_by(|a, b| b.version.priority_cmp(&a.version));
             list.dedup_by(|a, b| a.version == b.version);
-            Rc::from(list)
+            Arc::from(list)
         };
         self.versions
             .borrow_mut()
-            .insert(self.intern(alias), Rc::clone(&list));
+            .insert(self.intern(alias), Arc::clone(&list));
         Ok(list)
     }
 
@@ -364,8 +366,8 @@ impl<S: PackageSource + ?Sized> DependencyProvider for Provider<'_, S> {
         package: &Pkg,
         version: &Version,
     ) -> Result<Dependencies<Pkg, Ranges<Version>, String>, SourceError> {
-        let (owner, deps): (_, Rc<[Dependency]>) = match package {
-            Pkg::Root => (None, Rc::from(self.requirements)),
+        let (owner, deps): (_, Arc<[Dependency]>) = match package {
+            Pkg::Root => (None, Arc::from(self.requirements)),
             Pkg::Dep { scope, alias } => (
                 Some((scope, alias)),
                 self.source.dependencies(alias, version)?,

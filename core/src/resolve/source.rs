@@ -1,7 +1,7 @@
 //! Where the resolver reads packages from.
 
 use std::collections::BTreeMap;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use cairn_protocol::version::{Constraint, Version};
 
@@ -53,14 +53,17 @@ pub trait PackageSource {
     ///
     /// # Errors
     /// When the source cannot be read.
-    fn versions(&self, alias: &str) -> Result<Option<Rc<[Candidate]>>, SourceError>;
+    fn versions(&self, alias: &str) -> Result<Option<Arc<[Candidate]>>, SourceError>;
 
     /// The dependencies of `alias` at `version`.
     ///
     /// # Errors
     /// When the source cannot be read, or holds no such release.
-    fn dependencies(&self, alias: &str, version: &Version)
-    -> Result<Rc<[Dependency]>, SourceError>;
+    fn dependencies(
+        &self,
+        alias: &str,
+        version: &Version,
+    ) -> Result<Arc<[Dependency]>, SourceError>;
 
     /// Where `alias`'s facts come from (for explanations): the curator index and the version
     /// index it maps to, for example.
@@ -71,7 +74,7 @@ pub trait PackageSource {
 }
 
 /// One release held in memory: its candidate entry and its dependencies.
-type Release = (Candidate, Rc<[Dependency]>);
+type Release = (Candidate, Arc<[Dependency]>);
 
 /// A package source held in memory (tests, scenario files, generated registries).
 #[derive(Debug, Clone, Default)]
@@ -80,7 +83,7 @@ pub struct MemorySource {
     pub name: String,
     packages: BTreeMap<String, Vec<Release>>,
     /// Each alias's candidates, best first (what the resolver tries first), shared.
-    sorted: BTreeMap<String, Rc<[Candidate]>>,
+    sorted: BTreeMap<String, Arc<[Candidate]>>,
 }
 
 impl MemorySource {
@@ -104,27 +107,27 @@ impl MemorySource {
     pub fn add(&mut self, alias: &str, candidate: Candidate, deps: Vec<Dependency>) {
         let versions = self.packages.entry(alias.to_owned()).or_default();
         versions.retain(|(c, _)| c.version != candidate.version);
-        versions.push((candidate, Rc::from(deps)));
+        versions.push((candidate, Arc::from(deps)));
         let mut best_first: Vec<Candidate> = versions.iter().map(|(c, _)| c.clone()).collect();
         best_first.sort_by(|a, b| b.version.priority_cmp(&a.version));
-        self.sorted.insert(alias.to_owned(), Rc::from(best_first));
+        self.sorted.insert(alias.to_owned(), Arc::from(best_first));
     }
 }
 
 impl PackageSource for MemorySource {
-    fn versions(&self, alias: &str) -> Result<Option<Rc<[Candidate]>>, SourceError> {
-        Ok(self.sorted.get(alias).map(Rc::clone))
+    fn versions(&self, alias: &str) -> Result<Option<Arc<[Candidate]>>, SourceError> {
+        Ok(self.sorted.get(alias).map(Arc::clone))
     }
 
     fn dependencies(
         &self,
         alias: &str,
         version: &Version,
-    ) -> Result<Rc<[Dependency]>, SourceError> {
+    ) -> Result<Arc<[Dependency]>, SourceError> {
         self.packages
             .get(alias)
             .and_then(|v| v.iter().find(|(c, _)| c.version == *version))
-            .map(|(_, d)| Rc::clone(d))
+            .map(|(_, d)| Arc::clone(d))
             .ok_or_else(|| SourceError(format!("`{alias}` has no release {version} here")))
     }
 

@@ -25,6 +25,10 @@ struct Entry {
     /// Why it admits nothing, when it does not.
     problem: Option<String>,
     releases: Vec<(ReleaseEntry, Option<Release>)>,
+    /// The candidates, best first, shared with the resolver.
+    candidates: std::sync::Arc<[Candidate]>,
+    /// Each held release record's dependencies, by version key.
+    dependencies: BTreeMap<String, std::sync::Arc<[Dependency]>>,
 }
 
 /// Everything resolution needs from one curator index, read once from the store.
@@ -48,9 +52,37 @@ impl StoreSource {
                 Ok(a) => (a.seq, a.head, a.releases, None),
                 Err(problem) => (0, Cid::of_raw(b""), Vec::new(), Some(problem)),
             };
+            let mut candidates: Vec<Candidate> = releases
+                .iter()
+                .map(|(r, _)| Candidate {
+                    version: r.version.clone(),
+                    yanked: r.yanked,
+                    deprecated: r.deprecated.is_some(),
+                    advisory: !r.advisories.is_empty(),
+                })
+                .collect();
+            candidates.sort_by(|a, b| b.version.priority_cmp(&a.version));
+            let dependencies = releases
+                .iter()
+                .filter_map(|(e, r)| {
+                    let deps: Vec<Dependency> = r
+                        .as_ref()?
+                        .dependencies
+                        .iter()
+                        .map(|(a, d)| Dependency {
+                            alias: a.to_string(),
+                            constraint: d.constraint.clone(),
+                            private: d.private,
+                        })
+                        .collect();
+                    Some((e.version.key(), std::sync::Arc::from(deps)))
+                })
+                .collect();
             entries.insert(
                 folded,
                 Entry {
+                    candidates: std::sync::Arc::from(candidates),
+                    dependencies,
                     target: entry.target.to_string(),
                     seq,
                     head,
@@ -91,48 +123,34 @@ impl StoreSource {
 }
 
 impl PackageSource for StoreSource {
-    fn versions(&self, alias: &str) -> Result<Option<std::rc::Rc<[Candidate]>>, SourceError> {
-        Ok(self.entry(alias).map(|e| {
-            e.releases
-                .iter()
-                .map(|(r, _)| Candidate {
-                    version: r.version.clone(),
-                    yanked: r.yanked,
-                    deprecated: r.deprecated.is_some(),
-                    advisory: !r.advisories.is_empty(),
-                })
-                .collect()
-        }))
+    fn versions(&self, alias: &str) -> Result<Option<std::sync::Arc<[Candidate]>>, SourceError> {
+        Ok(self
+            .entry(alias)
+            .map(|e| std::sync::Arc::clone(&e.candidates)))
     }
 
     fn dependencies(
         &self,
         alias: &str,
         version: &Version,
-    ) -> Result<std::rc::Rc<[Dependency]>, SourceError> {
+    ) -> Result<std::sync::Arc<[Dependency]>, SourceError> {
         let e = self
             .entry(alias)
             .ok_or_else(|| SourceError(format!("`{alias}` is not an alias of `{}`", self.index)))?;
-        let (_, record) = e
-            .releases
-            .iter()
-            .find(|(r, _)| r.version == *version)
-            .ok_or_else(|| SourceError(format!("`{}` admits no {alias} {version}", self.index)))?;
-        let record = record.as_ref().ok_or_else(|| {
-            SourceError(format!(
+        if let Some(d) = e.dependencies.get(&version.key()) {
+            return Ok(std::sync::Arc::clone(d));
+        }
+        if e.releases.iter().any(|(r, _)| r.version == *version) {
+            Err(SourceError(format!(
                 "the release record of {alias} {version} (from `{}`) is not held here; import that index's bundle (`cairn import FILE.car`)",
                 e.target
-            ))
-        })?;
-        Ok(record
-            .dependencies
-            .iter()
-            .map(|(a, d)| Dependency {
-                alias: a.to_string(),
-                constraint: d.constraint.clone(),
-                private: d.private,
-            })
-            .collect())
+            )))
+        } else {
+            Err(SourceError(format!(
+                "`{}` admits no {alias} {version}",
+                self.index
+            )))
+        }
     }
 
     fn origin(&self, alias: &str) -> String {
