@@ -168,7 +168,7 @@ impl CargoIndex {
         walk(dir, &mut files).map_err(|e| format!("cannot read `{}`: {e}", dir.display()))?;
         files.sort();
         let mut index = CargoIndex {
-            source: MemorySource::new("crates.io index"),
+            source: MemorySource::new("the crates.io index"),
             ..CargoIndex::default()
         };
         for f in files {
@@ -282,8 +282,8 @@ impl PackageSource for CargoIndex {
         self.source.dependencies(alias, version)
     }
 
-    fn origin(&self, _alias: &str) -> String {
-        "the crates.io index".to_owned()
+    fn origin(&self, alias: &str) -> std::sync::Arc<str> {
+        self.source.origin(alias)
     }
 
     fn index(&self) -> String {

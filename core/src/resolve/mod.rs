@@ -77,7 +77,7 @@ pub struct Resolved {
     /// The chosen version with its status.
     pub candidate: Candidate,
     /// Where its facts came from.
-    pub origin: String,
+    pub origin: Arc<str>,
 }
 
 /// A solution: every package (without the root), in a stable order.
@@ -125,7 +125,7 @@ pub fn resolve(
     let root_version: Version = "0".parse().unwrap_or_else(|_| unreachable!("`0` parses"));
     match pubgrub::resolve(&provider, Pkg::Root, root_version) {
         Ok(selected) => {
-            let mut packages = BTreeMap::new();
+            let mut packages = Vec::new();
             for (pkg, version) in selected {
                 let Pkg::Dep { alias, .. } = &pkg else {
                     continue;
@@ -141,9 +141,14 @@ pub fn resolve(
                     .cloned()
                     .unwrap_or_else(|| Candidate::new(version));
                 let origin = source.origin(alias);
-                packages.insert(pkg, Resolved { candidate, origin });
+                packages.push((pkg, Resolved { candidate, origin }));
             }
-            Ok(Resolution { packages })
+            // Sorted once (by the cheap prefix key, which orders exactly like `Pkg`), then
+            // built in bulk.
+            packages.sort_by_cached_key(|(pkg, _)| NameOrder::of(pkg));
+            Ok(Resolution {
+                packages: packages.into_iter().collect(),
+            })
         }
         Err(PubGrubError::NoSolution(tree)) => Err(ResolveError::NoSolution {
             report: explain::report(tree, &provider),
@@ -280,7 +285,7 @@ impl<S: PackageSource + ?Sized> explain::Facts for Provider<'_, S> {
     }
 
     fn origin_of(&self, alias: &str) -> String {
-        self.source.origin(alias)
+        self.source.origin(alias).to_string()
     }
 
     fn index(&self) -> String {

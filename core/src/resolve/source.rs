@@ -67,7 +67,7 @@ pub trait PackageSource {
 
     /// Where `alias`'s facts come from (for explanations): the curator index and the version
     /// index it maps to, for example.
-    fn origin(&self, alias: &str) -> String;
+    fn origin(&self, alias: &str) -> Arc<str>;
 
     /// The curator index the aliases are looked up in (named in explanations).
     fn index(&self) -> String;
@@ -84,6 +84,8 @@ pub struct MemorySource {
     packages: BTreeMap<String, Vec<Release>>,
     /// Each alias's candidates, best first (what the resolver tries first), shared.
     sorted: BTreeMap<String, Arc<[Candidate]>>,
+    /// `name`, shared by every answer.
+    origin: Arc<str>,
 }
 
 impl MemorySource {
@@ -94,6 +96,7 @@ impl MemorySource {
             name: name.to_owned(),
             packages: BTreeMap::new(),
             sorted: BTreeMap::new(),
+            origin: Arc::from(name),
         }
     }
 
@@ -131,8 +134,12 @@ impl PackageSource for MemorySource {
             .ok_or_else(|| SourceError(format!("`{alias}` has no release {version} here")))
     }
 
-    fn origin(&self, _alias: &str) -> String {
-        self.index()
+    fn origin(&self, _alias: &str) -> Arc<str> {
+        if self.origin.is_empty() {
+            Arc::from("memory")
+        } else {
+            Arc::clone(&self.origin)
+        }
     }
 
     fn index(&self) -> String {

@@ -20,13 +20,13 @@ struct Entry {
     target: String,
     seq: u64,
     head: Cid,
-    /// The package index the mapping came from (the curator's, or an include).
-    via: String,
     /// Why it admits nothing, when it does not.
     problem: Option<String>,
     releases: Vec<(ReleaseEntry, Option<Release>)>,
     /// The candidates, best first, shared with the resolver.
     candidates: std::sync::Arc<[Candidate]>,
+    /// Where its facts come from, as explanations and answers say it.
+    origin: std::sync::Arc<str>,
     /// Each held release record's dependencies, by version key.
     dependencies: BTreeMap<String, std::sync::Arc<[Dependency]>>,
 }
@@ -78,15 +78,25 @@ impl StoreSource {
                     Some((e.version.key(), std::sync::Arc::from(deps)))
                 })
                 .collect();
+            let via_text = via.to_string();
+            let via_note = if via_text == index.to_string() {
+                String::new()
+            } else {
+                format!(", via the include {via_text}")
+            };
+            let origin = match &problem {
+                Some(p) => format!("{}{via_note}: {p}", entry.target),
+                None => format!("{} revision {seq}{via_note}", entry.target),
+            };
             entries.insert(
                 folded,
                 Entry {
+                    origin: std::sync::Arc::from(origin),
                     candidates: std::sync::Arc::from(candidates),
                     dependencies,
                     target: entry.target.to_string(),
                     seq,
                     head,
-                    via: via.to_string(),
                     problem,
                     releases,
                 },
@@ -153,20 +163,10 @@ impl PackageSource for StoreSource {
         }
     }
 
-    fn origin(&self, alias: &str) -> String {
+    fn origin(&self, alias: &str) -> std::sync::Arc<str> {
         match self.entry(alias) {
-            Some(e) => {
-                let via = if e.via == self.index {
-                    String::new()
-                } else {
-                    format!(", via the include {}", e.via)
-                };
-                match &e.problem {
-                    Some(p) => format!("{}{via}: {p}", e.target),
-                    None => format!("{} revision {}{via}", e.target, e.seq),
-                }
-            }
-            None => self.index.clone(),
+            Some(e) => std::sync::Arc::clone(&e.origin),
+            None => std::sync::Arc::from(self.index.as_str()),
         }
     }
 
