@@ -37,6 +37,8 @@ pub(crate) struct Admitted {
     pub head: cairn_protocol::cid::Cid,
     /// The admitted releases, lowest first, with their records when held.
     pub releases: Vec<(ReleaseEntry, Option<Release>)>,
+    /// Releases of that revision the entry leaves out, with the reason.
+    pub left_out: Vec<(cairn_protocol::version::Version, String)>,
 }
 
 /// Why a curation command failed.
@@ -219,13 +221,24 @@ pub(crate) fn admissible(store: &Store, entry: &AliasEntry) -> Result<Admissible
             || (entry.exclude.contains(&Status::Advisory) && !e.advisories.is_empty())
     };
     let mut out = Vec::new();
+    let mut left_out = Vec::new();
     for e in tip.state.releases() {
-        if entry
-            .versions
-            .as_ref()
-            .is_some_and(|c| !c.matches(&e.version))
-            || excluded(&e)
-        {
+        if let Some(c) = entry.versions.as_ref().filter(|c| !c.matches(&e.version)) {
+            left_out.push((e.version.clone(), format!("the alias admits only `{c}`")));
+            continue;
+        }
+        if excluded(&e) {
+            let what = if e.yanked && entry.exclude.contains(&Status::Yanked) {
+                "yanked"
+            } else if e.deprecated.is_some() && entry.exclude.contains(&Status::Deprecated) {
+                "deprecated"
+            } else {
+                "under an advisory"
+            };
+            left_out.push((
+                e.version.clone(),
+                format!("it is {what}, and the alias excludes {what} releases"),
+            ));
             continue;
         }
         let record = store
@@ -237,6 +250,7 @@ pub(crate) fn admissible(store: &Store, entry: &AliasEntry) -> Result<Admissible
         seq: tip.seq(),
         head: tip.payload_cid,
         releases: out,
+        left_out,
     }))
 }
 

@@ -24,6 +24,10 @@ pub(crate) trait Facts {
     fn origin_of(&self, alias: &str) -> String;
     /// Where the requirements' aliases are looked up (the curator index).
     fn index(&self) -> String;
+    /// Versions of `alias` the source leaves out, with why.
+    fn left_out_of(&self, alias: &str) -> Vec<(Version, String)>;
+    /// Whether the index has `alias` at all (it may still admit no version).
+    fn is_alias(&self, alias: &str) -> bool;
     /// The constraint on `dep` as written by `pkg` at every known version in `set`, when they
     /// all wrote the same one.
     fn declared(&self, pkg: &Pkg, set: &Ranges<Version>, dep: &Pkg) -> Option<Constraint>;
@@ -102,7 +106,7 @@ impl Words<'_> {
                     return "your requirements cannot be met".to_owned();
                 };
                 let all = self.facts.candidates_of(alias);
-                if all.is_empty() {
+                if !self.facts.is_alias(alias) {
                     format!("`{alias}` is not an alias in {}", self.facts.index())
                 } else {
                     let yanked: Vec<String> = all
@@ -341,9 +345,20 @@ fn hints(tree: &Tree, facts: &dyn Facts) -> Vec<String> {
                     continue;
                 }
                 let all = facts.candidates_of(alias);
-                if all.is_empty() {
+                if !facts.is_alias(alias) {
                     hints.push(format!(
                         "`{alias}` is missing from {}: ask its curator to add it (`cairn curate add`), or resolve against an index that has it",
+                        facts.index()
+                    ));
+                } else if let Some((v, why)) = facts
+                    .left_out_of(alias)
+                    .into_iter()
+                    .filter(|(v, _)| set.contains(v))
+                    .max_by(|a, b| a.0.priority_cmp(&b.0))
+                {
+                    hints.push(format!(
+                        "{} would fit, but {} leaves it out: {why}; ask its curator, or change the constraint",
+                        named(pkg, &v.to_string()),
                         facts.index()
                     ));
                 } else if let Some(y) = all.iter().find(|c| c.yanked && set.contains(&c.version)) {
@@ -391,7 +406,7 @@ fn is_noise(e: &Ext, facts: &dyn Facts) -> bool {
         return false;
     };
     let all = facts.candidates_of(alias);
-    !all.is_empty()
+    facts.is_alias(alias)
         && !all.iter().any(|c| c.yanked && set.contains(&c.version))
         && set.iter().any(|(lo, _)| matches!(lo, Bound::Excluded(_)))
 }

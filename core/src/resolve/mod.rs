@@ -292,6 +292,14 @@ impl<S: PackageSource + ?Sized> explain::Facts for Provider<'_, S> {
         self.source.index()
     }
 
+    fn left_out_of(&self, alias: &str) -> Vec<(Version, String)> {
+        self.source.left_out(alias)
+    }
+
+    fn is_alias(&self, alias: &str) -> bool {
+        self.source.versions(alias).is_ok_and(|v| v.is_some())
+    }
+
     fn declared(
         &self,
         pkg: &Pkg,

@@ -71,6 +71,12 @@ pub trait PackageSource {
 
     /// The curator index the aliases are looked up in (named in explanations).
     fn index(&self) -> String;
+
+    /// Versions of `alias` that exist but that this source leaves out, with the reason (a
+    /// curator's filter, say); explanations name them.
+    fn left_out(&self, _alias: &str) -> Vec<(Version, String)> {
+        Vec::new()
+    }
 }
 
 /// One release held in memory: its candidate entry and its dependencies.

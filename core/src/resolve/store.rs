@@ -25,6 +25,8 @@ struct Entry {
     releases: Vec<(ReleaseEntry, Option<Release>)>,
     /// The candidates, best first, shared with the resolver.
     candidates: std::sync::Arc<[Candidate]>,
+    /// Releases the entry leaves out, with the reason.
+    left_out: Vec<(Version, String)>,
     /// Where its facts come from, as explanations and answers say it.
     origin: std::sync::Arc<str>,
     /// Each held release record's dependencies, by version key.
@@ -48,9 +50,10 @@ impl StoreSource {
         let mapping = curate::published_mapping(store, index)?;
         let mut entries = BTreeMap::new();
         for (folded, (entry, via)) in mapping.aliases {
-            let (seq, head, releases, problem) = match curate::admissible(store, &entry)? {
-                Ok(a) => (a.seq, a.head, a.releases, None),
-                Err(problem) => (0, Cid::of_raw(b""), Vec::new(), Some(problem)),
+            let (seq, head, releases, left_out, problem) = match curate::admissible(store, &entry)?
+            {
+                Ok(a) => (a.seq, a.head, a.releases, a.left_out, None),
+                Err(problem) => (0, Cid::of_raw(b""), Vec::new(), Vec::new(), Some(problem)),
             };
             let mut candidates: Vec<Candidate> = releases
                 .iter()
@@ -91,6 +94,7 @@ impl StoreSource {
             entries.insert(
                 folded,
                 Entry {
+                    left_out,
                     origin: std::sync::Arc::from(origin),
                     candidates: std::sync::Arc::from(candidates),
                     dependencies,
@@ -172,5 +176,11 @@ impl PackageSource for StoreSource {
 
     fn index(&self) -> String {
         self.index.clone()
+    }
+
+    fn left_out(&self, alias: &str) -> Vec<(Version, String)> {
+        self.entry(alias)
+            .map(|e| e.left_out.clone())
+            .unwrap_or_default()
     }
 }
