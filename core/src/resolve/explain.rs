@@ -107,36 +107,35 @@ impl Words<'_> {
                 };
                 let all = self.facts.candidates_of(alias);
                 if !self.facts.is_alias(alias) {
-                    format!("`{alias}` is not an alias in {}", self.facts.index())
-                } else {
-                    let yanked: Vec<String> = all
-                        .iter()
-                        .filter(|c| c.yanked && set.contains(&c.version))
-                        .map(|c| c.version.to_string())
-                        .collect();
-                    let available: Vec<String> = all
-                        .iter()
-                        .filter(|c| !c.yanked)
-                        .map(|c| c.version.to_string())
-                        .collect();
-                    let mut have = format!(
-                        "available: {}",
-                        if available.is_empty() {
-                            "none".to_owned()
-                        } else {
-                            available.join(", ")
-                        }
-                    );
-                    if !yanked.is_empty() {
-                        have.push_str("; yanked: ");
-                        have.push_str(&yanked.join(", "));
-                    }
-                    format!(
-                        "no version of {} is available in {} ({have})",
-                        named(pkg, &format!("matching {}", set_text(set))),
-                        self.facts.origin_of(alias),
-                    )
+                    return format!("`{alias}` is not an alias in {}", self.facts.index());
                 }
+                let yanked: Vec<String> = all
+                    .iter()
+                    .filter(|c| c.yanked && set.contains(&c.version))
+                    .map(|c| c.version.to_string())
+                    .collect();
+                let available: Vec<String> = all
+                    .iter()
+                    .filter(|c| !c.yanked)
+                    .map(|c| c.version.to_string())
+                    .collect();
+                let mut have = format!(
+                    "available: {}",
+                    if available.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        available.join(", ")
+                    }
+                );
+                if !yanked.is_empty() {
+                    have.push_str("; yanked: ");
+                    have.push_str(&yanked.join(", "));
+                }
+                format!(
+                    "no version of {} is available in {} ({have})",
+                    named(pkg, &format!("matching {}", set_text(set))),
+                    self.facts.origin_of(alias),
+                )
             }
             External::FromDependencyOf(Pkg::Root, set, dep, dep_set) => {
                 format!(
