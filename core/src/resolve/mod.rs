@@ -130,16 +130,20 @@ pub fn resolve(
                 let Pkg::Dep { alias, .. } = &pkg else {
                     continue;
                 };
-                let candidate = provider
+                // The chosen version itself is moved in; only the flags are looked up.
+                let list = provider
                     .candidates(alias)
                     .map_err(|error| ResolveError::Source {
                         package: pkg.to_string(),
                         error,
-                    })?
-                    .iter()
-                    .find(|c| c.version == version)
-                    .cloned()
-                    .unwrap_or_else(|| Candidate::new(version));
+                    })?;
+                let found = list.iter().find(|c| c.version == version);
+                let candidate = Candidate {
+                    yanked: found.is_some_and(|c| c.yanked),
+                    deprecated: found.is_some_and(|c| c.deprecated),
+                    advisory: found.is_some_and(|c| c.advisory),
+                    version,
+                };
                 let origin = source.origin(alias);
                 packages.push((pkg, Resolved { candidate, origin }));
             }

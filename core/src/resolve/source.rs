@@ -1,6 +1,5 @@
 //! Where the resolver reads packages from.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use cairn_protocol::version::{Constraint, Version};
@@ -87,9 +86,9 @@ type Release = (Candidate, Arc<[Dependency]>);
 pub struct MemorySource {
     /// What [`PackageSource::origin`] reports (`memory` if empty).
     pub name: String,
-    packages: BTreeMap<String, Vec<Release>>,
+    packages: pubgrub::Map<String, Vec<Release>>,
     /// Each alias's candidates, best first (what the resolver tries first), shared.
-    sorted: BTreeMap<String, Arc<[Candidate]>>,
+    sorted: pubgrub::Map<String, Arc<[Candidate]>>,
     /// `name`, shared by every answer.
     origin: Arc<str>,
 }
@@ -100,8 +99,8 @@ impl MemorySource {
     pub fn new(name: &str) -> MemorySource {
         MemorySource {
             name: name.to_owned(),
-            packages: BTreeMap::new(),
-            sorted: BTreeMap::new(),
+            packages: pubgrub::Map::default(),
+            sorted: pubgrub::Map::default(),
             origin: Arc::from(name),
         }
     }
@@ -109,7 +108,9 @@ impl MemorySource {
     /// Every alias held, sorted.
     #[must_use]
     pub fn aliases(&self) -> Vec<String> {
-        self.packages.keys().cloned().collect()
+        let mut all: Vec<String> = self.packages.keys().cloned().collect();
+        all.sort();
+        all
     }
 
     /// Adds (or replaces) a release.
