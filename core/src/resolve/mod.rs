@@ -230,6 +230,12 @@ impl<S: PackageSource + ?Sized> Provider<'_, S> {
     /// `alias`'s candidates, best first (releases above pre-releases, then higher first);
     /// empty when the alias is unknown.
     fn candidates(&self, alias: &str) -> Result<Arc<[Candidate]>, SourceError> {
+        if self.source.best_first() {
+            return Ok(self
+                .source
+                .versions(alias)?
+                .unwrap_or_else(|| Arc::from([])));
+        }
         if let Some(c) = self.versions.borrow().get(alias) {
             return Ok(Arc::clone(c));
         }

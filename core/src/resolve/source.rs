@@ -71,6 +71,12 @@ pub trait PackageSource {
     /// The curator index the aliases are looked up in (named in explanations).
     fn index(&self) -> String;
 
+    /// Whether [`PackageSource::versions`] already lists each alias best first (priority
+    /// order, 04-versions.md), each version once; the resolver then uses the lists as they are.
+    fn best_first(&self) -> bool {
+        false
+    }
+
     /// Versions of `alias` that exist but that this source leaves out, with the reason (a
     /// curator's filter, say); explanations name them.
     fn left_out(&self, _alias: &str) -> Vec<(Version, String)> {
@@ -139,6 +145,10 @@ impl PackageSource for MemorySource {
             .and_then(|v| v.iter().find(|(c, _)| c.version == *version))
             .map(|(_, d)| Arc::clone(d))
             .ok_or_else(|| SourceError(format!("`{alias}` has no release {version} here")))
+    }
+
+    fn best_first(&self) -> bool {
+        true
     }
 
     fn origin(&self, _alias: &str) -> Arc<str> {
