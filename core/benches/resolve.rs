@@ -90,7 +90,7 @@ fn ours(rows: &Rows) -> MemorySource {
             Candidate::new(v(ver)),
             deps.iter()
                 .map(|(d, k)| Dependency {
-                    alias: d.clone(),
+                    alias: d.as_str().into(),
                     constraint: c(k),
                     private: false,
                 })
@@ -123,7 +123,7 @@ fn compare(name: &str, rows: &Rows, root: &str) {
     let provider = offline(rows, root);
     let source = ours(rows);
     let reqs = [Dependency {
-        alias: root.to_owned(),
+        alias: root.into(),
         constraint: Constraint::Any,
         private: false,
     }];
@@ -220,7 +220,7 @@ fn real_data() {
         let versions = index.versions(&name).ok().flatten().unwrap_or_default();
         for cand in versions.iter().filter(|c| !c.yanked) {
             let reqs = [Dependency {
-                alias: name.clone(),
+                alias: name.as_str().into(),
                 constraint: Constraint::Exact(cand.version.clone()),
                 private: false,
             }];
@@ -427,7 +427,7 @@ fn store_backed(cargo: &CargoIndex) {
             let versions = cargo.versions(&name).ok().flatten().unwrap_or_default();
             for cand in versions.iter().filter(|c| !c.yanked) {
                 let reqs = [Dependency {
-                    alias: name.clone(),
+                    alias: name.as_str().into(),
                     constraint: Constraint::Exact(cand.version.clone()),
                     private: false,
                 }];

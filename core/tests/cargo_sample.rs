@@ -12,7 +12,7 @@ fn sample() -> CargoIndex {
 
 fn req(alias: &str, c: &str) -> Vec<Dependency> {
     vec![Dependency {
-        alias: alias.to_owned(),
+        alias: alias.into(),
         constraint: c.parse().expect("constraint"),
         private: false,
     }]

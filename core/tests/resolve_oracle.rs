@@ -121,7 +121,7 @@ fn source(reg: &Registry, reversed: bool) -> MemorySource {
             .deps
             .iter()
             .map(|&(d, c, private)| Dependency {
-                alias: alias(d),
+                alias: alias(d).into(),
                 constraint: constraint(c),
                 private,
             })
@@ -135,7 +135,7 @@ fn requirements(reg: &Registry) -> Vec<Dependency> {
     reg.root
         .iter()
         .map(|&(a, c)| Dependency {
-            alias: alias(a),
+            alias: alias(a).into(),
             constraint: constraint(c),
             private: false,
         })

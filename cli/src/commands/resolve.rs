@@ -33,7 +33,7 @@ pub(crate) fn run(home: Option<&Path>, args: &Args) -> anyhow::Result<ExitCode> 
     for r in &args.requirements {
         let (alias, constraint) = r.split_once('@').unwrap_or((r, "*"));
         requirements.push(Dependency {
-            alias: alias.to_owned(),
+            alias: alias.into(),
             constraint: constraint.parse().with_context(|| {
                 format!("`{r}`: `{constraint}` is not a constraint\n\nhint: write `ALIAS@CONSTRAINT`, e.g. `libfoo@^1.2` (see `cairn version matches --help`)")
             })?,

@@ -247,7 +247,7 @@ impl CargoIndex {
                         self.inexact.push(note(why));
                     }
                     deps.push(Dependency {
-                        alias: crate_name.to_owned(),
+                        alias: crate_name.into(),
                         constraint: t.constraint,
                         private: false,
                     });

@@ -262,8 +262,8 @@ impl<S: PackageSource + ?Sized> Provider<'_, S> {
     }
 
     /// The solver package for `dep` when required by `owner` (the root when `None`).
-    fn package(&self, owner: Option<(&Scope, &Arc<str>)>, dep: &Dependency) -> Pkg {
-        let alias = self.intern(&dep.alias);
+    fn package(owner: Option<(&Scope, &Arc<str>)>, dep: &Dependency) -> Pkg {
+        let alias = Arc::clone(&dep.alias);
         let scope = match owner {
             None => Arc::from([]),
             // A scope never repeats an owner: private dependencies that cycle back stay in the
@@ -399,7 +399,7 @@ impl<S: PackageSource + ?Sized> DependencyProvider for Provider<'_, S> {
         // One entry per package, intersecting repeated mentions, in a stable order.
         let mut list: Vec<(Pkg, Ranges<Version>)> = deps
             .iter()
-            .map(|dep| (self.package(owner, dep), ranges(&dep.constraint)))
+            .map(|dep| (Self::package(owner, dep), ranges(&dep.constraint)))
             .collect();
         list.sort_by(|a, b| a.0.cmp(&b.0));
         list.dedup_by(|later, kept| {

@@ -158,7 +158,7 @@ fn dependency(alias: &str, d: &Dep) -> Result<Dependency, String> {
         Dep::Table { version, private } => (version, *private),
     };
     Ok(Dependency {
-        alias: alias.to_owned(),
+        alias: alias.into(),
         constraint: parse(c, alias)?,
         private,
     })

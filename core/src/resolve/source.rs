@@ -34,7 +34,7 @@ impl Candidate {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dependency {
     /// The alias, looked up in the same curator index.
-    pub alias: String,
+    pub alias: Arc<str>,
     /// The versions it accepts.
     pub constraint: Constraint,
     /// Resolved in a scope of its own (DESIGN §4): may differ from versions outside.

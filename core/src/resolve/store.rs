@@ -73,7 +73,7 @@ impl StoreSource {
                         .dependencies
                         .iter()
                         .map(|(a, d)| Dependency {
-                            alias: a.to_string(),
+                            alias: a.to_string().into(),
                             constraint: d.constraint.clone(),
                             private: d.private,
                         })

@@ -6,7 +6,7 @@ fn v(s: &str) -> Version {
 
 fn dep(alias: &str, c: &str) -> Dependency {
     Dependency {
-        alias: alias.to_owned(),
+        alias: alias.into(),
         constraint: c.parse().expect("constraint"),
         private: false,
     }
