@@ -43,4 +43,16 @@ solution = { a = "1.1.0" }
     let outcome = s.run().expect("run");
     assert!(s.check(&outcome).is_err());
     assert!(Scenario::parse("description = \"x\"\n[root]\n[expect]\n").is_err());
+    // A report snapshot that differs is caught too.
+    let text = r#"
+description = "wrong snapshot"
+[root]
+gone = "^1"
+[expect]
+failure = ["gone"]
+report = "something else"
+"#;
+    let s = Scenario::parse(text).expect("parse");
+    let outcome = s.run().expect("run");
+    assert!(s.check(&outcome).is_err());
 }

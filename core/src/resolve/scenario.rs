@@ -65,6 +65,8 @@ pub struct Expect {
     pub solution: Option<BTreeMap<String, String>>,
     /// Texts the failure report must contain.
     pub failure: Option<Vec<String>>,
+    /// With `failure`: the whole report, exactly (a snapshot).
+    pub report: Option<String>,
 }
 
 /// What running a scenario gave.
@@ -134,9 +136,14 @@ impl Scenario {
         match (outcome, &self.expect.solution, &self.expect.failure) {
             (Outcome::Solution(got), Some(want), _) if got == want => Ok(()),
             (Outcome::Failure(report), _, Some(needles)) => {
-                match needles.iter().find(|n| !report.contains(n.as_str())) {
-                    None => Ok(()),
-                    Some(n) => Err(format!("the report does not mention `{n}`:\n{report}")),
+                if let Some(n) = needles.iter().find(|n| !report.contains(n.as_str())) {
+                    return Err(format!("the report does not mention `{n}`:\n{report}"));
+                }
+                match &self.expect.report {
+                    Some(want) if want.trim_end() != report.trim_end() => Err(format!(
+                        "the report differs from the snapshot:\n--- expected\n{want}\n--- got\n{report}"
+                    )),
+                    _ => Ok(()),
                 }
             }
             (got, _, _) => Err(format!("expected {:?}, got {got:?}", self.expect)),
