@@ -1,0 +1,193 @@
+//! Resolution through the store: a curator's published package index with a pinned alias and
+//! an include, read by `StoreSource`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use cairn_core::resolve::store::StoreSource;
+use cairn_core::resolve::{Dependency, PackageSource, ResolveError, resolve};
+use cairn_core::store::Store;
+use cairn_protocol::cid::Cid;
+use cairn_protocol::identity;
+use cairn_protocol::index::package::{AliasEntry, PackageIndex, PackageOp, Policy};
+use cairn_protocol::index::version::{VersionIndex, VersionOp};
+use cairn_protocol::index::{Citation, IndexKind, Tip, sign_next};
+use cairn_protocol::name::IndexName;
+use cairn_protocol::release::{self, Artifact, Release};
+use cairn_protocol::sign::SecretKey;
+
+const T: u64 = 1_795_000_000;
+
+struct Home(std::path::PathBuf);
+
+impl Drop for Home {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Signs each batch of `ops` as one revision of `index`, imports them, returns the payload CIDs.
+fn publish<K: IndexKind>(
+    store: &mut Store,
+    index: &IndexName,
+    cite: Citation,
+    key: &SecretKey,
+    batches: Vec<Vec<K::Op>>,
+) -> Vec<Cid> {
+    let mut tip: Option<Tip<K>> = None;
+    let (mut envelopes, mut cids) = (Vec::new(), Vec::new());
+    for ops in batches {
+        let (signed, next) = sign_next(tip.as_ref(), index, cite, key, T, ops).expect("sign");
+        cids.push(signed.payload_cid());
+        envelopes.push(signed.encode());
+        tip = Some(next);
+    }
+    store.import_index::<K>(index, &envelopes).expect("import");
+    cids
+}
+
+/// A release record of `name@version` depending on `deps`, stored; its release op.
+fn release(store: &mut Store, name: &str, version: &str, deps: &[(&str, &str)]) -> VersionOp {
+    let record = Release {
+        name: name.parse().expect("name"),
+        version: version.parse().expect("version"),
+        artifacts: BTreeMap::from([(
+            "default".to_owned(),
+            Artifact {
+                cid: Cid::of_raw(format!("{name}@{version}").as_bytes()),
+                size: 0,
+                sha256: [0; 32],
+            },
+        )]),
+        dependencies: deps
+            .iter()
+            .map(|(a, c)| {
+                (
+                    a.parse().expect("alias"),
+                    release::Dependency {
+                        constraint: c.parse().expect("constraint"),
+                        private: false,
+                    },
+                )
+            })
+            .collect(),
+        description: None,
+        license: None,
+        homepage: None,
+        repository: None,
+        keywords: Vec::new(),
+        authors: Vec::new(),
+        source: None,
+        portable_index: None,
+    };
+    let (cid, bytes) = record.block().expect("block");
+    store.put_block(&cid, &bytes).expect("put");
+    VersionOp::Release {
+        version: version.parse().expect("version"),
+        release: cid,
+    }
+}
+
+fn alias(name: &str, target: &IndexName, policy: Policy) -> PackageOp {
+    PackageOp::AddAlias(AliasEntry {
+        alias: name.parse().expect("alias"),
+        target: target.clone(),
+        policy,
+        versions: None,
+        exclude: BTreeSet::new(),
+    })
+}
+
+#[test]
+fn pins_and_includes_decide_what_resolves() {
+    let dir = std::env::temp_dir().join(format!("cairn-resolve-store-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let home = Home(dir);
+    let mut store = Store::open(&home.0).expect("open");
+    let (root, signing) = (
+        SecretKey::from_seed(&[7; 32]),
+        SecretKey::from_seed(&[8; 32]),
+    );
+    let (genesis, log) = identity::create(&[&root], 1, &[signing.public()], T).expect("id");
+    store
+        .import_identity(&[genesis.encode()])
+        .expect("identity");
+    let cite = Citation {
+        identity: log.id(),
+        seq: 1,
+    };
+    let name = |n: &str| IndexName::new(log.id(), n.parse().expect("name"));
+    let (foo, bar) = (name("foo"), name("bar"));
+
+    // foo: revision 1 has 1.0.0; revision 2 adds 1.1.0, which needs bar ^2.
+    let r1 = release(&mut store, "foo", "1.0.0", &[("bar", "^1")]);
+    let r2 = release(&mut store, "foo", "1.1.0", &[("bar", "^2")]);
+    let foo_revs =
+        publish::<VersionIndex>(&mut store, &foo, cite, &signing, vec![vec![r1], vec![r2]]);
+    let b1 = release(&mut store, "bar", "1.4.0", &[]);
+    publish::<VersionIndex>(&mut store, &bar, cite, &signing, vec![vec![b1]]);
+
+    // `base` maps bar; `community` pins foo to its first revision and includes `base`.
+    let base = name("base");
+    publish::<PackageIndex>(
+        &mut store,
+        &base,
+        cite,
+        &signing,
+        vec![vec![alias("bar", &bar, Policy::Follow)]],
+    );
+    let community = name("community");
+    publish::<PackageIndex>(
+        &mut store,
+        &community,
+        cite,
+        &signing,
+        vec![vec![
+            alias("foo", &foo, Policy::Pin(foo_revs[0])),
+            PackageOp::Include {
+                index: base.clone(),
+                priority: 1,
+            },
+        ]],
+    );
+
+    let source = StoreSource::open(&store, &community).expect("source");
+    let req = |a: &str, c: &str| {
+        vec![Dependency {
+            alias: a.into(),
+            constraint: c.parse().expect("constraint"),
+            private: false,
+        }]
+    };
+    let solved = resolve(&source, &req("foo", "*"), &BTreeMap::new()).expect("resolves");
+    let got: Vec<(String, String, String)> = solved
+        .packages
+        .iter()
+        .map(|(p, r)| {
+            (
+                p.to_string(),
+                r.candidate.version.to_string(),
+                r.origin.to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[1].0, "foo");
+    assert_eq!(got[1].1, "1.0.0", "the pin hides 1.1.0");
+    assert!(got[1].2.contains(&format!("{foo} revision 1")), "{got:?}");
+    assert_eq!((got[0].0.as_str(), got[0].1.as_str()), ("bar", "1.4.0"));
+    assert!(
+        got[0].2.contains(&format!("via the include {base}")),
+        "{got:?}"
+    );
+    assert_eq!(source.revision("foo").map(|r| r.1), Some(1));
+
+    // Asking for what the pin hides is explained with the revision the answer came from.
+    match resolve(&source, &req("foo", "^1.1"), &BTreeMap::new()) {
+        Err(ResolveError::NoSolution { report }) => {
+            assert!(report.contains(&format!("{foo} revision 1")), "{report}");
+            assert!(report.contains(&community.to_string()), "{report}");
+        }
+        other => panic!("expected no solution, got {other:?}"),
+    }
+    assert!(source.versions("nothing").expect("read").is_none());
+}
