@@ -384,18 +384,9 @@ impl Payload for IdentityRevision {
     fn from_value(v: Value) -> Result<IdentityRevision, RecordError> {
         let mut f = Fields::new("identity revision", v)?;
         let seq = f.uint("seq")?;
-        let prev = match f.optional("prev") {
-            None => None,
-            Some(Value::Link(l)) => {
-                Some(Cid::try_from(&l).map_err(|e| f.invalid("prev", e.to_string()))?)
-            }
-            Some(other) => return Err(f.wrong_type("prev", "link", &other)),
-        };
+        let prev = f.optional_link("prev")?;
         let time = f.uint("time")?;
-        let ops = f.list("ops")?;
-        if ops.is_empty() || ops.len() > MAX_IDENTITY_OPS {
-            return Err(f.invalid("ops", format!("1 to {MAX_IDENTITY_OPS} operations")));
-        }
+        let ops = f.list_of("ops", MAX_IDENTITY_OPS, "operations")?;
         let ops = ops
             .into_iter()
             .map(IdentityOp::from_value)

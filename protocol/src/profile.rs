@@ -358,6 +358,32 @@ impl Fields {
         }
     }
 
+    /// Takes an optional link.
+    pub fn optional_link(&mut self, field: &'static str) -> Result<Option<Cid>, RecordError> {
+        match self.optional(field) {
+            None => Ok(None),
+            // `check_value` already refused every link that is not a Cairn CID.
+            Some(Value::Link(l)) => Cid::try_from(&l)
+                .map(Some)
+                .map_err(|e| self.invalid(field, e.to_string())),
+            Some(other) => Err(self.wrong_type(field, "link", &other)),
+        }
+    }
+
+    /// Takes a required list of 1 to `max` items (`what` names them in the error).
+    pub fn list_of(
+        &mut self,
+        field: &'static str,
+        max: usize,
+        what: &str,
+    ) -> Result<Vec<Value>, RecordError> {
+        let items = self.list(field)?;
+        if items.is_empty() || items.len() > max {
+            return Err(self.invalid(field, format!("1 to {max} {what}")));
+        }
+        Ok(items)
+    }
+
     /// Finishes reading: any field left over is unknown.
     pub fn finish(self) -> Result<(), RecordError> {
         match self.map.into_entries().into_iter().next() {

@@ -335,13 +335,7 @@ impl Release {
                 Some(Source { repository, commit })
             }
         };
-        let portable_index = match f.optional("portable_index") {
-            None => None,
-            Some(Value::Link(l)) => {
-                Some(Cid::try_from(&l).map_err(|e| f.invalid("portable_index", e.to_string()))?)
-            }
-            Some(other) => return Err(f.wrong_type("portable_index", "link", &other)),
-        };
+        let portable_index = f.optional_link("portable_index")?;
         f.finish()?;
         let release = Release {
             name,

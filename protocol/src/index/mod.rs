@@ -141,19 +141,10 @@ impl<K: IndexKind> Payload for Revision<K> {
             .parse()
             .map_err(|e: crate::name::NameError| f.invalid("index", e.to_string()))?;
         let seq = f.uint("seq")?;
-        let prev = match f.optional("prev") {
-            None => None,
-            Some(Value::Link(l)) => {
-                Some(Cid::try_from(&l).map_err(|e| f.invalid("prev", e.to_string()))?)
-            }
-            Some(other) => return Err(f.wrong_type("prev", "link", &other)),
-        };
+        let prev = f.optional_link("prev")?;
         let time = f.uint("time")?;
         let signer = citation_from(f.required("signer")?)?;
-        let ops = f.list("ops")?;
-        if ops.is_empty() || ops.len() > MAX_OPS {
-            return Err(f.invalid("ops", format!("1 to {MAX_OPS} operations")));
-        }
+        let ops = f.list_of("ops", MAX_OPS, "operations")?;
         let ops = ops
             .into_iter()
             .map(K::op_from_value)
