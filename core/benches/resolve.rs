@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use cairn_core::resolve::cargo::CargoIndex;
 use cairn_core::resolve::store::StoreSource;
 use cairn_core::resolve::{
-    Candidate, Dependency, MemorySource, PackageSource, ResolveError, ranges, resolve,
+    Candidate, Dependency, MemorySource, PackageSource, Resolution, ResolveError, ranges, resolve,
 };
 use cairn_core::store::Store;
 use cairn_protocol::cid::Cid;
@@ -184,6 +184,45 @@ fn cache_dir() -> Option<std::path::PathBuf> {
         .find(|p| p.is_dir())
 }
 
+/// Resolves every non-yanked version of every crate in `cargo`, each as an exact requirement,
+/// through `source`; hands each outcome to `seen` and returns the times, sorted.
+fn every_version(
+    cargo: &CargoIndex,
+    source: &impl PackageSource,
+    mut seen: impl FnMut(Result<Resolution, ResolveError>),
+) -> Vec<Duration> {
+    let mut times = Vec::new();
+    for name in cargo.crates() {
+        let versions = cargo.versions(&name).ok().flatten().unwrap_or_default();
+        for cand in versions.iter().filter(|c| !c.yanked) {
+            let reqs = [Dependency {
+                alias: name.as_str().into(),
+                constraint: Constraint::Exact(cand.version.clone()),
+                private: false,
+            }];
+            let t = Instant::now();
+            let r = resolve(source, &reqs, &BTreeMap::new());
+            times.push(t.elapsed());
+            seen(r);
+        }
+    }
+    times.sort();
+    times
+}
+
+/// `p50 …, p99 …, max …` of sorted `times`.
+fn percentiles(times: &[Duration]) -> String {
+    let Some(max) = times.last() else {
+        return "no versions to resolve".to_owned();
+    };
+    let pick = |per_mille: usize| times[(times.len() - 1) * per_mille / 1000];
+    format!(
+        "p50 {:.2?}, p99 {:.2?}, max {max:.2?}",
+        pick(500),
+        pick(990)
+    )
+}
+
 fn real_data() {
     let Some(dir) = cache_dir() else {
         println!("(b) no cargo registry cache found; set CAIRN_CARGO_CACHE");
@@ -213,59 +252,36 @@ fn real_data() {
             n.release, n.dependency, n.requirement, n.reason
         );
     }
-    let mut times = Vec::new();
     let (mut solved, mut failed, mut missing) = (0usize, 0usize, 0usize);
     let mut sample_report: Option<String> = None;
-    for name in index.crates() {
-        let versions = index.versions(&name).ok().flatten().unwrap_or_default();
-        for cand in versions.iter().filter(|c| !c.yanked) {
-            let reqs = [Dependency {
-                alias: name.as_str().into(),
-                constraint: Constraint::Exact(cand.version.clone()),
-                private: false,
-            }];
-            let t = Instant::now();
-            let r = resolve(&index, &reqs, &BTreeMap::new());
-            times.push(t.elapsed());
-            match r {
-                Ok(_) => solved += 1,
-                Err(ResolveError::NoSolution { report }) => {
-                    failed += 1;
-                    if report.contains("is not an alias") {
-                        missing += 1;
-                    }
-                    // Keep the shortest report that is about versions, not a missing crate.
-                    let about_versions = !report.contains("is not an alias");
-                    let better = match &sample_report {
-                        None => true,
-                        Some(s) => {
-                            about_versions
-                                && (s.contains("is not an alias") || s.len() > report.len())
-                        }
-                    };
-                    if better {
-                        sample_report = Some(report);
-                    }
+    let times = every_version(&index, &index, |r| match r {
+        Ok(_) => solved += 1,
+        Err(ResolveError::NoSolution { report }) => {
+            failed += 1;
+            if report.contains("is not an alias") {
+                missing += 1;
+            }
+            // Keep the shortest report that is about versions, not a missing crate.
+            let about_versions = !report.contains("is not an alias");
+            let better = match &sample_report {
+                None => true,
+                Some(s) => {
+                    about_versions && (s.contains("is not an alias") || s.len() > report.len())
                 }
-                Err(e) => {
-                    failed += 1;
-                    println!("    source error: {e}");
-                }
+            };
+            if better {
+                sample_report = Some(report);
             }
         }
-    }
-    times.sort();
-    let pick = |per_mille: usize| times[(times.len() - 1) * per_mille / 1000];
-    if times.is_empty() {
-        println!("    no versions to resolve");
-        return;
-    }
+        Err(e) => {
+            failed += 1;
+            println!("    source error: {e}");
+        }
+    });
     println!(
-        "    {} resolutions ({solved} solved, {failed} unsolvable, of which {missing} name a crate absent from this cache): p50 {:.2?}, p99 {:.2?}, max {:.2?}",
+        "    {} resolutions ({solved} solved, {failed} unsolvable, of which {missing} name a crate absent from this cache): {}",
         times.len(),
-        pick(500),
-        pick(990),
-        times.last().copied().unwrap_or_default()
+        percentiles(&times)
     );
     store_backed(&index);
     if let Some(r) = sample_report {
@@ -341,27 +357,17 @@ fn mirror(
                     );
                 }
             }
-            let record = Release {
-                name: pkg.clone(),
-                version: cand.version.clone(),
-                artifacts: BTreeMap::from([(
-                    "default".to_owned(),
-                    Artifact {
-                        cid: Cid::of_raw(format!("{name}@{}", cand.version).as_bytes()),
-                        size: 0,
-                        sha256: [0; 32],
-                    },
-                )]),
-                dependencies,
-                description: None,
-                license: None,
-                homepage: None,
-                repository: None,
-                keywords: Vec::new(),
-                authors: Vec::new(),
-                source: None,
-                portable_index: None,
+            let artifact = Artifact {
+                cid: Cid::of_raw(format!("{name}@{}", cand.version).as_bytes()),
+                size: 0,
+                sha256: [0; 32],
             };
+            let record = Release::new(
+                pkg.clone(),
+                cand.version.clone(),
+                BTreeMap::from([("default".to_owned(), artifact)]),
+                dependencies,
+            );
             let (cid, bytes) = record.block().map_err(|e| format!("{name}: {e}"))?;
             store.put_block(&cid, &bytes).map_err(|e| e.to_string())?;
             ops.push(VersionOp::Release {
@@ -421,33 +427,12 @@ fn store_backed(cargo: &CargoIndex) {
         let t = Instant::now();
         let source = StoreSource::open(&store, &community).map_err(|e| e.to_string())?;
         let opened = t.elapsed();
-        let mut times = Vec::new();
         let mut solved = 0usize;
-        for name in cargo.crates() {
-            let versions = cargo.versions(&name).ok().flatten().unwrap_or_default();
-            for cand in versions.iter().filter(|c| !c.yanked) {
-                let reqs = [Dependency {
-                    alias: name.as_str().into(),
-                    constraint: Constraint::Exact(cand.version.clone()),
-                    private: false,
-                }];
-                let t = Instant::now();
-                let r = resolve(&source, &reqs, &BTreeMap::new());
-                times.push(t.elapsed());
-                solved += usize::from(r.is_ok());
-            }
-        }
-        times.sort();
-        if times.is_empty() {
-            return Err("nothing to resolve".to_owned());
-        }
-        let pick = |per_mille: usize| times[(times.len() - 1) * per_mille / 1000];
+        let times = every_version(cargo, &source, |r| solved += usize::from(r.is_ok()));
         println!(
-            "\n(b) through the store: {aliases} signed version indexes ({releases} release records, {skipped} crate names Cairn refuses) and one package index built and verified in {built:.2?}; StoreSource opened in {opened:.2?}\n    {} resolutions ({solved} solved): p50 {:.2?}, p99 {:.2?}, max {:.2?}",
+            "\n(b) through the store: {aliases} signed version indexes ({releases} release records, {skipped} crate names Cairn refuses) and one package index built and verified in {built:.2?}; StoreSource opened in {opened:.2?}\n    {} resolutions ({solved} solved): {}",
             times.len(),
-            pick(500),
-            pick(990),
-            times.last().copied().unwrap_or_default()
+            percentiles(&times)
         );
         Ok(())
     })();

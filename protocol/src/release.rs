@@ -231,6 +231,31 @@ fn is_commit(s: &str) -> bool {
 }
 
 impl Release {
+    /// A release with its required fields and no optional metadata (description, license,
+    /// links, keywords, authors, source, portable index).
+    #[must_use]
+    pub fn new(
+        name: Name,
+        version: Version,
+        artifacts: BTreeMap<String, Artifact>,
+        dependencies: BTreeMap<Alias, Dependency>,
+    ) -> Release {
+        Release {
+            name,
+            version,
+            artifacts,
+            dependencies,
+            description: None,
+            license: None,
+            homepage: None,
+            repository: None,
+            keywords: Vec::new(),
+            authors: Vec::new(),
+            source: None,
+            portable_index: None,
+        }
+    }
+
     /// The record value.
     #[must_use]
     pub fn to_value(&self) -> Value {
