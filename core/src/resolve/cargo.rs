@@ -286,10 +286,6 @@ impl PackageSource for CargoIndex {
         self.source.origin(alias)
     }
 
-    fn best_first(&self) -> bool {
-        self.source.best_first()
-    }
-
     fn index(&self) -> String {
         "the crates.io index".to_owned()
     }

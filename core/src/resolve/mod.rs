@@ -16,7 +16,6 @@ pub mod scenario;
 pub mod source;
 pub mod store;
 
-use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -119,8 +118,6 @@ pub fn resolve(
         source,
         requirements,
         locked,
-        versions: RefCell::new(pubgrub::Map::default()),
-        names: RefCell::new(pubgrub::Set::default()),
     };
     let root_version: Version = "0".parse().unwrap_or_else(|_| unreachable!("`0` parses"));
     match pubgrub::resolve(&provider, Pkg::Root, root_version) {
@@ -217,47 +214,26 @@ impl PartialOrd for NameOrder {
     }
 }
 
-/// The pubgrub adapter: caches each alias's candidates, best first.
+/// The pubgrub adapter over a source.
 struct Provider<'a, S: PackageSource + ?Sized> {
     source: &'a S,
     requirements: &'a [Dependency],
     locked: &'a BTreeMap<Pkg, Version>,
-    versions: RefCell<pubgrub::Map<Arc<str>, Arc<[Candidate]>>>,
-    names: RefCell<pubgrub::Set<Arc<str>>>,
 }
 
 impl<S: PackageSource + ?Sized> Provider<'_, S> {
     /// `alias`'s candidates, best first (releases above pre-releases, then higher first);
     /// empty when the alias is unknown.
     fn candidates(&self, alias: &str) -> Result<Arc<[Candidate]>, SourceError> {
-        if self.source.best_first() {
-            return Ok(self
-                .source
-                .versions(alias)?
-                .unwrap_or_else(|| Arc::from([])));
-        }
-        if let Some(c) = self.versions.borrow().get(alias) {
-            return Ok(Arc::clone(c));
-        }
-        let given = self
+        let list = self
             .source
             .versions(alias)?
             .unwrap_or_else(|| Arc::from([]));
-        // Sources usually list best first already; copy only when they do not.
-        let best_first = given
-            .windows(2)
-            .all(|w| w[0].version.priority_cmp(&w[1].version) == std::cmp::Ordering::Greater);
-        let list = if best_first {
-            given
-        } else {
-            let mut list = given.to_vec();
-            list.sort_by(|a, b| b.version.priority_cmp(&a.version));
-            list.dedup_by(|a, b| a.version == b.version);
-            Arc::from(list)
-        };
-        self.versions
-            .borrow_mut()
-            .insert(self.intern(alias), Arc::clone(&list));
+        debug_assert!(
+            list.windows(2)
+                .all(|w| w[0].version.priority_cmp(&w[1].version).is_gt()),
+            "`{alias}`: a source lists versions best first, each once"
+        );
         Ok(list)
     }
 
@@ -274,16 +250,6 @@ impl<S: PackageSource + ?Sized> Provider<'_, S> {
             Some((scope, _)) => Arc::clone(scope),
         };
         Pkg::Dep { scope, alias }
-    }
-
-    /// One shared copy of each alias, so that packages clone cheaply.
-    fn intern(&self, alias: &str) -> Arc<str> {
-        if let Some(a) = self.names.borrow().get(alias) {
-            return Arc::clone(a);
-        }
-        let a: Arc<str> = Arc::from(alias);
-        self.names.borrow_mut().insert(Arc::clone(&a));
-        a
     }
 }
 

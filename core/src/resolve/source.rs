@@ -48,7 +48,9 @@ pub struct SourceError(pub String);
 
 /// The resolver's only way to data. Answers must be deterministic for one source.
 pub trait PackageSource {
-    /// The versions `alias` has, in any order; `None` when the alias is unknown here.
+    /// The versions `alias` has, best first (priority order, 04-versions.md: any release above
+    /// any pre-release, then higher first), each version once; `None` when the alias is unknown
+    /// here. The resolver tries them in this order.
     ///
     /// # Errors
     /// When the source cannot be read.
@@ -70,12 +72,6 @@ pub trait PackageSource {
 
     /// The curator index the aliases are looked up in (named in explanations).
     fn index(&self) -> String;
-
-    /// Whether [`PackageSource::versions`] already lists each alias best first (priority
-    /// order, 04-versions.md), each version once; the resolver then uses the lists as they are.
-    fn best_first(&self) -> bool {
-        false
-    }
 
     /// Versions of `alias` that exist but that this source leaves out, with the reason (a
     /// curator's filter, say); explanations name them.
@@ -145,10 +141,6 @@ impl PackageSource for MemorySource {
             .and_then(|v| v.iter().find(|(c, _)| c.version == *version))
             .map(|(_, d)| Arc::clone(d))
             .ok_or_else(|| SourceError(format!("`{alias}` has no release {version} here")))
-    }
-
-    fn best_first(&self) -> bool {
-        true
     }
 
     fn origin(&self, _alias: &str) -> Arc<str> {

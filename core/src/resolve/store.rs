@@ -178,10 +178,6 @@ impl PackageSource for StoreSource {
         self.index.clone()
     }
 
-    fn best_first(&self) -> bool {
-        true
-    }
-
     fn left_out(&self, alias: &str) -> Vec<(Version, String)> {
         self.entry(alias)
             .map(|e| e.left_out.clone())
