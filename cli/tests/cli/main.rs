@@ -76,6 +76,11 @@ impl Env {
         }
     }
 
+    /// `sub` inside this home, as a command argument.
+    fn path(&self, sub: &str) -> String {
+        self.home.join(sub).to_str().expect("utf8").to_owned()
+    }
+
     fn run(&self, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_cairn"))
             .arg("--home")
@@ -509,24 +514,10 @@ fn a_curator_checks_the_closure_before_publishing() {
         "1.0.0",
         "libbar = \"^2.0\"\n",
     );
-    ok(
-        &lucy,
-        &[
-            "publish",
-            "--path",
-            lucy.home.join("foo").to_str().expect("utf8"),
-        ],
-    );
+    ok(&lucy, &["publish", "--path", &lucy.path("foo")]);
     ok(&lucy, &["export", "libfoo", "--car", &car("foo.car")]);
     write_named(&ann.home.join("bar"), "libbar", "2.1.0", "");
-    ok(
-        &ann,
-        &[
-            "publish",
-            "--path",
-            ann.home.join("bar").to_str().expect("utf8"),
-        ],
-    );
+    ok(&ann, &["publish", "--path", &ann.path("bar")]);
     ok(&ann, &["export", "libbar", "--car", &car("bar.car")]);
 
     ok(&cora, &["import", &car("foo.car")]);
@@ -993,14 +984,7 @@ fn a_crash_during_curate_publish_or_import_leaves_before_or_after() {
     };
     let pub_id = ok(&publisher, &["id", "new"]).trim().to_owned();
     write_named(&publisher.home.join("foo"), "libfoo", "1.0.0", "");
-    ok(
-        &publisher,
-        &[
-            "publish",
-            "--path",
-            publisher.home.join("foo").to_str().expect("utf8"),
-        ],
-    );
+    ok(&publisher, &["publish", "--path", &publisher.path("foo")]);
     let car = publisher.home.join("foo.car");
     let car = car.to_str().expect("utf8");
     ok(&publisher, &["export", "libfoo", "--car", car]);
@@ -1086,14 +1070,7 @@ fn acceptance_walk_publish_grant_curate_exchange() {
     ok(&lucy, &["import", &car("bob-id.car")]);
     for v in ["1.0.0", "1.1.0"] {
         write_named(&lucy.home.join("foo"), "libfoo", v, "libbar = \"^2.0\"\n");
-        ok(
-            &lucy,
-            &[
-                "publish",
-                "--path",
-                lucy.home.join("foo").to_str().expect("utf8"),
-            ],
-        );
+        ok(&lucy, &["publish", "--path", &lucy.path("foo")]);
     }
     ok(&lucy, &["grant", "libfoo", &bob_id, "--can", "release"]);
     ok(&lucy, &["export", "libfoo", "--car", &car("foo-a.car")]);
@@ -1107,13 +1084,7 @@ fn acceptance_walk_publish_grant_curate_exchange() {
     );
     ok(
         &bob,
-        &[
-            "publish",
-            "--path",
-            bob.home.join("foo").to_str().expect("utf8"),
-            "--index",
-            &foo,
-        ],
+        &["publish", "--path", &bob.path("foo"), "--index", &foo],
     );
     ok(&bob, &["export", &foo, "--car", &car("foo-b.car")]);
     // Lucy takes it and yanks 1.1.0.
@@ -1122,14 +1093,7 @@ fn acceptance_walk_publish_grant_curate_exchange() {
     ok(&lucy, &["export", "libfoo", "--car", &car("foo-c.car")]);
     // Ann publishes libbar.
     write_named(&ann.home.join("bar"), "libbar", "2.3.0", "");
-    ok(
-        &ann,
-        &[
-            "publish",
-            "--path",
-            ann.home.join("bar").to_str().expect("utf8"),
-        ],
-    );
+    ok(&ann, &["publish", "--path", &ann.path("bar")]);
     ok(&ann, &["export", "libbar", "--car", &car("bar.car")]);
 
     // Cora curates.
