@@ -232,6 +232,15 @@ impl ChainError {
     }
 }
 
+impl From<crate::hamt::HamtError> for ChainError {
+    fn from(e: crate::hamt::HamtError) -> ChainError {
+        match e {
+            crate::hamt::HamtError::Entry { error, .. } => ChainError::Record(error),
+            e => ChainError::op(e.code(), e.to_string()),
+        }
+    }
+}
+
 /// Checks `seq` and `prev` of a revision against the previous one (`None` for the first).
 pub fn check_sequence(
     previous: Option<(u64, Cid)>,

@@ -107,6 +107,17 @@ impl CidError {
 }
 
 impl Cid {
+    /// Appends this CID as a DAG-CBOR link (tag 42 over `0x00` ‖ the binary CID): what
+    /// `Value::Link(cid.into())` encodes to, without building the value.
+    pub fn write_link(&self, out: &mut Vec<u8>) {
+        // Every varint of a Cairn CID fits one byte (codes below 0x80, digest length 32).
+        const BYTES: u8 = 1 + CID_LEN as u8;
+        out.extend_from_slice(&[0xd8, 0x2a, 0x58, BYTES, 0x00, 0x01]);
+        out.push(self.codec.code() as u8);
+        out.extend_from_slice(&[HASH_BLAKE3 as u8, DIGEST_LEN as u8]);
+        out.extend_from_slice(&self.digest);
+    }
+
     /// The CID of a record block.
     #[must_use]
     pub fn of_record(bytes: &[u8]) -> Cid {
@@ -235,6 +246,18 @@ serde_via_str!(Cid);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn written_link_equals_the_encoded_link_value() {
+        for cid in [Cid::of_record(b"\xa0"), Cid::of_raw(b"artifact")] {
+            let mut written = Vec::new();
+            cid.write_link(&mut written);
+            assert_eq!(
+                written,
+                crate::codec::encode(&crate::codec::Value::Link(cid.into()))
+            );
+        }
+    }
 
     #[test]
     fn text_form_round_trips_and_has_the_expected_prefixes() {

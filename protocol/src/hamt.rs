@@ -53,6 +53,14 @@ pub enum HamtError {
         /// Why.
         error: RecordError,
     },
+    /// An entry's value is not what the map holds (`error` names the rule).
+    #[error("map block `{cid}` holds an invalid entry: {error}")]
+    Entry {
+        /// The block.
+        cid: Cid,
+        /// Why.
+        error: RecordError,
+    },
     /// A block breaks the canonical shape (wrong slot, order, bucket size, collapse rule).
     #[error("map block `{cid}` is not canonical: {reason}")]
     NotCanonical {
@@ -72,33 +80,94 @@ impl HamtError {
             HamtError::MissingBlock(_) => "map-missing-block",
             HamtError::Record { .. } => "map-invalid-block",
             HamtError::NotCanonical { .. } => "map-not-canonical",
+            HamtError::Entry { error, .. } => error.code(),
         }
     }
 }
 
+/// A value a map can hold: encodes canonically and is read back from a loaded block, where it
+/// is checked. Typed values spare the verifier a parse on every lookup and an encode of a value
+/// tree on every change.
+pub trait MapValue: Clone + std::fmt::Debug {
+    /// Appends the value's canonical encoding.
+    fn encode_into(&self, out: &mut Vec<u8>);
+    /// Reads a value from a loaded block, refusing what the map may not hold.
+    fn from_value(value: Value) -> Result<Self, RecordError>;
+}
+
+impl MapValue for Value {
+    fn encode_into(&self, out: &mut Vec<u8>) {
+        codec::encode_into(out, self);
+    }
+
+    fn from_value(value: Value) -> Result<Value, RecordError> {
+        Ok(value)
+    }
+}
+
 #[derive(Debug, Clone)]
-struct Entry {
+struct Entry<V> {
     key: String,
-    value: Value,
+    value: V,
     /// The canonical encoding of `[key, value]`, cached.
     encoded: Vec<u8>,
+}
+
+impl<V: MapValue> Entry<V> {
+    fn new(key: &str, value: V) -> Result<Entry<V>, HamtError> {
+        Ok(Entry {
+            encoded: encode_entry(key, &value)?,
+            key: key.to_owned(),
+            value,
+        })
+    }
+}
+
+/// `[key, value]`, checked against [`MAX_ENTRY_BYTES`].
+fn encode_entry<V: MapValue>(key: &str, value: &V) -> Result<Vec<u8>, HamtError> {
+    let mut encoded = Vec::with_capacity(16 + key.len());
+    encoded.push(0x82);
+    codec::write_head(&mut encoded, 3, key.len() as u64);
+    encoded.extend_from_slice(key.as_bytes());
+    value.encode_into(&mut encoded);
+    if encoded.len() > MAX_ENTRY_BYTES {
+        return Err(HamtError::EntryTooLarge {
+            key: key.to_owned(),
+            size: encoded.len(),
+        });
+    }
+    Ok(encoded)
 }
 
 /// Entries and child nodes are shared between versions of a map (copy on write), so cloning a
 /// map is O(1) and a change copies only its path.
 #[derive(Debug, Clone)]
-enum Slot {
-    Bucket(Vec<Arc<Entry>>),
-    Child(Arc<Node>),
+enum Slot<V> {
+    Bucket(Vec<Arc<Entry<V>>>),
+    Child(Arc<Node<V>>),
 }
 
-#[derive(Debug, Clone, Default)]
-struct Node {
-    slots: BTreeMap<u8, Slot>,
+#[derive(Debug, Clone)]
+struct Node<V> {
+    slots: BTreeMap<u8, Slot<V>>,
     /// Entries in this subtree.
     count: usize,
-    /// The encoded block and its CID, while clean.
-    cache: Option<(Cid, Vec<u8>)>,
+    /// The CID of `block`, while the node is clean.
+    cid: Option<Cid>,
+    /// The encoded block (valid while `cid` is set). Kept when the node changes, so that the
+    /// next encoding reuses its allocation.
+    block: Vec<u8>,
+}
+
+impl<V> Default for Node<V> {
+    fn default() -> Node<V> {
+        Node {
+            slots: BTreeMap::new(),
+            count: 0,
+            cid: None,
+            block: Vec::new(),
+        }
+    }
 }
 
 /// The 4-bit group of `hash` at `level`.
@@ -115,8 +184,8 @@ fn key_hash(key: &str) -> [u8; 32] {
     *blake3::hash(key.as_bytes()).as_bytes()
 }
 
-impl Node {
-    fn get(&self, hash: &[u8; 32], key: &str, level: usize) -> Option<&Value> {
+impl<V: MapValue> Node<V> {
+    fn get(&self, hash: &[u8; 32], key: &str, level: usize) -> Option<&V> {
         match self.slots.get(&nibble(hash, level))? {
             Slot::Bucket(entries) => entries.iter().find(|e| e.key == key).map(|e| &e.value),
             Slot::Child(child) => child.get(hash, key, level + 1),
@@ -124,8 +193,8 @@ impl Node {
     }
 
     /// Inserts or replaces; returns the previous value.
-    fn insert(&mut self, hash: &[u8; 32], entry: Arc<Entry>, level: usize) -> Option<Value> {
-        self.cache = None;
+    fn insert(&mut self, hash: &[u8; 32], entry: Arc<Entry<V>>, level: usize) -> Option<V> {
+        self.cid = None;
         let slot = nibble(hash, level);
         let previous = match self.slots.remove(&slot) {
             None => {
@@ -164,7 +233,17 @@ impl Node {
         previous
     }
 
-    fn remove(&mut self, hash: &[u8; 32], key: &str, level: usize) -> Option<Value> {
+    /// The entry under `key`, for changing in place; clears the caches on its path. The key
+    /// must be present.
+    fn entry_mut(&mut self, hash: &[u8; 32], key: &str, level: usize) -> Option<&mut Entry<V>> {
+        self.cid = None;
+        match self.slots.get_mut(&nibble(hash, level))? {
+            Slot::Bucket(entries) => entries.iter_mut().find(|e| e.key == key).map(Arc::make_mut),
+            Slot::Child(child) => Arc::make_mut(child).entry_mut(hash, key, level + 1),
+        }
+    }
+
+    fn remove(&mut self, hash: &[u8; 32], key: &str, level: usize) -> Option<V> {
         let slot = nibble(hash, level);
         let removed = match self.slots.get_mut(&slot)? {
             Slot::Bucket(entries) => {
@@ -186,12 +265,12 @@ impl Node {
                 v
             }
         };
-        self.cache = None;
+        self.cid = None;
         self.count -= 1;
         Some(removed)
     }
 
-    fn collect_entries(&self, out: &mut Vec<Arc<Entry>>) {
+    fn collect_entries(&self, out: &mut Vec<Arc<Entry<V>>>) {
         for slot in self.slots.values() {
             match slot {
                 Slot::Bucket(entries) => out.extend(entries.iter().cloned()),
@@ -202,8 +281,8 @@ impl Node {
 
     /// The node's CID, re-encoding dirty nodes; newly encoded blocks are pushed to `fresh`.
     fn flush(&mut self, fresh: &mut Option<&mut Vec<(Cid, Vec<u8>)>>) -> Cid {
-        if let Some((cid, _)) = &self.cache {
-            return *cid;
+        if let Some(cid) = self.cid {
+            return cid;
         }
         // {"slots": [[index, bucket | link], …]}: key "slots" sorts alone.
         let size: usize = self
@@ -214,40 +293,42 @@ impl Node {
                 Slot::Child(_) => 3 + 4 + crate::cid::CID_LEN,
             })
             .sum();
-        let mut out = Vec::with_capacity(16 + size);
+        let out = &mut self.block;
+        out.clear();
+        out.reserve(16 + size);
         out.extend_from_slice(b"\xa1\x65slots");
-        codec::write_head(&mut out, 4, self.slots.len() as u64);
+        codec::write_head(out, 4, self.slots.len() as u64);
         for (index, slot) in &mut self.slots {
             out.push(0x82);
-            codec::write_head(&mut out, 0, u64::from(*index));
+            codec::write_head(out, 0, u64::from(*index));
             match slot {
                 Slot::Bucket(entries) => {
-                    codec::write_head(&mut out, 4, entries.len() as u64);
+                    codec::write_head(out, 4, entries.len() as u64);
                     for e in entries.iter() {
                         out.extend_from_slice(&e.encoded);
                     }
                 }
                 Slot::Child(child) => {
-                    let cid = match &child.cache {
-                        Some((cid, _)) => *cid,
+                    let cid = match child.cid {
+                        Some(cid) => cid,
                         None => Arc::make_mut(child).flush(fresh),
                     };
-                    codec::encode_into(&mut out, &Value::Link(cid.into()));
+                    cid.write_link(out);
                 }
             }
         }
-        let cid = Cid::of_record(&out);
+        let cid = Cid::of_record(out);
         if let Some(f) = fresh {
             f.push((cid, out.clone()));
         }
-        self.cache = Some((cid, out));
+        self.cid = Some(cid);
         cid
     }
 
     /// Every block of a flushed subtree.
     fn collect_blocks(&self, out: &mut Vec<(Cid, Vec<u8>)>) {
-        if let Some((cid, bytes)) = &self.cache {
-            out.push((*cid, bytes.clone()));
+        if let Some(cid) = self.cid {
+            out.push((cid, self.block.clone()));
         }
         for slot in self.slots.values() {
             if let Slot::Child(child) = slot {
@@ -256,7 +337,7 @@ impl Node {
         }
     }
 
-    fn entries<'a>(&'a self, out: &mut Vec<(&'a str, &'a Value)>) {
+    fn entries<'a>(&'a self, out: &mut Vec<(&'a str, &'a V)>) {
         for slot in self.slots.values() {
             match slot {
                 Slot::Bucket(entries) => {
@@ -269,15 +350,23 @@ impl Node {
 }
 
 /// A map from text keys to record values, stored as a canonical HAMT of blocks.
-#[derive(Debug, Clone, Default)]
-pub struct Hamt {
-    root: Arc<Node>,
+#[derive(Debug, Clone)]
+pub struct Hamt<V = Value> {
+    root: Arc<Node<V>>,
 }
 
-impl Hamt {
+impl<V> Default for Hamt<V> {
+    fn default() -> Hamt<V> {
+        Hamt {
+            root: Arc::new(Node::default()),
+        }
+    }
+}
+
+impl<V: MapValue> Hamt<V> {
     /// An empty map.
     #[must_use]
-    pub fn new() -> Hamt {
+    pub fn new() -> Hamt<V> {
         Hamt::default()
     }
 
@@ -295,34 +384,46 @@ impl Hamt {
 
     /// Looks a key up.
     #[must_use]
-    pub fn get(&self, key: &str) -> Option<&Value> {
+    pub fn get(&self, key: &str) -> Option<&V> {
         self.root.get(&key_hash(key), key, 0)
     }
 
     /// Inserts or replaces an entry; returns the previous value.
-    pub fn insert(&mut self, key: &str, value: Value) -> Result<Option<Value>, HamtError> {
-        // `[key, value]`, encoded without cloning the value into a list.
-        let mut encoded = Vec::with_capacity(16 + key.len());
-        encoded.push(0x82);
-        codec::write_head(&mut encoded, 3, key.len() as u64);
-        encoded.extend_from_slice(key.as_bytes());
-        codec::encode_into(&mut encoded, &value);
-        if encoded.len() > MAX_ENTRY_BYTES {
-            return Err(HamtError::EntryTooLarge {
-                key: key.to_owned(),
-                size: encoded.len(),
-            });
-        }
-        let entry = Arc::new(Entry {
-            key: key.to_owned(),
-            value,
-            encoded,
-        });
+    pub fn insert(&mut self, key: &str, value: V) -> Result<Option<V>, HamtError> {
+        let entry = Arc::new(Entry::new(key, value)?);
         Ok(Arc::make_mut(&mut self.root).insert(&key_hash(key), entry, 0))
     }
 
+    /// Changes the value under `key` in place (no copy of it, one walk, the key hashed once);
+    /// `None` when the key is absent. When `change` fails, or the changed entry would exceed
+    /// [`MAX_ENTRY_BYTES`], the map keeps the value it had.
+    pub fn update<E: From<HamtError>>(
+        &mut self,
+        key: &str,
+        change: impl FnOnce(&mut V) -> Result<(), E>,
+    ) -> Option<Result<(), E>> {
+        let hash = key_hash(key);
+        self.root.get(&hash, key, 0)?; // Absent: do not copy the path for nothing.
+        let entry = Arc::make_mut(&mut self.root).entry_mut(&hash, key, 0)?;
+        let outcome = change(&mut entry.value)
+            .and_then(|()| encode_entry(key, &entry.value).map_err(E::from));
+        Some(match outcome {
+            Ok(encoded) => {
+                entry.encoded = encoded;
+                Ok(())
+            }
+            Err(e) => {
+                // Put back the value the cached encoding holds (a failed change may have begun).
+                if encode_entry(key, &entry.value).ok().as_ref() != Some(&entry.encoded) {
+                    entry.value = decode_entry_value(&entry.encoded);
+                }
+                Err(e)
+            }
+        })
+    }
+
     /// Removes a key; returns its value.
-    pub fn remove(&mut self, key: &str) -> Option<Value> {
+    pub fn remove(&mut self, key: &str) -> Option<V> {
         self.get(key)?; // Absent: do not copy the path for nothing.
         Arc::make_mut(&mut self.root).remove(&key_hash(key), key, 0)
     }
@@ -330,8 +431,8 @@ impl Hamt {
     /// The root block's CID. Re-encodes only nodes changed since the last call; the blocks
     /// encoded by this call are appended to `fresh` (what a store must write).
     pub fn flush(&mut self, mut fresh: Option<&mut Vec<(Cid, Vec<u8>)>>) -> Cid {
-        match &self.root.cache {
-            Some((cid, _)) => *cid,
+        match self.root.cid {
+            Some(cid) => cid,
             None => Arc::make_mut(&mut self.root).flush(&mut fresh),
         }
     }
@@ -351,7 +452,7 @@ impl Hamt {
 
     /// Every entry, sorted by key.
     #[must_use]
-    pub fn entries(&self) -> Vec<(&str, &Value)> {
+    pub fn entries(&self) -> Vec<(&str, &V)> {
         let mut out = Vec::with_capacity(self.len());
         self.root.entries(&mut out);
         out.sort_by(|a, b| a.0.cmp(b.0));
@@ -359,7 +460,7 @@ impl Hamt {
     }
 
     /// Loads a map from its blocks, checking every block against the canonical shape.
-    pub fn load(root: Cid, fetch: &dyn Fn(&Cid) -> Option<Vec<u8>>) -> Result<Hamt, HamtError> {
+    pub fn load(root: Cid, fetch: &dyn Fn(&Cid) -> Option<Vec<u8>>) -> Result<Hamt<V>, HamtError> {
         let node = load_node(root, fetch, 0, &[])?;
         Ok(Hamt {
             root: Arc::new(node),
@@ -367,12 +468,23 @@ impl Hamt {
     }
 }
 
-fn load_node(
+/// The value of an encoded entry this map made itself (so it decodes and reads back).
+fn decode_entry_value<V: MapValue>(encoded: &[u8]) -> V {
+    let value = match codec::decode(encoded) {
+        Ok(Value::List(mut pair)) if pair.len() == 2 => pair.pop(),
+        _ => None,
+    };
+    value
+        .and_then(|v| V::from_value(v).ok())
+        .unwrap_or_else(|| unreachable!("an entry's cached encoding reads back"))
+}
+
+fn load_node<V: MapValue>(
     cid: Cid,
     fetch: &dyn Fn(&Cid) -> Option<Vec<u8>>,
     level: usize,
     prefix: &[u8],
-) -> Result<Node, HamtError> {
+) -> Result<Node<V>, HamtError> {
     let bad = |reason| HamtError::NotCanonical { cid, reason };
     let bytes = fetch(&cid).ok_or(HamtError::MissingBlock(cid))?;
     if !cid.matches(&bytes) {
@@ -413,7 +525,7 @@ fn load_node(
                 if items.is_empty() || items.len() > BUCKET_SIZE {
                     return Err(bad("bucket size out of range"));
                 }
-                let mut entries: Vec<Arc<Entry>> = Vec::with_capacity(items.len());
+                let mut entries: Vec<Arc<Entry<V>>> = Vec::with_capacity(items.len());
                 for item in items {
                     let encoded = codec::encode(&item);
                     let Value::List(kv) = item else {
@@ -434,6 +546,8 @@ fn load_node(
                     if encoded.len() > MAX_ENTRY_BYTES {
                         return Err(bad("entry larger than the limit"));
                     }
+                    let value =
+                        V::from_value(value).map_err(|error| HamtError::Entry { cid, error })?;
                     entries.push(Arc::new(Entry {
                         key,
                         value,
@@ -465,7 +579,8 @@ fn load_node(
     if level > 0 && node.count <= BUCKET_SIZE {
         return Err(bad("a child node holds too few entries"));
     }
-    node.cache = Some((cid, bytes));
+    node.cid = Some(cid);
+    node.block = bytes;
     Ok(node)
 }
 
@@ -505,10 +620,10 @@ mod tests {
         }
         let root = m.root_cid();
         let blocks: HashMap<Cid, Vec<u8>> = m.blocks().into_iter().collect();
-        let mut loaded = Hamt::load(root, &|c| blocks.get(c).cloned()).expect("load");
+        let mut loaded = Hamt::<Value>::load(root, &|c| blocks.get(c).cloned()).expect("load");
         assert_eq!(loaded.root_cid(), root);
         assert_eq!(loaded.entries().len(), 200);
-        let missing = Hamt::load(root, &|c| {
+        let missing = Hamt::<Value>::load(root, &|c| {
             if *c == root {
                 blocks.get(c).cloned()
             } else {
@@ -516,7 +631,7 @@ mod tests {
             }
         });
         assert!(matches!(missing, Err(HamtError::MissingBlock(_))));
-        let wrong = Hamt::load(root, &|_| Some(b"\xa0".to_vec()));
+        let wrong = Hamt::<Value>::load(root, &|_| Some(b"\xa0".to_vec()));
         assert!(matches!(wrong, Err(HamtError::NotCanonical { .. })));
     }
 
@@ -533,6 +648,47 @@ mod tests {
             entries[0].encoded,
             codec::encode(&Value::List(vec![Value::text("k"), v]))
         );
+    }
+
+    #[test]
+    fn update_changes_in_place_and_keeps_the_value_when_the_change_fails() {
+        let mut m = Hamt::new();
+        for i in 0..100 {
+            m.insert(&format!("k{i}"), v(i)).expect("insert");
+        }
+        let before = m.root_cid();
+        let mut same = m.clone();
+        // A change that begins, then fails: the value and the root are as before.
+        let failed = m.update("k7", |x: &mut Value| {
+            *x = v(700);
+            Err(HamtError::MissingBlock(before))
+        });
+        assert!(matches!(failed, Some(Err(HamtError::MissingBlock(_)))));
+        assert_eq!(m.get("k7"), Some(&v(7)));
+        assert_eq!(m.root_cid(), before);
+        // Growing past the entry limit is refused the same way.
+        let too_big = m.update("k7", |x: &mut Value| {
+            *x = Value::Bytes(vec![0; MAX_ENTRY_BYTES]);
+            Ok::<(), HamtError>(())
+        });
+        assert!(matches!(
+            too_big,
+            Some(Err(HamtError::EntryTooLarge { .. }))
+        ));
+        assert_eq!(m.get("k7"), Some(&v(7)));
+        assert_eq!(m.root_cid(), before);
+        // A change that succeeds equals inserting the new value; an absent key is `None`.
+        m.update("k7", |x: &mut Value| {
+            *x = v(70);
+            Ok::<(), HamtError>(())
+        })
+        .expect("present")
+        .expect("changed");
+        same.insert("k7", v(70)).expect("insert");
+        assert_eq!(m.root_cid(), same.root_cid());
+        assert_ne!(m.root_cid(), before);
+        assert!(m.update("absent", |_| Ok::<(), HamtError>(())).is_none());
+        assert_eq!(m.root_cid(), same.root_cid());
     }
 
     #[test]

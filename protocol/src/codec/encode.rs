@@ -59,7 +59,7 @@ fn encode_link(out: &mut Vec<u8>, link: &Link) {
     out.extend_from_slice(bytes);
 }
 
-fn text(out: &mut Vec<u8>, s: &str) {
+pub(crate) fn text(out: &mut Vec<u8>, s: &str) {
     head(out, 3, s.len() as u64);
     out.extend_from_slice(s.as_bytes());
 }

@@ -19,8 +19,8 @@ use std::cmp::Ordering;
 use std::fmt;
 
 pub use decode::{DEFAULT_MAX_DEPTH, Decoder, decode, decode_with_depth};
-pub(crate) use encode::head as write_head;
 pub use encode::{encode, encode_into};
+pub(crate) use encode::{head as write_head, text as write_text};
 pub use error::{DecodeError, DecodeErrorKind};
 
 use crate::multiformats;

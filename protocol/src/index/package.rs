@@ -282,8 +282,7 @@ impl PackageState {
         })?;
         let value = crate::profile::decode_record(&bytes)?;
         let mut f = Fields::new("package index state", value)?;
-        let aliases = Hamt::load(f.link("aliases")?, blocks)
-            .map_err(|e| ChainError::op(e.code(), e.to_string()))?;
+        let aliases = Hamt::<Value>::load(f.link("aliases")?, blocks).map_err(ChainError::from)?;
         let mut includes = BTreeMap::new();
         for i in f.list("includes")? {
             let Value::List(pair) = i else {

@@ -698,18 +698,32 @@ fn loading_a_state_checks_every_entry() {
     let idx = lucy.index("libfoo");
     let logs = [lucy.log.clone()];
     let t1 = step::<VersionIndex>(None, &idx, &lucy, &logs, vec![release("1.0.0")]).expect("seq 1");
-    let blocks_of = |state: &mut VersionState| {
-        let mut fresh = Vec::new();
-        let root = VersionIndex::state_root(state, Some(&mut fresh));
-        let mut all: HashMap<Cid, Vec<u8>> = state.releases.blocks().into_iter().collect();
-        all.extend(fresh);
+    // The state's top block over a map of raw values (which a typed state cannot hold).
+    let blocks_of = |map: &mut crate::hamt::Hamt<Value>| {
+        let mut top = crate::codec::Map::new();
+        top.insert("releases", Value::Link(map.root_cid().into()));
+        top.insert("grants", Value::List(Vec::new()));
+        top.insert("citations", super::citations_value(&t1.state.citations));
+        let bytes = crate::profile::encode_record(&Value::Map(top)).expect("top block");
+        let root = Cid::of_record(&bytes);
+        let mut all: HashMap<Cid, Vec<u8>> = map.blocks().into_iter().collect();
+        all.insert(root, bytes);
         (root, all)
     };
-    // An entry that is not a release entry.
-    let mut bad = t1.state.clone();
-    bad.releases
-        .insert("2.0", crate::codec::Value::Integer(1))
+    let entry = t1.state.release(&v("1.0.0")).expect("entry").to_value();
+    let mut good = crate::hamt::Hamt::new();
+    good.insert(&v("1.0.0").key(), entry.clone())
         .expect("insert");
+    let (root, all) = blocks_of(&mut good.clone());
+    assert_eq!(
+        VersionState::load(root, &|c| all.get(c).cloned())
+            .expect("the raw form of a valid state loads")
+            .releases(),
+        t1.state.releases()
+    );
+    // An entry that is not a release entry.
+    let mut bad = good.clone();
+    bad.insert("2.0", Value::Integer(1)).expect("insert");
     let (root, all) = blocks_of(&mut bad);
     assert_eq!(
         VersionState::load(root, &|c| all.get(c).cloned())
@@ -718,12 +732,8 @@ fn loading_a_state_checks_every_entry() {
         "record-wrong-type"
     );
     // A valid entry under another version's key.
-    let mut moved = t1.state.clone();
-    let entry = moved.release(&v("1.0.0")).expect("entry");
-    moved
-        .releases
-        .insert("9.9", entry.to_value())
-        .expect("insert");
+    let mut moved = good;
+    moved.insert("9.9", entry).expect("insert");
     let (root, all) = blocks_of(&mut moved);
     assert_eq!(
         VersionState::load(root, &|c| all.get(c).cloned())

@@ -9,7 +9,7 @@ use super::{ApplyContext, Blocks, IndexKind, citations_value, parse_identity};
 use crate::chain::ChainError;
 use crate::cid::Cid;
 use crate::codec::{self, Map, Value};
-use crate::hamt::Hamt;
+use crate::hamt::{Hamt, MapValue};
 use crate::identity::IdentityId;
 use crate::profile::{Fields, RecordError};
 use crate::sign::Domain;
@@ -221,35 +221,6 @@ impl ReleaseEntry {
         Value::Map(m)
     }
 
-    /// Reads an entry already validated by [`ReleaseEntry::from_value`] (every entry of a
-    /// state was, when it was inserted or loaded), without copying the value.
-    fn read(v: &Value) -> Option<ReleaseEntry> {
-        let Value::Map(m) = v else { return None };
-        let text = |k: &str| match m.get(k) {
-            Some(Value::String(s)) => Some(s.clone()),
-            _ => None,
-        };
-        let release = match m.get("release") {
-            Some(Value::Link(l)) => Cid::try_from(l).ok()?,
-            _ => return None,
-        };
-        let advisories = match m.get("advisories") {
-            Some(Value::List(items)) => items
-                .iter()
-                .map(|a| advisory_from(a.clone()).ok())
-                .collect::<Option<Vec<_>>>()?,
-            _ => Vec::new(),
-        };
-        Some(ReleaseEntry {
-            version: text("version")?.parse().ok()?,
-            release,
-            yanked: matches!(m.get("yanked"), Some(Value::Bool(true))),
-            yank_reason: text("yank_reason"),
-            deprecated: text("deprecated"),
-            advisories,
-        })
-    }
-
     /// Parses a state-map value.
     pub fn from_value(v: Value) -> Result<ReleaseEntry, RecordError> {
         let mut f = Fields::new("release entry", v)?;
@@ -287,6 +258,46 @@ impl ReleaseEntry {
             deprecated,
             advisories,
         })
+    }
+}
+
+impl MapValue for ReleaseEntry {
+    /// The encoding of [`ReleaseEntry::to_value`], written field by field in canonical key
+    /// order (shorter keys first, then bytewise).
+    fn encode_into(&self, out: &mut Vec<u8>) {
+        let fields = 2
+            + usize::from(self.yanked)
+            + usize::from(self.yank_reason.is_some())
+            + usize::from(self.deprecated.is_some())
+            + usize::from(!self.advisories.is_empty());
+        codec::write_head(out, 5, fields as u64);
+        if self.yanked {
+            codec::write_text(out, "yanked");
+            out.push(0xf5);
+        }
+        codec::write_text(out, "release");
+        self.release.write_link(out);
+        codec::write_text(out, "version");
+        codec::write_text(out, &self.version.to_string());
+        if !self.advisories.is_empty() {
+            codec::write_text(out, "advisories");
+            codec::write_head(out, 4, self.advisories.len() as u64);
+            for a in &self.advisories {
+                codec::encode_into(out, &advisory_value(a));
+            }
+        }
+        if let Some(d) = &self.deprecated {
+            codec::write_text(out, "deprecated");
+            codec::write_text(out, d);
+        }
+        if let Some(r) = &self.yank_reason {
+            codec::write_text(out, "yank_reason");
+            codec::write_text(out, r);
+        }
+    }
+
+    fn from_value(value: Value) -> Result<ReleaseEntry, RecordError> {
+        ReleaseEntry::from_value(value)
     }
 }
 
@@ -348,7 +359,7 @@ fn read_version(f: &mut Fields, field: &'static str) -> Result<Version, RecordEr
 #[derive(Debug, Clone, Default)]
 pub struct VersionState {
     /// Version key ([`Version::key`]) → release entry.
-    pub releases: Hamt,
+    pub releases: Hamt<ReleaseEntry>,
     /// Grantee → permissions (never the owner unless it retired).
     pub grants: BTreeMap<IdentityId, BTreeSet<Permission>>,
     /// Whether the owner revoked itself (ownership transfer).
@@ -372,10 +383,8 @@ struct TopCache {
 impl VersionState {
     /// The entry for a version (equal up to trailing zeros).
     #[must_use]
-    pub fn release(&self, version: &Version) -> Option<ReleaseEntry> {
-        self.releases
-            .get(&version.key())
-            .and_then(ReleaseEntry::read)
+    pub fn release(&self, version: &Version) -> Option<&ReleaseEntry> {
+        self.releases.get(&version.key())
     }
 
     /// Every release, in version order.
@@ -385,7 +394,7 @@ impl VersionState {
             .releases
             .entries()
             .into_iter()
-            .filter_map(|(_, v)| ReleaseEntry::from_value(v.clone()).ok())
+            .map(|(_, e)| e.clone())
             .collect();
         out.sort_by(|a, b| a.version.cmp(&b.version));
         out
@@ -409,8 +418,8 @@ impl VersionState {
         let value = crate::profile::decode_record(&bytes)?;
         let mut f = Fields::new("version index state", value)?;
         let releases_root = f.link("releases")?;
-        let releases = Hamt::load(releases_root, blocks)
-            .map_err(|e| ChainError::op(e.code(), e.to_string()))?;
+        let releases =
+            Hamt::<ReleaseEntry>::load(releases_root, blocks).map_err(ChainError::from)?;
         let mut grants = BTreeMap::new();
         for g in f.list("grants")? {
             let Value::List(pair) = g else {
@@ -441,8 +450,7 @@ impl VersionState {
         let owner_retired = matches!(f.optional("owner_retired"), Some(Value::Bool(true)));
         let citations = read_citations(&mut f)?;
         f.finish()?;
-        for (key, value) in releases.entries() {
-            let entry = ReleaseEntry::from_value(value.clone())?;
+        for (key, entry) in releases.entries() {
             if entry.version.key() != key {
                 return Err(ChainError::op(
                     "map-not-canonical",
@@ -509,7 +517,7 @@ impl VersionState {
         bytes.extend_from_slice(b"\x66grants");
         bytes.extend_from_slice(&cache.grants_bytes);
         bytes.extend_from_slice(b"\x68releases");
-        codec::encode_into(&mut bytes, &Value::Link(releases.into()));
+        releases.write_link(&mut bytes);
         bytes.extend_from_slice(b"\x69citations");
         bytes.extend_from_slice(&cache.citations_bytes);
         if self.owner_retired {
@@ -609,18 +617,16 @@ fn revoke(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VersionIndex;
 
-fn entry_of(state: &VersionState, version: &Version) -> Result<ReleaseEntry, ChainError> {
-    state
-        .release(version)
-        .ok_or_else(|| ChainError::UnknownVersion(version.to_string()))
-}
-
-fn put(state: &mut VersionState, entry: &ReleaseEntry) -> Result<(), ChainError> {
+/// Changes the entry of a published version in place.
+fn annotate(
+    state: &mut VersionState,
+    version: &Version,
+    change: impl FnOnce(&mut ReleaseEntry) -> Result<(), ChainError>,
+) -> Result<(), ChainError> {
     state
         .releases
-        .insert(&entry.version.key(), entry.to_value())
-        .map(|_| ())
-        .map_err(|e| ChainError::op(e.code(), e.to_string()))
+        .update(&version.key(), change)
+        .unwrap_or_else(|| Err(ChainError::UnknownVersion(version.to_string())))
 }
 
 impl IndexKind for VersionIndex {
@@ -759,37 +765,32 @@ impl IndexKind for VersionIndex {
                         existing_cid: existing.release,
                     });
                 }
-                put(
-                    state,
-                    &ReleaseEntry {
-                        version: version.clone(),
-                        release: *release,
-                        yanked: false,
-                        yank_reason: None,
-                        deprecated: None,
-                        advisories: Vec::new(),
-                    },
-                )
+                let entry = ReleaseEntry {
+                    version: version.clone(),
+                    release: *release,
+                    yanked: false,
+                    yank_reason: None,
+                    deprecated: None,
+                    advisories: Vec::new(),
+                };
+                state.releases.insert(&version.key(), entry)?;
+                Ok(())
             }
-            VersionOp::Yank { version, reason } => {
-                let mut e = entry_of(state, version)?;
+            VersionOp::Yank { version, reason } => annotate(state, version, |e| {
                 e.yanked = true;
                 e.yank_reason.clone_from(reason);
-                put(state, &e)
-            }
-            VersionOp::Unyank { version } => {
-                let mut e = entry_of(state, version)?;
+                Ok(())
+            }),
+            VersionOp::Unyank { version } => annotate(state, version, |e| {
                 e.yanked = false;
                 e.yank_reason = None;
-                put(state, &e)
-            }
-            VersionOp::Deprecate { version, message } => {
-                let mut e = entry_of(state, version)?;
+                Ok(())
+            }),
+            VersionOp::Deprecate { version, message } => annotate(state, version, |e| {
                 e.deprecated = Some(message.clone());
-                put(state, &e)
-            }
-            VersionOp::Advisory { version, advisory } => {
-                let mut e = entry_of(state, version)?;
+                Ok(())
+            }),
+            VersionOp::Advisory { version, advisory } => annotate(state, version, |e| {
                 if e.advisories.iter().any(|a| a.id == advisory.id) {
                     return Err(ChainError::op(
                         "chain-advisory-exists",
@@ -806,8 +807,8 @@ impl IndexKind for VersionIndex {
                     ));
                 }
                 e.advisories.push(advisory.clone());
-                put(state, &e)
-            }
+                Ok(())
+            }),
             VersionOp::Grant {
                 identity,
                 permissions,
@@ -869,5 +870,36 @@ mod tests {
             s.citations.insert(IdentityId::from_digest([4; 32]), 8);
             assert_ne!(s.top_root(None), root);
         }
+    }
+
+    #[test]
+    fn written_entry_equals_the_encoded_value_in_every_shape() {
+        let advisory = |id: &str| Advisory {
+            id: id.to_owned(),
+            severity: Severity::High,
+            summary: "remote code execution".to_owned(),
+        };
+        let mut shapes = 0;
+        for yanked in [false, true] {
+            for reason in [None, Some("broken build".to_owned())] {
+                for deprecated in [None, Some("use 2.x".to_owned())] {
+                    for advisories in [vec![], vec![advisory("CVE-1"), advisory("GHSA-2")]] {
+                        let e = ReleaseEntry {
+                            version: "1.2.0-rc.1".parse().expect("version"),
+                            release: Cid::of_record(b"\xa0"),
+                            yanked,
+                            yank_reason: reason.clone().filter(|_| yanked),
+                            deprecated: deprecated.clone(),
+                            advisories,
+                        };
+                        let mut written = Vec::new();
+                        MapValue::encode_into(&e, &mut written);
+                        assert_eq!(written, codec::encode(&e.to_value()), "{e:?}");
+                        shapes += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(shapes, 16);
     }
 }

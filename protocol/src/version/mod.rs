@@ -137,19 +137,23 @@ impl Version {
     /// when their keys are equal (`1.2.0-rc.1` and `1.2-rc.1` both give `1.2-rc.1`).
     #[must_use]
     pub fn key(&self) -> String {
-        let mut s = if self.nums.is_empty() {
-            "0".to_owned()
-        } else {
-            self.nums
-                .iter()
-                .map(u64::to_string)
-                .collect::<Vec<_>>()
-                .join(".")
-        };
+        use fmt::Write as _;
+        let mut s = String::with_capacity(8 * self.nums.len().max(1));
+        if self.nums.is_empty() {
+            s.push('0');
+        }
+        for (i, n) in self.nums.iter().enumerate() {
+            if i > 0 {
+                s.push('.');
+            }
+            let _ = write!(s, "{n}");
+        }
         for (i, ident) in self.pre.iter().enumerate() {
             s.push(if i == 0 { '-' } else { '.' });
             match ident {
-                Ident::Numeric(n) => s.push_str(&n.to_string()),
+                Ident::Numeric(n) => {
+                    let _ = write!(s, "{n}");
+                }
                 Ident::Alpha(a) => s.push_str(a),
             }
         }
