@@ -1,6 +1,6 @@
 use std::cmp::Ordering;
 
-use super::{DecodeError, DecodeErrorKind as K, Float, Link, Map, Value, key_order};
+use super::{DecodeError, DecodeErrorKind as K, Float, Link, Map, MapKey, Value};
 
 /// Nesting limit of the codec layer: deep enough for any real IPLD document, shallow enough that
 /// recursion cannot exhaust a thread's stack. Records use a much lower limit (see `profile`).
@@ -174,12 +174,12 @@ impl<'a> Decoder<'a> {
             5 => {
                 let n = self.bounded_len(start, h.arg, 2)?;
                 self.enter(start)?;
-                let mut entries: Vec<(String, Value)> = Vec::with_capacity(n);
+                let mut entries: Vec<(MapKey, Value)> = Vec::with_capacity(n);
                 for _ in 0..n {
                     let key_start = self.pos;
                     let key = self.map_key()?;
                     if let Some((prev, _)) = entries.last() {
-                        match key_order(prev, key) {
+                        match prev.order(key.as_bytes()) {
                             Ordering::Less => {}
                             Ordering::Equal => {
                                 return Err(self.err_at(key_start, K::DuplicateMapKey(key.into())));
@@ -189,7 +189,7 @@ impl<'a> Decoder<'a> {
                             }
                         }
                     }
-                    let key = key.to_owned();
+                    let key = MapKey::new(key);
                     let v = self.value()?;
                     entries.push((key, v));
                 }

@@ -103,11 +103,67 @@ pub fn key_order(a: &str, b: &str) -> Ordering {
         .then_with(|| a.as_bytes().cmp(b.as_bytes()))
 }
 
+/// The longest map key held inline.
+const INLINE_KEY: usize = 22;
+
+/// A map key. Keys of up to [`INLINE_KEY`] bytes (every field name Cairn uses) are held inline,
+/// so decoding a record allocates nothing for its field names.
+#[derive(Clone)]
+pub(crate) enum MapKey {
+    Inline(u8, [u8; INLINE_KEY]),
+    Heap(Box<str>),
+}
+
+impl MapKey {
+    pub(crate) fn new(key: &str) -> MapKey {
+        match u8::try_from(key.len()) {
+            Ok(len) if key.len() <= INLINE_KEY => {
+                let mut bytes = [0; INLINE_KEY];
+                bytes[..key.len()].copy_from_slice(key.as_bytes());
+                MapKey::Inline(len, bytes)
+            }
+            _ => MapKey::Heap(key.into()),
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            MapKey::Inline(len, bytes) => &bytes[..usize::from(*len)],
+            MapKey::Heap(s) => s.as_bytes(),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // Built from a `&str`, so always UTF-8.
+            MapKey::Inline(..) => std::str::from_utf8(self.as_bytes()).unwrap_or_default(),
+            MapKey::Heap(s) => s,
+        }
+    }
+
+    fn order(&self, other: &[u8]) -> Ordering {
+        let k = self.as_bytes();
+        k.len().cmp(&other.len()).then_with(|| k.cmp(other))
+    }
+}
+
+impl PartialEq for MapKey {
+    fn eq(&self, other: &MapKey) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl std::fmt::Debug for MapKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
 /// A map whose entries are kept unique and in DAG-CBOR key order, so that encoding never depends
 /// on insertion order.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Map {
-    entries: Vec<(String, Value)>,
+    entries: Vec<(MapKey, Value)>,
 }
 
 impl Map {
@@ -124,26 +180,36 @@ impl Map {
         if entries.windows(2).any(|w| w[0].0 == w[1].0) {
             return None;
         }
-        Some(Map { entries })
+        Some(Map {
+            entries: entries
+                .into_iter()
+                .map(|(k, v)| (MapKey::new(&k), v))
+                .collect(),
+        })
     }
 
     /// Entries already sorted and unique (the decoder checked).
-    pub(crate) fn from_sorted(entries: Vec<(String, Value)>) -> Map {
+    pub(crate) fn from_sorted(entries: Vec<(MapKey, Value)>) -> Map {
         debug_assert!(
             entries
                 .windows(2)
-                .all(|w| key_order(&w[0].0, &w[1].0) == Ordering::Less)
+                .all(|w| w[0].0.order(w[1].0.as_bytes()) == Ordering::Less)
         );
         Map { entries }
     }
 
+    fn find(&self, key: &str) -> Result<usize, usize> {
+        self.entries
+            .binary_search_by(|(k, _)| k.order(key.as_bytes()))
+    }
+
     /// Inserts or replaces an entry, returning the previous value.
-    pub fn insert(&mut self, key: impl Into<String>, value: Value) -> Option<Value> {
-        let key = key.into();
-        match self.entries.binary_search_by(|(k, _)| key_order(k, &key)) {
+    pub fn insert(&mut self, key: impl AsRef<str>, value: Value) -> Option<Value> {
+        let key = key.as_ref();
+        match self.find(key) {
             Ok(i) => Some(std::mem::replace(&mut self.entries[i].1, value)),
             Err(i) => {
-                self.entries.insert(i, (key, value));
+                self.entries.insert(i, (MapKey::new(key), value));
                 None
             }
         }
@@ -152,18 +218,12 @@ impl Map {
     /// Looks a key up.
     #[must_use]
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.entries
-            .binary_search_by(|(k, _)| key_order(k, key))
-            .ok()
-            .map(|i| &self.entries[i].1)
+        self.find(key).ok().map(|i| &self.entries[i].1)
     }
 
     /// Removes a key, returning its value.
     pub fn remove(&mut self, key: &str) -> Option<Value> {
-        self.entries
-            .binary_search_by(|(k, _)| key_order(k, key))
-            .ok()
-            .map(|i| self.entries.remove(i).1)
+        self.find(key).ok().map(|i| self.entries.remove(i).1)
     }
 
     /// Entries in canonical order.
@@ -187,6 +247,9 @@ impl Map {
     #[must_use]
     pub fn into_entries(self) -> Vec<(String, Value)> {
         self.entries
+            .into_iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v))
+            .collect()
     }
 }
 
@@ -335,6 +398,34 @@ fn parse_link(bytes: &[u8]) -> Result<LinkParts<'_>, &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn map_keys_inline_and_long_keep_canonical_order() {
+        let keys = [
+            "z".repeat(40),
+            "a".repeat(INLINE_KEY + 1),
+            "b".repeat(INLINE_KEY),
+            "a".repeat(INLINE_KEY),
+            "é".to_owned(),
+            "a".to_owned(),
+        ];
+        let mut m = Map::new();
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(m.insert(k, Value::Integer(i as i128)), None);
+        }
+        let mut sorted: Vec<&str> = keys.iter().map(String::as_str).collect();
+        sorted.sort_by(|a, b| key_order(a, b));
+        assert_eq!(m.iter().map(|(k, _)| k).collect::<Vec<_>>(), sorted);
+        let bytes = encode(&Value::Map(m.clone()));
+        assert_eq!(decode(&bytes), Ok(Value::Map(m.clone())));
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(m.get(k), Some(&Value::Integer(i as i128)));
+        }
+        assert_eq!(m.insert(&keys[1], Value::Null), Some(Value::Integer(1)));
+        assert_eq!(m.remove(&keys[0]), Some(Value::Integer(0)));
+        assert_eq!(m.get(&keys[0]), None);
+        assert_eq!(m.into_entries().len(), keys.len() - 1);
+    }
 
     #[test]
     fn map_keeps_canonical_order_and_refuses_duplicates() {
