@@ -179,7 +179,7 @@ pub fn encode_record(value: &Value) -> Result<Vec<u8>, RecordError> {
 fn depth_of(value: &Value) -> usize {
     match value {
         Value::List(items) => 1 + items.iter().map(depth_of).max().unwrap_or(0),
-        Value::Map(m) => 1 + m.iter().map(|(_, v)| depth_of(v)).max().unwrap_or(0),
+        Value::Map(m) => 1 + m.values().map(depth_of).max().unwrap_or(0),
         _ => 0,
     }
 }
@@ -199,7 +199,7 @@ fn is_clean(value: &Value) -> bool {
         Value::Float(_) => false,
         Value::Link(link) => Cid::try_from(link).is_ok(),
         Value::List(items) => items.iter().all(is_clean),
-        Value::Map(m) => m.iter().all(|(_, v)| is_clean(v)),
+        Value::Map(m) => m.values().all(is_clean),
         _ => true,
     }
 }

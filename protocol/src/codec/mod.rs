@@ -231,6 +231,11 @@ impl Map {
         self.entries.iter().map(|(k, v)| (k.as_str(), v))
     }
 
+    /// Values in canonical key order.
+    pub fn values(&self) -> impl ExactSizeIterator<Item = &Value> {
+        self.entries.iter().map(|(_, v)| v)
+    }
+
     /// Number of entries.
     #[must_use]
     pub fn len(&self) -> usize {

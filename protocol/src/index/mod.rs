@@ -241,6 +241,7 @@ pub fn verify_revision<K: IndexKind>(
     keys: &(impl KeyStates + ?Sized),
     claimed: Option<Blocks<'_>>,
 ) -> Result<Tip<K>, ChainError> {
+    let prev = prev.map(|t| (t.seq(), t.payload_cid, t.state));
     let (state, fresh) = check_rules(prev, index, &envelope, keys, claimed, true)?;
     let verified = envelope.verify()?;
     let payload_cid = verified.payload_cid();
@@ -252,10 +253,11 @@ pub fn verify_revision<K: IndexKind>(
     })
 }
 
-/// Every check of [`verify_revision`] but the signatures: returns the new state and, with
-/// `collect`, the state blocks it encoded.
+/// Every check of [`verify_revision`] but the signatures, on top of the previous revision's
+/// seq, payload CID and state: returns the new state and, with `collect`, the state blocks it
+/// encoded.
 fn check_rules<K: IndexKind>(
-    prev: Option<Tip<K>>,
+    prev: Option<(u64, Cid, K::State)>,
     index: &IndexName,
     envelope: &Signed<Revision<K>, Unverified>,
     keys: &(impl KeyStates + ?Sized),
@@ -269,12 +271,8 @@ fn check_rules<K: IndexKind>(
             found: rev.index.to_string(),
         });
     }
-    check_sequence(
-        prev.as_ref().map(|t| (t.seq(), t.payload_cid)),
-        rev.seq,
-        rev.prev,
-    )?;
-    let mut state = prev.map(|t| t.state).unwrap_or_default();
+    check_sequence(prev.as_ref().map(|p| (p.0, p.1)), rev.seq, rev.prev)?;
+    let mut state = prev.map(|p| p.2).unwrap_or_default();
     let signer = rev.signer;
     let marks = K::citations(&mut state);
     if let Some(&previous) = marks.get(&signer.identity)
@@ -409,41 +407,27 @@ pub fn verify_chain<K: IndexKind>(
     envelopes: &[Vec<u8>],
     keys: &(impl KeyStates + ?Sized),
 ) -> Result<Tip<K>, ChainError> {
-    let mut tip: Option<Tip<K>> = None;
+    // The previous revision's seq, payload CID and state: all the next one's rules read.
+    let mut head: Option<(u64, Cid, K::State)> = None;
+    let mut fresh_blocks = Vec::new();
+    let mut last = None;
     let mut cache = crate::sign::KeyCache::default();
-    let last = envelopes.len().saturating_sub(1);
+    let final_index = envelopes.len().saturating_sub(1);
     for (c, chunk) in envelopes.chunks(SIGNATURE_BATCH).enumerate() {
         let mut pending = Vec::with_capacity(chunk.len());
         let mut failure = None;
         for (i, bytes) in chunk.iter().enumerate() {
-            let collect = c * SIGNATURE_BATCH + i == last;
+            let collect = c * SIGNATURE_BATCH + i == final_index;
             let checked = Signed::<Revision<K>, Unverified>::decode_cached(bytes, &mut cache)
                 .map_err(ChainError::from)
                 .and_then(|env| {
-                    check_rules(tip.take(), index, &env, keys, None, collect)
+                    check_rules(head.take(), index, &env, keys, None, collect)
                         .map(|(state, fresh)| (env, state, fresh))
                 });
             match checked {
-                Ok((env, state, fresh_blocks)) => {
-                    // The tip carries only what the next revision's rules read; the full
-                    // revision is filled in from the last envelope below.
-                    let payload_cid = env.payload_cid();
-                    let r = env.payload();
-                    let revision = Revision {
-                        index: r.index.clone(),
-                        seq: r.seq,
-                        prev: r.prev,
-                        time: r.time,
-                        signer: r.signer,
-                        ops: Vec::new(),
-                        state: r.state,
-                    };
-                    tip = Some(Tip {
-                        revision,
-                        payload_cid,
-                        state,
-                        fresh_blocks,
-                    });
+                Ok((env, state, fresh)) => {
+                    head = Some((env.payload().seq, env.payload_cid(), state));
+                    fresh_blocks = fresh;
                     pending.push(env);
                 }
                 Err(e) => {
@@ -454,21 +438,25 @@ pub fn verify_chain<K: IndexKind>(
         }
         // Signatures of the revisions whose rules passed, in order: an earlier bad signature
         // is reported before a later rule failure, as one-by-one verification would.
-        let mut verified = None;
         for env in pending {
-            verified = Some(env.verify()?);
+            last = Some(env.verify()?);
         }
         if let Some(e) = failure {
             return Err(e);
         }
-        if let (Some(t), Some(v)) = (tip.as_mut(), verified) {
-            t.revision = v.into_payload();
-        }
     }
-    tip.ok_or(ChainError::BadGenesis {
-        seq: 0,
-        reason: "the chain is empty",
-    })
+    match (head, last) {
+        (Some((_, payload_cid, state)), Some(last)) => Ok(Tip {
+            revision: last.into_payload(),
+            payload_cid,
+            state,
+            fresh_blocks,
+        }),
+        _ => Err(ChainError::BadGenesis {
+            seq: 0,
+            reason: "the chain is empty",
+        }),
+    }
 }
 
 #[cfg(test)]
