@@ -182,33 +182,10 @@ impl<T: Payload> Signed<T, Unverified> {
         bytes: &[u8],
         parse_key: &mut dyn FnMut(&[u8; 32]) -> Result<PublicKey, SignatureError>,
     ) -> Result<Signed<T, Unverified>, SignedError> {
-        let value = profile::decode_record(bytes)?;
-        let mut fields = Fields::new("envelope", value)?;
-        let payload = fields.required("payload")?;
-        let sig_values = fields.list("signatures")?;
-        fields.finish()?;
-        if sig_values.is_empty() {
-            return Err(SignedError::NoSignatures);
-        }
-        if sig_values.len() > MAX_SIGNATURES {
-            return Err(SignedError::TooManySignatures(sig_values.len()));
-        }
-        let mut signatures = Vec::with_capacity(sig_values.len());
-        for (index, v) in sig_values.into_iter().enumerate() {
-            let mut f = Fields::new("signature", v)?;
-            let key = f.bytes_exact::<32>("key")?;
-            let sig = f.bytes_exact::<64>("sig")?;
-            f.finish()?;
-            let key = parse_key(&key).map_err(|error| SignedError::Signature {
-                index,
-                key: hex_string(&key),
-                error,
-            })?;
-            signatures.push(SignatureEntry {
-                key,
-                sig: Signature(sig),
-            });
-        }
+        let (payload, signatures) = match decode_common(bytes, parse_key) {
+            Some(common) => common?,
+            None => decode_general(bytes, parse_key)?,
+        };
         if signatures.windows(2).any(|w| w[0].key >= w[1].key) {
             return Err(SignedError::SignatureOrder);
         }
@@ -293,6 +270,97 @@ impl<T: Payload> Signed<T, Verified> {
         }
         Ok(())
     }
+}
+
+/// One signature entry, its key parsed (errors name the entry's position).
+fn signature_entry(
+    index: usize,
+    key: &[u8; 32],
+    sig: [u8; 64],
+    parse_key: &mut dyn FnMut(&[u8; 32]) -> Result<PublicKey, SignatureError>,
+) -> Result<SignatureEntry, SignedError> {
+    let key = parse_key(key).map_err(|error| SignedError::Signature {
+        index,
+        key: hex_string(key),
+        error,
+    })?;
+    Ok(SignatureEntry {
+        key,
+        sig: Signature(sig),
+    })
+}
+
+type Parts = (Value, Vec<SignatureEntry>);
+
+/// Reads an envelope in the one layout every valid envelope has (the fixed prefix, a canonical
+/// payload, then 1 to [`MAX_SIGNATURES`] entries of exactly [`SIGNATURE_ENTRY_LEN`] bytes)
+/// without building values for the envelope and its signatures. `None` for anything else: then
+/// [`decode_general`] decides, with its error. Whatever this accepts, `decode_general` accepts
+/// with the same result (tested).
+fn decode_common(
+    bytes: &[u8],
+    parse_key: &mut dyn FnMut(&[u8; 32]) -> Result<PublicKey, SignatureError>,
+) -> Option<Result<Parts, SignedError>> {
+    if bytes.len() > profile::MAX_BLOCK_SIZE {
+        return None;
+    }
+    let rest = bytes.strip_prefix(ENVELOPE_PREFIX)?;
+    // The envelope map is one level, so the payload has one level fewer to nest in.
+    let mut decoder = codec::Decoder::new(rest, profile::MAX_DEPTH - 1);
+    let payload = decoder.value().ok()?;
+    let list = rest
+        .get(decoder.position()..)?
+        .strip_prefix(SIGNATURES_KEY)?;
+    let (&head, entries) = list.split_first()?;
+    let n = usize::from(head.checked_sub(0x80)?);
+    if n == 0 || n > MAX_SIGNATURES || entries.len() != n * SIGNATURE_ENTRY_LEN {
+        return None;
+    }
+    let mut raw = Vec::with_capacity(n);
+    for entry in entries.chunks_exact(SIGNATURE_ENTRY_LEN) {
+        let (key, sig) = entry
+            .strip_prefix(b"\xa2\x63key\x58\x20")?
+            .split_at_checked(32)?;
+        let sig = sig.strip_prefix(b"\x63sig\x58\x40")?;
+        raw.push((
+            <[u8; 32]>::try_from(key).ok()?,
+            <[u8; 64]>::try_from(sig).ok()?,
+        ));
+    }
+    profile::check_value(&payload).ok()?;
+    let signatures: Result<Vec<SignatureEntry>, SignedError> = raw
+        .iter()
+        .enumerate()
+        .map(|(index, (key, sig))| signature_entry(index, key, *sig, parse_key))
+        .collect();
+    Some(signatures.map(|signatures| (payload, signatures)))
+}
+
+/// Reads any envelope through the record profile, refusing it with the first rule it breaks.
+fn decode_general(
+    bytes: &[u8],
+    parse_key: &mut dyn FnMut(&[u8; 32]) -> Result<PublicKey, SignatureError>,
+) -> Result<Parts, SignedError> {
+    let value = profile::decode_record(bytes)?;
+    let mut fields = Fields::new("envelope", value)?;
+    let payload = fields.required("payload")?;
+    let sig_values = fields.list("signatures")?;
+    fields.finish()?;
+    if sig_values.is_empty() {
+        return Err(SignedError::NoSignatures);
+    }
+    if sig_values.len() > MAX_SIGNATURES {
+        return Err(SignedError::TooManySignatures(sig_values.len()));
+    }
+    let mut signatures = Vec::with_capacity(sig_values.len());
+    for (index, v) in sig_values.into_iter().enumerate() {
+        let mut f = Fields::new("signature", v)?;
+        let key = f.bytes_exact::<32>("key")?;
+        let sig = f.bytes_exact::<64>("sig")?;
+        f.finish()?;
+        signatures.push(signature_entry(index, &key, sig, parse_key)?);
+    }
+    Ok((payload, signatures))
 }
 
 fn hex_string(bytes: &[u8]) -> String {
@@ -381,6 +449,60 @@ mod tests {
         m.insert("seq", Value::Integer(1));
         m.insert("index", Value::text("x"));
         Opaque::new(Value::Map(m))
+    }
+
+    #[test]
+    fn the_common_layout_reader_agrees_with_the_general_reader_on_every_mutation() {
+        let keys: Vec<SecretKey> = (1..=3u8).map(|i| SecretKey::from_seed(&[i; 32])).collect();
+        let mut nested = Value::Integer(0);
+        for _ in 0..(crate::profile::MAX_DEPTH - 2) {
+            nested = Value::List(vec![nested]);
+        }
+        let mut deep = Map::new();
+        deep.insert("deep", nested);
+        let mut inputs = Vec::new();
+        for signers in 1..=keys.len() {
+            let refs: Vec<&SecretKey> = keys[..signers].iter().collect();
+            inputs.push(Signed::sign(payload(), &refs).expect("sign").encode());
+        }
+        // A payload at the nesting limit, and one level past it.
+        let at_limit = Signed::sign(Opaque::<domains::Head>::new(Value::Map(deep)), &[&keys[0]])
+            .expect("sign")
+            .encode();
+        let past_limit = {
+            let mut b = at_limit.clone();
+            let at = b.len() - (SIGNATURES_KEY.len() + 1 + SIGNATURE_ENTRY_LEN) - 1;
+            b.splice(at..=at, [0x81, 0x00]);
+            b
+        };
+        let mut parse = |k: &[u8; 32]| PublicKey::from_bytes(k);
+        assert!(matches!(decode_common(&at_limit, &mut parse), Some(Ok(_))));
+        assert!(decode_common(&past_limit, &mut parse).is_none());
+        assert_eq!(
+            decode_general(&past_limit, &mut parse).map_err(|e| e.code()),
+            Err("record-too-deep")
+        );
+        inputs.extend([at_limit, past_limit]);
+        let (mut common, mut total) = (0, 0);
+        for valid in &inputs {
+            let mut cases = vec![valid.clone(), valid[..valid.len() - 1].to_vec()];
+            for i in 0..valid.len() {
+                for flip in [0x01, 0x80] {
+                    let mut b = valid.clone();
+                    b[i] ^= flip;
+                    cases.push(b);
+                }
+            }
+            for b in cases {
+                total += 1;
+                if let Some(fast) = decode_common(&b, &mut parse) {
+                    common += 1;
+                    assert_eq!(fast, decode_general(&b, &mut parse), "{}", hex_string(&b));
+                }
+            }
+        }
+        // Both paths were exercised: most flips land in a key, signature or payload scalar.
+        assert!(common > total / 4 && common < total, "{common} of {total}");
     }
 
     #[test]
