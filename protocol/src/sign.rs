@@ -252,6 +252,24 @@ impl PublicKey {
         }
     }
 
+    /// [`PublicKey::verify`] over a signing input already assembled (`domain`'s tag, then the
+    /// payload), sparing the copy.
+    pub fn verify_input(
+        &self,
+        domain: Domain,
+        input: &[u8],
+        sig: &Signature,
+    ) -> Result<(), SignatureError> {
+        match self.verify_raw(input, sig) {
+            // Worked out again from the payload, to name the domain it was signed for.
+            Err(SignatureError::BadSignature) => match input.strip_prefix(domain.tag()) {
+                Some(payload) => self.verify(domain, payload, sig),
+                None => Err(SignatureError::BadSignature),
+            },
+            other => other,
+        }
+    }
+
     /// Strictly verifies `sig` over exactly `message` (no domain tag: for conformance tests).
     pub fn verify_raw(&self, message: &[u8], sig: &Signature) -> Result<(), SignatureError> {
         if !sig.has_canonical_s() {

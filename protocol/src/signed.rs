@@ -93,7 +93,10 @@ impl SignedError {
 #[derive(Debug, Clone)]
 pub struct Signed<T, S = Unverified> {
     payload: T,
-    payload_bytes: Vec<u8>,
+    /// The signing input: the domain tag, then the canonical payload bytes.
+    signing_input: Vec<u8>,
+    /// The length of the tag in `signing_input`.
+    tag_len: usize,
     cid: Cid,
     signatures: Vec<SignatureEntry>,
     state: PhantomData<S>,
@@ -112,7 +115,7 @@ impl<T, S> Signed<T, S> {
 
     /// The canonical payload bytes (the block that [`Signed::payload_cid`] addresses).
     pub fn payload_bytes(&self) -> &[u8] {
-        &self.payload_bytes
+        &self.signing_input[self.tag_len..]
     }
 
     /// The payload's CID: the identity of a revision, whoever signed it.
@@ -134,9 +137,10 @@ impl<T, S> Signed<T, S> {
     pub fn encode(&self) -> Vec<u8> {
         let sigs = signatures_value(&self.signatures);
         let sig_bytes = codec::encode(&sigs);
-        let mut out = Vec::with_capacity(self.payload_bytes.len() + sig_bytes.len() + 20);
+        let payload = self.payload_bytes();
+        let mut out = Vec::with_capacity(payload.len() + sig_bytes.len() + 20);
         out.extend_from_slice(ENVELOPE_PREFIX);
-        out.extend_from_slice(&self.payload_bytes);
+        out.extend_from_slice(payload);
         out.extend_from_slice(SIGNATURES_KEY);
         out.extend_from_slice(&sig_bytes);
         out
@@ -199,12 +203,13 @@ impl<T: Payload> Signed<T, Unverified> {
             tail,
             SIGNATURES_KEY.len() + codec::encode(&signatures_value(&signatures)).len()
         );
-        let payload_bytes = bytes[ENVELOPE_PREFIX.len()..bytes.len() - tail].to_vec();
-        let cid = Cid::of_record(&payload_bytes);
+        let payload_bytes = &bytes[ENVELOPE_PREFIX.len()..bytes.len() - tail];
+        let cid = Cid::of_record(payload_bytes);
         let payload = T::from_value(payload)?;
         Ok(Signed {
             payload,
-            payload_bytes,
+            signing_input: T::DOMAIN.signing_input(payload_bytes),
+            tag_len: T::DOMAIN.tag().len(),
             cid,
             signatures,
             state: PhantomData,
@@ -215,7 +220,7 @@ impl<T: Payload> Signed<T, Unverified> {
     pub fn verify(self) -> Result<Signed<T, Verified>, SignedError> {
         for (index, s) in self.signatures.iter().enumerate() {
             s.key
-                .verify(T::DOMAIN, &self.payload_bytes, &s.sig)
+                .verify_input(T::DOMAIN, &self.signing_input, &s.sig)
                 .map_err(|error| SignedError::Signature {
                     index,
                     key: s.key.to_string(),
@@ -224,7 +229,8 @@ impl<T: Payload> Signed<T, Unverified> {
         }
         Ok(Signed {
             payload: self.payload,
-            payload_bytes: self.payload_bytes,
+            signing_input: self.signing_input,
+            tag_len: self.tag_len,
             cid: self.cid,
             signatures: self.signatures,
             state: PhantomData,
@@ -239,7 +245,8 @@ impl<T: Payload> Signed<T, Verified> {
         let cid = Cid::of_record(&payload_bytes);
         let mut signed = Signed {
             payload,
-            payload_bytes,
+            signing_input: T::DOMAIN.signing_input(&payload_bytes),
+            tag_len: T::DOMAIN.tag().len(),
             cid,
             signatures: Vec::new(),
             state: PhantomData,
@@ -257,7 +264,7 @@ impl<T: Payload> Signed<T, Verified> {
     pub fn add_signature(&mut self, key: &SecretKey) -> Result<(), SignedError> {
         let entry = SignatureEntry {
             key: key.public(),
-            sig: key.sign(T::DOMAIN, &self.payload_bytes),
+            sig: key.sign(T::DOMAIN, self.payload_bytes()),
         };
         match self.signatures.binary_search_by(|s| s.key.cmp(&entry.key)) {
             Ok(i) => self.signatures[i] = entry,

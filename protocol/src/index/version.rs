@@ -278,7 +278,8 @@ impl MapValue for ReleaseEntry {
         codec::write_text(out, "release");
         self.release.write_link(out);
         codec::write_text(out, "version");
-        codec::write_text(out, &self.version.to_string());
+        codec::write_head(out, 3, self.version.text_len() as u64);
+        self.version.write_text(out);
         if !self.advisories.is_empty() {
             codec::write_text(out, "advisories");
             codec::write_head(out, 4, self.advisories.len() as u64);

@@ -119,7 +119,61 @@ fn parse_number(field: &str) -> Result<u64, VersionError> {
         .map_err(|_| VersionError::NumberTooLarge(field.to_owned()))
 }
 
+/// The decimal digits of `n`.
+fn digits(n: u64) -> usize {
+    n.checked_ilog10().map_or(1, |l| l as usize + 1)
+}
+
+/// Appends `n` in decimal.
+fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
 impl Version {
+    /// The length of the text form ([`fmt::Display`]) in bytes.
+    pub(crate) fn text_len(&self) -> usize {
+        let nums: usize = (0..self.written).map(|i| digits(self.field(i)) + 1).sum();
+        let pre: usize = self
+            .pre
+            .iter()
+            .map(|ident| {
+                1 + match ident {
+                    Ident::Numeric(n) => digits(*n),
+                    Ident::Alpha(a) => a.len(),
+                }
+            })
+            .sum();
+        nums.saturating_sub(1) + pre
+    }
+
+    /// Appends the text form ([`fmt::Display`]) as UTF-8, without the formatting machinery
+    /// (state encoding writes one per release entry it changes).
+    pub(crate) fn write_text(&self, out: &mut Vec<u8>) {
+        for i in 0..self.written {
+            if i > 0 {
+                out.push(b'.');
+            }
+            push_decimal(out, self.field(i));
+        }
+        for (i, ident) in self.pre.iter().enumerate() {
+            out.push(if i == 0 { b'-' } else { b'.' });
+            match ident {
+                Ident::Numeric(n) => push_decimal(out, *n),
+                Ident::Alpha(a) => out.extend_from_slice(a.as_bytes()),
+            }
+        }
+    }
+
     /// The numeric fields without trailing zeros (the "base" the constraint rules compare).
     #[must_use]
     pub fn base(&self) -> &[u64] {

@@ -372,3 +372,28 @@ fn key_is_the_equality_class() {
     assert_ne!(v("1-rc").key(), v("1-rc.0").key());
     assert_eq!(v(&v("1.2.0.0-beta").key()), v("1.2.0.0-beta"));
 }
+
+#[test]
+fn written_text_equals_the_display_form() {
+    for text in [
+        "0",
+        "1",
+        "1.0.0",
+        "10.200.3000",
+        "1.2-rc.1",
+        "1.0.0-alpha.beta.10",
+        "18446744073709551615.9",
+        "0.0.0-0",
+        "2-x.18446744073709551615",
+    ] {
+        let v: Version = text.parse().expect(text);
+        let mut out = Vec::new();
+        v.write_text(&mut out);
+        assert_eq!(
+            String::from_utf8(out).expect("utf-8"),
+            v.to_string(),
+            "{text}"
+        );
+        assert_eq!(v.text_len(), v.to_string().len(), "{text}");
+    }
+}
