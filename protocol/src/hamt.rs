@@ -284,18 +284,10 @@ impl<V: MapValue> Node<V> {
         if let Some(cid) = self.cid {
             return cid;
         }
-        // {"slots": [[index, bucket | link], …]}: key "slots" sorts alone.
-        let size: usize = self
-            .slots
-            .values()
-            .map(|slot| match slot {
-                Slot::Bucket(entries) => 3 + entries.iter().map(|e| e.encoded.len()).sum::<usize>(),
-                Slot::Child(_) => 3 + 4 + crate::cid::CID_LEN,
-            })
-            .sum();
+        // {"slots": [[index, bucket | link], …]}: key "slots" sorts alone. The buffer keeps its
+        // capacity from the last encoding, so it rarely grows.
         let out = &mut self.block;
         out.clear();
-        out.reserve(16 + size);
         out.extend_from_slice(b"\xa1\x65slots");
         codec::write_head(out, 4, self.slots.len() as u64);
         for (index, slot) in &mut self.slots {
@@ -394,7 +386,7 @@ impl<V: MapValue> Hamt<V> {
         Ok(Arc::make_mut(&mut self.root).insert(&key_hash(key), entry, 0))
     }
 
-    /// Changes the value under `key` in place (no copy of it, one walk, the key hashed once);
+    /// Changes the value under `key` in place (no copy of it, the key hashed once);
     /// `None` when the key is absent. When `change` fails, or the changed entry would exceed
     /// [`MAX_ENTRY_BYTES`], the map keeps the value it had.
     pub fn update<E: From<HamtError>>(
