@@ -116,7 +116,7 @@ struct Entry<V> {
 impl<V: MapValue> Entry<V> {
     fn new(key: &str, value: V) -> Result<Entry<V>, HamtError> {
         Ok(Entry {
-            encoded: encode_entry(key, &value)?,
+            encoded: encode_entry(key, &value, 128 + key.len())?,
             key: key.to_owned(),
             value,
         })
@@ -124,8 +124,10 @@ impl<V: MapValue> Entry<V> {
 }
 
 /// `[key, value]`, checked against [`MAX_ENTRY_BYTES`].
-fn encode_entry<V: MapValue>(key: &str, value: &V) -> Result<Vec<u8>, HamtError> {
-    let mut encoded = Vec::with_capacity(16 + key.len());
+/// `capacity` is a guess of the encoded size (the entry's previous size when it changes), so that
+/// writing rarely reallocates.
+fn encode_entry<V: MapValue>(key: &str, value: &V, capacity: usize) -> Result<Vec<u8>, HamtError> {
+    let mut encoded = Vec::with_capacity(capacity);
     encoded.push(0x82);
     codec::write_head(&mut encoded, 3, key.len() as u64);
     encoded.extend_from_slice(key.as_bytes());
@@ -397,8 +399,9 @@ impl<V: MapValue> Hamt<V> {
         let hash = key_hash(key);
         self.root.get(&hash, key, 0)?; // Absent: do not copy the path for nothing.
         let entry = Arc::make_mut(&mut self.root).entry_mut(&hash, key, 0)?;
-        let outcome = change(&mut entry.value)
-            .and_then(|()| encode_entry(key, &entry.value).map_err(E::from));
+        let outcome = change(&mut entry.value).and_then(|()| {
+            encode_entry(key, &entry.value, entry.encoded.len() + 64).map_err(E::from)
+        });
         Some(match outcome {
             Ok(encoded) => {
                 entry.encoded = encoded;
@@ -406,7 +409,8 @@ impl<V: MapValue> Hamt<V> {
             }
             Err(e) => {
                 // Put back the value the cached encoding holds (a failed change may have begun).
-                if encode_entry(key, &entry.value).ok().as_ref() != Some(&entry.encoded) {
+                let now = encode_entry(key, &entry.value, entry.encoded.len());
+                if now.ok().as_ref() != Some(&entry.encoded) {
                     entry.value = decode_entry_value(&entry.encoded);
                 }
                 Err(e)
