@@ -129,8 +129,7 @@ impl<V: MapValue> Entry<V> {
 fn encode_entry<V: MapValue>(key: &str, value: &V, capacity: usize) -> Result<Vec<u8>, HamtError> {
     let mut encoded = Vec::with_capacity(capacity);
     encoded.push(0x82);
-    codec::write_head(&mut encoded, 3, key.len() as u64);
-    encoded.extend_from_slice(key.as_bytes());
+    codec::write_text(&mut encoded, key);
     value.encode_into(&mut encoded);
     if encoded.len() > MAX_ENTRY_BYTES {
         return Err(HamtError::EntryTooLarge {

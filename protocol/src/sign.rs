@@ -236,20 +236,7 @@ impl PublicKey {
         payload: &[u8],
         sig: &Signature,
     ) -> Result<(), SignatureError> {
-        match self.verify_raw(&domain.signing_input(payload), sig) {
-            Err(SignatureError::BadSignature) => {
-                let found = Domain::ALL.into_iter().find(|&other| {
-                    other != domain && self.verify_raw(&other.signing_input(payload), sig).is_ok()
-                });
-                Err(found.map_or(SignatureError::BadSignature, |found| {
-                    SignatureError::WrongDomain {
-                        expected: domain,
-                        found,
-                    }
-                }))
-            }
-            other => other,
-        }
+        self.verify_input(domain, &domain.signing_input(payload), sig)
     }
 
     /// [`PublicKey::verify`] over a signing input already assembled (`domain`'s tag, then the
@@ -261,11 +248,21 @@ impl PublicKey {
         sig: &Signature,
     ) -> Result<(), SignatureError> {
         match self.verify_raw(input, sig) {
-            // Worked out again from the payload, to name the domain it was signed for.
-            Err(SignatureError::BadSignature) => match input.strip_prefix(domain.tag()) {
-                Some(payload) => self.verify(domain, payload, sig),
-                None => Err(SignatureError::BadSignature),
-            },
+            Err(SignatureError::BadSignature) => {
+                // Tried under the other domains, to name the record type it was signed for.
+                let Some(payload) = input.strip_prefix(domain.tag()) else {
+                    return Err(SignatureError::BadSignature);
+                };
+                let found = Domain::ALL.into_iter().find(|&other| {
+                    other != domain && self.verify_raw(&other.signing_input(payload), sig).is_ok()
+                });
+                Err(found.map_or(SignatureError::BadSignature, |found| {
+                    SignatureError::WrongDomain {
+                        expected: domain,
+                        found,
+                    }
+                }))
+            }
             other => other,
         }
     }
