@@ -42,9 +42,10 @@ pub(crate) fn passphrase(confirm: bool) -> anyhow::Result<Vec<u8>> {
     Ok(first.into_bytes())
 }
 
-/// Key derivation cost: the default, or the minimum when `CAIRN_KDF_INSECURE_FOR_TESTS` is set.
+/// Key derivation cost: the default, or the minimum when `CAIRN_KDF_INSECURE_FOR_TESTS` is set
+/// (test builds only).
 pub(crate) fn kdf() -> KdfParams {
-    if std::env::var_os("CAIRN_KDF_INSECURE_FOR_TESTS").is_some() {
+    if cairn_core::fault::test_env("CAIRN_KDF_INSECURE_FOR_TESTS").is_some() {
         eprintln!(
             "warning: CAIRN_KDF_INSECURE_FOR_TESTS is set: key files are sealed with the minimum cost"
         );
@@ -53,9 +54,10 @@ pub(crate) fn kdf() -> KdfParams {
     KdfParams::DEFAULT
 }
 
-/// Seconds since the Unix epoch: `$CAIRN_TIME` (for reproducible transcripts) or the clock.
+/// Seconds since the Unix epoch: `$CAIRN_TIME` (test builds only, for reproducible transcripts)
+/// or the clock.
 pub(crate) fn now() -> anyhow::Result<u64> {
-    if let Ok(t) = std::env::var("CAIRN_TIME") {
+    if let Some(t) = cairn_core::fault::test_env("CAIRN_TIME") {
         return t
             .parse()
             .with_context(|| format!("`CAIRN_TIME={t}` is not a number of seconds"));
@@ -66,11 +68,11 @@ pub(crate) fn now() -> anyhow::Result<u64> {
         .as_secs())
 }
 
-/// New secret keys: random, or derived from `$CAIRN_TEST_SEED` and `salt` (reproducible
+/// New secret keys: random, or (test builds only) derived from `$CAIRN_TEST_SEED` and `salt` (reproducible
 /// transcripts; callers pass something that differs between invocations in one home, such as
 /// the number of identities already there).
 pub(crate) fn keygen(salt: u64) -> impl FnMut() -> Result<SecretKey, KeyError> {
-    let seed = std::env::var("CAIRN_TEST_SEED").ok();
+    let seed = cairn_core::fault::test_env("CAIRN_TEST_SEED");
     if seed.is_some() {
         eprintln!("warning: CAIRN_TEST_SEED is set: keys are derived from it and are not secret");
     }
