@@ -8,7 +8,6 @@
 //!
 //! Normative text: `spec/09-key-files.md`.
 
-use std::io::Write as _;
 use std::path::Path;
 
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -315,24 +314,19 @@ pub fn open(file: &[u8], passphrase: &[u8]) -> Result<KeyRing, KeyError> {
     Ok(KeyRing { identity, keys }.sorted())
 }
 
-/// Writes `bytes` to `path` readable by the owner only (mode 0600 on Unix), through a
-/// temporary file that is renamed into place, so a crash never leaves half a key file.
+/// Writes `bytes` to `path` readable by the owner only (mode 0600 on Unix), atomically, so a
+/// crash never leaves half a key file.
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
-    let io = |source| KeyError::Io {
+    crate::atomic::write(
+        path,
+        bytes,
+        crate::atomic::Access::Private,
+        "keys:after-temp-write",
+    )
+    .map_err(|cause| KeyError::Io {
         path: path.to_path_buf(),
-        cause: source,
-    };
-    let tmp = path.with_extension("tmp");
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut file = opts.open(&tmp).map_err(io)?;
-    file.write_all(bytes).map_err(io)?;
-    file.sync_all().map_err(io)?;
-    drop(file);
-    crate::fault::point("keys:after-temp-write");
-    std::fs::rename(&tmp, path).map_err(io)
+        cause,
+    })
 }
 
 // Plain `From`: the message carries the cause (a `#[from]` source would print it twice).

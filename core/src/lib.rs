@@ -16,6 +16,7 @@
 //! # Ok::<(), cairn_core::block::BlockError>(())
 //! ```
 
+pub mod atomic;
 pub mod block;
 pub mod bundle;
 pub mod car;

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use cairn_core::atomic::Access;
 use cairn_core::bundle;
 use std::collections::BTreeSet;
 
@@ -52,9 +53,7 @@ pub(crate) fn export(home: Option<&Path>, e: &Export) -> anyhow::Result<ExitCode
     };
     let car =
         bundle::export(&home.store, &log).with_context(|| format!("failed to export `{log}`"))?;
-    let tmp = e.car.with_extension("car.tmp");
-    std::fs::write(&tmp, &car).with_context(|| format!("failed to write `{}`", tmp.display()))?;
-    std::fs::rename(&tmp, &e.car)
+    cairn_core::atomic::write(&e.car, &car, Access::Public, "export:after-temp-write")
         .with_context(|| format!("failed to write `{}`", e.car.display()))?;
     eprintln!(
         "exported `{log}` to `{}` ({} bytes)",

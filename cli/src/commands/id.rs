@@ -2,6 +2,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use cairn_core::atomic::Access;
 use cairn_core::home::{Home, IdentitySummary, Unlocked};
 use cairn_core::keys;
 use cairn_protocol::identity::IdentityId;
@@ -223,7 +224,8 @@ fn keys_command(home: &mut Home, cmd: Command) -> anyhow::Result<()> {
         Command::Export { identity, out } => {
             let id = home.resolve(identity.as_deref())?;
             let bytes = home.export_identity(id)?;
-            std::fs::write(&out, bytes)
+            // The file holds sealed secret keys: owner-only, like the home's key files.
+            cairn_core::atomic::write(&out, &bytes, Access::Private, "export:after-temp-write")
                 .with_context(|| format!("failed to write `{}`", out.display()))?;
             eprintln!(
                 "wrote {id} (identity log and sealed keys) to `{}`",

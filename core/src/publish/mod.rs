@@ -5,7 +5,6 @@ pub mod manifest;
 pub mod pack;
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use cairn_protocol::chain::ChainError;
@@ -20,6 +19,7 @@ use cairn_protocol::version::Version;
 use sha2::Digest as _;
 use thiserror::Error;
 
+use crate::atomic::{Access, AtomicFile};
 use crate::home::{Home, HomeError};
 use crate::keys::{KeyRing, Role};
 use crate::store::StoreError;
@@ -311,30 +311,24 @@ pub fn publish(
     Ok(report)
 }
 
-/// Writes an artifact under `artifacts/<cid>`: temporary name, sync, re-read and check, rename.
+/// Writes an artifact under `artifacts/<cid>` atomically, checking the written bytes against
+/// the artifact CID before they take its name.
 fn write_artifact(home: &mut Home, artifact: &Artifact, bytes: &[u8]) -> Result<(), PublishError> {
-    let dir = home.dir().join("artifacts");
-    let path = dir.join(artifact.cid.to_string());
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |cause| PublishError::Io { path, cause }
-    };
+    let path = home.dir().join("artifacts").join(artifact.cid.to_string());
     if !(path.exists() && home.store.has_artifact(&artifact.cid)?) {
-        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-        let tmp = dir.join(format!(".{}.tmp", artifact.cid));
-        let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-        f.write_all(bytes).map_err(io(&tmp))?;
-        f.sync_all().map_err(io(&tmp))?;
-        drop(f);
-        let written = std::fs::read(&tmp).map_err(io(&tmp))?;
+        let io = |cause| PublishError::Io {
+            path: path.clone(),
+            cause,
+        };
+        let mut f = AtomicFile::create(&path, Access::Public).map_err(io)?;
+        f.write_all(bytes).map_err(io)?;
+        let written = std::fs::read(f.temp_path()).map_err(io)?;
         if !artifact.cid.matches(&written) {
-            return Err(PublishError::Io {
-                path: tmp,
-                cause: std::io::Error::other("the written bytes do not match the artifact CID"),
-            });
+            return Err(io(std::io::Error::other(
+                "the written bytes do not match the artifact CID",
+            )));
         }
-        crate::fault::point("artifact:after-temp-write");
-        std::fs::rename(&tmp, &path).map_err(io(&path))?;
+        f.commit("artifact:after-temp-write").map_err(io)?;
     }
     home.store
         .put_artifact(&artifact.cid, artifact.size, &artifact.sha256)?;
