@@ -140,11 +140,13 @@ pub fn new_index(
 ) -> Result<IndexName, CurateError> {
     let index = IndexName::new(me, name);
     let log = index.to_string();
-    if store.head(&log)?.is_some() || store.has_draft(&log)? {
-        return Err(CurateError::Exists(index));
-    }
-    store.start_draft(&log)?;
-    Ok(index)
+    store.immediate(|store| {
+        if store.head(&log)?.is_some() || store.has_draft(&log)? {
+            return Err(CurateError::Exists(index.clone()));
+        }
+        store.start_draft(&log)?;
+        Ok(index.clone())
+    })
 }
 
 /// The head of the index and its state with the staged operations applied.
@@ -174,18 +176,21 @@ pub fn effective(store: &Store, index: &IndexName) -> Result<Effective, CurateEr
 
 /// Stages an operation after checking it applies on top of what is staged.
 pub fn stage(store: &mut Store, index: &IndexName, op: &PackageOp) -> Result<(), CurateError> {
-    let (_, mut state, _) = effective(store, index)?;
-    let ctx = ApplyContext {
-        index,
-        owner: index.identity(),
-        signer: index.identity(),
-    };
-    PackageIndex::apply(&mut state, &ctx, op).map_err(rule(index))?;
-    store.stage(
-        &index.to_string(),
-        &codec::encode(&PackageIndex::op_to_value(op)),
-    )?;
-    Ok(())
+    // Checked against the staged state and appended with no other writer in between.
+    store.immediate(|store| {
+        let (_, mut state, _) = effective(store, index)?;
+        let ctx = ApplyContext {
+            index,
+            owner: index.identity(),
+            signer: index.identity(),
+        };
+        PackageIndex::apply(&mut state, &ctx, op).map_err(rule(index))?;
+        store.stage(
+            &index.to_string(),
+            &codec::encode(&PackageIndex::op_to_value(op)),
+        )?;
+        Ok(())
+    })
 }
 
 /// The releases an alias entry admits, with their records when held.
@@ -353,6 +358,17 @@ fn satisfy_reason(c: &Constraint, candidates: &[(ReleaseEntry, Option<Release>)]
 /// Checks the closure, then signs the staged operations as one revision. Returns the new seq
 /// and the check report.
 pub fn publish(
+    home: &mut Home,
+    ring: &KeyRing,
+    index: &IndexName,
+    allow_dangling: bool,
+    time: u64,
+) -> Result<(u64, CheckReport), CurateError> {
+    // The check, the signature and the write see one state of the store.
+    home.immediate(|home| publish_locked(home, ring, index, allow_dangling, time))
+}
+
+fn publish_locked(
     home: &mut Home,
     ring: &KeyRing,
     index: &IndexName,

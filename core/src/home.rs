@@ -114,6 +114,17 @@ impl Home {
         })
     }
 
+    /// Runs `f` in one immediate store transaction (see [`Store::immediate`]): a
+    /// read-sign-write such as a publish sees no other writer's change until it commits.
+    pub fn immediate<T, E: From<StoreError>>(
+        &mut self,
+        f: impl FnOnce(&mut Home) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.store.begin()?;
+        let result = f(self);
+        self.store.end(result)
+    }
+
     /// The home directory.
     #[must_use]
     pub fn dir(&self) -> &Path {
@@ -161,14 +172,16 @@ impl Home {
             })?;
         }
         keys::write_private(&path, &sealed)?;
-        self.store.import_identity(&[genesis.encode()])?;
-        if self.default_identity()?.is_none() {
-            self.set_default(&id)?;
-        }
-        if let Some(p) = petname {
-            self.store.set_petname(p, &id)?;
-        }
-        Ok(id)
+        self.immediate(|home| {
+            home.store.import_identity(&[genesis.encode()])?;
+            if home.default_identity()?.is_none() {
+                home.set_default(&id)?;
+            }
+            if let Some(p) = petname {
+                home.store.set_petname(p, &id)?;
+            }
+            Ok(id)
+        })
     }
 
     /// The default identity.
@@ -306,6 +319,23 @@ impl Home {
     /// file is written first, so a crash never loses a key the identity names.
     #[allow(clippy::too_many_arguments)] // Private; each public identity change passes its own.
     fn change_identity(
+        &mut self,
+        id: IdentityId,
+        keys: &Unlocked,
+        ops: Vec<IdentityOp>,
+        keep: Vec<(Role, SecretKey)>,
+        passphrase: &[u8],
+        kdf: KdfParams,
+        time: u64,
+    ) -> Result<(), HomeError> {
+        // The identity log is read, extended and written with no other writer in between.
+        self.immediate(|home| {
+            home.change_identity_locked(id, keys, ops, keep, passphrase, kdf, time)
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)] // As above.
+    fn change_identity_locked(
         &mut self,
         id: IdentityId,
         keys: &Unlocked,

@@ -28,3 +28,5 @@ pub mod keys;
 pub mod publish;
 pub mod resolve;
 pub mod store;
+#[cfg(feature = "test-utils")]
+pub mod testing;

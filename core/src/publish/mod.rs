@@ -220,6 +220,18 @@ pub fn publish(
 ) -> Result<PublishReport, PublishError> {
     let manifest = Manifest::load(&opts.dir)?;
     let built = build(&manifest, &opts.dir)?;
+    // From reading the head to storing the signed revision, no other writer may move it.
+    home.immediate(|home| publish_built(home, identity, ring, opts, &manifest, built))
+}
+
+fn publish_built(
+    home: &mut Home,
+    identity: IdentityId,
+    ring: Option<&KeyRing>,
+    opts: &PublishOptions,
+    manifest: &Manifest,
+    built: Built,
+) -> Result<PublishReport, PublishError> {
     let (release_cid, release_bytes) = (built.cid, built.bytes);
     let (blobs, artifacts, files) = (built.blobs, built.artifacts, built.files);
     let index = match &opts.index {
@@ -338,6 +350,17 @@ fn write_artifact(home: &mut Home, artifact: &Artifact, bytes: &[u8]) -> Result<
 /// Signs `ops` as the next revision of `index` with `identity`'s signing key from `ring`, and
 /// stores it through the verifying import. Returns the new seq.
 pub fn append(
+    home: &mut Home,
+    identity: IdentityId,
+    ring: &KeyRing,
+    index: &IndexName,
+    ops: Vec<VersionOp>,
+    time: u64,
+) -> Result<u64, PublishError> {
+    home.immediate(|home| append_locked(home, identity, ring, index, ops, time))
+}
+
+fn append_locked(
     home: &mut Home,
     identity: IdentityId,
     ring: &KeyRing,

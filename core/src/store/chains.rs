@@ -11,7 +11,7 @@ use cairn_protocol::index::{IndexKind, Revision, Tip, verify_revision};
 use cairn_protocol::name::IndexName;
 use cairn_protocol::sign::Domain;
 use cairn_protocol::signed::{Signed, Unverified};
-use rusqlite::{Transaction, params};
+use rusqlite::{Connection, params};
 
 use super::{Store, StoreError, decode_cid};
 
@@ -181,7 +181,16 @@ impl Store {
 
     /// Verifies and stores an identity log (the whole chain from genesis; identity logs are
     /// small). A divergence from the held log is a fork by that identity.
+    ///
+    /// Reads what is held and writes in one immediate transaction.
     pub fn import_identity(&mut self, envelopes: &[Vec<u8>]) -> Result<ImportReport, StoreError> {
+        self.immediate(|s| s.import_identity_locked(envelopes))
+    }
+
+    fn import_identity_locked(
+        &mut self,
+        envelopes: &[Vec<u8>],
+    ) -> Result<ImportReport, StoreError> {
         if envelopes.is_empty() {
             return Err(StoreError::Empty);
         }
@@ -196,9 +205,14 @@ impl Store {
             if let Some(h) = held.get(&row.seq)
                 && h.cid != row.cid
             {
-                let tx = self.conn.transaction()?;
-                record_fork(&tx, &name, row.seq, &name, &h.envelope, &row.envelope)?;
-                tx.commit()?;
+                record_fork(
+                    &self.conn,
+                    &name,
+                    row.seq,
+                    &name,
+                    &h.envelope,
+                    &row.envelope,
+                )?;
                 return Ok(ImportReport {
                     log: name,
                     head: held.len() as u64,
@@ -226,7 +240,7 @@ impl Store {
                 outcome: Outcome::UpToDate,
             });
         }
-        let tx = self.conn.transaction()?;
+        let tx = &self.conn;
         let mut last = None;
         for r in rows.into_iter().filter(|r| r.seq > held_len) {
             last = Some((r.seq, r.cid, r.doc.0));
@@ -237,14 +251,12 @@ impl Store {
                 envelope: r.envelope,
                 blocks: vec![r.doc],
             };
-            write_row(&tx, &name, &row)?;
+            write_row(tx, &name, &row)?;
         }
         if let Some((seq, cid, state)) = last {
-            write_head(&tx, &name, Domain::Identity.name(), seq, cid, state)?;
+            let old = (held_len > 0).then_some(held_len);
+            write_head(tx, &name, Domain::Identity.name(), old, seq, cid, state)?;
         }
-        crate::fault::point("import:before-commit");
-        tx.commit()?;
-        crate::fault::point("import:after-commit");
         Ok(ImportReport {
             log: name,
             head: offered,
@@ -409,7 +421,18 @@ impl Store {
         self.import_index_inner::<K>(index, envelopes, true)
     }
 
+    /// Reads what is held, verifies and writes in one immediate transaction, so no other
+    /// writer can move the head between the reads and the write.
     fn import_index_inner<K: IndexKind>(
+        &mut self,
+        index: &IndexName,
+        envelopes: &[Vec<u8>],
+        clear_draft: bool,
+    ) -> Result<ImportReport, StoreError> {
+        self.immediate(|s| s.import_index_locked::<K>(index, envelopes, clear_draft))
+    }
+
+    fn import_index_locked<K: IndexKind>(
         &mut self,
         index: &IndexName,
         envelopes: &[Vec<u8>],
@@ -469,21 +492,23 @@ impl Store {
                 .collect(),
             None => Vec::new(),
         };
-        let tx = self.conn.transaction()?;
+        let old = self.head(&log)?.map(|(seq, _)| seq);
+        let tx = &self.conn;
         if let Some((seq, winner, loser)) = conflict {
             tx.execute(
                 "DELETE FROM revisions WHERE log = ?1 AND seq >= ?2",
                 params![log, super::sql_seq(seq)?],
             )?;
-            record_conflict(&tx, &log, seq, winner, loser)?;
+            record_conflict(tx, &log, seq, winner, loser)?;
         }
         for row in &rows {
-            write_row(&tx, &log, row)?;
+            write_row(tx, &log, row)?;
         }
         write_head(
-            &tx,
+            tx,
             &log,
             K::DOMAIN.name(),
+            old,
             tip.seq(),
             tip.payload_cid,
             tip.revision.state,
@@ -491,9 +516,6 @@ impl Store {
         if clear_draft {
             tx.execute("DELETE FROM drafts WHERE log = ?1", [&log])?;
         }
-        crate::fault::point("import:before-commit");
-        tx.commit()?;
-        crate::fault::point("import:after-commit");
         let to = tip.seq();
         let outcome = match conflict {
             Some((seq, winner, loser)) => Outcome::Conflict {
@@ -559,9 +581,14 @@ impl Store {
                 (candidate.payload_cid, rev.signer.identity),
             ) {
                 Divergence::Fork { signer } => {
-                    let tx = self.conn.transaction()?;
-                    record_fork(&tx, &log, rev.seq, &signer.to_string(), &h.envelope, bytes)?;
-                    tx.commit()?;
+                    record_fork(
+                        &self.conn,
+                        &log,
+                        rev.seq,
+                        &signer.to_string(),
+                        &h.envelope,
+                        bytes,
+                    )?;
                     Ok(Reconciled::Done(ImportReport {
                         log,
                         head: current,
@@ -579,9 +606,7 @@ impl Store {
                     })
                 }
                 Divergence::Conflict { winner, loser } => {
-                    let tx = self.conn.transaction()?;
-                    record_conflict(&tx, &log, rev.seq, winner, loser)?;
-                    tx.commit()?;
+                    record_conflict(&self.conn, &log, rev.seq, winner, loser)?;
                     Ok(Reconciled::Done(ImportReport {
                         log,
                         head: current,
@@ -647,7 +672,7 @@ impl Store {
 }
 
 fn record_conflict(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     log: &str,
     seq: u64,
     winner: Cid,
@@ -665,7 +690,7 @@ fn record_conflict(
     Ok(())
 }
 
-fn write_row(tx: &Transaction<'_>, log: &str, row: &Row) -> Result<(), StoreError> {
+fn write_row(tx: &Connection, log: &str, row: &Row) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO revisions (log, seq, payload_cid, signer, envelope) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![log, super::sql_seq(row.seq)?, row.payload_cid.to_bytes().as_slice(), row.signer, row.envelope],
@@ -679,19 +704,34 @@ fn write_row(tx: &Transaction<'_>, log: &str, row: &Row) -> Result<(), StoreErro
     Ok(())
 }
 
+/// Moves a log's head from `old` (`None`: the log has no head yet) to `seq`, as a
+/// compare-and-set: if another writer moved it in between, nothing is written and the import
+/// fails instead of overwriting a newer head with an older one. Raises the high-water mark.
 fn write_head(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     log: &str,
     kind: &str,
+    old: Option<u64>,
     seq: u64,
     payload: Cid,
     state: Cid,
 ) -> Result<(), StoreError> {
-    tx.execute(
-        "INSERT INTO heads (log, kind, seq, payload_cid, state_cid) VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (log) DO UPDATE SET seq = excluded.seq, payload_cid = excluded.payload_cid, state_cid = excluded.state_cid",
-        params![log, kind, super::sql_seq(seq)?, payload.to_bytes().as_slice(), state.to_bytes().as_slice()],
-    )?;
+    let changed = match old {
+        None => tx.execute(
+            "INSERT OR IGNORE INTO heads (log, kind, seq, payload_cid, state_cid) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![log, kind, super::sql_seq(seq)?, payload.to_bytes().as_slice(), state.to_bytes().as_slice()],
+        )?,
+        Some(old) => tx.execute(
+            "UPDATE heads SET seq = ?2, payload_cid = ?3, state_cid = ?4 WHERE log = ?1 AND seq = ?5",
+            params![log, super::sql_seq(seq)?, payload.to_bytes().as_slice(), state.to_bytes().as_slice(), super::sql_seq(old)?],
+        )?,
+    };
+    if changed != 1 {
+        return Err(StoreError::HeadMoved {
+            log: log.to_owned(),
+            expected: old.unwrap_or(0),
+        });
+    }
     tx.execute(
         "INSERT INTO high_water (log, seq, payload_cid) VALUES (?1, ?2, ?3)
          ON CONFLICT (log) DO UPDATE SET seq = excluded.seq, payload_cid = excluded.payload_cid WHERE excluded.seq > high_water.seq",
@@ -701,7 +741,7 @@ fn write_head(
 }
 
 fn record_fork(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     log: &str,
     seq: u64,
     signer: &str,

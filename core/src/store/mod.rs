@@ -32,6 +32,9 @@ const MIGRATIONS: &[&str] = &[
 /// The database file inside a home.
 pub const DB_FILE: &str = "cairn.db";
 
+/// How long a writer waits for another process's transaction before giving up.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Why a store operation failed.
 #[derive(Debug, Error)]
 #[non_exhaustive]
@@ -107,6 +110,16 @@ pub enum StoreError {
     /// Nothing was offered.
     #[error("nothing to import")]
     Empty,
+    /// Another writer moved the head between this import's read and its write.
+    #[error(
+        "the head of `{log}` moved while this import ran (it was seq {expected}); nothing was written\n\nhint: run the command again"
+    )]
+    HeadMoved {
+        /// The log.
+        log: String,
+        /// The seq this import expected to replace (0: no head).
+        expected: u64,
+    },
 }
 
 /// Fork evidence: two signed revisions of one log and seq by one identity.
@@ -127,6 +140,8 @@ pub struct ForkRecord {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// How many [`Store::immediate`] scopes are open (the outermost one owns the transaction).
+    depth: u32,
 }
 
 /// Where the home is: `explicit` (`--home`), else `$CAIRN_HOME`, else the platform data
@@ -153,11 +168,17 @@ impl Store {
             path: path.clone(),
             cause: source,
         })?;
+        // First, so that every later statement waits for another process's write instead of
+        // failing with "database is locked".
+        conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        let mut store = Store { conn, path };
+        let mut store = Store {
+            conn,
+            path,
+            depth: 0,
+        };
         store.migrate()?;
         Ok(store)
     }
@@ -175,23 +196,84 @@ impl Store {
             .pragma_query_value(None, "user_version", |r| r.get(0))?)
     }
 
+    /// Runs pending migrations in one immediate transaction, reading the schema version inside
+    /// it, so two processes opening a new home at once migrate it exactly once.
     fn migrate(&mut self) -> Result<(), StoreError> {
-        let found = self.schema_version()?;
         let supported = Self::supported_version();
-        if found > supported {
-            return Err(StoreError::TooNew {
-                path: self.path.clone(),
-                found,
-                supported,
-            });
+        if self.schema_version()? == supported {
+            return Ok(());
         }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-            let tx = self.conn.transaction()?;
-            tx.execute_batch(sql)?;
-            tx.pragma_update(None, "user_version", i as u32 + 1)?;
-            tx.commit()?;
+        self.immediate(|s| {
+            let found = s.schema_version()?;
+            if found > supported {
+                return Err(StoreError::TooNew {
+                    path: s.path.clone(),
+                    found,
+                    supported,
+                });
+            }
+            for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+                s.conn.execute_batch(sql)?;
+                s.conn.pragma_update(None, "user_version", i as u32 + 1)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Runs `f` in one immediate transaction: the write lock is taken before the first read, so
+    /// what `f` reads cannot change under it until it commits, and another process's writer
+    /// waits (up to the busy timeout) rather than failing. Commits when `f` succeeds, rolls
+    /// back when it fails. Nested calls join the outermost transaction.
+    pub fn immediate<T, E: From<StoreError>>(
+        &mut self,
+        f: impl FnOnce(&mut Store) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.begin()?;
+        let result = f(self);
+        self.end(result)
+    }
+
+    /// Opens an [`Store::immediate`] scope (the transaction itself when it is the outermost).
+    pub(crate) fn begin(&mut self) -> Result<(), StoreError> {
+        if self.depth == 0 {
+            self.conn.execute_batch("BEGIN IMMEDIATE")?;
         }
+        self.depth += 1;
         Ok(())
+    }
+
+    /// Closes the scope [`Store::begin`] opened: the outermost one commits on success and rolls
+    /// back on failure.
+    pub(crate) fn end<T, E: From<StoreError>>(&mut self, result: Result<T, E>) -> Result<T, E> {
+        self.depth -= 1;
+        if self.depth > 0 {
+            return result;
+        }
+        match result {
+            Ok(v) => {
+                crate::fault::point("import:before-commit");
+                if let Err(e) = self.conn.execute_batch("COMMIT") {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                    return Err(StoreError::from(e).into());
+                }
+                crate::fault::point("import:after-commit");
+                Ok(v)
+            }
+            Err(e) => {
+                // A failed rollback leaves nothing behind either: SQLite discards an open
+                // transaction when the connection closes.
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    /// One write statement (or a few) in its own immediate transaction.
+    fn write<T>(
+        &mut self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        self.immediate(|s| Ok(f(&s.conn)?))
     }
 
     /// A held block.
@@ -210,10 +292,12 @@ impl Store {
     pub fn put_block(&mut self, cid: &Cid, bytes: &[u8]) -> Result<(), StoreError> {
         crate::block::verify_block(*cid, bytes)
             .map_err(|e| StoreError::Corrupt(format!("refusing to store block: {e}")))?;
-        self.conn.execute(
-            "INSERT OR IGNORE INTO blocks (cid, bytes) VALUES (?1, ?2)",
-            params![cid.to_bytes().as_slice(), bytes],
-        )?;
+        self.write(|c| {
+            c.execute(
+                "INSERT OR IGNORE INTO blocks (cid, bytes) VALUES (?1, ?2)",
+                params![cid.to_bytes().as_slice(), bytes],
+            )
+        })?;
         Ok(())
     }
 
@@ -224,10 +308,13 @@ impl Store {
         size: u64,
         sha256: &[u8; 32],
     ) -> Result<(), StoreError> {
-        self.conn.execute(
-            "INSERT OR IGNORE INTO artifacts (cid, size, sha256) VALUES (?1, ?2, ?3)",
-            params![cid.to_bytes().as_slice(), sql_seq(size)?, sha256.as_slice()],
-        )?;
+        let size = sql_seq(size)?;
+        self.write(|c| {
+            c.execute(
+                "INSERT OR IGNORE INTO artifacts (cid, size, sha256) VALUES (?1, ?2, ?3)",
+                params![cid.to_bytes().as_slice(), size, sha256.as_slice()],
+            )
+        })?;
         Ok(())
     }
 
@@ -316,10 +403,9 @@ impl Store {
     /// Deletes cached blocks, revisions and heads, keeping high-water marks, fork evidence,
     /// flags and the address book. Logs must be imported again before use.
     pub fn clear_cache(&mut self) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
-        tx.execute_batch("DELETE FROM blocks; DELETE FROM revisions; DELETE FROM heads;")?;
-        tx.commit()?;
-        Ok(())
+        self.write(|c| {
+            c.execute_batch("DELETE FROM blocks; DELETE FROM revisions; DELETE FROM heads;")
+        })
     }
 
     /// The identity log, re-verified from the stored envelopes.
@@ -396,28 +482,27 @@ impl Store {
 
     /// Stages one more operation.
     pub fn stage(&mut self, log: &str, op: &[u8]) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
-        let next: i64 = tx.query_row(
-            "SELECT COALESCE(MAX(pos) + 1, 0) FROM drafts WHERE log = ?1",
-            [log],
-            |r| r.get(0),
-        )?;
-        tx.execute(
-            "INSERT INTO drafts (log, pos, op) VALUES (?1, ?2, ?3)",
-            params![log, next, op],
-        )?;
-        tx.execute(
-            "INSERT OR IGNORE INTO settings (key, value) VALUES (?1, '1')",
-            [format!("draft:{log}")],
-        )?;
-        tx.commit()?;
-        Ok(())
+        self.write(|c| {
+            let next: i64 = c.query_row(
+                "SELECT COALESCE(MAX(pos) + 1, 0) FROM drafts WHERE log = ?1",
+                [log],
+                |r| r.get(0),
+            )?;
+            c.execute(
+                "INSERT INTO drafts (log, pos, op) VALUES (?1, ?2, ?3)",
+                params![log, next, op],
+            )?;
+            c.execute(
+                "INSERT OR IGNORE INTO settings (key, value) VALUES (?1, '1')",
+                [format!("draft:{log}")],
+            )?;
+            Ok(())
+        })
     }
 
     /// Drops a draft's staged operations (after they were signed).
     pub fn clear_draft(&mut self, log: &str) -> Result<(), StoreError> {
-        self.conn
-            .execute("DELETE FROM drafts WHERE log = ?1", [log])?;
+        self.write(|c| c.execute("DELETE FROM drafts WHERE log = ?1", [log]))?;
         Ok(())
     }
 
@@ -433,19 +518,19 @@ impl Store {
 
     /// Sets a local setting.
     pub fn set_setting(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
-        self.conn.execute(
+        self.write(|c| c.execute(
             "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             params![key, value],
-        )?;
+        ))?;
         Ok(())
     }
 
     /// Sets a petname in the local address book (replacing any earlier meaning).
     pub fn set_petname(&mut self, petname: &str, id: &IdentityId) -> Result<(), StoreError> {
-        self.conn.execute(
+        self.write(|c| c.execute(
             "INSERT INTO petnames (petname, identity) VALUES (?1, ?2) ON CONFLICT (petname) DO UPDATE SET identity = excluded.identity",
             params![petname, id.to_string()],
-        )?;
+        ))?;
         Ok(())
     }
 
