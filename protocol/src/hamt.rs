@@ -463,6 +463,66 @@ impl<V: MapValue> Hamt<V> {
     }
 }
 
+impl<V: MapValue> Hamt<V> {
+    /// Looks `key` up in a stored map without loading it: fetches only the blocks on the path
+    /// its hash leads to (at most one per level). For maps whose blocks were verified when they
+    /// were stored; [`Hamt::load`] is the full check.
+    pub fn lookup(
+        root: Cid,
+        key: &str,
+        fetch: &dyn Fn(&Cid) -> Option<Vec<u8>>,
+    ) -> Result<Option<V>, HamtError> {
+        let hash = key_hash(key);
+        let mut cid = root;
+        for level in 0..MAX_LEVELS {
+            let bad = |reason| HamtError::NotCanonical { cid, reason };
+            let bytes = fetch(&cid).ok_or(HamtError::MissingBlock(cid))?;
+            let value =
+                profile::decode_record(&bytes).map_err(|error| HamtError::Record { cid, error })?;
+            let mut fields = profile::Fields::new("map node", value)
+                .map_err(|error| HamtError::Record { cid, error })?;
+            let slots = fields
+                .list("slots")
+                .map_err(|error| HamtError::Record { cid, error })?;
+            let want = i128::from(nibble(&hash, level));
+            let slot = slots.into_iter().find_map(|slot| match slot {
+                Value::List(pair) => match <[Value; 2]>::try_from(pair) {
+                    Ok([Value::Integer(i), content]) if i == want => Some(content),
+                    _ => None,
+                },
+                _ => None,
+            });
+            match slot {
+                None => return Ok(None),
+                Some(Value::Link(link)) => {
+                    cid =
+                        Cid::try_from(&link).map_err(|_| bad("a child link is not a Cairn CID"))?;
+                }
+                Some(Value::List(items)) => {
+                    for item in items {
+                        let Value::List(kv) = item else {
+                            return Err(bad("a bucket entry is not a [key, value] pair"));
+                        };
+                        if let Ok([Value::String(k), value]) = <[Value; 2]>::try_from(kv)
+                            && k == key
+                        {
+                            return V::from_value(value)
+                                .map(Some)
+                                .map_err(|error| HamtError::Entry { cid, error });
+                        }
+                    }
+                    return Ok(None);
+                }
+                Some(_) => return Err(bad("a slot holds neither a bucket nor a link")),
+            }
+        }
+        Err(HamtError::NotCanonical {
+            cid,
+            reason: "map deeper than the key hash",
+        })
+    }
+}
+
 /// The value of an encoded entry this map made itself (so it decodes and reads back).
 fn decode_entry_value<V: MapValue>(encoded: &[u8]) -> V {
     let value = match codec::decode(encoded) {
@@ -628,6 +688,38 @@ mod tests {
         assert!(matches!(missing, Err(HamtError::MissingBlock(_))));
         let wrong = Hamt::<Value>::load(root, &|_| Some(b"\xa0".to_vec()));
         assert!(matches!(wrong, Err(HamtError::NotCanonical { .. })));
+    }
+
+    #[test]
+    fn lookup_reads_only_the_path_and_agrees_with_get() {
+        let mut m = Hamt::new();
+        for i in 0..3000 {
+            m.insert(&format!("alias-{i}"), v(i)).expect("insert");
+        }
+        let blocks: std::collections::BTreeMap<Cid, Vec<u8>> = m.blocks().into_iter().collect();
+        let root = m.root_cid();
+        let fetched = std::cell::Cell::new(0usize);
+        let fetch = |c: &Cid| {
+            fetched.set(fetched.get() + 1);
+            blocks.get(c).cloned()
+        };
+        for i in (0..3200).step_by(7) {
+            let key = format!("alias-{i}");
+            fetched.set(0);
+            let found = Hamt::<Value>::lookup(root, &key, &fetch).expect("lookup");
+            assert_eq!(found.as_ref(), m.get(&key), "{key}");
+            assert!(
+                fetched.get() <= 4,
+                "{key}: {} blocks for one lookup",
+                fetched.get()
+            );
+        }
+        assert!(blocks.len() > 100, "the map spans many blocks");
+        let missing = |c: &Cid| (*c != root).then(|| blocks.get(c).cloned()).flatten();
+        assert!(matches!(
+            Hamt::<Value>::lookup(root, "alias-1", &missing),
+            Err(HamtError::MissingBlock(c)) if c == root
+        ));
     }
 
     #[test]

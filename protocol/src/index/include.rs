@@ -150,6 +150,100 @@ fn resolve_at(
     Ok(out)
 }
 
+/// How [`resolve_alias`] reads package indexes: their includes, and single alias entries.
+pub trait IncludeSource {
+    /// Why reading failed (a store error, say); include errors convert into it.
+    type Error: From<IncludeError>;
+    /// The includes of a package index, or `None` when its state is not available.
+    fn includes(&self, index: &IndexName) -> Result<Option<BTreeMap<IndexName, u64>>, Self::Error>;
+    /// The index's own entry for a folded alias (its includes not consulted).
+    fn alias(&self, index: &IndexName, folded: &str) -> Result<Option<AliasEntry>, Self::Error>;
+}
+
+/// Checks the include graph below `root` for what [`resolve`] refuses whatever the alias:
+/// cycles and indexes whose state is not available.
+pub fn check_graph<S: IncludeSource>(root: &IndexName, source: &S) -> Result<(), S::Error> {
+    fn walk<S: IncludeSource>(
+        name: &IndexName,
+        source: &S,
+        path: &mut Vec<IndexName>,
+        done: &mut BTreeSet<IndexName>,
+    ) -> Result<(), S::Error> {
+        if let Some(i) = path.iter().position(|p| p == name) {
+            let mut cycle = path[i..].to_vec();
+            cycle.push(name.clone());
+            return Err(IncludeError::Cycle(cycle).into());
+        }
+        if done.contains(name) {
+            return Ok(());
+        }
+        let includes = source
+            .includes(name)?
+            .ok_or_else(|| IncludeError::Missing(name.clone()))?;
+        path.push(name.clone());
+        // Highest priority first, as `resolve` visits them, so the same cycle is named.
+        let mut order: Vec<(&IndexName, &u64)> = includes.iter().collect();
+        order.sort_by_key(|(n, p)| (std::cmp::Reverse(**p), (*n).clone()));
+        for (inc, _) in order {
+            walk(inc, source, path, done)?;
+        }
+        path.pop();
+        done.insert(name.clone());
+        Ok(())
+    }
+    walk(root, source, &mut Vec::new(), &mut BTreeSet::new())
+}
+
+/// The entry [`resolve`] maps the folded alias to, and the index it comes from, found by
+/// reading only the indexes on the way to it: the index's own entry wins, then the includes
+/// by priority, recursively. Run [`check_graph`] first: this function assumes the graph has
+/// no cycle. An equal-priority disagreement is reported when it concerns this alias
+/// ([`resolve`] reports every one).
+pub fn resolve_alias<S: IncludeSource>(
+    root: &IndexName,
+    folded: &str,
+    source: &S,
+) -> Result<Option<(AliasEntry, IndexName)>, S::Error> {
+    if let Some(e) = source.alias(root, folded)? {
+        return Ok(Some((e, root.clone())));
+    }
+    let includes = source
+        .includes(root)?
+        .ok_or_else(|| IncludeError::Missing(root.clone()))?;
+    let mut by_priority: BTreeMap<std::cmp::Reverse<u64>, Vec<IndexName>> = BTreeMap::new();
+    for (inc, p) in includes {
+        by_priority
+            .entry(std::cmp::Reverse(p))
+            .or_default()
+            .push(inc);
+    }
+    for (std::cmp::Reverse(priority), group) in by_priority {
+        let mut found: Option<(AliasEntry, IndexName)> = None;
+        for inc in &group {
+            let Some((entry, from)) = resolve_alias(inc, folded, source)? else {
+                continue;
+            };
+            match &found {
+                Some((other, other_from)) if *other != entry => {
+                    return Err(IncludeError::EqualPriorityConflict {
+                        alias: folded.to_owned(),
+                        a: other_from.to_string(),
+                        b: from.to_string(),
+                        priority,
+                    }
+                    .into());
+                }
+                Some(_) => {}
+                None => found = Some((entry, from)),
+            }
+        }
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    Ok(None)
+}
+
 fn dedup(v: &mut Vec<Shadowed>) {
     let mut seen = BTreeSet::new();
     v.retain(|s| seen.insert((s.alias.clone(), s.winner.clone(), s.hidden.clone())));

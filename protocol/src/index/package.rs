@@ -224,6 +224,75 @@ pub struct PackageState {
     pub citations: BTreeMap<IdentityId, u64>,
 }
 
+/// The top block of a package-index state: where its alias map is and what it includes.
+/// Enough to look single aliases up ([`Hamt::lookup`]) without loading the whole map.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageTop {
+    /// The root of the alias map (folded alias → alias entry).
+    pub aliases: Cid,
+    /// Included package index → priority.
+    pub includes: BTreeMap<IndexName, u64>,
+}
+
+impl PackageTop {
+    /// Reads a state's top block (for a state verified when it was stored).
+    pub fn load(root: Cid, blocks: Blocks<'_>) -> Result<PackageTop, ChainError> {
+        let bytes = blocks(&root).ok_or_else(|| {
+            ChainError::op(
+                "map-missing-block",
+                format!("state block `{root}` is not available"),
+            )
+        })?;
+        let mut f = Fields::new(
+            "package index state",
+            crate::profile::decode_record(&bytes)?,
+        )?;
+        let aliases = f.link("aliases")?;
+        let includes = read_includes(&mut f)?;
+        read_citations(&mut f)?;
+        f.finish()?;
+        Ok(PackageTop { aliases, includes })
+    }
+
+    /// The entry for a folded alias, reading only the blocks on its path.
+    pub fn alias(
+        &self,
+        folded: &str,
+        blocks: Blocks<'_>,
+    ) -> Result<Option<AliasEntry>, ChainError> {
+        match Hamt::<Value>::lookup(self.aliases, folded, blocks)? {
+            None => Ok(None),
+            Some(v) => Ok(Some(AliasEntry::from_value(v)?)),
+        }
+    }
+}
+
+fn read_includes(f: &mut Fields) -> Result<BTreeMap<IndexName, u64>, ChainError> {
+    let mut includes = BTreeMap::new();
+    for i in f.list("includes")? {
+        let Value::List(pair) = i else {
+            return Err(f
+                .invalid("includes", "entries are [index, priority]")
+                .into());
+        };
+        let [Value::String(n), Value::Integer(p)] =
+            <[Value; 2]>::try_from(pair).map_err(|_| f.invalid("includes", "entries are pairs"))?
+        else {
+            return Err(f
+                .invalid("includes", "entries are [index, priority]")
+                .into());
+        };
+        let name: IndexName = n
+            .parse()
+            .map_err(|e: crate::name::NameError| f.invalid("includes", e.to_string()))?;
+        includes.insert(
+            name,
+            u64::try_from(p).map_err(|_| f.invalid("includes", "priorities are non-negative"))?,
+        );
+    }
+    Ok(includes)
+}
+
 impl PackageState {
     /// The entry for an alias (case-insensitive).
     #[must_use]
@@ -283,29 +352,7 @@ impl PackageState {
         let value = crate::profile::decode_record(&bytes)?;
         let mut f = Fields::new("package index state", value)?;
         let aliases = Hamt::<Value>::load(f.link("aliases")?, blocks).map_err(ChainError::from)?;
-        let mut includes = BTreeMap::new();
-        for i in f.list("includes")? {
-            let Value::List(pair) = i else {
-                return Err(f
-                    .invalid("includes", "entries are [index, priority]")
-                    .into());
-            };
-            let [Value::String(n), Value::Integer(p)] = <[Value; 2]>::try_from(pair)
-                .map_err(|_| f.invalid("includes", "entries are pairs"))?
-            else {
-                return Err(f
-                    .invalid("includes", "entries are [index, priority]")
-                    .into());
-            };
-            let name: IndexName = n
-                .parse()
-                .map_err(|e: crate::name::NameError| f.invalid("includes", e.to_string()))?;
-            includes.insert(
-                name,
-                u64::try_from(p)
-                    .map_err(|_| f.invalid("includes", "priorities are non-negative"))?,
-            );
-        }
+        let includes = read_includes(&mut f)?;
         let citations = read_citations(&mut f)?;
         f.finish()?;
         for (key, value) in aliases.entries() {

@@ -518,6 +518,7 @@ fn include_resolution() {
         move |n: &IndexName| s.get(n).cloned()
     };
     let r = include::resolve(&root, &get(&states)).expect("resolve");
+    assert_same_per_alias(&root, &states, &r);
     assert_eq!(r.aliases["x"].1, root, "own entries win");
     assert_eq!(r.aliases["y"].1, inc_a, "higher priority wins");
     assert_eq!(r.aliases["z"].1, inc_b);
@@ -530,6 +531,17 @@ fn include_resolution() {
         .insert(inc_b.clone(), 2);
     let err = include::resolve(&root, &get(&states)).expect_err("conflict");
     assert_eq!(err.code(), "include-equal-priority-conflict");
+    let source = States(&states);
+    assert_eq!(
+        include::resolve_alias(&root, "y", &source)
+            .expect_err("y is mapped two ways")
+            .code(),
+        err.code()
+    );
+    assert!(
+        include::resolve_alias(&root, "z", &source).is_ok(),
+        "an alias mapped one way resolves"
+    );
     assert!(
         err.to_string().contains(&inc_a.to_string())
             && err.to_string().contains(&inc_b.to_string())
@@ -540,6 +552,10 @@ fn include_resolution() {
     assert!(
         matches!(include::resolve(&root, &get(&states)), Err(IncludeError::Cycle(p)) if p.len() == 3)
     );
+    assert_eq!(
+        include::check_graph(&root, &States(&states)),
+        include::resolve(&root, &get(&states)).map(|_| ())
+    );
     states.remove(&inc_c);
     assert_eq!(
         include::resolve(&root, &get(&states))
@@ -547,6 +563,50 @@ fn include_resolution() {
             .code(),
         "include-missing"
     );
+    assert_eq!(
+        include::check_graph(&root, &States(&states)),
+        include::resolve(&root, &get(&states)).map(|_| ())
+    );
+}
+
+/// Package-index states by name, read alias by alias.
+struct States<'a>(&'a BTreeMap<IndexName, PackageState>);
+
+impl include::IncludeSource for States<'_> {
+    type Error = IncludeError;
+
+    fn includes(
+        &self,
+        index: &IndexName,
+    ) -> Result<Option<BTreeMap<IndexName, u64>>, IncludeError> {
+        Ok(self.0.get(index).map(|s| s.includes.clone()))
+    }
+
+    fn alias(&self, index: &IndexName, folded: &str) -> Result<Option<AliasEntry>, IncludeError> {
+        Ok(self
+            .0
+            .get(index)
+            .and_then(|s| s.aliases().into_iter().find(|e| e.alias.folded() == folded)))
+    }
+}
+
+/// Alias by alias, `resolve_alias` gives exactly the mapping `resolve` computed.
+fn assert_same_per_alias(
+    root: &IndexName,
+    states: &BTreeMap<IndexName, PackageState>,
+    resolved: &include::Resolved,
+) {
+    let source = States(states);
+    include::check_graph(root, &source).expect("graph");
+    let mut every: BTreeSet<String> = resolved.aliases.keys().cloned().collect();
+    every.insert("absent".into());
+    for folded in every {
+        assert_eq!(
+            include::resolve_alias(root, &folded, &source).expect("alias"),
+            resolved.aliases.get(&folded).cloned(),
+            "{folded}"
+        );
+    }
 }
 
 #[test]
