@@ -384,7 +384,10 @@ fn publish_locked(
         return Err(CurateError::NothingStaged(index.clone()));
     }
     let me = *index.identity();
-    let log = home.store.identity_log(&me)?.ok_or(HomeError::NoKeys(me))?;
+    let log = home
+        .store
+        .identity_head(&me)?
+        .ok_or(HomeError::NoKeys(me))?;
     let keys = log.key_state(log.seq()).cloned().unwrap_or_default();
     let key = ring
         .with_role(Role::Signing)

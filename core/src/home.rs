@@ -256,7 +256,7 @@ impl Home {
                 continue;
             };
             // A key file without its identity log is left over from an interrupted `id new`.
-            let Some(log) = self.store.identity_log(&id)? else {
+            let Some(log) = self.store.identity_head(&id)? else {
                 continue;
             };
             let keys = log.key_state(log.seq()).cloned().unwrap_or_default();
@@ -349,7 +349,10 @@ impl Home {
         if roots.is_empty() {
             return Err(HomeError::NoRootKeys(id));
         }
-        let mut log = self.store.identity_log(&id)?.ok_or(HomeError::NoKeys(id))?;
+        let mut log = self
+            .store
+            .identity_head(&id)?
+            .ok_or(HomeError::NoKeys(id))?;
         let envelope = log.change(ops, time, &roots)?;
         let sealed = keys::seal(
             KeyRing {
@@ -409,7 +412,10 @@ impl Home {
         kdf: KdfParams,
         time: u64,
     ) -> Result<PublicKey, HomeError> {
-        let log = self.store.identity_log(&id)?.ok_or(HomeError::NoKeys(id))?;
+        let log = self
+            .store
+            .identity_head(&id)?
+            .ok_or(HomeError::NoKeys(id))?;
         let state = log.key_state(log.seq()).cloned().unwrap_or_default();
         let public = new.public();
         let mut ops = vec![IdentityOp::AddSigningKey(public)];
@@ -439,7 +445,10 @@ impl Home {
         kdf: KdfParams,
         time: u64,
     ) -> Result<(), HomeError> {
-        let log = self.store.identity_log(&id)?.ok_or(HomeError::NoKeys(id))?;
+        let log = self
+            .store
+            .identity_head(&id)?
+            .ok_or(HomeError::NoKeys(id))?;
         let state = log.key_state(log.seq()).cloned().unwrap_or_default();
         if !state.root_keys.contains(&key) && !state.signing_keys.contains(&key) {
             return Err(HomeError::NotAKey {

@@ -407,7 +407,10 @@ impl Payload for IdentityRevision {
 #[derive(Debug, Clone)]
 pub struct IdentityLog {
     id: IdentityId,
-    /// Entry i holds the payload CID and key state at seq i + 1.
+    /// How many revisions before `states[0]` are verified but not held here (0 for a log
+    /// verified from genesis; see [`IdentityLog::resume`]).
+    base: u64,
+    /// Entry i holds the payload CID and key state at seq base + i + 1.
     states: Vec<(Cid, KeyState)>,
 }
 
@@ -423,6 +426,7 @@ impl IdentityLog {
     ) -> Result<IdentityLog, ChainError> {
         let mut log = IdentityLog {
             id: IdentityId::from_genesis(envelope.payload_cid()),
+            base: 0,
             states: Vec::new(),
         };
         log.append(envelope)?;
@@ -445,10 +449,7 @@ impl IdentityLog {
         envelope: Signed<IdentityRevision, Unverified>,
     ) -> Result<(Cid, KeyState), ChainError> {
         let rev = envelope.payload().clone();
-        let previous = self
-            .states
-            .last()
-            .map(|(cid, _)| (self.states.len() as u64, *cid));
+        let previous = self.states.last().map(|(cid, _)| (self.seq(), *cid));
         check_sequence(previous, rev.seq, rev.prev)?;
         let empty = KeyState::default();
         let before = self.states.last().map_or(&empty, |(_, s)| s);
@@ -497,7 +498,19 @@ impl IdentityLog {
     /// The latest seq.
     #[must_use]
     pub fn seq(&self) -> u64 {
-        self.states.len() as u64
+        self.base + self.states.len() as u64
+    }
+
+    /// Continues a log that was verified up to `seq` (with payload CID `head` and key state
+    /// `state`) and stored: the log knows that state only, and verifies and signs revisions
+    /// after it. For stores that keep what they verified instead of verifying it again.
+    #[must_use]
+    pub fn resume(id: IdentityId, seq: u64, head: Cid, state: KeyState) -> IdentityLog {
+        IdentityLog {
+            id,
+            base: seq.saturating_sub(1),
+            states: vec![(head, state)],
+        }
     }
 
     /// The latest revision's payload CID.
@@ -512,7 +525,7 @@ impl IdentityLog {
     /// The key state at `seq`.
     #[must_use]
     pub fn key_state(&self, seq: u64) -> Option<&KeyState> {
-        let i = usize::try_from(seq.checked_sub(1)?).ok()?;
+        let i = usize::try_from(seq.checked_sub(1)?.checked_sub(self.base)?).ok()?;
         self.states.get(i).map(|(_, s)| s)
     }
 }

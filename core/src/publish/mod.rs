@@ -283,7 +283,7 @@ fn publish_built(
     }
     let log = home
         .store
-        .identity_log(&identity)?
+        .identity_head(&identity)?
         .ok_or(HomeError::NoKeys(identity))?;
     let state = log.key_state(log.seq()).cloned().unwrap_or_default();
     let cite = Citation {
@@ -374,7 +374,7 @@ fn append_locked(
     }
     let log = home
         .store
-        .identity_log(&identity)?
+        .identity_head(&identity)?
         .ok_or(HomeError::NoKeys(identity))?;
     let state = log.key_state(log.seq()).cloned().unwrap_or_default();
     let key = ring

@@ -5,13 +5,13 @@ use std::collections::BTreeMap;
 use cairn_protocol::chain::ChainError;
 use cairn_protocol::cid::Cid;
 use cairn_protocol::head::{Divergence, classify};
-use cairn_protocol::identity::{IdentityId, IdentityLog, IdentityRevision};
+use cairn_protocol::identity::{IdentityId, IdentityLog, IdentityRevision, KeyState, KeyStates};
 use cairn_protocol::index::version::VersionIndex;
-use cairn_protocol::index::{IndexKind, Revision, Tip, verify_revision};
+use cairn_protocol::index::{Citation, IndexKind, Revision, Tip, verify_revision};
 use cairn_protocol::name::IndexName;
 use cairn_protocol::sign::Domain;
 use cairn_protocol::signed::{Signed, Unverified};
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension as _, params};
 
 use super::{Store, StoreError, decode_cid};
 
@@ -90,6 +90,16 @@ enum Reconciled<K: IndexKind> {
         tip: Box<Option<Tip<K>>>,
         conflict: Option<(u64, Cid, Cid)>,
     },
+}
+
+/// Key states by (identity, seq), as stored: what index verification reads.
+#[derive(Debug, Default)]
+struct CitedKeys(BTreeMap<(IdentityId, u64), KeyState>);
+
+impl KeyStates for CitedKeys {
+    fn key_state(&self, identity: &IdentityId, seq: u64) -> Option<&KeyState> {
+        self.0.get(&(*identity, seq))
+    }
 }
 
 /// One verified revision ready to write.
@@ -267,40 +277,85 @@ impl Store {
         })
     }
 
-    /// The identity logs of every identity in `ids`.
-    fn identity_logs(
+    /// The stored key states the citations `(revision seq, citation)` name, for verifying
+    /// index revisions. An identity with no log here is an error naming the revision; a cited
+    /// seq beyond what is held is left out (the verifier refuses the citation).
+    fn cited_keys(
         &self,
         log: &str,
-        ids: impl Iterator<Item = (u64, IdentityId)>,
-    ) -> Result<BTreeMap<IdentityId, IdentityLog>, StoreError> {
-        let mut out = BTreeMap::new();
-        for (seq, id) in ids {
-            if out.contains_key(&id) {
+        citations: impl Iterator<Item = (u64, Citation)>,
+    ) -> Result<CitedKeys, StoreError> {
+        let mut out = CitedKeys::default();
+        for (seq, cite) in citations {
+            if out.0.contains_key(&(cite.identity, cite.seq)) {
                 continue;
             }
-            let l = self
-                .identity_log(&id)?
-                .ok_or_else(|| StoreError::UnknownIdentity {
+            match self.key_state(&cite.identity, cite.seq)? {
+                Some(keys) => {
+                    out.0.insert((cite.identity, cite.seq), keys);
+                }
+                None if self.head(&cite.identity.to_string())?.is_none() => {
+                    return Err(StoreError::UnknownIdentity {
+                        log: log.into(),
+                        seq,
+                        identity: cite.identity,
+                    });
+                }
+                None => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// The identity logs of `ids`, each re-verified from genesis (for `verify_log`).
+    fn verified_identity_logs(
+        &self,
+        log: &str,
+        ids: Vec<IdentityId>,
+    ) -> Result<BTreeMap<IdentityId, IdentityLog>, StoreError> {
+        let mut out = BTreeMap::new();
+        for id in ids {
+            let envelopes = self.envelopes(&id.to_string())?;
+            if envelopes.is_empty() {
+                return Err(StoreError::UnknownIdentity {
                     log: log.into(),
-                    seq,
+                    seq: 0,
                     identity: id,
-                })?;
+                });
+            }
+            let (l, _) = verify_identity(&envelopes).map_err(|(seq, e)| {
+                StoreError::Corrupt(format!("identity `{id}` revision {seq}: {e}"))
+            })?;
             out.insert(id, l);
         }
         Ok(out)
     }
 
-    /// Rebuilds the verified tip of an index from its stored head and state blocks.
+    /// The verified tip of an index, read from its stored head revision and state blocks
+    /// (nothing is verified again; time independent of the chain's length).
     pub fn index_tip<K: IndexKind>(&self, log: &str) -> Result<Option<Tip<K>>, StoreError> {
         let Some((seq, payload_cid)) = self.head(log)? else {
             return Ok(None);
         };
-        let held = self.held(log)?;
-        let h = held
-            .get(&seq)
+        let tip = self
+            .stored_tip::<K>(log, seq)?
             .ok_or_else(|| StoreError::Corrupt(format!("`{log}` has no revision {seq}")))?;
-        let env = Signed::<Revision<K>, Unverified>::decode(&h.envelope)
+        if tip.payload_cid != payload_cid {
+            return Err(StoreError::Corrupt(format!(
+                "`{log}` revision {seq} is not the stored head `{payload_cid}`"
+            )));
+        }
+        Ok(Some(tip))
+    }
+
+    /// The tip of `log` at its held revision `seq`, as verified and stored.
+    fn stored_tip<K: IndexKind>(&self, log: &str, seq: u64) -> Result<Option<Tip<K>>, StoreError> {
+        let Some(envelope) = self.envelope(log, seq)? else {
+            return Ok(None);
+        };
+        let env = Signed::<Revision<K>, Unverified>::decode(&envelope)
             .map_err(|e| StoreError::Corrupt(format!("`{log}` revision {seq}: {e}")))?;
+        let payload_cid = env.payload_cid();
         let revision = env.into_payload();
         let state = K::load_state(revision.state, &|c| self.block(c).ok().flatten())
             .map_err(|e| StoreError::Corrupt(format!("`{log}` state at revision {seq}: {e}")))?;
@@ -334,7 +389,7 @@ impl Store {
             let index: IndexName = log
                 .parse()
                 .map_err(|e| StoreError::Corrupt(format!("`{log}`: {e}")))?;
-            let logs = self.identity_logs(log, self.signers(log)?.into_iter().map(|id| (0, id)))?;
+            let logs = self.verified_identity_logs(log, self.signers(log)?)?;
             if kind == "version-index" {
                 let t =
                     cairn_protocol::index::verify_chain::<VersionIndex>(&index, &envelopes, &logs)
@@ -360,46 +415,40 @@ impl Store {
     }
 
     /// The verified state of an index at the held revision whose payload CID is `payload`
-    /// (re-verified from genesis; for pinned aliases).
+    /// (for pinned aliases), as stored.
     pub fn index_tip_at<K: IndexKind>(
         &self,
         index: &IndexName,
         payload: Cid,
     ) -> Result<Option<Tip<K>>, StoreError> {
-        let held = self.held(&index.to_string())?;
-        match held.iter().find(|(_, h)| h.cid == payload) {
-            Some((seq, _)) => self.tip_at::<K>(index, *seq),
+        let log = index.to_string();
+        let seq: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT seq FROM revisions WHERE log = ?1 AND payload_cid = ?2",
+                rusqlite::params![log, payload.to_bytes().as_slice()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match seq {
+            Some(seq) => self.stored_tip::<K>(&log, super::from_sql_seq(seq)?),
             None => Ok(None),
         }
     }
 
-    /// Re-verifies the stored chain of `log` up to `seq` (for switching branches).
+    /// The stored tip of `index` at `seq` (`None` before the first revision).
     fn tip_at<K: IndexKind>(
         &self,
         index: &IndexName,
         seq: u64,
     ) -> Result<Option<Tip<K>>, StoreError> {
-        let log = index.to_string();
-        let envelopes: Vec<Vec<u8>> = self
-            .held(&log)?
-            .into_iter()
-            .filter(|(s, _)| *s <= seq)
-            .map(|(_, h)| h.envelope)
-            .collect();
-        let mut tip = None;
-        for bytes in envelopes {
-            let env = Signed::<Revision<K>, Unverified>::decode(&bytes)
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            let logs = self.identity_logs(
-                &log,
-                std::iter::once((env.payload().seq, env.payload().signer.identity)),
-            )?;
-            tip = Some(
-                verify_revision(tip, index, env, &logs, None)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-            );
+        if seq == 0 {
+            return Ok(None);
         }
-        Ok(tip)
+        let log = index.to_string();
+        self.stored_tip::<K>(&log, seq)?
+            .map(Some)
+            .ok_or_else(|| StoreError::Corrupt(format!("`{log}` has no revision {seq}")))
     }
 
     /// Verifies and stores revisions of an index (oldest first; they may overlap what is held).
@@ -559,7 +608,7 @@ impl Store {
                 .parse()
                 .map_err(|_| StoreError::Corrupt(format!("`{log}` signer `{}`", h.signer)))?;
             // Only a verified revision may count as evidence or win a conflict.
-            let logs = self.identity_logs(&log, std::iter::once((rev.seq, rev.signer.identity)))?;
+            let logs = self.cited_keys(&log, std::iter::once((rev.seq, rev.signer)))?;
             let base = self.tip_at::<K>(index, rev.seq - 1)?;
             let refuse = |error: ChainError| StoreError::Chain {
                 log: log.clone(),
@@ -636,10 +685,10 @@ impl Store {
         mut tip: Option<Tip<K>>,
     ) -> Result<(Vec<Row>, Tip<K>), StoreError> {
         let log = index.to_string();
-        let logs = self.identity_logs(
+        let logs = self.cited_keys(
             &log,
             new.iter()
-                .map(|(e, _)| (e.payload().seq, e.payload().signer.identity)),
+                .map(|(e, _)| (e.payload().seq, e.payload().signer)),
         )?;
         let mut rows = Vec::with_capacity(new.len());
         for (env, bytes) in new {

@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 
 use cairn_protocol::chain::ChainError;
 use cairn_protocol::cid::Cid;
-use cairn_protocol::identity::{IdentityId, IdentityLog};
+use cairn_protocol::identity::{IdentityId, IdentityLog, IdentityRevision, KeyState};
+use cairn_protocol::signed::{Signed, Unverified};
 use rusqlite::{Connection, OptionalExtension, params};
 use thiserror::Error;
 
@@ -408,16 +409,65 @@ impl Store {
         })
     }
 
-    /// The identity log, re-verified from the stored envelopes.
-    pub fn identity_log(&self, id: &IdentityId) -> Result<Option<IdentityLog>, StoreError> {
-        let envelopes = self.envelopes(&id.to_string())?;
-        if envelopes.is_empty() {
+    /// An identity's log as it was verified and stored, resumed at its head: the latest seq,
+    /// payload CID and key state, read without verifying anything again (`verify_log` does).
+    /// Time independent of the log's length.
+    pub fn identity_head(&self, id: &IdentityId) -> Result<Option<IdentityLog>, StoreError> {
+        let log = id.to_string();
+        let row: Option<(i64, Vec<u8>, Vec<u8>)> = self
+            .conn
+            .query_row(
+                "SELECT seq, payload_cid, state_cid FROM heads WHERE log = ?1",
+                [&log],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let Some((seq, payload, state)) = row else {
             return Ok(None);
-        }
-        let (log, _) = chains::verify_identity(&envelopes).map_err(|(seq, e)| {
-            StoreError::Corrupt(format!("identity `{id}` revision {seq}: {e}"))
+        };
+        let keys = self.key_state_block(&log, &decode_cid(&state)?)?;
+        Ok(Some(IdentityLog::resume(
+            *id,
+            from_sql_seq(seq)?,
+            decode_cid(&payload)?,
+            keys,
+        )))
+    }
+
+    /// The key state of identity `id` at `seq`, as verified and stored (`None` when that
+    /// revision is not held).
+    pub fn key_state(&self, id: &IdentityId, seq: u64) -> Result<Option<KeyState>, StoreError> {
+        let log = id.to_string();
+        let Some(envelope) = self.envelope(&log, seq)? else {
+            return Ok(None);
+        };
+        let revision = Signed::<IdentityRevision, Unverified>::decode(&envelope)
+            .map_err(|e| StoreError::Corrupt(format!("`{log}` revision {seq}: {e}")))?
+            .into_payload();
+        self.key_state_block(&log, &revision.state).map(Some)
+    }
+
+    fn key_state_block(&self, log: &str, cid: &Cid) -> Result<KeyState, StoreError> {
+        let bytes = self.block(cid)?.ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "the identity document `{cid}` of `{log}` is missing"
+            ))
         })?;
-        Ok(Some(log))
+        cairn_protocol::profile::decode_record(&bytes)
+            .and_then(KeyState::from_value)
+            .map_err(|e| StoreError::Corrupt(format!("the identity document of `{log}`: {e}")))
+    }
+
+    /// The stored envelope of a log's revision `seq`.
+    pub fn envelope(&self, log: &str, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT envelope FROM revisions WHERE log = ?1 AND seq = ?2",
+                params![log, sql_seq(seq)?],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 
     /// Stored envelopes of a log, oldest first.

@@ -485,7 +485,10 @@ fn key_attacks_are_refused_and_change_nothing() {
         "{err}"
     );
     assert_eq!(
-        store.identity_log(&log.id()).expect("log").map(|l| l.seq()),
+        store
+            .identity_head(&log.id())
+            .expect("log")
+            .map(|l| l.seq()),
         Some(1)
     );
     log.append(Signed::decode(&honest.encode()).expect("decode"))

@@ -181,3 +181,38 @@ fn documents_round_trip_and_refuse_unsorted_keys() {
         })
     ));
 }
+
+#[test]
+fn a_resumed_log_signs_and_verifies_what_the_full_log_does() {
+    let mut full = two_root_identity();
+    full.change(
+        vec![IdentityOp::AddSigningKey(key(11).public())],
+        T,
+        &[&key(1), &key(2)],
+    )
+    .expect("seq 2");
+    let mut resumed = IdentityLog::resume(
+        full.id(),
+        full.seq(),
+        full.head(),
+        full.key_state(2).expect("seq 2").clone(),
+    );
+    assert_eq!((resumed.seq(), resumed.head()), (2, full.head()));
+    assert!(
+        resumed.key_state(1).is_none(),
+        "only the resumed state is known"
+    );
+    assert_eq!(resumed.key_state(2), full.key_state(2));
+    let ops = vec![IdentityOp::RevokeKey(key(10).public())];
+    let a = full
+        .change(ops.clone(), T, &[&key(1), &key(2)])
+        .expect("full");
+    let b = resumed
+        .change(ops, T, &[&key(1), &key(2)])
+        .expect("resumed");
+    assert_eq!(a.encode(), b.encode(), "the same revision");
+    assert_eq!(resumed.key_state(3), full.key_state(3));
+    // A change the previous root keys do not sign is refused the same way.
+    let bad = resumed.change(vec![IdentityOp::SetThreshold(1)], T, &[&key(1)]);
+    assert_eq!(code(bad), "identity-old-threshold");
+}
