@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use cairn_core::resolve::store::StoreSource;
-use cairn_core::resolve::{Dependency, PackageSource, ResolveError, resolve};
+use cairn_core::resolve::{Dependency, PackageSource, Pkg, ResolveError, resolve};
 use cairn_core::store::Store;
 use cairn_protocol::cid::Cid;
 use cairn_protocol::identity;
@@ -170,7 +170,12 @@ fn pins_and_includes_decide_what_resolves() {
         got[0].2.contains(&format!("via the include {base}")),
         "{got:?}"
     );
-    assert_eq!(source.revision("foo").map(|r| r.1), Some(1));
+    assert_located(
+        &store,
+        &solved.packages[&Pkg::flat("foo")],
+        &foo,
+        foo_revs[0],
+    );
 
     // Asking for what the pin hides is explained with the revision the answer came from.
     match resolve(&source, &req("foo", "^1.1"), &BTreeMap::new()) {
@@ -181,4 +186,29 @@ fn pins_and_includes_decide_what_resolves() {
         other => panic!("expected no solution, got {other:?}"),
     }
     assert!(source.versions("nothing").expect("read").is_none());
+}
+
+/// The answer records the pinned revision 1 of `index` (foo), its release record and its artifacts.
+fn assert_located(store: &Store, r: &cairn_core::resolve::Resolved, index: &IndexName, pin: Cid) {
+    let at = r.locator.clone().expect("located");
+    assert_eq!(
+        (at.index.as_str(), at.seq, at.head),
+        (index.to_string().as_str(), 1, pin),
+        "the pinned revision is the one recorded"
+    );
+    let artifacts = at.artifacts.expect("the record is held");
+    assert_eq!(
+        artifacts["default"].cid,
+        Cid::of_raw(b"foo@1.0.0"),
+        "the release's artifacts come along"
+    );
+    let first = store
+        .index_tip::<VersionIndex>(&index.to_string())
+        .expect("tip")
+        .expect("held")
+        .state
+        .release(&"1.0.0".parse().expect("v"))
+        .expect("1.0.0")
+        .release;
+    assert_eq!(at.release, first);
 }

@@ -12,6 +12,34 @@ use serde_json::json;
 
 use crate::settings;
 
+/// `cairn resolve --json` on success (documented in `docs/json.md`).
+#[derive(Debug, serde::Serialize)]
+struct ResolveOutput {
+    /// The curator index resolved against.
+    index: String,
+    /// Every chosen package, sorted by scope then alias.
+    packages: Vec<ResolvedPackage>,
+}
+
+/// One chosen package.
+#[derive(Debug, serde::Serialize)]
+struct ResolvedPackage {
+    alias: String,
+    /// The private-dependency scope path (empty: the shared scope).
+    scope: Vec<String>,
+    version: String,
+    /// The release record's CID.
+    release: Option<String>,
+    /// The version index the alias names.
+    index: Option<String>,
+    /// The revision of that index whose state was used: seq and payload CID.
+    seq: Option<u64>,
+    head: Option<String>,
+    yanked: bool,
+    deprecated: bool,
+    advisory: bool,
+}
+
 /// Arguments of `cairn resolve`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -44,7 +72,7 @@ pub(crate) fn run(home: Option<&Path>, args: &Args) -> anyhow::Result<ExitCode> 
         .with_context(|| format!("cannot read the package index `{index}`"))?;
     match resolve(&source, &requirements, &BTreeMap::new()) {
         Ok(solution) => {
-            let rows: Vec<serde_json::Value> = solution
+            let rows: Vec<ResolvedPackage> = solution
                 .packages
                 .iter()
                 .map(|(pkg, r)| {
@@ -55,28 +83,28 @@ pub(crate) fn run(home: Option<&Path>, args: &Args) -> anyhow::Result<ExitCode> 
                         ),
                         Pkg::Root => (Vec::new(), String::new()),
                     };
-                    let revision = source.revision(&alias);
-                    let release = source
-                        .release(&alias, &r.candidate.version)
-                        .map(|(e, _)| e.release.to_string());
-                    json!({
-                        "alias": alias,
-                        "scope": scope,
-                        "version": r.candidate.version.to_string(),
-                        "release": release,
-                        "index": revision.as_ref().map(|(t, _, _)| t.clone()),
-                        "seq": revision.as_ref().map(|(_, s, _)| *s),
-                        "head": revision.as_ref().map(|(_, _, h)| h.to_string()),
-                        "yanked": r.candidate.yanked,
-                        "deprecated": r.candidate.deprecated,
-                        "advisory": r.candidate.advisory,
-                    })
+                    let at = r.locator.as_ref();
+                    ResolvedPackage {
+                        alias,
+                        scope,
+                        version: r.candidate.version.to_string(),
+                        release: at.map(|l| l.release.to_string()),
+                        index: at.map(|l| l.index.clone()),
+                        seq: at.map(|l| l.seq),
+                        head: at.map(|l| l.head.to_string()),
+                        yanked: r.candidate.yanked,
+                        deprecated: r.candidate.deprecated,
+                        advisory: r.candidate.advisory,
+                    }
                 })
                 .collect();
             if args.json {
                 outln!(
                     "{}",
-                    json!({ "index": index.to_string(), "packages": rows })
+                    serde_json::to_string(&ResolveOutput {
+                        index: index.to_string(),
+                        packages: rows,
+                    })?
                 );
             } else {
                 outln!("resolved against {index}:");

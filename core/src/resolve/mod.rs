@@ -28,7 +28,7 @@ use pubgrub::{
 };
 
 pub use ranges::ranges;
-pub use source::{Candidate, Dependency, MemorySource, PackageSource, SourceError};
+pub use source::{Candidate, Dependency, Locator, MemorySource, PackageSource, SourceError};
 
 /// A scope path: the aliases whose private dependencies opened it, outermost first.
 pub type Scope = Arc<[Arc<str>]>;
@@ -77,6 +77,9 @@ pub struct Resolved {
     pub candidate: Candidate,
     /// Where its facts came from.
     pub origin: Arc<str>,
+    /// Where the release is pinned down (version index, revision, release record, artifacts),
+    /// when the source can say.
+    pub locator: Option<Locator>,
 }
 
 /// A solution: every package (without the root), in a stable order.
@@ -142,7 +145,20 @@ pub fn resolve(
                     version,
                 };
                 let origin = source.origin(alias);
-                packages.push((pkg, Resolved { candidate, origin }));
+                let locator = source.locate(alias, &candidate.version).map_err(|error| {
+                    ResolveError::Source {
+                        package: pkg.to_string(),
+                        error,
+                    }
+                })?;
+                packages.push((
+                    pkg,
+                    Resolved {
+                        candidate,
+                        origin,
+                        locator,
+                    },
+                ));
             }
             // Sorted once (by the cheap prefix key, which orders exactly like `Pkg`), then
             // built in bulk.

@@ -1,6 +1,10 @@
 //! Where the resolver reads packages from.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
+
+use cairn_protocol::cid::Cid;
+use cairn_protocol::release::Artifact;
 
 use cairn_protocol::version::{Constraint, Version};
 
@@ -78,6 +82,31 @@ pub trait PackageSource {
     fn left_out(&self, _alias: &str) -> Vec<(Version, String)> {
         Vec::new()
     }
+
+    /// Where `alias@version` is pinned down, for a lockfile: the version index, the revision
+    /// whose state was used, the release record and its artifacts. `None` when this source
+    /// cannot say (a source with no signed data behind it).
+    ///
+    /// # Errors
+    /// When the source cannot be read.
+    fn locate(&self, _alias: &str, _version: &Version) -> Result<Option<Locator>, SourceError> {
+        Ok(None)
+    }
+}
+
+/// Where a chosen release is pinned down: everything a lockfile records of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Locator {
+    /// The version index (`<identity>:<name>`).
+    pub index: String,
+    /// The seq of the revision whose state was used.
+    pub seq: u64,
+    /// That revision's payload CID.
+    pub head: Cid,
+    /// The release record's CID.
+    pub release: Cid,
+    /// Platform → artifact (CID, size, SHA-256); `None` when the record is not held.
+    pub artifacts: Option<BTreeMap<String, Artifact>>,
 }
 
 /// One release held in memory: its candidate entry and its dependencies.
@@ -93,6 +122,8 @@ pub struct MemorySource {
     sorted: pubgrub::Map<String, Arc<[Candidate]>>,
     /// `name`, shared by every answer.
     origin: Arc<str>,
+    /// Locators given with [`MemorySource::locate_as`], by alias and version key.
+    locators: BTreeMap<(String, String), Locator>,
 }
 
 impl MemorySource {
@@ -104,7 +135,14 @@ impl MemorySource {
             packages: pubgrub::Map::default(),
             sorted: pubgrub::Map::default(),
             origin: Arc::from(name),
+            locators: BTreeMap::new(),
         }
+    }
+
+    /// Says where `alias@version` is pinned down (what [`PackageSource::locate`] answers).
+    pub fn locate_as(&mut self, alias: &str, version: &Version, locator: Locator) {
+        self.locators
+            .insert((alias.to_owned(), version.key()), locator);
     }
 
     /// Every alias held, sorted.
@@ -157,5 +195,12 @@ impl PackageSource for MemorySource {
         } else {
             self.name.clone()
         }
+    }
+
+    fn locate(&self, alias: &str, version: &Version) -> Result<Option<Locator>, SourceError> {
+        Ok(self
+            .locators
+            .get(&(alias.to_owned(), version.key()))
+            .cloned())
     }
 }

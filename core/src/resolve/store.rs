@@ -1,20 +1,30 @@
 //! The store-backed package source: a curator's published package index, with its includes,
 //! pins, follows and filters applied, read from the local store.
+//!
+//! Opening reads only the top blocks of the package indexes in the include graph (to refuse
+//! cycles and missing includes up front). Each alias is looked up the first time a resolution
+//! asks for it, reading only the map blocks on its path and the version index it names, so the
+//! first answer costs the same for an index of ten aliases as for one of ten thousand.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::Arc;
 
 use cairn_protocol::cid::Cid;
+use cairn_protocol::index::include::{self, IncludeError, IncludeSource};
+use cairn_protocol::index::package::{AliasEntry, PackageTop};
 use cairn_protocol::index::version::ReleaseEntry;
 use cairn_protocol::name::{Alias, IndexName};
 use cairn_protocol::release::Release;
 use cairn_protocol::version::Version;
 
-use super::{Candidate, Dependency, PackageSource, SourceError};
+use super::{Candidate, Dependency, Locator, PackageSource, SourceError};
 use crate::curate::{self, CurateError};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// One alias of the index: where it points and what it admits.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Entry {
     /// The version index, and the revision whose state was used.
     target: String,
@@ -24,135 +34,170 @@ struct Entry {
     problem: Option<String>,
     releases: Vec<(ReleaseEntry, Option<Release>)>,
     /// The candidates, best first, shared with the resolver.
-    candidates: std::sync::Arc<[Candidate]>,
+    candidates: Arc<[Candidate]>,
     /// Releases the entry leaves out, with the reason.
     left_out: Vec<(Version, String)>,
     /// Where its facts come from, as explanations and answers say it.
-    origin: std::sync::Arc<str>,
+    origin: Arc<str>,
     /// Each held release record's dependencies, by version key.
-    dependencies: BTreeMap<String, std::sync::Arc<[Dependency]>>,
+    dependencies: BTreeMap<String, Arc<[Dependency]>>,
 }
 
-/// Everything resolution needs from one curator index, read once from the store.
-#[derive(Debug, Clone)]
-pub struct StoreSource {
-    index: String,
-    /// Folded alias → entry.
-    entries: BTreeMap<String, Entry>,
+/// Resolution's view of one curator index in the store, read alias by alias as asked.
+#[derive(Debug)]
+pub struct StoreSource<'a> {
+    store: &'a Store,
+    index: IndexName,
+    /// Package indexes of the include graph: their top blocks (`None`: not held).
+    tops: RefCell<BTreeMap<IndexName, Option<Rc<PackageTop>>>>,
+    /// Folded alias → its entry, once asked for (`None`: not an alias of the index).
+    entries: RefCell<BTreeMap<String, Option<Rc<Entry>>>>,
 }
 
-impl StoreSource {
-    /// Reads `index`'s published mapping and every admitted release it names.
+impl<'a> StoreSource<'a> {
+    /// Opens `index`'s published mapping: checks that it is held and that its include graph
+    /// has no cycle and no missing index. Aliases are read later, as resolution asks.
     ///
     /// # Errors
     /// When the index is not held here, its includes cannot be resolved, or the store fails.
-    pub fn open(store: &Store, index: &IndexName) -> Result<StoreSource, CurateError> {
-        let mapping = curate::published_mapping(store, index)?;
-        let mut entries = BTreeMap::new();
-        for (folded, (entry, via)) in mapping.aliases {
-            let (seq, head, releases, left_out, problem) = match curate::admissible(store, &entry)?
-            {
-                Ok(a) => (a.seq, a.head, a.releases, a.left_out, None),
-                Err(problem) => (0, Cid::of_raw(b""), Vec::new(), Vec::new(), Some(problem)),
-            };
-            let mut candidates: Vec<Candidate> = releases
-                .iter()
-                .map(|(r, _)| Candidate {
-                    version: r.version.clone(),
-                    yanked: r.yanked,
-                    deprecated: r.deprecated.is_some(),
-                    advisory: !r.advisories.is_empty(),
-                })
-                .collect();
-            candidates.sort_by(|a, b| b.version.priority_cmp(&a.version));
-            let dependencies = releases
-                .iter()
-                .filter_map(|(e, r)| {
-                    let deps: Vec<Dependency> = r
-                        .as_ref()?
-                        .dependencies
-                        .iter()
-                        .map(|(a, d)| Dependency {
-                            alias: a.to_string().into(),
-                            constraint: d.constraint.clone(),
-                            private: d.private,
-                        })
-                        .collect();
-                    Some((e.version.key(), std::sync::Arc::from(deps)))
-                })
-                .collect();
-            let via_text = via.to_string();
-            let via_note = if via_text == index.to_string() {
-                String::new()
-            } else {
-                format!(", via the include {via_text}")
-            };
-            let origin = match &problem {
-                Some(p) => format!("{}{via_note}: {p}", entry.target),
-                None => format!("{} revision {seq}{via_note}", entry.target),
-            };
-            entries.insert(
-                folded,
-                Entry {
-                    left_out,
-                    origin: std::sync::Arc::from(origin),
-                    candidates: std::sync::Arc::from(candidates),
-                    dependencies,
-                    target: entry.target.to_string(),
-                    seq,
-                    head,
-                    problem,
-                    releases,
-                },
-            );
+    pub fn open(store: &'a Store, index: &IndexName) -> Result<StoreSource<'a>, CurateError> {
+        let source = StoreSource {
+            store,
+            index: index.clone(),
+            tops: RefCell::default(),
+            entries: RefCell::default(),
+        };
+        if source.top(index)?.is_none() {
+            return Err(CurateError::Unknown(index.clone()));
         }
-        Ok(StoreSource {
-            index: index.to_string(),
-            entries,
+        include::check_graph(index, &source)?;
+        Ok(source)
+    }
+
+    fn top(&self, index: &IndexName) -> Result<Option<Rc<PackageTop>>, CurateError> {
+        if let Some(t) = self.tops.borrow().get(index) {
+            return Ok(t.clone());
+        }
+        let log = index.to_string();
+        let top = match self.store.head_state(&log)? {
+            None => None,
+            Some(root) => Some(Rc::new(
+                PackageTop::load(root, &|c| self.store.block(c).ok().flatten())
+                    .map_err(|e| StoreError::Corrupt(format!("the state of `{log}`: {e}")))?,
+            )),
+        };
+        self.tops.borrow_mut().insert(index.clone(), top.clone());
+        Ok(top)
+    }
+
+    /// The entry behind `alias`, read on first use.
+    fn entry(&self, alias: &str) -> Result<Option<Rc<Entry>>, CurateError> {
+        let Ok(parsed) = alias.parse::<Alias>() else {
+            return Ok(None);
+        };
+        let folded = parsed.folded();
+        if let Some(e) = self.entries.borrow().get(&folded) {
+            return Ok(e.clone());
+        }
+        let entry = match include::resolve_alias(&self.index, &folded, self)? {
+            None => None,
+            Some((entry, via)) => Some(Rc::new(self.load(&entry, &via)?)),
+        };
+        self.entries.borrow_mut().insert(folded, entry.clone());
+        Ok(entry)
+    }
+
+    fn load(&self, entry: &AliasEntry, via: &IndexName) -> Result<Entry, CurateError> {
+        let (seq, head, releases, left_out, problem) = match curate::admissible(self.store, entry)?
+        {
+            Ok(a) => (a.seq, a.head, a.releases, a.left_out, None),
+            Err(problem) => (0, Cid::of_raw(b""), Vec::new(), Vec::new(), Some(problem)),
+        };
+        let mut candidates: Vec<Candidate> = releases
+            .iter()
+            .map(|(r, _)| Candidate {
+                version: r.version.clone(),
+                yanked: r.yanked,
+                deprecated: r.deprecated.is_some(),
+                advisory: !r.advisories.is_empty(),
+            })
+            .collect();
+        candidates.sort_by(|a, b| b.version.priority_cmp(&a.version));
+        let dependencies = releases
+            .iter()
+            .filter_map(|(e, r)| {
+                let deps: Vec<Dependency> = r
+                    .as_ref()?
+                    .dependencies
+                    .iter()
+                    .map(|(a, d)| Dependency {
+                        alias: a.to_string().into(),
+                        constraint: d.constraint.clone(),
+                        private: d.private,
+                    })
+                    .collect();
+                Some((e.version.key(), Arc::from(deps)))
+            })
+            .collect();
+        let via_note = if *via == self.index {
+            String::new()
+        } else {
+            format!(", via the include {via}")
+        };
+        let origin = match &problem {
+            Some(p) => format!("{}{via_note}: {p}", entry.target),
+            None => format!("{} revision {seq}{via_note}", entry.target),
+        };
+        Ok(Entry {
+            left_out,
+            origin: Arc::from(origin),
+            candidates: Arc::from(candidates),
+            dependencies,
+            target: entry.target.to_string(),
+            seq,
+            head,
+            problem,
+            releases,
         })
     }
 
-    fn entry(&self, alias: &str) -> Option<&Entry> {
-        let folded = alias.parse::<Alias>().ok()?.folded();
-        self.entries.get(&folded)
-    }
-
-    /// The revision of the version index behind `alias` whose state was used.
-    #[must_use]
-    pub fn revision(&self, alias: &str) -> Option<(String, u64, Cid)> {
+    fn read(&self, alias: &str) -> Result<Option<Rc<Entry>>, SourceError> {
         self.entry(alias)
-            .filter(|e| e.problem.is_none())
-            .map(|e| (e.target.clone(), e.seq, e.head))
-    }
-
-    /// The release record behind `alias@version`, when held.
-    #[must_use]
-    pub fn release(&self, alias: &str, version: &Version) -> Option<(&ReleaseEntry, &Release)> {
-        self.entry(alias)?
-            .releases
-            .iter()
-            .find(|(e, _)| e.version == *version)
-            .and_then(|(e, r)| r.as_ref().map(|r| (e, r)))
+            .map_err(|e| SourceError(format!("cannot read `{alias}` from `{}`: {e}", self.index)))
     }
 }
 
-impl PackageSource for StoreSource {
-    fn versions(&self, alias: &str) -> Result<Option<std::sync::Arc<[Candidate]>>, SourceError> {
-        Ok(self
-            .entry(alias)
-            .map(|e| std::sync::Arc::clone(&e.candidates)))
+impl IncludeSource for StoreSource<'_> {
+    type Error = CurateError;
+
+    fn includes(&self, index: &IndexName) -> Result<Option<BTreeMap<IndexName, u64>>, CurateError> {
+        Ok(self.top(index)?.map(|t| t.includes.clone()))
+    }
+
+    fn alias(&self, index: &IndexName, folded: &str) -> Result<Option<AliasEntry>, CurateError> {
+        let Some(top) = self.top(index)? else {
+            return Err(IncludeError::Missing(index.clone()).into());
+        };
+        top.alias(folded, &|c| self.store.block(c).ok().flatten())
+            .map_err(|e| StoreError::Corrupt(format!("the aliases of `{index}`: {e}")).into())
+    }
+}
+
+impl PackageSource for StoreSource<'_> {
+    fn versions(&self, alias: &str) -> Result<Option<Arc<[Candidate]>>, SourceError> {
+        Ok(self.read(alias)?.map(|e| Arc::clone(&e.candidates)))
     }
 
     fn dependencies(
         &self,
         alias: &str,
         version: &Version,
-    ) -> Result<std::sync::Arc<[Dependency]>, SourceError> {
+    ) -> Result<Arc<[Dependency]>, SourceError> {
         let e = self
-            .entry(alias)
+            .read(alias)?
             .ok_or_else(|| SourceError(format!("`{alias}` is not an alias of `{}`", self.index)))?;
         if let Some(d) = e.dependencies.get(&version.key()) {
-            return Ok(std::sync::Arc::clone(d));
+            return Ok(Arc::clone(d));
         }
         if e.releases.iter().any(|(r, _)| r.version == *version) {
             Err(SourceError(format!(
@@ -167,20 +212,44 @@ impl PackageSource for StoreSource {
         }
     }
 
-    fn origin(&self, alias: &str) -> std::sync::Arc<str> {
-        match self.entry(alias) {
-            Some(e) => std::sync::Arc::clone(&e.origin),
-            None => std::sync::Arc::from(self.index.as_str()),
+    fn origin(&self, alias: &str) -> Arc<str> {
+        match self.read(alias) {
+            Ok(Some(e)) => Arc::clone(&e.origin),
+            _ => Arc::from(self.index.to_string()),
         }
     }
 
     fn index(&self) -> String {
-        self.index.clone()
+        self.index.to_string()
     }
 
     fn left_out(&self, alias: &str) -> Vec<(Version, String)> {
-        self.entry(alias)
-            .map(|e| e.left_out.clone())
-            .unwrap_or_default()
+        match self.read(alias) {
+            Ok(Some(e)) => e.left_out.clone(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn locate(&self, alias: &str, version: &Version) -> Result<Option<Locator>, SourceError> {
+        let Some(e) = self.read(alias)?.filter(|e| e.problem.is_none()) else {
+            return Ok(None);
+        };
+        Ok(e.releases
+            .iter()
+            .find(|(r, _)| r.version == *version)
+            .map(|(r, record)| Locator {
+                index: e.target.clone(),
+                seq: e.seq,
+                head: e.head,
+                release: r.release,
+                artifacts: record.as_ref().map(|rec| rec.artifacts.clone()),
+            }))
+    }
+}
+
+// Plain `From`: the message carries the cause.
+impl From<IncludeError> for CurateError {
+    fn from(e: IncludeError) -> CurateError {
+        CurateError::Include(e)
     }
 }

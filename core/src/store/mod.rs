@@ -359,6 +359,17 @@ impl Store {
             .transpose()
     }
 
+    /// The state root linked by a log's verified head.
+    pub fn head_state(&self, log: &str) -> Result<Option<Cid>, StoreError> {
+        self.conn
+            .query_row("SELECT state_cid FROM heads WHERE log = ?1", [log], |r| {
+                r.get::<_, Vec<u8>>(0)
+            })
+            .optional()?
+            .map(|c| decode_cid(&c))
+            .transpose()
+    }
+
     /// The kind of a held log (`identity`, `version-index`, `package-index`).
     pub fn head_kind(&self, log: &str) -> Result<Option<String>, StoreError> {
         Ok(self
