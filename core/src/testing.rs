@@ -127,3 +127,44 @@ pub fn write_package(dir: &Path, name: &str, version: &str) {
     .expect("manifest");
     std::fs::write(dir.join("src/lib.txt"), format!("{name} {version}\n")).expect("source");
 }
+
+/// Stores a release record of `name@version` (one stand-in artifact, dependencies `deps` as
+/// `(alias, constraint)`) and returns the operation that publishes it.
+pub fn release_record(
+    store: &mut crate::store::Store,
+    name: &str,
+    version: &str,
+    deps: &[(&str, &str)],
+) -> cairn_protocol::index::version::VersionOp {
+    use cairn_protocol::cid::Cid;
+    use cairn_protocol::release::{Artifact, Dependency, Release};
+    let artifact = Artifact {
+        cid: Cid::of_raw(format!("{name}@{version}").as_bytes()),
+        size: 0,
+        sha256: [0; 32],
+    };
+    let dependencies = deps
+        .iter()
+        .map(|(a, c)| {
+            (
+                a.parse().expect("alias"),
+                Dependency {
+                    constraint: c.parse().expect("constraint"),
+                    private: false,
+                },
+            )
+        })
+        .collect();
+    let record = Release::new(
+        name.parse().expect("name"),
+        version.parse().expect("version"),
+        std::collections::BTreeMap::from([("default".to_owned(), artifact)]),
+        dependencies,
+    );
+    let (cid, bytes) = record.block().expect("a release record within limits");
+    store.put_block(&cid, &bytes).expect("store the record");
+    cairn_protocol::index::version::VersionOp::Release {
+        version: version.parse().expect("version"),
+        release: cid,
+    }
+}

@@ -47,35 +47,8 @@ fn publish<K: IndexKind>(
 
 /// A release record of `name@version` depending on `deps`, stored; its release op.
 fn release(store: &mut Store, name: &str, version: &str, deps: &[(&str, &str)]) -> VersionOp {
-    let artifact = Artifact {
-        cid: Cid::of_raw(format!("{name}@{version}").as_bytes()),
-        size: 0,
-        sha256: [0; 32],
-    };
-    let dependencies = deps
-        .iter()
-        .map(|(a, c)| {
-            (
-                a.parse().expect("alias"),
-                release::Dependency {
-                    constraint: c.parse().expect("constraint"),
-                    private: false,
-                },
-            )
-        })
-        .collect();
-    let record = Release::new(
-        name.parse().expect("name"),
-        version.parse().expect("version"),
-        BTreeMap::from([("default".to_owned(), artifact)]),
-        dependencies,
-    );
-    let (cid, bytes) = record.block().expect("block");
-    store.put_block(&cid, &bytes).expect("put");
-    VersionOp::Release {
-        version: version.parse().expect("version"),
-        release: cid,
-    }
+    cairn_core::testing::release_record(store, name, version, deps)
+}
 }
 
 fn alias(name: &str, target: &IndexName, policy: Policy) -> PackageOp {
