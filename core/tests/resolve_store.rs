@@ -49,7 +49,6 @@ fn publish<K: IndexKind>(
 fn release(store: &mut Store, name: &str, version: &str, deps: &[(&str, &str)]) -> VersionOp {
     cairn_core::testing::release_record(store, name, version, deps)
 }
-}
 
 fn alias(name: &str, target: &IndexName, policy: Policy) -> PackageOp {
     PackageOp::AddAlias(AliasEntry {
