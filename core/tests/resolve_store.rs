@@ -12,7 +12,6 @@ use cairn_protocol::index::package::{AliasEntry, PackageIndex, PackageOp, Policy
 use cairn_protocol::index::version::{VersionIndex, VersionOp};
 use cairn_protocol::index::{Citation, IndexKind, Tip, sign_next};
 use cairn_protocol::name::IndexName;
-use cairn_protocol::release::{self, Artifact, Release};
 use cairn_protocol::sign::SecretKey;
 
 const T: u64 = 1_795_000_000;
