@@ -18,6 +18,7 @@
 
 pub mod atomic;
 pub mod block;
+pub mod blocks;
 pub mod bundle;
 pub mod car;
 pub mod curate;

@@ -192,6 +192,9 @@ pub enum ChainError {
         "identity change is signed by {0}, which is not a root key; only root keys sign identity changes"
     )]
     SignerNotRoot(String),
+    /// A block the check needs could not be read: no verdict on the revision.
+    #[error(transparent)]
+    Unreadable(#[from] crate::cid::BlockFault),
 }
 
 impl ChainError {
@@ -219,6 +222,7 @@ impl ChainError {
             ChainError::OldRootThreshold { .. } => "identity-old-threshold",
             ChainError::NewRootThreshold { .. } => "identity-new-threshold",
             ChainError::SignerNotRoot(_) => "identity-signer-not-root",
+            ChainError::Unreadable(_) => "block-unreadable",
         }
     }
 
@@ -236,6 +240,7 @@ impl From<crate::hamt::HamtError> for ChainError {
     fn from(e: crate::hamt::HamtError) -> ChainError {
         match e {
             crate::hamt::HamtError::Entry { error, .. } => ChainError::Record(error),
+            crate::hamt::HamtError::Unreadable(fault) => ChainError::Unreadable(fault),
             e => ChainError::op(e.code(), e.to_string()),
         }
     }

@@ -300,3 +300,15 @@ mod tests {
         assert!(serde_json::from_str::<Cid>("\"bafy\"").is_err());
     }
 }
+
+/// A block that could not be read (a failing disk or database, a peer that went away): not a
+/// verdict on the data, which was never seen. Verifiers pass it on unchanged, so a caller can
+/// tell "the store failed" from "the block is missing" and from "the block is invalid".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("block `{cid}` could not be read: {reason}")]
+pub struct BlockFault {
+    /// The block.
+    pub cid: Cid,
+    /// Why, as the block source said it.
+    pub reason: String,
+}

@@ -69,6 +69,9 @@ pub enum HamtError {
         /// Which rule.
         reason: &'static str,
     },
+    /// A block could not be read (nothing was learnt about the map).
+    #[error(transparent)]
+    Unreadable(#[from] crate::cid::BlockFault),
 }
 
 impl HamtError {
@@ -81,6 +84,7 @@ impl HamtError {
             HamtError::Record { .. } => "map-invalid-block",
             HamtError::NotCanonical { .. } => "map-not-canonical",
             HamtError::Entry { error, .. } => error.code(),
+            HamtError::Unreadable(_) => "block-unreadable",
         }
     }
 }
@@ -455,7 +459,7 @@ impl<V: MapValue> Hamt<V> {
     }
 
     /// Loads a map from its blocks, checking every block against the canonical shape.
-    pub fn load(root: Cid, fetch: &dyn Fn(&Cid) -> Option<Vec<u8>>) -> Result<Hamt<V>, HamtError> {
+    pub fn load(root: Cid, fetch: crate::index::Blocks<'_>) -> Result<Hamt<V>, HamtError> {
         let node = load_node(root, fetch, 0, &[])?;
         Ok(Hamt {
             root: Arc::new(node),
@@ -470,13 +474,13 @@ impl<V: MapValue> Hamt<V> {
     pub fn lookup(
         root: Cid,
         key: &str,
-        fetch: &dyn Fn(&Cid) -> Option<Vec<u8>>,
+        fetch: crate::index::Blocks<'_>,
     ) -> Result<Option<V>, HamtError> {
         let hash = key_hash(key);
         let mut cid = root;
         for level in 0..MAX_LEVELS {
             let bad = |reason| HamtError::NotCanonical { cid, reason };
-            let bytes = fetch(&cid).ok_or(HamtError::MissingBlock(cid))?;
+            let bytes = fetch(&cid)?.ok_or(HamtError::MissingBlock(cid))?;
             let value =
                 profile::decode_record(&bytes).map_err(|error| HamtError::Record { cid, error })?;
             let mut fields = profile::Fields::new("map node", value)
@@ -536,12 +540,12 @@ fn decode_entry_value<V: MapValue>(encoded: &[u8]) -> V {
 
 fn load_node<V: MapValue>(
     cid: Cid,
-    fetch: &dyn Fn(&Cid) -> Option<Vec<u8>>,
+    fetch: crate::index::Blocks<'_>,
     level: usize,
     prefix: &[u8],
 ) -> Result<Node<V>, HamtError> {
     let bad = |reason| HamtError::NotCanonical { cid, reason };
-    let bytes = fetch(&cid).ok_or(HamtError::MissingBlock(cid))?;
+    let bytes = fetch(&cid)?.ok_or(HamtError::MissingBlock(cid))?;
     if !cid.matches(&bytes) {
         return Err(bad("block bytes do not match the CID"));
     }
@@ -675,18 +679,18 @@ mod tests {
         }
         let root = m.root_cid();
         let blocks: HashMap<Cid, Vec<u8>> = m.blocks().into_iter().collect();
-        let mut loaded = Hamt::<Value>::load(root, &|c| blocks.get(c).cloned()).expect("load");
+        let mut loaded = Hamt::<Value>::load(root, &|c| Ok(blocks.get(c).cloned())).expect("load");
         assert_eq!(loaded.root_cid(), root);
         assert_eq!(loaded.entries().len(), 200);
         let missing = Hamt::<Value>::load(root, &|c| {
-            if *c == root {
+            Ok(if *c == root {
                 blocks.get(c).cloned()
             } else {
                 None
-            }
+            })
         });
         assert!(matches!(missing, Err(HamtError::MissingBlock(_))));
-        let wrong = Hamt::<Value>::load(root, &|_| Some(b"\xa0".to_vec()));
+        let wrong = Hamt::<Value>::load(root, &|_| Ok(Some(b"\xa0".to_vec())));
         assert!(matches!(wrong, Err(HamtError::NotCanonical { .. })));
     }
 
@@ -701,7 +705,7 @@ mod tests {
         let fetched = std::cell::Cell::new(0usize);
         let fetch = |c: &Cid| {
             fetched.set(fetched.get() + 1);
-            blocks.get(c).cloned()
+            Ok(blocks.get(c).cloned())
         };
         for i in (0..3200).step_by(7) {
             let key = format!("alias-{i}");
@@ -715,10 +719,24 @@ mod tests {
             );
         }
         assert!(blocks.len() > 100, "the map spans many blocks");
-        let missing = |c: &Cid| (*c != root).then(|| blocks.get(c).cloned()).flatten();
+        let missing = |c: &Cid| Ok((*c != root).then(|| blocks.get(c).cloned()).flatten());
         assert!(matches!(
             Hamt::<Value>::lookup(root, "alias-1", &missing),
             Err(HamtError::MissingBlock(c)) if c == root
+        ));
+        let failing = |c: &Cid| {
+            Err(crate::cid::BlockFault {
+                cid: *c,
+                reason: "disk on fire".into(),
+            })
+        };
+        assert!(matches!(
+            Hamt::<Value>::lookup(root, "alias-1", &failing),
+            Err(HamtError::Unreadable(f)) if f.cid == root
+        ));
+        assert!(matches!(
+            Hamt::<Value>::load(root, &failing),
+            Err(HamtError::Unreadable(f)) if f.cid == root
         ));
     }
 

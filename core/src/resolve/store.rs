@@ -20,6 +20,7 @@ use cairn_protocol::release::Release;
 use cairn_protocol::version::Version;
 
 use super::{Candidate, Dependency, Locator, PackageSource, SourceError};
+use crate::blocks::BlockStore as _;
 use crate::curate::{self, CurateError};
 use crate::store::{Store, StoreError};
 
@@ -82,8 +83,8 @@ impl<'a> StoreSource<'a> {
         let top = match self.store.head_state(&log)? {
             None => None,
             Some(root) => Some(Rc::new(
-                PackageTop::load(root, &|c| self.store.block(c).ok().flatten())
-                    .map_err(|e| StoreError::Corrupt(format!("the state of `{log}`: {e}")))?,
+                PackageTop::load(root, &|c| self.store.get(c))
+                    .map_err(|e| StoreError::state(&format!("`{log}`"), e))?,
             )),
         };
         self.tops.borrow_mut().insert(index.clone(), top.clone());
@@ -178,8 +179,8 @@ impl IncludeSource for StoreSource<'_> {
         let Some(top) = self.top(index)? else {
             return Err(IncludeError::Missing(index.clone()).into());
         };
-        top.alias(folded, &|c| self.store.block(c).ok().flatten())
-            .map_err(|e| StoreError::Corrupt(format!("the aliases of `{index}`: {e}")).into())
+        top.alias(folded, &|c| self.store.get(c))
+            .map_err(|e| StoreError::state(&format!("`{index}`"), e).into())
     }
 }
 

@@ -14,6 +14,7 @@ use cairn_protocol::signed::{Signed, Unverified};
 use rusqlite::{Connection, OptionalExtension as _, params};
 
 use super::{Store, StoreError, decode_cid};
+use crate::blocks::BlockStore as _;
 
 /// What an import did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -357,8 +358,8 @@ impl Store {
             .map_err(|e| StoreError::Corrupt(format!("`{log}` revision {seq}: {e}")))?;
         let payload_cid = env.payload_cid();
         let revision = env.into_payload();
-        let state = K::load_state(revision.state, &|c| self.block(c).ok().flatten())
-            .map_err(|e| StoreError::Corrupt(format!("`{log}` state at revision {seq}: {e}")))?;
+        let state = K::load_state(revision.state, &|c| self.get(c))
+            .map_err(|e| StoreError::state(&format!("`{log}` revision {seq}"), e))?;
         Ok(Some(Tip {
             revision,
             payload_cid,

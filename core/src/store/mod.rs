@@ -111,6 +111,9 @@ pub enum StoreError {
     /// Nothing was offered.
     #[error("nothing to import")]
     Empty,
+    /// A block could not be read (the database failed; the block may well be there).
+    #[error("{0}\n\nhint: check the disk and the home's permissions, then run the command again")]
+    Unreadable(cairn_protocol::cid::BlockFault),
     /// Another writer moved the head between this import's read and its write.
     #[error(
         "the head of `{log}` moved while this import ran (it was seq {expected}); nothing was written\n\nhint: run the command again"
@@ -631,6 +634,17 @@ impl Store {
             );
         }
         Ok(out)
+    }
+}
+
+impl StoreError {
+    /// A stored state that failed to load: a read failure stays one (naming the block); any
+    /// other failure means the store holds something it never verified.
+    pub(crate) fn state(what: &str, e: ChainError) -> StoreError {
+        match e {
+            ChainError::Unreadable(fault) => StoreError::Unreadable(fault),
+            e => StoreError::Corrupt(format!("the state of {what}: {e}")),
+        }
     }
 }
 

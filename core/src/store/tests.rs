@@ -494,3 +494,46 @@ fn key_attacks_are_refused_and_change_nothing() {
     log.append(Signed::decode(&honest.encode()).expect("decode"))
         .expect("the honest change applies");
 }
+
+#[test]
+fn a_failing_block_read_is_an_error_naming_the_block_never_a_missing_one() {
+    let home = Home::new("unreadable");
+    let mut store = Store::open(&home.0).expect("open");
+    let lucy = Person::new(1);
+    let idx = IndexName::new(lucy.log.id(), "libfoo".parse().expect("name"));
+    store.import_identity(&lucy.envs).expect("identity");
+    let (e1, t1) = sign(None, &idx, &lucy, vec![release("1.0.0")]);
+    store
+        .import_index::<VersionIndex>(&idx, &[e1])
+        .expect("import");
+    // The database fails every block read from now on (as a damaged disk or a schema another
+    // program broke would make it fail).
+    store
+        .conn
+        .execute_batch("ALTER TABLE blocks RENAME TO blocks_elsewhere")
+        .expect("break");
+    let state = t1.revision.state;
+    match store.index_tip::<VersionIndex>(&idx.to_string()) {
+        Err(StoreError::Unreadable(fault)) => {
+            assert_eq!(fault.cid, state, "the error names the block");
+            assert!(fault.reason.contains("blocks"), "{}", fault.reason);
+        }
+        other => panic!("expected an unreadable block, got {other:?}"),
+    }
+    match crate::blocks::BlockStore::get(&store, &state) {
+        Err(fault) => assert_eq!(fault.cid, state),
+        Ok(found) => panic!("a failing read answered {found:?}"),
+    }
+    // The same lookup on a healthy store of the same data finds it, so the failure above is
+    // the read, not the data.
+    store
+        .conn
+        .execute_batch("ALTER TABLE blocks_elsewhere RENAME TO blocks")
+        .expect("mend");
+    assert!(
+        store
+            .index_tip::<VersionIndex>(&idx.to_string())
+            .expect("tip")
+            .is_some()
+    );
+}

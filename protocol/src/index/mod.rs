@@ -30,8 +30,9 @@ pub const MAX_OPS: usize = 4096;
 /// The most identities an index remembers citations of.
 pub const MAX_CITATIONS: usize = 1024;
 
-/// A block source for diagnosis and loading: CID → bytes, if held.
-pub type Blocks<'a> = &'a dyn Fn(&Cid) -> Option<Vec<u8>>;
+/// A block source for diagnosis and loading: CID → bytes if held (`Ok(None)`: not held), or
+/// why it could not be read.
+pub type Blocks<'a> = &'a dyn Fn(&Cid) -> Result<Option<Vec<u8>>, crate::cid::BlockFault>;
 
 /// Encoded blocks: (CID, bytes).
 pub type EncodedBlocks = Vec<(Cid, Vec<u8>)>;

@@ -237,7 +237,7 @@ pub struct PackageTop {
 impl PackageTop {
     /// Reads a state's top block (for a state verified when it was stored).
     pub fn load(root: Cid, blocks: Blocks<'_>) -> Result<PackageTop, ChainError> {
-        let bytes = blocks(&root).ok_or_else(|| {
+        let bytes = blocks(&root)?.ok_or_else(|| {
             ChainError::op(
                 "map-missing-block",
                 format!("state block `{root}` is not available"),
@@ -343,7 +343,7 @@ impl PackageState {
 
     /// Loads a state from its root block and map blocks, checking every block.
     pub fn load(root: Cid, blocks: Blocks<'_>) -> Result<PackageState, ChainError> {
-        let bytes = blocks(&root).ok_or_else(|| {
+        let bytes = blocks(&root)?.ok_or_else(|| {
             ChainError::op(
                 "map-missing-block",
                 format!("state block `{root}` is not available"),

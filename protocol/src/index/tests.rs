@@ -299,7 +299,7 @@ fn a_dropped_release_is_named_when_the_claimed_state_is_at_hand() {
     rev.state = forged_root;
     let env = Signed::decode(&Signed::sign(rev, &[&lucy.signing]).expect("sign").encode())
         .expect("decode");
-    let fetch = |c: &Cid| blocks.get(c).cloned();
+    let fetch = |c: &Cid| Ok(blocks.get(c).cloned());
     let err = verify_revision(Some(t1.clone()), &idx, env, &logs[..], Some(&fetch))
         .expect_err("deletion");
     assert_eq!(err.code(), "chain-deletion");
@@ -309,7 +309,7 @@ fn a_dropped_release_is_named_when_the_claimed_state_is_at_hand() {
     let root = VersionIndex::state_root(&mut t1.state, Some(&mut fresh));
     let mut all: HashMap<Cid, Vec<u8>> = t1.state.releases.blocks().into_iter().collect();
     all.extend(fresh);
-    let loaded = VersionState::load(root, &|c| all.get(c).cloned()).expect("load");
+    let loaded = VersionState::load(root, &|c| Ok(all.get(c).cloned())).expect("load");
     assert_eq!(loaded.releases(), t1.state.releases());
 }
 
@@ -776,7 +776,7 @@ fn loading_a_state_checks_every_entry() {
         .expect("insert");
     let (root, all) = blocks_of(&mut good.clone());
     assert_eq!(
-        VersionState::load(root, &|c| all.get(c).cloned())
+        VersionState::load(root, &|c| Ok(all.get(c).cloned()))
             .expect("the raw form of a valid state loads")
             .releases(),
         t1.state.releases()
@@ -786,7 +786,7 @@ fn loading_a_state_checks_every_entry() {
     bad.insert("2.0", Value::Integer(1)).expect("insert");
     let (root, all) = blocks_of(&mut bad);
     assert_eq!(
-        VersionState::load(root, &|c| all.get(c).cloned())
+        VersionState::load(root, &|c| Ok(all.get(c).cloned()))
             .expect_err("bad entry")
             .code(),
         "record-wrong-type"
@@ -796,7 +796,7 @@ fn loading_a_state_checks_every_entry() {
     moved.insert("9.9", entry).expect("insert");
     let (root, all) = blocks_of(&mut moved);
     assert_eq!(
-        VersionState::load(root, &|c| all.get(c).cloned())
+        VersionState::load(root, &|c| Ok(all.get(c).cloned()))
             .expect_err("wrong key")
             .code(),
         "map-not-canonical"

@@ -410,7 +410,7 @@ impl VersionState {
 
     /// Loads a state from its root block and map blocks, checking every block.
     pub fn load(root: Cid, blocks: Blocks<'_>) -> Result<VersionState, ChainError> {
-        let bytes = blocks(&root).ok_or_else(|| {
+        let bytes = blocks(&root)?.ok_or_else(|| {
             ChainError::op(
                 "map-missing-block",
                 format!("state block `{root}` is not available"),

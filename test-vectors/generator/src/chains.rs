@@ -375,7 +375,7 @@ fn run_index<K: IndexKind>(v: &Json) -> anyhow::Result<(Vec<String>, Option<Stri
             .collect(),
         None => HashMap::new(),
     };
-    let fetch = |c: &Cid| blocks.get(c).cloned();
+    let fetch = |c: &Cid| Ok(blocks.get(c).cloned());
     let mut tip: Option<Tip<K>> = None;
     let mut verdicts = Vec::new();
     for bytes in hex_list(v, "revisions")? {

@@ -679,7 +679,7 @@ fn check_map(v: &Json) -> anyhow::Result<()> {
         .iter()
         .map(|h| hex::decode(h).map(|b| (Cid::of_record(&b), b)))
         .collect::<Result<_, _>>()?;
-    let loaded = Hamt::<Value>::load(text(v, "root")?.parse()?, &|c| held.get(c).cloned())?;
+    let loaded = Hamt::<Value>::load(text(v, "root")?.parse()?, &|c| Ok(held.get(c).cloned()))?;
     if loaded.len() != entries.len() {
         bail!("loaded {} entries", loaded.len());
     }
@@ -771,7 +771,7 @@ fn check_bad_map(v: &Json) -> anyhow::Result<()> {
     }
     let root_cid = Cid::of_record(&root);
     held.insert(root_cid, root);
-    match Hamt::<Value>::load(root_cid, &|c| held.get(c).cloned()) {
+    match Hamt::<Value>::load(root_cid, &|c| Ok(held.get(c).cloned())) {
         Ok(_) => bail!("loads, but must fail with `{}`", text(v, "error")?),
         Err(e) => expect_eq(v, "error", e.code()),
     }
