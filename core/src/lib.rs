@@ -31,3 +31,4 @@ pub mod resolve;
 pub mod store;
 #[cfg(feature = "test-utils")]
 pub mod testing;
+pub mod verify;

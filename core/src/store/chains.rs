@@ -15,6 +15,7 @@ use rusqlite::{Connection, OptionalExtension as _, params};
 
 use super::{Store, StoreError, decode_cid};
 use crate::blocks::BlockStore as _;
+use crate::verify::{Answer, LogVerifier, Need, Refusal, Step};
 
 /// What an import did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -678,46 +679,116 @@ impl Store {
         })
     }
 
-    /// Verifies `new` revisions on top of `tip`; returns the rows to write and the new tip.
+    /// Verifies `new` revisions on top of `tip` by driving the log verifier from the head
+    /// offered, answering it from the offer and this store; returns the rows to write and the
+    /// new tip.
     fn verify_new<K: IndexKind>(
         &self,
         index: &IndexName,
         new: &[Offered<K>],
-        mut tip: Option<Tip<K>>,
+        tip: Option<Tip<K>>,
     ) -> Result<(Vec<Row>, Tip<K>), StoreError> {
         let log = index.to_string();
-        let logs = self.cited_keys(
-            &log,
-            new.iter()
-                .map(|(e, _)| (e.payload().seq, e.payload().signer)),
-        )?;
-        let mut rows = Vec::with_capacity(new.len());
-        for (env, bytes) in new {
-            let seq = env.payload().seq;
-            let refuse = |error: ChainError| StoreError::Chain {
-                log: log.clone(),
-                seq,
-                error,
+        let offered: BTreeMap<Cid, &Vec<u8>> =
+            new.iter().map(|(e, b)| (e.payload_cid(), b)).collect();
+        let head = new
+            .last()
+            .map(|(_, b)| b.clone())
+            .ok_or(StoreError::Empty)?;
+        let base = tip.map(|t| (t.seq(), t.payload_cid, t.revision.state));
+        let (mut machine, mut step) = LogVerifier::<K>::start(index.clone(), head, base);
+        loop {
+            let needs = match step {
+                Step::Needs(needs) => needs,
+                Step::Done(done) => match *done {
+                    Ok(verified) => {
+                        let rows = verified
+                            .revisions
+                            .into_iter()
+                            .map(|(r, envelope)| Row {
+                                seq: r.seq,
+                                payload_cid: r.payload_cid,
+                                signer: r.signer.to_string(),
+                                envelope,
+                                blocks: r.fresh_blocks,
+                            })
+                            .collect();
+                        return Ok((rows, verified.tip));
+                    }
+                    Err(Refusal::Chain { log, seq, error }) => {
+                        return Err(StoreError::Chain { log, seq, error });
+                    }
+                    Err(Refusal::Unavailable(need)) => {
+                        return Err(Self::unavailable(&log, need));
+                    }
+                },
             };
-            let verified = verify_revision(
-                tip.take(),
-                index,
-                Signed::decode(bytes).map_err(|e| refuse(e.into()))?,
-                &logs,
-                None,
-            )
-            .map_err(refuse)?;
-            rows.push(Row {
-                seq,
-                payload_cid: verified.payload_cid,
-                signer: verified.revision.signer.identity.to_string(),
-                envelope: bytes.clone(),
-                blocks: verified.fresh_blocks.clone(),
-            });
-            tip = Some(verified);
+            let answers = needs
+                .into_iter()
+                .map(|need| self.answer(need, &offered))
+                .collect::<Result<Vec<_>, _>>()?;
+            step = machine.feed(answers);
         }
-        let tip = tip.ok_or_else(|| StoreError::Corrupt("no tip after import".into()))?;
-        Ok((rows, tip))
+    }
+
+    /// Answers one need of the log verifier from an offer and this store.
+    fn answer(&self, need: Need, offered: &BTreeMap<Cid, &Vec<u8>>) -> Result<Answer, StoreError> {
+        Ok(match need {
+            Need::Revision { ref log, payload } => match offered.get(&payload) {
+                Some(bytes) => Answer::Revision((*bytes).clone()),
+                None => match self.envelope_by_payload(log, &payload)? {
+                    Some(bytes) => Answer::Revision(bytes),
+                    None => Answer::Missing(need),
+                },
+            },
+            Need::Keys { identity, seq } => Answer::Keys {
+                identity,
+                seq,
+                keys: self.key_state(&identity, seq)?,
+            },
+            Need::IdentityHead { identity, .. } => {
+                let envelope = match self.head(&identity.to_string())? {
+                    Some((seq, _)) => self.envelope(&identity.to_string(), seq)?,
+                    None => None,
+                };
+                match envelope {
+                    Some(envelope) => Answer::IdentityHead { identity, envelope },
+                    None => Answer::Missing(need),
+                }
+            }
+            Need::Block(cid) => match self.get(&cid).map_err(StoreError::Unreadable)? {
+                Some(bytes) => Answer::Block(cid, bytes),
+                None => Answer::Missing(need),
+            },
+        })
+    }
+
+    /// What the verifier lacked, as the store says it.
+    fn unavailable(log: &str, need: Need) -> StoreError {
+        match need {
+            Need::IdentityHead {
+                identity, cited_by, ..
+            } => StoreError::UnknownIdentity {
+                log: log.to_owned(),
+                seq: cited_by,
+                identity,
+            },
+            other => StoreError::Corrupt(format!(
+                "verifying `{log}` needed {other:?}, which this store does not hold"
+            )),
+        }
+    }
+
+    /// A held revision's envelope, found by its payload CID.
+    fn envelope_by_payload(&self, log: &str, payload: &Cid) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT envelope FROM revisions WHERE log = ?1 AND payload_cid = ?2",
+                params![log, payload.to_bytes().as_slice()],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 }
 

@@ -408,9 +408,50 @@ pub fn verify_chain<K: IndexKind>(
     envelopes: &[Vec<u8>],
     keys: &(impl KeyStates + ?Sized),
 ) -> Result<Tip<K>, ChainError> {
+    verify_chain_from::<K>(None, index, envelopes, keys, false)
+        .map(|v| v.tip)
+        .map_err(|(_, e)| e)
+}
+
+/// One revision verified by [`verify_chain_from`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedRevision {
+    /// Its seq.
+    pub seq: u64,
+    /// Its payload CID.
+    pub payload_cid: Cid,
+    /// The identity that signed it.
+    pub signer: IdentityId,
+    /// The state blocks it encoded first (empty unless asked for).
+    pub fresh_blocks: EncodedBlocks,
+}
+
+/// The result of [`verify_chain_from`]: the new tip and each revision verified on the way.
+#[derive(Debug, Clone)]
+pub struct VerifiedChain<K: IndexKind> {
+    /// The last revision and its state.
+    pub tip: Tip<K>,
+    /// Every revision, oldest first.
+    pub revisions: Vec<VerifiedRevision>,
+}
+
+/// Verifies `envelopes` (oldest first) of `index` on top of `base` (the seq, payload CID and
+/// state of a verified revision, or `None` to start from the first revision): exactly what calling [`verify_revision`] on each
+/// in turn gives, error order included. A failure names the seq of the revision it refused
+/// (the position after `base` when the envelope does not decode). With `collect_all`, every
+/// revision carries the state blocks it encoded first (what a store writes to keep every
+/// revision's state); otherwise only the last does.
+pub fn verify_chain_from<K: IndexKind>(
+    base: Option<(u64, Cid, K::State)>,
+    index: &IndexName,
+    envelopes: &[Vec<u8>],
+    keys: &(impl KeyStates + ?Sized),
+    collect_all: bool,
+) -> Result<VerifiedChain<K>, (u64, ChainError)> {
+    let first_seq = base.as_ref().map_or(1, |b| b.0 + 1);
     // The previous revision's seq, payload CID and state: all the next one's rules read.
-    let mut head: Option<(u64, Cid, K::State)> = None;
-    let mut fresh_blocks = Vec::new();
+    let mut head: Option<(u64, Cid, K::State)> = base;
+    let mut revisions = Vec::with_capacity(envelopes.len());
     let mut last = None;
     let mut cache = crate::sign::KeyCache::default();
     let final_index = envelopes.len().saturating_sub(1);
@@ -418,21 +459,29 @@ pub fn verify_chain<K: IndexKind>(
         let mut pending = Vec::with_capacity(chunk.len());
         let mut failure = None;
         for (i, bytes) in chunk.iter().enumerate() {
-            let collect = c * SIGNATURE_BATCH + i == final_index;
-            let checked = Signed::<Revision<K>, Unverified>::decode_cached(bytes, &mut cache)
-                .map_err(ChainError::from)
-                .and_then(|env| {
-                    check_rules(head.take(), index, &env, keys, None, collect)
-                        .map(|(state, fresh)| (env, state, fresh))
-                });
+            let position = c * SIGNATURE_BATCH + i;
+            let collect = collect_all || position == final_index;
+            let decoded = Signed::<Revision<K>, Unverified>::decode_cached(bytes, &mut cache);
+            let seq = decoded
+                .as_ref()
+                .map_or(first_seq + position as u64, |env| env.payload().seq);
+            let checked = decoded.map_err(ChainError::from).and_then(|env| {
+                check_rules(head.take(), index, &env, keys, None, collect)
+                    .map(|(state, fresh)| (env, state, fresh))
+            });
             match checked {
                 Ok((env, state, fresh)) => {
                     head = Some((env.payload().seq, env.payload_cid(), state));
-                    fresh_blocks = fresh;
+                    revisions.push(VerifiedRevision {
+                        seq,
+                        payload_cid: env.payload_cid(),
+                        signer: env.payload().signer.identity,
+                        fresh_blocks: fresh,
+                    });
                     pending.push(env);
                 }
                 Err(e) => {
-                    failure = Some(e);
+                    failure = Some((seq, e));
                     break;
                 }
             }
@@ -440,23 +489,36 @@ pub fn verify_chain<K: IndexKind>(
         // Signatures of the revisions whose rules passed, in order: an earlier bad signature
         // is reported before a later rule failure, as one-by-one verification would.
         for env in pending {
-            last = Some(env.verify()?);
+            let seq = env.payload().seq;
+            last = Some(env.verify().map_err(|e| (seq, e.into()))?);
         }
         if let Some(e) = failure {
             return Err(e);
         }
     }
     match (head, last) {
-        (Some((_, payload_cid, state)), Some(last)) => Ok(Tip {
-            revision: last.into_payload(),
-            payload_cid,
-            state,
-            fresh_blocks,
-        }),
-        _ => Err(ChainError::BadGenesis {
-            seq: 0,
-            reason: "the chain is empty",
-        }),
+        (Some((_, payload_cid, state)), Some(last)) => {
+            let fresh_blocks = revisions
+                .last()
+                .map(|r| r.fresh_blocks.clone())
+                .unwrap_or_default();
+            Ok(VerifiedChain {
+                tip: Tip {
+                    revision: last.into_payload(),
+                    payload_cid,
+                    state,
+                    fresh_blocks,
+                },
+                revisions,
+            })
+        }
+        _ => Err((
+            first_seq.saturating_sub(1),
+            ChainError::BadGenesis {
+                seq: 0,
+                reason: "the chain is empty",
+            },
+        )),
     }
 }
 
