@@ -1,120 +1,45 @@
-//! Shared test fixtures (compiled only with the `test-utils` feature): seeded people who sign
-//! identity logs and index revisions, and homes in temporary directories.
+//! Shared test fixtures (compiled only with the `test-utils` feature): the protocol's seeded
+//! people, with what a home needs of them, and package directories and release records.
 
 use std::path::Path;
 
-use cairn_protocol::identity::{self, IdentityId, IdentityLog};
-use cairn_protocol::index::{Citation, IndexKind, Tip, sign_next};
-use cairn_protocol::name::IndexName;
+use cairn_protocol::identity::IdentityId;
 use cairn_protocol::sign::SecretKey;
 
 use crate::home::Home;
 use crate::keys::{KdfParams, KeyRing, Role};
 
-/// The clock every fixture signs at.
-pub const T: u64 = 1_795_000_000;
+pub use cairn_protocol::testing::{Person, T};
 
-/// A publisher with seeded keys: one root key, one signing key, and the identity log.
-#[derive(Debug)]
-pub struct Person {
-    /// The root key.
-    pub root: SecretKey,
-    /// The signing key.
-    pub signing: SecretKey,
-    /// The identity log.
-    pub log: IdentityLog,
-    /// Its envelopes, oldest first.
-    pub envelopes: Vec<Vec<u8>>,
-}
-
-impl Person {
-    /// The person numbered `n` (the same `n` gives the same keys and identity).
-    #[must_use]
-    pub fn new(n: u8) -> Person {
-        let (root, signing) = seeded_keys(n);
-        // Creating an identity from two valid keys cannot fail.
-        let (env, log) =
-            identity::create(&[&root], 1, &[signing.public()], T).expect("seeded identity");
-        Person {
-            root,
-            signing,
-            log,
-            envelopes: vec![env.encode()],
-        }
-    }
-
-    /// The identity.
-    #[must_use]
-    pub fn id(&self) -> IdentityId {
-        self.log.id()
-    }
-
-    /// The citation of the identity's latest state.
-    #[must_use]
-    pub fn cite(&self) -> Citation {
-        Citation {
-            identity: self.log.id(),
-            seq: self.log.seq(),
-        }
-    }
-
-    /// The index `<id>:<name>`.
-    #[must_use]
-    pub fn index(&self, name: &str) -> IndexName {
-        IndexName::new(self.id(), name.parse().expect("test index name"))
-    }
-
-    /// Signs `ops` as the revision after `tip`; returns the envelope and the new tip.
-    #[must_use]
-    pub fn sign<K: IndexKind>(
-        &self,
-        tip: Option<&Tip<K>>,
-        index: &IndexName,
-        ops: Vec<K::Op>,
-    ) -> (Vec<u8>, Tip<K>) {
-        let (s, t) =
-            sign_next(tip, index, self.cite(), &self.signing, T, ops).expect("sign a revision");
-        (s.encode(), t)
-    }
-
-    /// The key ring a home would unlock for this person.
-    #[must_use]
-    pub fn ring(&self) -> KeyRing {
-        KeyRing {
-            identity: self.id(),
-            keys: vec![
-                (Role::Root, SecretKey::from_seed(&self.root.to_seed())),
-                (Role::Signing, SecretKey::from_seed(&self.signing.to_seed())),
-            ],
-        }
-    }
-
-    /// Creates this person's identity in `home` (key file sealed with the cheapest KDF).
-    pub fn create_in(&self, home: &mut Home) -> IdentityId {
-        let mut keys = vec![
-            SecretKey::from_seed(&self.signing.to_seed()),
-            SecretKey::from_seed(&self.root.to_seed()),
-        ];
-        let id = home
-            .create_identity(
-                b"pw",
-                KdfParams::INSECURE_FOR_TESTS,
-                T,
-                &mut || Ok(keys.pop().expect("two keys")),
-                None,
-            )
-            .expect("create identity");
-        assert_eq!(id, self.id(), "a home derives the same identity");
-        id
+/// The key ring a home would unlock for `p`.
+#[must_use]
+pub fn ring(p: &Person) -> KeyRing {
+    KeyRing {
+        identity: p.id(),
+        keys: vec![
+            (Role::Root, SecretKey::from_seed(&p.root.to_seed())),
+            (Role::Signing, SecretKey::from_seed(&p.signing.to_seed())),
+        ],
     }
 }
 
-/// The root and signing keys of person `n`.
-fn seeded_keys(n: u8) -> (SecretKey, SecretKey) {
-    (
-        SecretKey::from_seed(&[n; 32]),
-        SecretKey::from_seed(&[n.wrapping_add(100); 32]),
-    )
+/// Creates `p`'s identity in `home` (key file sealed with the cheapest KDF).
+pub fn create_in(p: &Person, home: &mut Home) -> IdentityId {
+    let mut keys = vec![
+        SecretKey::from_seed(&p.signing.to_seed()),
+        SecretKey::from_seed(&p.root.to_seed()),
+    ];
+    let id = home
+        .create_identity(
+            b"pw",
+            KdfParams::INSECURE_FOR_TESTS,
+            T,
+            &mut || Ok(keys.pop().expect("two keys")),
+            None,
+        )
+        .expect("create identity");
+    assert_eq!(id, p.id(), "a home derives the same identity");
+    id
 }
 
 /// Writes a package directory with `cairn.toml` (no dependencies) and one source file.

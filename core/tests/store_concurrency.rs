@@ -13,7 +13,7 @@ use cairn_core::curate;
 use cairn_core::home::Home;
 use cairn_core::publish::{self, PublishOptions};
 use cairn_core::store::Store;
-use cairn_core::testing::{Person, T, write_package};
+use cairn_core::testing::{Person, T, create_in, ring, write_package};
 use cairn_protocol::cid::Cid;
 use cairn_protocol::index::Tip;
 use cairn_protocol::index::package::{AliasEntry, PackageOp, Policy};
@@ -68,7 +68,7 @@ fn run_writer(
                     dry_run: false,
                     time: T + v,
                 };
-                publish::publish(&mut home, alice.id(), Some(&alice.ring()), &opts)
+                publish::publish(&mut home, alice.id(), Some(&ring(&alice)), &opts)
                     .unwrap_or_else(|e| panic!("publish alpha {v}: {e}"));
                 *done_ops += 1;
             }
@@ -85,7 +85,7 @@ fn run_writer(
                     dry_run: false,
                     time: T + v,
                 };
-                publish::publish(&mut home, alice.id(), Some(&alice.ring()), &opts)
+                publish::publish(&mut home, alice.id(), Some(&ring(&alice)), &opts)
                     .unwrap_or_else(|e| panic!("publish beta {v}: {e}"));
                 let yank = VersionOp::Yank {
                     version: version.parse().expect("version"),
@@ -94,7 +94,7 @@ fn run_writer(
                 publish::append(
                     &mut home,
                     alice.id(),
-                    &alice.ring(),
+                    &ring(&alice),
                     &index,
                     vec![yank],
                     T + v,
@@ -125,7 +125,7 @@ fn run_writer(
                 };
                 curate::stage(&mut home.store, &community, &PackageOp::AddAlias(entry))
                     .unwrap_or_else(|e| panic!("stage {k}: {e}"));
-                curate::publish(&mut home, &bob.ring(), &community, true, T + k)
+                curate::publish(&mut home, &ring(&bob), &community, true, T + k)
                     .unwrap_or_else(|e| panic!("curate publish {k}: {e}"));
                 *done_ops += 2;
             }
@@ -136,8 +136,8 @@ fn run_writer(
 /// A home with the two identities every writer uses.
 fn prepared_home(dir: &Path) {
     let mut home = Home::open(dir).expect("home");
-    Person::new(1).create_in(&mut home);
-    Person::new(2).create_in(&mut home);
+    create_in(&Person::new(1), &mut home);
+    create_in(&Person::new(2), &mut home);
 }
 
 /// Every log's head (seq, payload CID) in a home.

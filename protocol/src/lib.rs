@@ -73,4 +73,6 @@ pub mod profile;
 pub mod release;
 pub mod sign;
 pub mod signed;
+#[cfg(feature = "test-utils")]
+pub mod testing;
 pub mod version;

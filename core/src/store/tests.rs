@@ -3,12 +3,13 @@ use std::path::PathBuf;
 
 use cairn_protocol::identity::{self, IdentityOp};
 use cairn_protocol::index::version::{Permission, VersionIndex, VersionOp};
-use cairn_protocol::index::{Citation, Tip, sign_next};
+use cairn_protocol::index::{Tip, sign_next};
 use cairn_protocol::name::IndexName;
 use cairn_protocol::sign::SecretKey;
 use cairn_protocol::signed::Signed;
 
 use super::*;
+use crate::testing::Person;
 
 const T: u64 = 1_795_000_000;
 
@@ -28,36 +29,6 @@ impl Home {
 impl Drop for Home {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-struct Person {
-    root: SecretKey,
-    signing: SecretKey,
-    log: IdentityLog,
-    envs: Vec<Vec<u8>>,
-}
-
-impl Person {
-    fn new(n: u8) -> Person {
-        let (root, signing) = (
-            SecretKey::from_seed(&[n; 32]),
-            SecretKey::from_seed(&[n + 100; 32]),
-        );
-        let (env, log) = identity::create(&[&root], 1, &[signing.public()], T).expect("identity");
-        Person {
-            root,
-            signing,
-            log,
-            envs: vec![env.encode()],
-        }
-    }
-
-    fn cite(&self) -> Citation {
-        Citation {
-            identity: self.log.id(),
-            seq: self.log.seq(),
-        }
     }
 }
 
@@ -107,10 +78,13 @@ fn imports_identities_and_index_chains_incrementally() {
     let mut store = Store::open(&home.0).expect("open");
     let lucy = Person::new(1);
     let idx = IndexName::new(lucy.log.id(), "libfoo".parse().expect("name"));
-    let r = store.import_identity(&lucy.envs).expect("identity");
+    let r = store.import_identity(&lucy.envelopes).expect("identity");
     assert_eq!(r.outcome, Outcome::Imported { from: 1, to: 1 });
     assert_eq!(
-        store.import_identity(&lucy.envs).expect("again").outcome,
+        store
+            .import_identity(&lucy.envelopes)
+            .expect("again")
+            .outcome,
         Outcome::UpToDate
     );
     let (e1, t1) = sign(None, &idx, &lucy, vec![release("1.0.0")]);
@@ -182,7 +156,7 @@ fn a_refused_revision_leaves_the_store_unchanged() {
     let lucy = Person::new(1);
     let bob = Person::new(2);
     let idx = IndexName::new(lucy.log.id(), "libfoo".parse().expect("name"));
-    store.import_identity(&lucy.envs).expect("lucy");
+    store.import_identity(&lucy.envelopes).expect("lucy");
     let (e1, t1) = sign(None, &idx, &lucy, vec![release("1.0.0")]);
     store.import_index::<VersionIndex>(&idx, &[e1]).expect("1");
     let (good2, t2) = sign(Some(&t1), &idx, &lucy, vec![release("1.1.0")]);
@@ -201,7 +175,7 @@ fn a_refused_revision_leaves_the_store_unchanged() {
         "nothing of the batch was written"
     );
     // An unknown signer.
-    store.import_identity(&bob.envs).ok();
+    store.import_identity(&bob.envelopes).ok();
     let other = IndexName::new(bob.log.id(), "x".parse().expect("n"));
     let home2 = Home::new("unknown");
     let mut empty = Store::open(&home2.0).expect("open");
@@ -221,7 +195,7 @@ fn rollback_is_refused_even_after_clearing_the_cache() {
     let mut store = Store::open(&home.0).expect("open");
     let lucy = Person::new(1);
     let idx = IndexName::new(lucy.log.id(), "libfoo".parse().expect("name"));
-    store.import_identity(&lucy.envs).expect("lucy");
+    store.import_identity(&lucy.envelopes).expect("lucy");
     let (e1, t1) = sign(None, &idx, &lucy, vec![release("1.0.0")]);
     let (e2, _) = sign(Some(&t1), &idx, &lucy, vec![release("1.1.0")]);
     store
@@ -230,7 +204,9 @@ fn rollback_is_refused_even_after_clearing_the_cache() {
     store.clear_cache().expect("clear");
     assert_eq!(store.head(&idx.to_string()).expect("head"), None);
     assert_eq!(store.high_water(&idx.to_string()).expect("hw"), Some(2));
-    store.import_identity(&lucy.envs).expect("identity again");
+    store
+        .import_identity(&lucy.envelopes)
+        .expect("identity again");
     let err = store
         .import_index::<VersionIndex>(&idx, std::slice::from_ref(&e1))
         .expect_err("old head");
@@ -257,7 +233,7 @@ fn a_fork_is_recorded_and_the_signer_flagged() {
     let mut store = Store::open(&home.0).expect("open");
     let lucy = Person::new(1);
     let idx = IndexName::new(lucy.log.id(), "libfoo".parse().expect("name"));
-    store.import_identity(&lucy.envs).expect("lucy");
+    store.import_identity(&lucy.envelopes).expect("lucy");
     let (e1, t1) = sign(None, &idx, &lucy, vec![release("1.0.0")]);
     let (a2, _) = sign(Some(&t1), &idx, &lucy, vec![release("1.1.0")]);
     let (b2, _) = sign(Some(&t1), &idx, &lucy, vec![release("9.9.9")]);
@@ -303,8 +279,8 @@ fn a_concurrent_append_is_settled_owner_first() {
     let open = |tag: &str| {
         let home = Home::new(tag);
         let mut s = Store::open(&home.0).expect("open");
-        s.import_identity(&lucy.envs).expect("lucy");
-        s.import_identity(&bob.envs).expect("bob");
+        s.import_identity(&lucy.envelopes).expect("lucy");
+        s.import_identity(&bob.envelopes).expect("bob");
         (home, s)
     };
     // Bob's home holds Bob's revision 2; Lucy's arrives: the owner wins, Bob's home switches.
@@ -361,7 +337,7 @@ fn identity_logs_extend_and_diverge() {
     let home = Home::new("identity");
     let mut store = Store::open(&home.0).expect("open");
     let mut lucy = Person::new(1);
-    store.import_identity(&lucy.envs).expect("genesis");
+    store.import_identity(&lucy.envelopes).expect("genesis");
     let mut other = lucy.log.clone();
     let a = lucy
         .log
@@ -382,19 +358,22 @@ fn identity_logs_extend_and_diverge() {
             &[&lucy.root],
         )
         .expect("b");
-    lucy.envs.push(a.encode());
+    lucy.envelopes.push(a.encode());
     assert_eq!(
-        store.import_identity(&lucy.envs).expect("extend").outcome,
+        store
+            .import_identity(&lucy.envelopes)
+            .expect("extend")
+            .outcome,
         Outcome::Imported { from: 2, to: 2 }
     );
-    let forked = vec![lucy.envs[0].clone(), b.encode()];
+    let forked = vec![lucy.envelopes[0].clone(), b.encode()];
     assert!(matches!(
         store.import_identity(&forked).expect("fork").outcome,
         Outcome::Fork { seq: 2, .. }
     ));
     assert!(store.flagged(&lucy.log.id()).expect("flag").is_some());
     let err = store
-        .import_identity(&lucy.envs[..1])
+        .import_identity(&lucy.envelopes[..1])
         .expect_err("rollback");
     assert!(matches!(err, StoreError::Rollback { .. }));
 }
@@ -432,7 +411,7 @@ fn key_attacks_are_refused_and_change_nothing() {
     let mut store = Store::open(&home.0).expect("open");
     let mut lucy = Person::new(1);
     let idx = IndexName::new(lucy.log.id(), "libfoo".parse().expect("name"));
-    store.import_identity(&lucy.envs).expect("genesis");
+    store.import_identity(&lucy.envelopes).expect("genesis");
     let (e1, t1) = sign(None, &idx, &lucy, vec![release("1.0.0")]);
     store.import_index::<VersionIndex>(&idx, &[e1]).expect("1");
 
@@ -449,8 +428,8 @@ fn key_attacks_are_refused_and_change_nothing() {
             &[&lucy.root],
         )
         .expect("revoke");
-    lucy.envs.push(rev.encode());
-    store.import_identity(&lucy.envs).expect("revocation");
+    lucy.envelopes.push(rev.encode());
+    store.import_identity(&lucy.envelopes).expect("revocation");
     // The thief signs a revision citing the current identity state with the revoked key.
     let before = store.head(&idx.to_string()).expect("head");
     let (stolen, _) = sign(Some(&t1), &idx, &lucy, vec![release("6.6.6")]);
@@ -501,7 +480,7 @@ fn a_failing_block_read_is_an_error_naming_the_block_never_a_missing_one() {
     let mut store = Store::open(&home.0).expect("open");
     let lucy = Person::new(1);
     let idx = IndexName::new(lucy.log.id(), "libfoo".parse().expect("name"));
-    store.import_identity(&lucy.envs).expect("identity");
+    store.import_identity(&lucy.envelopes).expect("identity");
     let (e1, t1) = sign(None, &idx, &lucy, vec![release("1.0.0")]);
     store
         .import_index::<VersionIndex>(&idx, &[e1])

@@ -4,45 +4,14 @@ use super::include::{self, IncludeError};
 use super::package::{AliasEntry, PackageIndex, PackageOp, PackageState, Policy, Status};
 use super::version::{Permission, VersionIndex, VersionOp, VersionState};
 use super::*;
-use crate::identity::{self, IdentityLog, IdentityOp};
+use crate::identity::{IdentityLog, IdentityOp};
 use crate::sign::SecretKey;
+use crate::testing::Person;
 
 const T: u64 = 1_795_000_000;
 
 fn key(n: u8) -> SecretKey {
     SecretKey::from_seed(&[n; 32])
-}
-
-/// A person: an identity with root key `n` and signing key `n + 100`.
-struct Person {
-    log: IdentityLog,
-    root: SecretKey,
-    signing: SecretKey,
-}
-
-impl Person {
-    fn new(n: u8) -> Person {
-        let (root, signing) = (key(n), key(n + 100));
-        let log = identity::create(&[&root], 1, &[signing.public()], T)
-            .expect("identity")
-            .1;
-        Person { log, root, signing }
-    }
-
-    fn id(&self) -> IdentityId {
-        self.log.id()
-    }
-
-    fn cite(&self) -> Citation {
-        Citation {
-            identity: self.id(),
-            seq: self.log.seq(),
-        }
-    }
-
-    fn index(&self, name: &str) -> IndexName {
-        IndexName::new(self.id(), name.parse().expect("name"))
-    }
 }
 
 fn v(s: &str) -> crate::version::Version {
