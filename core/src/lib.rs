@@ -24,6 +24,7 @@ pub mod car;
 pub mod curate;
 pub mod fault;
 pub mod home;
+pub mod inspect;
 pub mod json;
 pub mod keys;
 pub mod publish;

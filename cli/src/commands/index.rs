@@ -7,11 +7,11 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use cairn_core::home::Home;
+use cairn_core::inspect::IndexReport;
 use cairn_core::publish::append;
-use cairn_protocol::index::version::{Advisory, Permission, Severity, VersionIndex, VersionOp};
+use cairn_protocol::index::version::{Advisory, Permission, Severity, VersionOp};
 use cairn_protocol::name::IndexName;
 use cairn_protocol::version::Version;
-use serde_json::json;
 
 use crate::settings;
 
@@ -178,95 +178,43 @@ pub(crate) fn revoke(home: Option<&Path>, r: &Revoke) -> anyhow::Result<ExitCode
 pub(crate) fn show(home: Option<&Path>, s: &Show) -> anyhow::Result<ExitCode> {
     let home = settings::open_home(home)?;
     let index = settings::index_name(&home, &s.index, None)?;
-    let log = index.to_string();
-    let tip = home
-        .store
-        .index_tip::<VersionIndex>(&log)?
-        .with_context(|| format!("`{index}` is not in this home\n\nhint: publish to it, or import it with `cairn import FILE.car`"))?;
-    let flagged: Vec<String> = std::iter::once(*index.identity())
-        .chain(tip.state.grants.keys().copied())
-        .filter_map(|id| {
-            home.store
-                .flagged(&id)
-                .ok()
-                .flatten()
-                .map(|why| format!("{id}: {why}"))
-        })
-        .collect();
-    let forks = home.store.forks(&log)?;
-    let releases: Vec<serde_json::Value> = tip
-        .state
-        .releases()
-        .iter()
-        .map(|e| {
-            json!({
-                "version": e.version.to_string(),
-                "release": e.release.to_string(),
-                "yanked": e.yanked,
-                "yank_reason": e.yank_reason,
-                "deprecated": e.deprecated,
-                "advisories": e.advisories.iter().map(|a| json!({ "id": a.id, "severity": a.severity.name(), "summary": a.summary })).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
-    let mut maintainers = Vec::new();
-    if !tip.state.owner_retired {
-        maintainers
-            .push(json!({ "identity": index.identity().to_string(), "permissions": ["owner"] }));
-    }
-    for (id, ps) in &tip.state.grants {
-        maintainers.push(json!({ "identity": id.to_string(), "permissions": ps.iter().map(|p| p.name()).collect::<Vec<_>>() }));
-    }
-    let out = json!({
-        "index": log,
-        "seq": tip.seq(),
-        "head": tip.payload_cid.to_string(),
-        "state": tip.revision.state.to_string(),
-        "releases": releases,
-        "maintainers": maintainers,
-        "forked": !forks.is_empty(),
-        "flagged": flagged,
-    });
+    let report = cairn_core::inspect::show(&home, &index)?.with_context(|| format!("`{index}` is not in this home\n\nhint: publish to it, or import it with `cairn import FILE.car`"))?;
     if s.json {
-        outln!("{out}");
+        outln!("{}", serde_json::to_string(&report)?);
         return Ok(ExitCode::SUCCESS);
     }
-    print_show(&home, &index, &out)?;
+    print_show(&home, &index, &report)?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// The human form of `show`'s JSON report.
-fn print_show(home: &Home, index: &IndexName, out: &serde_json::Value) -> anyhow::Result<()> {
-    let empty = Vec::new();
-    let releases = out["releases"].as_array().unwrap_or(&empty);
-    let maintainers = out["maintainers"].as_array().unwrap_or(&empty);
+/// The human form of `show`'s report.
+fn print_show(home: &Home, index: &IndexName, out: &IndexReport) -> anyhow::Result<()> {
     let owner = home.label(index.identity())?;
     outln!(
         "{index}{}\nrevision {} ({})",
         owner
             .strip_prefix(&index.identity().to_string())
             .unwrap_or_default(),
-        out["seq"],
-        out["head"].as_str().unwrap_or("")
+        out.seq,
+        out.head
     );
-    for r in releases {
+    for r in &out.releases {
         let mut notes = Vec::new();
-        if r["yanked"] == true {
+        if r.yanked {
             notes.push("yanked".to_owned());
         }
-        if let Some(d) = r["deprecated"].as_str() {
+        if let Some(d) = &r.deprecated {
             notes.push(format!("deprecated: {d}"));
         }
-        if let Some(a) = r["advisories"].as_array().filter(|a| !a.is_empty()) {
-            notes.push(match a.len() {
-                1 => "1 advisory".to_owned(),
-                n => format!("{n} advisories"),
-            });
+        match r.advisories.len() {
+            0 => {}
+            1 => notes.push("1 advisory".to_owned()),
+            n => notes.push(format!("{n} advisories")),
         }
         outln!(
             "  {:<16} {}{}",
-            r["version"].as_str().unwrap_or(""),
-            r["release"].as_str().unwrap_or(""),
+            r.version,
+            r.release,
             if notes.is_empty() {
                 String::new()
             } else {
@@ -274,23 +222,16 @@ fn print_show(home: &Home, index: &IndexName, out: &serde_json::Value) -> anyhow
             }
         );
     }
-    for m in maintainers {
-        let who = m["identity"].as_str().unwrap_or("");
+    for m in &out.maintainers {
         outln!(
             "maintainer {} [{}]",
-            who.parse()
-                .map_or_else(|_| Ok(who.to_owned()), |id| home.label(&id))?,
-            m["permissions"]
-                .as_array()
-                .map(|p| p
-                    .iter()
-                    .filter_map(|x| x.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "))
-                .unwrap_or_default()
+            m.identity
+                .parse()
+                .map_or_else(|_| Ok(m.identity.clone()), |id| home.label(&id))?,
+            m.permissions.join(", ")
         );
     }
-    if out["forked"] == true || out["flagged"].as_array().is_some_and(|f| !f.is_empty()) {
+    if out.forked || !out.flagged.is_empty() {
         outln!(
             "warning: fork evidence is held for this index; do not trust its signer until it is resolved"
         );
