@@ -109,3 +109,18 @@ pub(crate) fn index_name(home: &Home, text: &str, me: Option<&str>) -> anyhow::R
         )),
     }
 }
+
+/// A log named by an index (`NAME`, `IDENTITY:NAME`) or an identity (petname or ID).
+/// (`NAME` is one of the default identity's indexes when it has one by that name.)
+pub(crate) fn log_name(home: &Home, given: &str) -> anyhow::Result<String> {
+    let mine = home.resolve(None).ok().map(|me| format!("{me}:{given}"));
+    if given.contains(':') {
+        return Ok(index_name(home, given, None)?.to_string());
+    }
+    if let Some(m) = mine
+        && cairn_core::inspect::kind(home, &m)?.is_some()
+    {
+        return Ok(m);
+    }
+    Ok(home.resolve(Some(given))?.to_string())
+}

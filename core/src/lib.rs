@@ -22,6 +22,7 @@ pub mod blocks;
 pub mod bundle;
 pub mod car;
 pub mod curate;
+pub mod exchange;
 pub mod fault;
 pub mod home;
 pub mod inspect;

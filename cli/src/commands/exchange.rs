@@ -5,17 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use cairn_core::atomic::Access;
-use cairn_core::bundle;
-use std::collections::BTreeSet;
-
+use cairn_core::exchange;
 use cairn_core::home::Home;
-use cairn_core::publish::reapply;
 use cairn_core::store::{ImportReport, Outcome};
-use cairn_protocol::index::Revision;
-use cairn_protocol::index::version::VersionIndex;
-use cairn_protocol::name::IndexName;
-use cairn_protocol::signed::Signed;
-use serde_json::json;
 
 use crate::settings;
 
@@ -39,20 +31,8 @@ pub(crate) struct Import {
 
 pub(crate) fn export(home: Option<&Path>, e: &Export) -> anyhow::Result<ExitCode> {
     let home = settings::open_home(home)?;
-    // `NAME` is one of your indexes when you have one by that name; otherwise it names an
-    // identity (petname or ID).
-    let mine = home.resolve(None).ok().map(|me| format!("{me}:{}", e.log));
-    let log = if e.log.contains(':')
-        || mine
-            .as_deref()
-            .is_some_and(|m| home.store.head_kind(m).ok().flatten().is_some())
-    {
-        settings::index_name(&home, &e.log, None)?.to_string()
-    } else {
-        home.resolve(Some(&e.log))?.to_string()
-    };
-    let car =
-        bundle::export(&home.store, &log).with_context(|| format!("failed to export `{log}`"))?;
+    let log = settings::log_name(&home, &e.log)?;
+    let car = exchange::export(&home, &log).with_context(|| format!("failed to export `{log}`"))?;
     cairn_core::atomic::write(&e.car, &car, Access::Public, "export:after-temp-write")
         .with_context(|| format!("failed to write `{}`", e.car.display()))?;
     eprintln!(
@@ -67,37 +47,11 @@ pub(crate) fn import(home: Option<&Path>, i: &Import) -> anyhow::Result<ExitCode
     let mut home = settings::open_home(home)?;
     let data =
         std::fs::read(&i.file).with_context(|| format!("failed to read `{}`", i.file.display()))?;
-    let reports = bundle::import(&mut home.store, &data)
+    let reports = exchange::import(&mut home, &data)
         .with_context(|| format!("failed to import `{}`", i.file.display()))?;
-    let describe = |o: &Outcome| match o {
-        Outcome::Imported { from, to } => json!({ "imported": { "from": from, "to": to } }),
-        Outcome::UpToDate => json!("up-to-date"),
-        Outcome::Fork { seq, signer } => {
-            json!({ "fork": { "seq": seq, "signer": signer.to_string() } })
-        }
-        Outcome::Conflict {
-            seq,
-            winner,
-            loser,
-            switched,
-            ..
-        } => {
-            json!({ "conflict": { "seq": seq, "winner": winner.to_string(), "loser": loser.to_string(), "switched": switched } })
-        }
-    };
     let reapplied = reapply_own(&mut home, &reports)?;
     if i.json {
-        outln!(
-            "{}",
-            json!(
-                reports
-                    .iter()
-                    .map(
-                        |r| json!({ "log": r.log, "head": r.head, "outcome": describe(&r.outcome) })
-                    )
-                    .collect::<Vec<_>>()
-            )
-        );
+        outln!("{}", serde_json::to_string(&reports)?);
     } else {
         for r in &reports {
             let what = match &r.outcome {
@@ -132,44 +86,26 @@ pub(crate) fn import(home: Option<&Path>, i: &Import) -> anyhow::Result<ExitCode
     Ok(ExitCode::SUCCESS)
 }
 
-/// Re-applies, on top of the winning head, the dropped revisions that identities with keys in
-/// this home signed (DESIGN §3 "Logs": the losing maintainer's operations are re-applied).
+/// Re-applies, on top of the winning head, the dropped operations that identities with keys
+/// in this home signed (unlocking each identity's keys to sign them).
 fn reapply_own(
     home: &mut Home,
     reports: &[ImportReport],
 ) -> anyhow::Result<Vec<(String, Vec<u64>)>> {
     let mut out = Vec::new();
-    for r in reports {
-        let Outcome::Conflict {
-            switched: true,
-            dropped,
-            ..
-        } = &r.outcome
-        else {
-            continue;
-        };
-        let Ok(index) = r.log.parse::<IndexName>() else {
-            continue;
-        };
-        let mut signers = BTreeSet::new();
-        for bytes in dropped {
-            if let Ok(env) = Signed::<Revision<VersionIndex>>::decode(bytes) {
-                signers.insert(env.payload().signer.identity);
-            }
-        }
-        let mine: Vec<_> = signers
-            .into_iter()
-            .filter(|id| home.key_path(id).exists())
-            .collect();
-        for id in mine {
-            let pass = settings::passphrase(false)?;
-            let ring = home
-                .unlock(&id, &pass)
-                .context("failed to unlock the signing key to re-apply your revisions")?;
-            let seqs = reapply(home, id, &ring, &index, dropped, settings::now()?).with_context(|| format!("failed to re-apply your operations on `{index}`; publish them again by hand"))?;
-            if !seqs.is_empty() {
-                out.push((r.log.clone(), seqs));
-            }
+    for d in exchange::dropped_own(home, reports) {
+        let pass = settings::passphrase(false)?;
+        let ring = home
+            .unlock(&d.identity, &pass)
+            .context("failed to unlock the signing key to re-apply your revisions")?;
+        let seqs = exchange::reapply(home, &d, &ring, settings::now()?).with_context(|| {
+            format!(
+                "failed to re-apply your operations on `{}`; publish them again by hand",
+                d.index
+            )
+        })?;
+        if !seqs.is_empty() {
+            out.push((d.index.to_string(), seqs));
         }
     }
     Ok(out)

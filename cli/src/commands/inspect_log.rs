@@ -3,25 +3,10 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use cairn_core::home::Home;
 use cairn_core::inspect::{self, Verdict};
 use cairn_protocol::cid::Cid;
 
 use crate::settings;
-
-/// A log named by an index (`NAME`, `IDENTITY:NAME`) or an identity (petname or ID).
-pub(crate) fn log_name(home: &Home, given: &str) -> anyhow::Result<String> {
-    let mine = home.resolve(None).ok().map(|me| format!("{me}:{given}"));
-    if given.contains(':') {
-        return Ok(settings::index_name(home, given, None)?.to_string());
-    }
-    if let Some(m) = mine
-        && inspect::kind(home, &m)?.is_some()
-    {
-        return Ok(m);
-    }
-    Ok(home.resolve(Some(given))?.to_string())
-}
 
 pub(crate) fn verify(home: Option<&Path>, given: &str) -> anyhow::Result<ExitCode> {
     let home = settings::open_home(home)?;
@@ -33,7 +18,7 @@ pub(crate) fn verify(home: Option<&Path>, given: &str) -> anyhow::Result<ExitCod
             ),
         };
     }
-    let log = log_name(&home, given)?;
+    let log = settings::log_name(&home, given)?;
     Ok(verdict(inspect::verify_log(&home, &log)))
 }
 
@@ -53,7 +38,7 @@ fn verdict(v: Verdict) -> ExitCode {
 
 pub(crate) fn log(home: Option<&Path>, given: &str, as_json: bool) -> anyhow::Result<ExitCode> {
     let home = settings::open_home(home)?;
-    let log = log_name(&home, given)?;
+    let log = settings::log_name(&home, given)?;
     let rows = inspect::log(&home, &log)?;
     if as_json {
         outln!("{}", serde_json::to_string(&rows)?);

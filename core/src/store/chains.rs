@@ -17,8 +17,9 @@ use super::{Store, StoreError, decode_cid};
 use crate::blocks::BlockStore as _;
 use crate::verify::{Answer, LogVerifier, Need, Refusal, Step};
 
-/// What an import did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What an import did (its JSON form is documented in `docs/json.md`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     /// Revisions `from..=to` were verified and stored.
     Imported {
@@ -49,12 +50,13 @@ pub enum Outcome {
         switched: bool,
         /// The held revisions dropped by the switch (envelopes, oldest first): their
         /// maintainers re-apply the operations on top of the winner.
+        #[serde(skip)]
         dropped: Vec<Vec<u8>>,
     },
 }
 
 /// The result of an import.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ImportReport {
     /// The log.
     pub log: String,
