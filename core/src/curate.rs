@@ -134,13 +134,13 @@ fn rule(index: &IndexName) -> impl Fn(ChainError) -> CurateError + '_ {
 
 /// Starts a package index `<me>:<name>`.
 pub fn new_index(
-    store: &mut Store,
+    home: &mut Home,
     me: IdentityId,
     name: cairn_protocol::name::Name,
 ) -> Result<IndexName, CurateError> {
     let index = IndexName::new(me, name);
     let log = index.to_string();
-    store.immediate(|store| {
+    home.store.immediate(|store| {
         if store.head(&log)?.is_some() || store.has_draft(&log)? {
             return Err(CurateError::Exists(index.clone()));
         }
@@ -150,7 +150,11 @@ pub fn new_index(
 }
 
 /// The head of the index and its state with the staged operations applied.
-pub fn effective(store: &Store, index: &IndexName) -> Result<Effective, CurateError> {
+pub fn effective(home: &Home, index: &IndexName) -> Result<Effective, CurateError> {
+    effective_in(&home.store, index)
+}
+
+fn effective_in(store: &Store, index: &IndexName) -> Result<Effective, CurateError> {
     let log = index.to_string();
     let tip = store.index_tip::<PackageIndex>(&log)?;
     if tip.is_none() && !store.has_draft(&log)? {
@@ -175,10 +179,10 @@ pub fn effective(store: &Store, index: &IndexName) -> Result<Effective, CurateEr
 }
 
 /// Stages an operation after checking it applies on top of what is staged.
-pub fn stage(store: &mut Store, index: &IndexName, op: &PackageOp) -> Result<(), CurateError> {
+pub fn stage(home: &mut Home, index: &IndexName, op: &PackageOp) -> Result<(), CurateError> {
     // Checked against the staged state and appended with no other writer in between.
-    store.immediate(|store| {
-        let (_, mut state, _) = effective(store, index)?;
+    home.store.immediate(|store| {
+        let (_, mut state, _) = effective_in(store, index)?;
         let ctx = ApplyContext {
             index,
             owner: index.identity(),
@@ -260,8 +264,12 @@ pub(crate) fn admissible(store: &Store, entry: &AliasEntry) -> Result<Admissible
 }
 
 /// Resolves includes and checks the closure of the effective mapping.
-pub fn check(store: &Store, index: &IndexName) -> Result<CheckReport, CurateError> {
-    let (_, own, _) = effective(store, index)?;
+pub fn check(home: &Home, index: &IndexName) -> Result<CheckReport, CurateError> {
+    check_in(&home.store, index)
+}
+
+fn check_in(store: &Store, index: &IndexName) -> Result<CheckReport, CurateError> {
+    let (_, own, _) = effective_in(store, index)?;
     let states = |name: &IndexName| -> Option<PackageState> {
         if name == index {
             return Some(own.clone());
@@ -375,11 +383,11 @@ fn publish_locked(
     allow_dangling: bool,
     time: u64,
 ) -> Result<(u64, CheckReport), CurateError> {
-    let report = check(&home.store, index)?;
+    let report = check(home, index)?;
     if !report.dangling.is_empty() && !allow_dangling {
         return Err(CurateError::Dangling(report.dangling.len()));
     }
-    let (tip, _, ops) = effective(&home.store, index)?;
+    let (tip, _, ops) = effective(home, index)?;
     if ops.is_empty() {
         return Err(CurateError::NothingStaged(index.clone()));
     }
@@ -433,10 +441,11 @@ pub(crate) fn published_mapping(
 /// The dependencies in `deps` that `index` (with its includes) cannot satisfy: for each, the
 /// alias, the constraint and why. Used by `publish --check-against`.
 pub fn dependency_gaps(
-    store: &Store,
+    home: &Home,
     index: &IndexName,
     deps: &BTreeMap<cairn_protocol::name::Alias, cairn_protocol::release::Dependency>,
 ) -> Result<Vec<Dangling>, CurateError> {
+    let store = &home.store;
     let resolved = published_mapping(store, index)?;
     let mut gaps = Vec::new();
     for (alias, d) in deps {

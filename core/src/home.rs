@@ -100,8 +100,9 @@ pub struct IdentitySummary {
 #[derive(Debug)]
 pub struct Home {
     dir: PathBuf,
-    /// The store.
-    pub store: Store,
+    /// The store (reached from outside `core` only through `Home` methods and the operation
+    /// modules, never directly).
+    pub(crate) store: Store,
 }
 
 impl Home {
@@ -123,6 +124,19 @@ impl Home {
         self.store.begin()?;
         let result = f(self);
         self.store.end(result)
+    }
+
+    /// The resolution source for a curator's published package index in this home.
+    pub fn source(
+        &self,
+        index: &cairn_protocol::name::IndexName,
+    ) -> Result<crate::resolve::store::StoreSource<'_>, crate::curate::CurateError> {
+        crate::resolve::store::StoreSource::open(&self.store, index)
+    }
+
+    /// The seq of an identity's verified log here, if held.
+    pub fn identity_seq(&self, id: &IdentityId) -> Result<Option<u64>, HomeError> {
+        Ok(self.store.identity_head(id)?.map(|l| l.seq()))
     }
 
     /// The home directory.

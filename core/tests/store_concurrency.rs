@@ -108,12 +108,12 @@ fn run_writer(
             for k in 1..=GAMMA {
                 let car = &gamma.1[k as usize - 1];
                 for _ in 0..2 {
-                    bundle::import(&mut home.store, car)
+                    cairn_core::exchange::import(&mut home, car)
                         .unwrap_or_else(|e| panic!("import gamma {k}: {e}"));
                     *done_ops += 1;
                 }
                 if k == 1 {
-                    curate::new_index(&mut home.store, bob.id(), "community".parse().expect("n"))
+                    curate::new_index(&mut home, bob.id(), "community".parse().expect("n"))
                         .expect("new index");
                 }
                 let entry = AliasEntry {
@@ -123,7 +123,7 @@ fn run_writer(
                     versions: None,
                     exclude: std::collections::BTreeSet::new(),
                 };
-                curate::stage(&mut home.store, &community, &PackageOp::AddAlias(entry))
+                curate::stage(&mut home, &community, &PackageOp::AddAlias(entry))
                     .unwrap_or_else(|e| panic!("stage {k}: {e}"));
                 curate::publish(&mut home, &ring(&bob), &community, true, T + k)
                     .unwrap_or_else(|e| panic!("curate publish {k}: {e}"));

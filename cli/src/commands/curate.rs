@@ -173,7 +173,7 @@ fn entry(
 }
 
 fn show(home: &Home, index: &IndexName, json: bool) -> anyhow::Result<()> {
-    let (tip, state, ops) = curate::effective(&home.store, index)?;
+    let (tip, state, ops) = curate::effective(home, index)?;
     let aliases: Vec<serde_json::Value> = state
         .aliases()
         .iter()
@@ -207,7 +207,7 @@ fn show(home: &Home, index: &IndexName, json: bool) -> anyhow::Result<()> {
 }
 
 fn check(home: &Home, index: &IndexName, json: bool) -> anyhow::Result<ExitCode> {
-    let report = curate::check(&home.store, index)?;
+    let report = curate::check(home, index)?;
     if json {
         outln!("{}", report_json(&report));
     } else {
@@ -245,7 +245,7 @@ pub(crate) fn run(home_dir: Option<&Path>, cmd: Command) -> anyhow::Result<ExitC
         Command::New { name: n } => {
             let me = home.resolve(None)?;
             let index = curate::new_index(
-                &mut home.store,
+                &mut home,
                 me,
                 n.parse()
                     .with_context(|| format!("`{n}` is not a valid name"))?,
@@ -275,19 +275,19 @@ pub(crate) fn run(home_dir: Option<&Path>, cmd: Command) -> anyhow::Result<ExitC
                 versions.as_deref(),
                 &exclude,
             )?;
-            let (_, state, _) = curate::effective(&home.store, &index)?;
+            let (_, state, _) = curate::effective(&home, &index)?;
             let op = if state.alias(&e.alias).is_some_and(|x| x.alias == e.alias) {
                 PackageOp::UpdateAlias(e)
             } else {
                 PackageOp::AddAlias(e)
             };
-            curate::stage(&mut home.store, &index, &op)?;
+            curate::stage(&mut home, &index, &op)?;
             eprintln!("staged: {alias} → {target}");
         }
         Command::Remove { index, alias } => {
             let index = name(&home, &index)?;
             curate::stage(
-                &mut home.store,
+                &mut home,
                 &index,
                 &PackageOp::RemoveAlias(
                     alias
@@ -305,7 +305,7 @@ pub(crate) fn run(home_dir: Option<&Path>, cmd: Command) -> anyhow::Result<ExitC
             let index = name(&home, &index)?;
             let other = name(&home, &other)?;
             curate::stage(
-                &mut home.store,
+                &mut home,
                 &index,
                 &PackageOp::Include {
                     index: other.clone(),

@@ -132,7 +132,7 @@ fn unlock(
 /// A fresh signing key (in test-seed mode, salted by the identity's log length so that every
 /// change gets a different key).
 fn new_key(home: &Home, id: &IdentityId) -> anyhow::Result<cairn_protocol::sign::SecretKey> {
-    let seq = home.store.identity_head(id)?.map_or(0, |l| l.seq());
+    let seq = home.identity_seq(id)?.unwrap_or(0);
     settings::keygen(1000 + seq)().context("failed to generate a key")
 }
 

@@ -81,9 +81,8 @@ pub(crate) fn run(home: Option<&Path>, args: &Args) -> anyhow::Result<ExitCode> 
         .with_context(|| format!("failed to publish `{}`", args.path.display()))?;
     if let Some(target) = &args.check_against {
         let pkg_index = settings::index_name(&home, target, args.identity.as_deref())?;
-        let gaps =
-            cairn_core::curate::dependency_gaps(&home.store, &pkg_index, &report.dependencies)
-                .with_context(|| format!("failed to check against `{pkg_index}`"))?;
+        let gaps = cairn_core::curate::dependency_gaps(&home, &pkg_index, &report.dependencies)
+            .with_context(|| format!("failed to check against `{pkg_index}`"))?;
         for g in &gaps {
             eprintln!(
                 "warning: dependency `{} {}` has no admissible matching version in `{pkg_index}`: {}",

@@ -6,7 +6,6 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use cairn_core::resolve::store::StoreSource;
 use cairn_core::resolve::{Dependency, Pkg, ResolveError, resolve};
 use serde_json::json;
 
@@ -68,7 +67,8 @@ pub(crate) fn run(home: Option<&Path>, args: &Args) -> anyhow::Result<ExitCode> 
             private: false,
         });
     }
-    let source = StoreSource::open(&home.store, &index)
+    let source = home
+        .source(&index)
         .with_context(|| format!("cannot read the package index `{index}`"))?;
     match resolve(&source, &requirements, &BTreeMap::new()) {
         Ok(solution) => {
