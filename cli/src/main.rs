@@ -14,6 +14,7 @@ macro_rules! outln {
 }
 
 mod commands;
+mod json;
 mod settings;
 
 use std::process::ExitCode;

@@ -87,7 +87,7 @@ hint: add the missing aliases (`cairn curate add`), or pass `--allow-dangling`",
 }
 
 /// One dependency no admissible release satisfies inside the index.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Dangling {
     /// The alias depended on.
     pub alias: String,
@@ -100,7 +100,7 @@ pub struct Dangling {
 }
 
 /// What an alias admits.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct AliasReport {
     /// The alias.
     pub alias: String,
@@ -114,8 +114,8 @@ pub struct AliasReport {
     pub problem: Option<String>,
 }
 
-/// The result of the closure check.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The result of the closure check (its JSON form is documented in `docs/json.md`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct CheckReport {
     /// Every alias of the effective mapping.
     pub aliases: Vec<AliasReport>,

@@ -10,7 +10,6 @@ use cairn_core::home::Home;
 use cairn_protocol::cid::Cid;
 use cairn_protocol::index::package::{AliasEntry, PackageOp, Policy, Status};
 use cairn_protocol::name::{Alias, IndexName};
-use serde_json::json;
 
 use crate::settings;
 
@@ -87,14 +86,6 @@ pub(crate) enum Command {
         #[arg(long)]
         allow_dangling: bool,
     },
-}
-
-fn report_json(r: &CheckReport) -> serde_json::Value {
-    json!({
-        "aliases": r.aliases.iter().map(|a| json!({ "alias": a.alias, "target": a.target, "source": a.source, "admissible": a.admissible, "problem": a.problem })).collect::<Vec<_>>(),
-        "dangling": r.dangling.iter().map(|d| json!({ "alias": d.alias, "constraint": d.constraint, "reason": d.reason, "needed_by": d.needed_by })).collect::<Vec<_>>(),
-        "shadowed": r.shadowed.iter().map(|s| json!({ "alias": s.alias, "winner": s.winner.to_string(), "hidden": s.hidden.to_string() })).collect::<Vec<_>>(),
-    })
 }
 
 fn print_report(r: &CheckReport) {
@@ -174,21 +165,27 @@ fn entry(
 
 fn show(home: &Home, index: &IndexName, json: bool) -> anyhow::Result<()> {
     let (tip, state, ops) = curate::effective(home, index)?;
-    let aliases: Vec<serde_json::Value> = state
-        .aliases()
-        .iter()
-        .map(|a| json!({ "alias": a.alias.to_string(), "target": a.target.to_string(), "policy": match a.policy { Policy::Follow => json!("follow"), Policy::Pin(c) => json!({ "pin": c.to_string() }), Policy::MinSeq(n) => json!({ "min_seq": n }) }, "versions": a.versions.as_ref().map(ToString::to_string), "exclude": a.exclude.iter().map(|s| s.name()).collect::<Vec<_>>() }))
-        .collect();
-    let out = json!({
-        "index": index.to_string(),
-        "seq": tip.as_ref().map(cairn_protocol::index::Tip::seq),
-        "head": tip.as_ref().map(|t| t.payload_cid.to_string()),
-        "staged": ops.len(),
-        "aliases": aliases,
-        "includes": state.includes.iter().map(|(n, p)| json!({ "index": n.to_string(), "priority": p })).collect::<Vec<_>>(),
-    });
+    let out = crate::json::CuratorIndex {
+        index: index.to_string(),
+        seq: tip.as_ref().map(cairn_protocol::index::Tip::seq),
+        head: tip.as_ref().map(|t| t.payload_cid.to_string()),
+        staged: ops.len(),
+        aliases: state
+            .aliases()
+            .iter()
+            .map(crate::json::AliasJson::from)
+            .collect(),
+        includes: state
+            .includes
+            .iter()
+            .map(|(n, p)| crate::json::Include {
+                index: n.to_string(),
+                priority: *p,
+            })
+            .collect(),
+    };
     if json {
-        outln!("{out}");
+        outln!("{}", serde_json::to_string(&out)?);
     } else {
         outln!(
             "{index} (published seq {}, {} staged change(s))",
@@ -209,7 +206,7 @@ fn show(home: &Home, index: &IndexName, json: bool) -> anyhow::Result<()> {
 fn check(home: &Home, index: &IndexName, json: bool) -> anyhow::Result<ExitCode> {
     let report = curate::check(home, index)?;
     if json {
-        outln!("{}", report_json(&report));
+        outln!("{}", serde_json::to_string(&report)?);
     } else {
         print_report(&report);
         if report.dangling.is_empty() {

@@ -3,11 +3,10 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use cairn_core::atomic::Access;
-use cairn_core::home::{Home, IdentitySummary, Unlocked};
+use cairn_core::home::{Home, Unlocked};
 use cairn_core::keys;
 use cairn_protocol::identity::IdentityId;
 use cairn_protocol::sign::PublicKey;
-use serde_json::json;
 
 use crate::settings;
 
@@ -136,19 +135,6 @@ fn new_key(home: &Home, id: &IdentityId) -> anyhow::Result<cairn_protocol::sign:
     settings::keygen(1000 + seq)().context("failed to generate a key")
 }
 
-fn summary_json(s: &IdentitySummary) -> serde_json::Value {
-    json!({
-        "id": s.id.to_string(),
-        "petnames": s.petnames,
-        "default": s.default,
-        "seq": s.seq,
-        "threshold": s.keys.threshold,
-        "root_keys": s.keys.root_keys.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "signing_keys": s.keys.signing_keys.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "revoked_keys": s.keys.revoked.iter().map(ToString::to_string).collect::<Vec<_>>(),
-    })
-}
-
 fn show(home: &Home, identity: Option<&str>, json: bool) -> anyhow::Result<()> {
     let id = home.resolve(identity)?;
     let summary = home
@@ -157,7 +143,10 @@ fn show(home: &Home, identity: Option<&str>, json: bool) -> anyhow::Result<()> {
         .find(|s| s.id == id)
         .with_context(|| format!("the keys of `{id}` are not in this home"))?;
     if json {
-        outln!("{}", summary_json(&summary));
+        outln!(
+            "{}",
+            serde_json::to_string(&crate::json::Identity::from(&summary))?
+        );
     } else {
         outln!("{id}");
         if !summary.petnames.is_empty() {
@@ -286,7 +275,11 @@ pub(crate) fn run(home: Option<&Path>, cmd: Command) -> anyhow::Result<ExitCode>
             if json {
                 outln!(
                     "{}",
-                    json!({ "id": id.to_string(), "petname": petname, "default": default })
+                    serde_json::to_string(&crate::json::Created {
+                        id: id.to_string(),
+                        petname: petname.as_deref(),
+                        default
+                    })?
                 );
             } else {
                 outln!("{id}");
@@ -304,7 +297,12 @@ pub(crate) fn run(home: Option<&Path>, cmd: Command) -> anyhow::Result<ExitCode>
             if json {
                 outln!(
                     "{}",
-                    serde_json::Value::Array(list.iter().map(summary_json).collect())
+                    serde_json::to_string(
+                        &list
+                            .iter()
+                            .map(crate::json::Identity::from)
+                            .collect::<Vec<_>>()
+                    )?
                 );
             } else if list.is_empty() {
                 eprintln!("no identity here yet\n\nhint: `cairn id new --petname NAME`");

@@ -23,8 +23,12 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let cid = Cid::of_record(&bytes);
     let json = cairn_core::json::to_json(&value);
     if args.json {
-        let out = serde_json::json!({ "cid": cid.to_string(), "size": bytes.len(), "value": json });
-        outln!("{out}");
+        let out = crate::json::Inspected {
+            cid: cid.to_string(),
+            size: bytes.len(),
+            value: json,
+        };
+        outln!("{}", serde_json::to_string(&out)?);
     } else {
         outln!("cid:  {cid}\nsize: {} bytes", bytes.len());
         outln!(

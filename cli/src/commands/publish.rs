@@ -2,8 +2,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use cairn_core::publish::{PublishOptions, PublishOutcome, PublishReport, publish};
-use serde_json::json;
+use cairn_core::publish::{PublishOptions, PublishOutcome, publish};
 
 use crate::settings;
 
@@ -27,31 +26,6 @@ pub(crate) struct Args {
     /// Print a JSON report.
     #[arg(long)]
     json: bool,
-}
-
-fn report_json(r: &PublishReport) -> serde_json::Value {
-    let outcome = match r.outcome {
-        PublishOutcome::Published { seq } => json!({ "published": { "seq": seq } }),
-        PublishOutcome::AlreadyPublished => json!("already-published"),
-        PublishOutcome::DryRun => json!("dry-run"),
-    };
-    json!({
-        "index": r.index.to_string(),
-        "version": r.version.to_string(),
-        "release": r.release.to_string(),
-        "artifacts": r.artifacts.iter().map(|(p, a)| (p.clone(), json!({ "cid": a.cid.to_string(), "size": a.size, "sha256": hex_of(&a.sha256) }))).collect::<serde_json::Map<_, _>>(),
-        "files": r.files.iter().map(|f| f.path.clone()).collect::<Vec<_>>(),
-        "outcome": outcome,
-    })
-}
-
-fn hex_of(b: &[u8]) -> String {
-    use std::fmt::Write as _;
-    b.iter()
-        .fold(String::with_capacity(b.len() * 2), |mut s, x| {
-            let _ = write!(s, "{x:02x}"); // Writing to a String cannot fail.
-            s
-        })
 }
 
 pub(crate) fn run(home: Option<&Path>, args: &Args) -> anyhow::Result<ExitCode> {
@@ -94,7 +68,10 @@ pub(crate) fn run(home: Option<&Path>, args: &Args) -> anyhow::Result<ExitCode> 
         }
     }
     if args.json {
-        outln!("{}", report_json(&report));
+        outln!(
+            "{}",
+            serde_json::to_string(&crate::json::Published::from(&report))?
+        );
         return Ok(ExitCode::SUCCESS);
     }
     let what = format!("{} {}", report.index, report.version);

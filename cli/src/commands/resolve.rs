@@ -7,7 +7,6 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use cairn_core::resolve::{Dependency, Pkg, ResolveError, resolve};
-use serde_json::json;
 
 use crate::settings;
 
@@ -133,7 +132,13 @@ pub(crate) fn run(home: Option<&Path>, args: &Args) -> anyhow::Result<ExitCode> 
         }
         Err(ResolveError::NoSolution { report }) => {
             if args.json {
-                outln!("{}", json!({ "index": index.to_string(), "error": report }));
+                outln!(
+                    "{}",
+                    serde_json::to_string(&crate::json::Unresolved {
+                        index: index.to_string(),
+                        error: report
+                    })?
+                );
             } else {
                 eprintln!("{report}");
             }

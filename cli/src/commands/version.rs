@@ -49,12 +49,12 @@ pub(crate) fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 .parse()
                 .with_context(|| format!("`{constraint}` is not a constraint"))?;
             let mut all = true;
-            let mut results = serde_json::Map::new();
+            let mut results = std::collections::BTreeMap::new();
             for v in &versions {
                 let ok = c.matches(&version(v)?);
                 all &= ok;
                 if json {
-                    results.insert(v.clone(), ok.into());
+                    results.insert(v.clone(), ok);
                 } else {
                     outln!("{v}: {}", if ok { "matches" } else { "does not match" });
                 }
@@ -62,7 +62,10 @@ pub(crate) fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             if json {
                 outln!(
                     "{}",
-                    serde_json::json!({ "constraint": c.to_string(), "matches": results })
+                    serde_json::to_string(&crate::json::Matches {
+                        constraint: c.to_string(),
+                        matches: results
+                    })?
                 );
             }
             Ok(if all {

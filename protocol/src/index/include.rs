@@ -51,7 +51,7 @@ impl IncludeError {
 }
 
 /// An alias mapping hidden by a higher-ranked one.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Shadowed {
     /// The folded alias.
     pub alias: String,
