@@ -184,3 +184,31 @@ pub(crate) struct Unresolved {
     /// The explanation, as printed without `--json`.
     pub(crate) error: String,
 }
+
+/// `cairn resolve --json` on success.
+#[derive(Debug, Serialize)]
+pub(crate) struct ResolveOutput {
+    /// The curator index resolved against.
+    pub(crate) index: String,
+    /// Every chosen package, sorted by scope then alias.
+    pub(crate) packages: Vec<ResolvedPackage>,
+}
+
+/// One chosen package.
+#[derive(Debug, Serialize)]
+pub(crate) struct ResolvedPackage {
+    pub(crate) alias: String,
+    /// The private-dependency scope path (empty: the shared scope).
+    pub(crate) scope: Vec<String>,
+    pub(crate) version: String,
+    /// The release record's CID.
+    pub(crate) release: Option<String>,
+    /// The version index the alias names.
+    pub(crate) index: Option<String>,
+    /// The revision of that index whose state was used: seq and payload CID.
+    pub(crate) seq: Option<u64>,
+    pub(crate) head: Option<String>,
+    pub(crate) yanked: bool,
+    pub(crate) deprecated: bool,
+    pub(crate) advisory: bool,
+}

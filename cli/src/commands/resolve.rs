@@ -10,34 +10,6 @@ use cairn_core::resolve::{Dependency, Pkg, ResolveError, resolve};
 
 use crate::settings;
 
-/// `cairn resolve --json` on success (documented in `docs/json.md`).
-#[derive(Debug, serde::Serialize)]
-struct ResolveOutput {
-    /// The curator index resolved against.
-    index: String,
-    /// Every chosen package, sorted by scope then alias.
-    packages: Vec<ResolvedPackage>,
-}
-
-/// One chosen package.
-#[derive(Debug, serde::Serialize)]
-struct ResolvedPackage {
-    alias: String,
-    /// The private-dependency scope path (empty: the shared scope).
-    scope: Vec<String>,
-    version: String,
-    /// The release record's CID.
-    release: Option<String>,
-    /// The version index the alias names.
-    index: Option<String>,
-    /// The revision of that index whose state was used: seq and payload CID.
-    seq: Option<u64>,
-    head: Option<String>,
-    yanked: bool,
-    deprecated: bool,
-    advisory: bool,
-}
-
 /// Arguments of `cairn resolve`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -71,7 +43,7 @@ pub(crate) fn run(home: Option<&Path>, args: &Args) -> anyhow::Result<ExitCode> 
         .with_context(|| format!("cannot read the package index `{index}`"))?;
     match resolve(&source, &requirements, &BTreeMap::new()) {
         Ok(solution) => {
-            let rows: Vec<ResolvedPackage> = solution
+            let rows: Vec<crate::json::ResolvedPackage> = solution
                 .packages
                 .iter()
                 .map(|(pkg, r)| {
@@ -83,7 +55,7 @@ pub(crate) fn run(home: Option<&Path>, args: &Args) -> anyhow::Result<ExitCode> 
                         Pkg::Root => (Vec::new(), String::new()),
                     };
                     let at = r.locator.as_ref();
-                    ResolvedPackage {
+                    crate::json::ResolvedPackage {
                         alias,
                         scope,
                         version: r.candidate.version.to_string(),
@@ -100,7 +72,7 @@ pub(crate) fn run(home: Option<&Path>, args: &Args) -> anyhow::Result<ExitCode> 
             if args.json {
                 outln!(
                     "{}",
-                    serde_json::to_string(&ResolveOutput {
+                    serde_json::to_string(&crate::json::ResolveOutput {
                         index: index.to_string(),
                         packages: rows,
                     })?
