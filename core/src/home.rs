@@ -622,9 +622,8 @@ mod tests {
 
     #[test]
     fn create_list_default_and_unlock() {
-        let dir = std::env::temp_dir().join(format!("cairn-home-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let mut home = Home::open(&dir).expect("open");
+        let tmp = tempfile::tempdir().expect("temporary home");
+        let mut home = Home::open(tmp.path()).expect("open");
         assert!(matches!(home.resolve(None), Err(HomeError::NoDefault)));
         let mut keygen = seeded();
         let a = home
@@ -675,6 +674,5 @@ mod tests {
             home.unlock(&a, b"pw").is_ok(),
             "the existing key file is untouched"
         );
-        std::fs::remove_dir_all(&dir).ok();
     }
 }

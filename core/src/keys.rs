@@ -400,14 +400,12 @@ mod tests {
     #[test]
     fn key_files_are_private() {
         use std::os::unix::fs::PermissionsExt as _;
-        let dir = std::env::temp_dir().join(format!("cairn-keys-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let path = dir.join("id.key");
+        let tmp = tempfile::tempdir().expect("dir");
+        let path = tmp.path().join("id.key");
         write_private(&path, b"sealed").expect("write");
         assert_eq!(
             std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777,
             0o600
         );
-        std::fs::remove_dir_all(&dir).ok();
     }
 }

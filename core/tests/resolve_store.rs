@@ -16,14 +16,6 @@ use cairn_protocol::sign::SecretKey;
 
 const T: u64 = 1_795_000_000;
 
-struct Home(std::path::PathBuf);
-
-impl Drop for Home {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// Signs each batch of `ops` as one revision of `index`, imports them, returns the payload CIDs.
 fn publish<K: IndexKind>(
     store: &mut Store,
@@ -61,10 +53,8 @@ fn alias(name: &str, target: &IndexName, policy: Policy) -> PackageOp {
 
 #[test]
 fn pins_and_includes_decide_what_resolves() {
-    let dir = std::env::temp_dir().join(format!("cairn-resolve-store-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let home = Home(dir);
-    let mut store = Store::open(&home.0).expect("open");
+    let home = tempfile::tempdir().expect("temporary home");
+    let mut store = Store::open(home.path()).expect("open");
     let (root, signing) = (
         SecretKey::from_seed(&[7; 32]),
         SecretKey::from_seed(&[8; 32]),

@@ -13,22 +13,21 @@ use crate::testing::Person;
 
 const T: u64 = 1_795_000_000;
 
-/// A fresh, uniquely named home, removed on drop.
-struct Home(PathBuf);
+/// A fresh home directory, removed on drop.
+struct Home(tempfile::TempDir);
 
 impl Home {
     fn new(tag: &str) -> Home {
-        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let p = std::env::temp_dir().join(format!("cairn-store-{tag}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        Home(p)
+        Home(
+            tempfile::Builder::new()
+                .prefix(&format!("cairn-store-{tag}-"))
+                .tempdir()
+                .expect("temporary home"),
+        )
     }
-}
 
-impl Drop for Home {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+    fn path(&self) -> &std::path::Path {
+        self.0.path()
     }
 }
 
@@ -53,13 +52,13 @@ fn sign(
 #[test]
 fn opens_migrates_and_refuses_a_newer_schema() {
     let home = Home::new("open");
-    let store = Store::open(&home.0).expect("open");
+    let store = Store::open(home.path()).expect("open");
     assert_eq!(
         store.schema_version().expect("version"),
         Store::supported_version()
     );
     drop(store);
-    let store = Store::open(&home.0).expect("reopen");
+    let store = Store::open(home.path()).expect("reopen");
     assert_eq!(store.schema_version().expect("version"), 4);
     store
         .conn
@@ -67,7 +66,7 @@ fn opens_migrates_and_refuses_a_newer_schema() {
         .expect("set");
     drop(store);
     assert!(matches!(
-        Store::open(&home.0),
+        Store::open(home.path()),
         Err(StoreError::TooNew { found: 99, .. })
     ));
 }
@@ -75,7 +74,7 @@ fn opens_migrates_and_refuses_a_newer_schema() {
 #[test]
 fn imports_identities_and_index_chains_incrementally() {
     let home = Home::new("import");
-    let mut store = Store::open(&home.0).expect("open");
+    let mut store = Store::open(home.path()).expect("open");
     let lucy = Person::new(1);
     let idx = IndexName::new(lucy.log.id(), "libfoo".parse().expect("name"));
     let r = store.import_identity(&lucy.envelopes).expect("identity");
@@ -142,7 +141,7 @@ fn imports_identities_and_index_chains_incrementally() {
     );
     // Reopening keeps everything.
     drop(store);
-    let store = Store::open(&home.0).expect("reopen");
+    let store = Store::open(home.path()).expect("reopen");
     assert_eq!(
         store.head(&idx.to_string()).expect("head").map(|h| h.0),
         Some(3)
@@ -152,7 +151,7 @@ fn imports_identities_and_index_chains_incrementally() {
 #[test]
 fn a_refused_revision_leaves_the_store_unchanged() {
     let home = Home::new("refused");
-    let mut store = Store::open(&home.0).expect("open");
+    let mut store = Store::open(home.path()).expect("open");
     let lucy = Person::new(1);
     let bob = Person::new(2);
     let idx = IndexName::new(lucy.log.id(), "libfoo".parse().expect("name"));
@@ -178,7 +177,7 @@ fn a_refused_revision_leaves_the_store_unchanged() {
     store.import_identity(&bob.envelopes).ok();
     let other = IndexName::new(bob.log.id(), "x".parse().expect("n"));
     let home2 = Home::new("unknown");
-    let mut empty = Store::open(&home2.0).expect("open");
+    let mut empty = Store::open(home2.path()).expect("open");
     let (b1, _) = sign(None, &other, &bob, vec![release("1.0.0")]);
     assert!(matches!(
         empty.import_index::<VersionIndex>(&other, &[b1]),
@@ -192,7 +191,7 @@ fn a_refused_revision_leaves_the_store_unchanged() {
 #[test]
 fn rollback_is_refused_even_after_clearing_the_cache() {
     let home = Home::new("rollback");
-    let mut store = Store::open(&home.0).expect("open");
+    let mut store = Store::open(home.path()).expect("open");
     let lucy = Person::new(1);
     let idx = IndexName::new(lucy.log.id(), "libfoo".parse().expect("name"));
     store.import_identity(&lucy.envelopes).expect("lucy");
@@ -230,7 +229,7 @@ fn rollback_is_refused_even_after_clearing_the_cache() {
 #[test]
 fn a_fork_is_recorded_and_the_signer_flagged() {
     let home = Home::new("fork");
-    let mut store = Store::open(&home.0).expect("open");
+    let mut store = Store::open(home.path()).expect("open");
     let lucy = Person::new(1);
     let idx = IndexName::new(lucy.log.id(), "libfoo".parse().expect("name"));
     store.import_identity(&lucy.envelopes).expect("lucy");
@@ -278,7 +277,7 @@ fn a_concurrent_append_is_settled_owner_first() {
     let (bob2, _) = sign(Some(&t1), &idx, &bob, vec![release("1.2.0")]);
     let open = |tag: &str| {
         let home = Home::new(tag);
-        let mut s = Store::open(&home.0).expect("open");
+        let mut s = Store::open(home.path()).expect("open");
         s.import_identity(&lucy.envelopes).expect("lucy");
         s.import_identity(&bob.envelopes).expect("bob");
         (home, s)
@@ -335,7 +334,7 @@ fn a_concurrent_append_is_settled_owner_first() {
 #[test]
 fn identity_logs_extend_and_diverge() {
     let home = Home::new("identity");
-    let mut store = Store::open(&home.0).expect("open");
+    let mut store = Store::open(home.path()).expect("open");
     let mut lucy = Person::new(1);
     store.import_identity(&lucy.envelopes).expect("genesis");
     let mut other = lucy.log.clone();
@@ -381,7 +380,7 @@ fn identity_logs_extend_and_diverge() {
 #[test]
 fn petnames_resolve_and_ids_pass_through() {
     let home = Home::new("petnames");
-    let mut store = Store::open(&home.0).expect("open");
+    let mut store = Store::open(home.path()).expect("open");
     let lucy = Person::new(1);
     store.set_petname("lucy", &lucy.log.id()).expect("set");
     assert_eq!(
@@ -408,7 +407,7 @@ fn home_resolution_prefers_the_explicit_path() {
 #[test]
 fn key_attacks_are_refused_and_change_nothing() {
     let home = Home::new("key-attacks");
-    let mut store = Store::open(&home.0).expect("open");
+    let mut store = Store::open(home.path()).expect("open");
     let mut lucy = Person::new(1);
     let idx = IndexName::new(lucy.log.id(), "libfoo".parse().expect("name"));
     store.import_identity(&lucy.envelopes).expect("genesis");
@@ -477,7 +476,7 @@ fn key_attacks_are_refused_and_change_nothing() {
 #[test]
 fn a_failing_block_read_is_an_error_naming_the_block_never_a_missing_one() {
     let home = Home::new("unreadable");
-    let mut store = Store::open(&home.0).expect("open");
+    let mut store = Store::open(home.path()).expect("open");
     let lucy = Person::new(1);
     let idx = IndexName::new(lucy.log.id(), "libfoo".parse().expect("name"));
     store.import_identity(&lucy.envelopes).expect("identity");
