@@ -373,50 +373,42 @@ pub fn publish(
     time: u64,
 ) -> Result<(u64, CheckReport), CurateError> {
     // The check, the signature and the write see one state of the store.
-    home.immediate(|home| publish_locked(home, ring, index, allow_dangling, time))
-}
-
-fn publish_locked(
-    home: &mut Home,
-    ring: &KeyRing,
-    index: &IndexName,
-    allow_dangling: bool,
-    time: u64,
-) -> Result<(u64, CheckReport), CurateError> {
-    let report = check(home, index)?;
-    if !report.dangling.is_empty() && !allow_dangling {
-        return Err(CurateError::Dangling(report.dangling.len()));
-    }
-    let (tip, _, ops) = effective(home, index)?;
-    if ops.is_empty() {
-        return Err(CurateError::NothingStaged(index.clone()));
-    }
-    let me = *index.identity();
-    let log = home
-        .store
-        .identity_head(&me)?
-        .ok_or(HomeError::NoKeys(me))?;
-    let keys = log.key_state(log.seq()).cloned().unwrap_or_default();
-    let key = ring
-        .with_role(Role::Signing)
-        .find(|k| keys.is_signing_key(&k.public()))
-        .ok_or(CurateError::NoSigningKey(me))?;
-    let (signed, _) = sign_next(
-        tip.as_ref(),
-        index,
-        Citation {
-            identity: me,
-            seq: log.seq(),
-        },
-        key,
-        time,
-        ops,
-    )
-    .map_err(rule(index))?;
-    let imported = home
-        .store
-        .import_index_clearing_draft::<PackageIndex>(index, &[signed.encode()])?;
-    Ok((imported.head, report))
+    home.immediate(|home| {
+        let report = check(home, index)?;
+        if !report.dangling.is_empty() && !allow_dangling {
+            return Err(CurateError::Dangling(report.dangling.len()));
+        }
+        let (tip, _, ops) = effective(home, index)?;
+        if ops.is_empty() {
+            return Err(CurateError::NothingStaged(index.clone()));
+        }
+        let me = *index.identity();
+        let log = home
+            .store
+            .identity_head(&me)?
+            .ok_or(HomeError::NoKeys(me))?;
+        let keys = log.key_state(log.seq()).cloned().unwrap_or_default();
+        let key = ring
+            .with_role(Role::Signing)
+            .find(|k| keys.is_signing_key(&k.public()))
+            .ok_or(CurateError::NoSigningKey(me))?;
+        let (signed, _) = sign_next(
+            tip.as_ref(),
+            index,
+            Citation {
+                identity: me,
+                seq: log.seq(),
+            },
+            key,
+            time,
+            ops,
+        )
+        .map_err(rule(index))?;
+        let imported = home
+            .store
+            .import_index_clearing_draft::<PackageIndex>(index, &[signed.encode()])?;
+        Ok((imported.head, report))
+    })
 }
 
 /// The published mapping of `index` with its includes resolved (what consumers resolve

@@ -344,43 +344,29 @@ impl Home {
     ) -> Result<(), HomeError> {
         // The identity log is read, extended and written with no other writer in between.
         self.immediate(|home| {
-            home.change_identity_locked(id, keys, ops, keep, passphrase, kdf, time)
+            let roots = keys.root_keys();
+            if roots.is_empty() {
+                return Err(HomeError::NoRootKeys(id));
+            }
+            let mut log = home
+                .store
+                .identity_head(&id)?
+                .ok_or(HomeError::NoKeys(id))?;
+            let envelope = log.change(ops, time, &roots)?;
+            let sealed = keys::seal(
+                KeyRing {
+                    identity: id,
+                    keys: keep,
+                },
+                passphrase,
+                kdf,
+            )?;
+            keys::write_private(&home.key_path(&id), &sealed)?;
+            let mut all = home.store.envelopes(&id.to_string())?;
+            all.push(envelope.encode());
+            home.store.import_identity(&all)?;
+            Ok(())
         })
-    }
-
-    #[allow(clippy::too_many_arguments)] // As above.
-    fn change_identity_locked(
-        &mut self,
-        id: IdentityId,
-        keys: &Unlocked,
-        ops: Vec<IdentityOp>,
-        keep: Vec<(Role, SecretKey)>,
-        passphrase: &[u8],
-        kdf: KdfParams,
-        time: u64,
-    ) -> Result<(), HomeError> {
-        let roots = keys.root_keys();
-        if roots.is_empty() {
-            return Err(HomeError::NoRootKeys(id));
-        }
-        let mut log = self
-            .store
-            .identity_head(&id)?
-            .ok_or(HomeError::NoKeys(id))?;
-        let envelope = log.change(ops, time, &roots)?;
-        let sealed = keys::seal(
-            KeyRing {
-                identity: id,
-                keys: keep,
-            },
-            passphrase,
-            kdf,
-        )?;
-        keys::write_private(&self.key_path(&id), &sealed)?;
-        let mut all = self.store.envelopes(&id.to_string())?;
-        all.push(envelope.encode());
-        self.store.import_identity(&all)?;
-        Ok(())
     }
 
     fn held_keys(keys: &Unlocked) -> Vec<(Role, SecretKey)> {

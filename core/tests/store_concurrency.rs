@@ -47,6 +47,27 @@ fn gamma_bundles(dir: &Path) -> (IndexName, Vec<Vec<u8>>) {
     (index, cars)
 }
 
+/// Writes and publishes `name@version` as `who`.
+fn publish_package(
+    home: &mut Home,
+    who: &Person,
+    work: &Path,
+    name: &str,
+    version: &str,
+    time: u64,
+) {
+    let dir = work.join(format!("{name}-{version}"));
+    write_package(&dir, name, version);
+    let opts = PublishOptions {
+        dir,
+        index: None,
+        dry_run: false,
+        time,
+    };
+    publish::publish(home, who.id(), Some(&ring(who)), &opts)
+        .unwrap_or_else(|e| panic!("publish {name} {version}: {e}"));
+}
+
 /// The operations of one writer, run against `home`.
 fn run_writer(
     who: usize,
@@ -60,33 +81,15 @@ fn run_writer(
     match who {
         0 => {
             for v in 1..=ALPHA {
-                let dir = work.join(format!("alpha-{v}"));
-                write_package(&dir, "alpha", &format!("1.0.{v}"));
-                let opts = PublishOptions {
-                    dir,
-                    index: None,
-                    dry_run: false,
-                    time: T + v,
-                };
-                publish::publish(&mut home, alice.id(), Some(&ring(&alice)), &opts)
-                    .unwrap_or_else(|e| panic!("publish alpha {v}: {e}"));
+                publish_package(&mut home, &alice, work, "alpha", &format!("1.0.{v}"), T + v);
                 *done_ops += 1;
             }
         }
         1 => {
             let index = alice.index("beta");
             for v in 1..=BETA {
-                let dir = work.join(format!("beta-{v}"));
                 let version = format!("2.0.{v}");
-                write_package(&dir, "beta", &version);
-                let opts = PublishOptions {
-                    dir,
-                    index: None,
-                    dry_run: false,
-                    time: T + v,
-                };
-                publish::publish(&mut home, alice.id(), Some(&ring(&alice)), &opts)
-                    .unwrap_or_else(|e| panic!("publish beta {v}: {e}"));
+                publish_package(&mut home, &alice, work, "beta", &version, T + v);
                 let yank = VersionOp::Yank {
                     version: version.parse().expect("version"),
                     reason: Some(format!("superseded {v}")),

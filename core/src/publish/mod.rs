@@ -357,44 +357,37 @@ pub fn append(
     ops: Vec<VersionOp>,
     time: u64,
 ) -> Result<u64, PublishError> {
-    home.immediate(|home| append_locked(home, identity, ring, index, ops, time))
-}
-
-fn append_locked(
-    home: &mut Home,
-    identity: IdentityId,
-    ring: &KeyRing,
-    index: &IndexName,
-    ops: Vec<VersionOp>,
-    time: u64,
-) -> Result<u64, PublishError> {
-    let tip = home.store.index_tip::<VersionIndex>(&index.to_string())?;
-    if tip.is_none() && *index.identity() != identity {
-        return Err(PublishError::UnknownIndex(index.clone()));
-    }
-    let log = home
-        .store
-        .identity_head(&identity)?
-        .ok_or(HomeError::NoKeys(identity))?;
-    let state = log.key_state(log.seq()).cloned().unwrap_or_default();
-    let key = ring
-        .with_role(Role::Signing)
-        .find(|k| state.is_signing_key(&k.public()))
-        .ok_or(PublishError::NoSigningKey(identity))?;
-    let cite = Citation {
-        identity,
-        seq: log.seq(),
-    };
-    let (signed, _) = sign_next(tip.as_ref(), index, cite, key, time, ops).map_err(|error| {
-        PublishError::Refused {
-            index: index.clone(),
-            error: Box::new(error),
+    // From reading the head to storing the signed revision, no other writer may move it.
+    home.immediate(|home| {
+        let tip = home.store.index_tip::<VersionIndex>(&index.to_string())?;
+        if tip.is_none() && *index.identity() != identity {
+            return Err(PublishError::UnknownIndex(index.clone()));
         }
-    })?;
-    Ok(home
-        .store
-        .import_index::<VersionIndex>(index, &[signed.encode()])?
-        .head)
+        let log = home
+            .store
+            .identity_head(&identity)?
+            .ok_or(HomeError::NoKeys(identity))?;
+        let state = log.key_state(log.seq()).cloned().unwrap_or_default();
+        let key = ring
+            .with_role(Role::Signing)
+            .find(|k| state.is_signing_key(&k.public()))
+            .ok_or(PublishError::NoSigningKey(identity))?;
+        let cite = Citation {
+            identity,
+            seq: log.seq(),
+        };
+        let (signed, _) =
+            sign_next(tip.as_ref(), index, cite, key, time, ops).map_err(|error| {
+                PublishError::Refused {
+                    index: index.clone(),
+                    error: Box::new(error),
+                }
+            })?;
+        Ok(home
+            .store
+            .import_index::<VersionIndex>(index, &[signed.encode()])?
+            .head)
+    })
 }
 
 // Plain `From`: the message carries the cause (a `#[from]` source would print it twice).
