@@ -50,6 +50,9 @@ pub enum Need {
     },
     /// A state block of the revision the chain builds on.
     Block(Cid),
+    /// A record a new revision links outside its state (a release record), when the verifier
+    /// was started to fetch them.
+    Record(Cid),
 }
 
 /// An answer to a [`Need`].
@@ -73,7 +76,7 @@ pub enum Answer {
         /// Its envelope.
         envelope: Vec<u8>,
     },
-    /// A block (checked against its CID here).
+    /// A block or record (checked against its CID here).
     Block(Cid, Vec<u8>),
     /// The source does not have what was asked for.
     Missing(Need),
@@ -126,6 +129,9 @@ pub struct Verified<K: IndexKind> {
     pub revisions: Vec<(VerifiedRevision, Vec<u8>)>,
     /// The new tip.
     pub tip: Tip<K>,
+    /// The records the new revisions link (when asked for), each checked against its CID and
+    /// the record profile.
+    pub records: Vec<(Cid, Vec<u8>)>,
 }
 
 /// The verified revision a chain builds on: seq, payload CID and state root.
@@ -157,6 +163,9 @@ pub struct LogVerifier<K: IndexKind> {
     identities: BTreeMap<IdentityId, IdentityWalk>,
     blocks: BTreeMap<Cid, Vec<u8>>,
     base_state: Option<K::State>,
+    /// Whether to fetch the records new revisions link, and those fetched.
+    fetch_records: bool,
+    records: BTreeMap<Cid, Vec<u8>>,
     /// Needs asked and not yet answered.
     open: BTreeSet<Need>,
     /// Answers that matched no open need (ignored; a peer sent something unasked).
@@ -166,8 +175,14 @@ pub struct LogVerifier<K: IndexKind> {
 
 impl<K: IndexKind> LogVerifier<K> {
     /// Starts verifying `index` from `head` (an envelope) on top of `base` (`None`: from the
-    /// first revision).
-    pub fn start(index: IndexName, head: Vec<u8>, base: Option<Base>) -> (LogVerifier<K>, Step<K>) {
+    /// first revision). With `fetch_records`, the records the new revisions link are asked for
+    /// too and come with the result.
+    pub fn start(
+        index: IndexName,
+        head: Vec<u8>,
+        base: Option<Base>,
+        fetch_records: bool,
+    ) -> (LogVerifier<K>, Step<K>) {
         let mut v = LogVerifier {
             index,
             base,
@@ -178,6 +193,8 @@ impl<K: IndexKind> LogVerifier<K> {
             identities: BTreeMap::new(),
             blocks: BTreeMap::new(),
             base_state: None,
+            fetch_records,
+            records: BTreeMap::new(),
             open: BTreeSet::new(),
             ignored: 0,
             finished: false,
@@ -274,6 +291,15 @@ impl<K: IndexKind> LogVerifier<K> {
                 self.open.remove(&need);
                 self.take_identity_envelope(identity, envelope, asks)
             }
+            Answer::Block(cid, bytes) if self.open.contains(&Need::Record(cid)) => {
+                if !cid.matches(&bytes) || cairn_protocol::profile::decode_record(&bytes).is_err() {
+                    self.ignored += 1;
+                    return Ok(());
+                }
+                self.open.remove(&Need::Record(cid));
+                self.records.insert(cid, bytes);
+                Ok(())
+            }
             Answer::Block(cid, bytes) => {
                 if !cid.matches(&bytes) || !self.open.remove(&Need::Block(cid)) {
                     self.ignored += 1;
@@ -316,6 +342,11 @@ impl<K: IndexKind> LogVerifier<K> {
             })?;
         let rev = env.payload();
         let (seq, prev, cite) = (rev.seq, rev.prev, rev.signer);
+        let linked: Vec<Cid> = if self.fetch_records {
+            rev.ops.iter().flat_map(K::linked_records).collect()
+        } else {
+            Vec::new()
+        };
         // A chain holds no more revisions than its head's seq says (the head is the first
         // envelope taken); past that, a source is sending a chain that never ends: stop.
         let limit = *self.head_seq.get_or_insert(seq);
@@ -324,6 +355,9 @@ impl<K: IndexKind> LogVerifier<K> {
             return Ok(());
         }
         self.envelopes.insert(seq, bytes);
+        for cid in linked {
+            self.ask(Need::Record(cid), asks);
+        }
         let key = (cite.identity, cite.seq);
         if let std::collections::btree_map::Entry::Vacant(slot) = self.citations.entry(key) {
             slot.insert(seq);
@@ -467,6 +501,7 @@ impl<K: IndexKind> LogVerifier<K> {
             identities,
             revisions,
             tip: chain.tip,
+            records: std::mem::take(&mut self.records).into_iter().collect(),
         })
     }
 }

@@ -13,6 +13,7 @@ use cairn_protocol::index::{
     Citation, IndexKind, Revision, Tip, next_revision, verify_chain, verify_chain_from,
 };
 use cairn_protocol::name::IndexName;
+use cairn_protocol::release::{Artifact, Release};
 use cairn_protocol::sign::SecretKey;
 use cairn_protocol::signed::Signed;
 use proptest::prelude::*;
@@ -62,12 +63,29 @@ fn owner(changes: u8) -> (Person, Vec<SecretKey>) {
     (p, keys)
 }
 
+/// A release record for `1.<minor>` (two variants, so republishing with other content occurs).
+fn record(minor: u8, variant: u8) -> (Cid, Vec<u8>) {
+    let artifact = Artifact {
+        cid: Cid::of_raw(&[minor, variant]),
+        size: 2,
+        sha256: [variant; 32],
+    };
+    Release::new(
+        "libfoo".parse().expect("name"),
+        format!("1.{minor}").parse().expect("version"),
+        BTreeMap::from([("default".to_owned(), artifact)]),
+        BTreeMap::new(),
+    )
+    .block()
+    .expect("record")
+}
+
 fn op(s: &Step_, grantee: IdentityId) -> VersionOp {
     let version = format!("1.{}", s.version).parse().expect("version");
     match s.op {
         0 | 1 => VersionOp::Release {
             version,
-            release: Cid::of_record(&[s.version, s.op]),
+            release: record(s.version, s.op).0,
         },
         2 => VersionOp::Yank {
             version,
@@ -148,6 +166,9 @@ fn chain(
     out
 }
 
+/// The verdict compared: the tip's seq, payload CID and state root, and the records fetched.
+type Outcome = Result<((u64, Cid, Cid), BTreeSet<Cid>), Refusal>;
+
 /// Answers the verifier from `pool` in an order and batch sizes drawn from `order`; each
 /// identity in `held` is answered from the caller's "verified store" instead of being fetched.
 fn drive(
@@ -156,7 +177,7 @@ fn drive(
     pool: &Pool,
     held: &BTreeSet<IdentityId>,
     order: &[usize],
-) -> Result<(u64, Cid, Cid), Refusal> {
+) -> Outcome {
     let mut open: Vec<Need> = Vec::new();
     let mut draw = order.iter().copied().cycle();
     for _ in 0..10_000 {
@@ -164,7 +185,13 @@ fn drive(
             Step::Done(outcome) => {
                 return outcome.map(|mut v| {
                     let root = VersionIndex::state_root(&mut v.tip.state, None);
-                    (v.tip.seq(), v.tip.payload_cid, root)
+                    for (cid, bytes) in &v.records {
+                        assert!(cid.matches(bytes), "a record that is not its CID");
+                    }
+                    (
+                        (v.tip.seq(), v.tip.payload_cid, root),
+                        v.records.iter().map(|(c, _)| *c).collect(),
+                    )
                 });
             }
             Step::Needs(new) => open.extend(new),
@@ -214,7 +241,7 @@ impl Pool {
                 },
                 None => Answer::Missing(need.clone()),
             },
-            Need::Block(cid) => self.blocks.get(cid).map_or_else(
+            Need::Block(cid) | Need::Record(cid) => self.blocks.get(cid).map_or_else(
                 || Answer::Missing(need.clone()),
                 |b| Answer::Block(*cid, b.clone()),
             ),
@@ -241,10 +268,17 @@ fn pool(envelopes: &[Vec<u8>], people: &[&Person]) -> Pool {
         let env = Signed::<Revision<VersionIndex>>::decode(e).expect("decodes");
         all.insert(env.payload_cid(), e.clone());
     }
+    let mut blocks = BTreeMap::new();
+    for minor in 0..4 {
+        for variant in 0..2 {
+            let (cid, bytes) = record(minor, variant);
+            blocks.insert(cid, bytes);
+        }
+    }
     Pool {
         envelopes: all,
         logs,
-        blocks: BTreeMap::new(),
+        blocks,
     }
 }
 
@@ -259,6 +293,7 @@ proptest! {
         held_owner in any::<bool>(),
         held_grantee in any::<bool>(),
         split in 0..24usize,
+        fetch_records in any::<bool>(),
     ) {
         let owner = owner(changes);
         let grantee = Person::new(2);
@@ -271,6 +306,18 @@ proptest! {
                 let root = VersionIndex::state_root(&mut t.state, None);
                 (t.seq(), t.payload_cid, root)
             });
+        let linked = |from: usize| -> BTreeSet<Cid> {
+            if !fetch_records {
+                return BTreeSet::new();
+            }
+            envelopes[from..]
+                .iter()
+                .flat_map(|e| {
+                    let env = Signed::<Revision<VersionIndex>>::decode(e).expect("decodes");
+                    env.payload().ops.iter().flat_map(VersionIndex::linked_records).collect::<Vec<_>>()
+                })
+                .collect()
+        };
         let mut held = BTreeSet::new();
         if held_owner { held.insert(owner.0.id()); }
         if held_grantee { held.insert(grantee.id()); }
@@ -278,10 +325,14 @@ proptest! {
 
         // From the first revision.
         let head = envelopes.last().expect("one").clone();
-        let (v, first) = LogVerifier::<VersionIndex>::start(index.clone(), head.clone(), None);
+        let (v, first) =
+            LogVerifier::<VersionIndex>::start(index.clone(), head.clone(), None, fetch_records);
         let got = drive(v, first, &pool, &held, &order);
         match (&expected, &got) {
-            (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
+            (Ok(a), Ok((b, records))) => {
+                prop_assert_eq!(a, b);
+                prop_assert_eq!(records, &linked(0), "every record the revisions link, no other");
+            }
             (Err(a), Err(Refusal::Chain { error, .. })) => prop_assert_eq!(a, error),
             _ => prop_assert!(false, "expected {:?}, got {:?}", expected, got),
         }
@@ -296,10 +347,14 @@ proptest! {
             }
             let mut tip = prefix.tip;
             let base = (tip.seq(), tip.payload_cid, VersionIndex::state_root(&mut tip.state, None));
-            let (v, first) = LogVerifier::<VersionIndex>::start(index.clone(), head, Some(base));
+            let (v, first) =
+                LogVerifier::<VersionIndex>::start(index.clone(), head, Some(base), fetch_records);
             let got = drive(v, first, &pool, &held, &order);
             match (&expected, &got) {
-                (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
+                (Ok(a), Ok((b, records))) => {
+                    prop_assert_eq!(a, b);
+                    prop_assert_eq!(records, &linked(split), "the records of the new revisions only");
+                }
                 (Err(a), Err(Refusal::Chain { error, .. })) => prop_assert_eq!(a, error),
                 _ => prop_assert!(false, "on a base: expected {:?}, got {:?}", expected, got),
             }
@@ -327,10 +382,80 @@ fn an_identity_nobody_has_is_reported_unavailable() {
         }],
     );
     let pool = pool(&envelopes, &[]);
-    let (v, first) = LogVerifier::<VersionIndex>::start(index, envelopes[0].clone(), None);
+    let (v, first) = LogVerifier::<VersionIndex>::start(index, envelopes[0].clone(), None, false);
     let got = drive(v, first, &pool, &BTreeSet::new(), &[0]);
     assert!(
         matches!(got, Err(Refusal::Unavailable(Need::IdentityHead { identity, cited_by: 1, .. })) if identity == owner.id()),
         "{got:?}"
     );
+}
+
+#[test]
+fn a_missing_record_is_reported_and_a_wrong_one_is_not_taken() {
+    let owner = owner(0);
+    let index = owner.0.index("libfoo");
+    let step = Step_ {
+        by_grantee: false,
+        cite_back: 0,
+        op: 0,
+        version: 2,
+        spoil: 0,
+    };
+    let envelopes = chain(&index, &owner, &Person::new(2), &[step]);
+    let (wanted, bytes) = record(2, 0);
+    let mut pool = pool(&envelopes, &[&owner.0]);
+    let run = |pool: &Pool| {
+        let (v, first) =
+            LogVerifier::<VersionIndex>::start(index.clone(), envelopes[0].clone(), None, true);
+        drive(v, first, pool, &BTreeSet::new(), &[0])
+    };
+    // Another record's bytes offered for the wanted CID are not taken: the need stays open.
+    let (_, other) = record(1, 0);
+    let (mut v, mut step) =
+        LogVerifier::<VersionIndex>::start(index.clone(), envelopes[0].clone(), None, true);
+    let mut open: Vec<Need> = Vec::new();
+    loop {
+        match step {
+            Step::Done(done) => panic!("finished without the record: {done:?}"),
+            Step::Needs(new) => open.extend(new),
+        }
+        let others: Vec<Need> = open
+            .iter()
+            .filter(|n| !matches!(n, Need::Record(_)))
+            .cloned()
+            .collect();
+        open.retain(|n| matches!(n, Need::Record(_)));
+        if others.is_empty() {
+            break;
+        }
+        step = v.feed(
+            others
+                .iter()
+                .map(|n| pool.answer(n, &BTreeSet::new()))
+                .collect(),
+        );
+    }
+    assert_eq!(open, vec![Need::Record(wanted)]);
+    match v.feed(vec![Answer::Block(wanted, other)]) {
+        Step::Needs(more) => assert!(more.is_empty(), "{more:?}"),
+        Step::Done(done) => panic!("took the wrong bytes: {done:?}"),
+    }
+    assert_eq!(v.ignored, 1, "the wrong bytes were ignored");
+    match v.feed(vec![Answer::Block(wanted, bytes.clone())]) {
+        Step::Done(done) => {
+            let verified = done.expect("verified");
+            assert_eq!(verified.records, vec![(wanted, bytes.clone())]);
+        }
+        Step::Needs(more) => panic!("still waiting for {more:?}"),
+    }
+    // A source that has no such record: reported as unavailable, naming it.
+    pool.blocks.remove(&wanted);
+    let got = run(&pool);
+    assert!(
+        matches!(got, Err(Refusal::Unavailable(Need::Record(c))) if c == wanted),
+        "{got:?}"
+    );
+    pool.blocks.insert(wanted, bytes);
+    let got = run(&pool).expect("verified");
+    assert_eq!(got.1, BTreeSet::from([wanted]));
 }

@@ -698,7 +698,8 @@ impl Store {
             .map(|(_, b)| b.clone())
             .ok_or(StoreError::Empty)?;
         let base = tip.map(|t| (t.seq(), t.payload_cid, t.revision.state));
-        let (mut machine, mut step) = LogVerifier::<K>::start(index.clone(), head, base);
+        // Release records come in bundles beside the logs; the import does not ask for them.
+        let (mut machine, mut step) = LogVerifier::<K>::start(index.clone(), head, base, false);
         loop {
             let needs = match step {
                 Step::Needs(needs) => needs,
@@ -758,10 +759,12 @@ impl Store {
                     None => Answer::Missing(need),
                 }
             }
-            Need::Block(cid) => match self.get(&cid).map_err(StoreError::Unreadable)? {
-                Some(bytes) => Answer::Block(cid, bytes),
-                None => Answer::Missing(need),
-            },
+            Need::Block(cid) | Need::Record(cid) => {
+                match self.get(&cid).map_err(StoreError::Unreadable)? {
+                    Some(bytes) => Answer::Block(cid, bytes),
+                    None => Answer::Missing(need),
+                }
+            }
         })
     }
 

@@ -84,6 +84,11 @@ pub trait IndexKind: Sized + Debug + Clone + PartialEq {
     fn state_root(state: &mut Self::State, fresh: Option<&mut EncodedBlocks>) -> Cid;
     /// Loads a state from its root block and map blocks, checking every block.
     fn load_state(root: Cid, blocks: Blocks<'_>) -> Result<Self::State, ChainError>;
+    /// Records an operation links outside the state (a version index's release records),
+    /// which a follower fetches along with the revisions.
+    fn linked_records(_op: &Self::Op) -> Vec<Cid> {
+        Vec::new()
+    }
     /// Names the rule a mismatching linked state breaks, if the claimed blocks show it
     /// (for a version index: a dropped release).
     fn diagnose(

@@ -636,6 +636,13 @@ impl IndexKind for VersionIndex {
     type Op = VersionOp;
     type State = VersionState;
 
+    fn linked_records(op: &VersionOp) -> Vec<Cid> {
+        match op {
+            VersionOp::Release { release, .. } => vec![*release],
+            _ => Vec::new(),
+        }
+    }
+
     fn op_to_value(op: &VersionOp) -> Value {
         let mut m = Map::new();
         m.insert("op", Value::text(op.name()));
