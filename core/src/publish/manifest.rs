@@ -75,15 +75,53 @@ struct RawPackage {
     assets: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+/// A dependency as written: a constraint, or a table of `version` and `private`. Read by hand
+/// rather than as an untagged enum, so that a mistyped key (`privat = true`) is refused with its
+/// line instead of being dropped.
+#[derive(Debug)]
 enum RawDependency {
     Constraint(String),
-    Table {
-        version: String,
-        #[serde(default)]
-        private: bool,
-    },
+    Table { version: String, private: bool },
+}
+
+impl<'de> Deserialize<'de> for RawDependency {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<RawDependency, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = RawDependency;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a constraint such as \"^1.2\", or { version = \"^1.2\", private = true }")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawDependency, E> {
+                Ok(RawDependency::Constraint(v.to_owned()))
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<RawDependency, A::Error> {
+                const FIELDS: &[&str] = &["version", "private"];
+                let (mut version, mut private) = (None, None);
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "version" if version.is_none() => version = Some(map.next_value()?),
+                        "private" if private.is_none() => private = Some(map.next_value()?),
+                        "version" | "private" => {
+                            return Err(serde::de::Error::custom(format!("`{key}` given twice")));
+                        }
+                        other => return Err(serde::de::Error::unknown_field(other, FIELDS)),
+                    }
+                }
+                Ok(RawDependency::Table {
+                    version: version.ok_or_else(|| serde::de::Error::missing_field("version"))?,
+                    private: private.unwrap_or(false),
+                })
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 /// A checked manifest.
@@ -288,6 +326,18 @@ zlib = { version = ">= 1.2 < 2", private = true }
                 "linux-x86_64",
             ),
             ("[package]\nname = \"a\"\n", "version"),
+            (
+                "[package]\nname = \"a\"\nversion = \"1\"\n[dependencies]\nzlib = { version = \">=1.2 <2\", privat = true }\n",
+                "unknown field `privat`, expected `version` or `private`",
+            ),
+            (
+                "[package]\nname = \"a\"\nversion = \"1\"\n[dependencies]\nzlib = { private = true }\n",
+                "missing field `version`",
+            ),
+            (
+                "[package]\nname = \"a\"\nversion = \"1\"\n[dependencies]\nzlib = 3\n",
+                "a constraint such as",
+            ),
         ];
         for (text, needle) in cases {
             let e = parse(text).expect_err(text).to_string();
