@@ -20,6 +20,11 @@ pub(crate) fn open_home(explicit: Option<&Path>) -> anyhow::Result<Home> {
 /// The passphrase: `$CAIRN_PASSPHRASE`, else asked on the terminal (twice when `confirm`).
 pub(crate) fn passphrase(confirm: bool) -> anyhow::Result<Vec<u8>> {
     if let Some(p) = std::env::var_os("CAIRN_PASSPHRASE") {
+        if p.is_empty() {
+            bail!(
+                "`CAIRN_PASSPHRASE` is set but empty; an empty passphrase would leave the keys unprotected\n\nhint: set it to the passphrase, or unset it to be asked on the terminal"
+            );
+        }
         return Ok(p.into_encoded_bytes());
     }
     if !std::io::stdin().is_terminal() {

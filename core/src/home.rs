@@ -71,6 +71,12 @@ pub enum HomeError {
         /// The identity in the file.
         found: IdentityId,
     },
+    /// A file that would be overwritten (it may be another identity's only key copy).
+    #[error(
+        "`{}` already exists; nothing was written\n\nhint: choose another file, or pass `--force` to replace it",
+        .0.display()
+    )]
+    FileExists(PathBuf),
     /// A petname that breaks the name rule.
     #[error("invalid petname `{given}`: {reason}")]
     Petname {
@@ -471,17 +477,22 @@ impl Home {
         )
     }
 
-    /// Seals the root keys into a separate key file; with `remove`, the home key file keeps
-    /// only the signing keys (everyday publishing still works; identity changes then need the
-    /// root file).
+    /// Seals the root keys into the key file `out` (mode 0600; an existing file is kept unless
+    /// `replace`); with `remove`, the home key file then keeps only the signing keys (everyday
+    /// publishing still works; identity changes then need the root file). The root file is
+    /// durably written before the home's copy is dropped, so a failure or a crash in between
+    /// never loses the root keys.
+    #[allow(clippy::too_many_arguments)] // Each is a distinct choice of the person exporting.
     pub fn export_root(
         &mut self,
         id: IdentityId,
         keys: &Unlocked,
         passphrase: &[u8],
         kdf: KdfParams,
+        out: &Path,
+        replace: bool,
         remove: bool,
-    ) -> Result<Vec<u8>, HomeError> {
+    ) -> Result<(), HomeError> {
         let roots: Vec<(Role, SecretKey)> = keys
             .home
             .keys
@@ -500,6 +511,25 @@ impl Home {
             passphrase,
             kdf,
         )?;
+        let io = |cause| {
+            HomeError::Key(KeyError::Io {
+                path: out.to_path_buf(),
+                cause,
+            })
+        };
+        let mut f =
+            crate::atomic::AtomicFile::create(out, crate::atomic::Access::Private).map_err(io)?;
+        f.write_all(&file).map_err(io)?;
+        match if replace {
+            f.commit("keys:after-temp-write")
+        } else {
+            f.commit_new("keys:after-temp-write")
+        } {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(HomeError::FileExists(out.to_path_buf()));
+            }
+            other => other.map_err(io)?,
+        }
         if remove {
             let signing: Vec<(Role, SecretKey)> = keys
                 .home
@@ -518,7 +548,7 @@ impl Home {
             )?;
             keys::write_private(&self.key_path(&id), &sealed)?;
         }
-        Ok(file)
+        Ok(())
     }
 
     /// An identity's portable file: a bundle of its identity log carrying its sealed key file.
@@ -660,5 +690,75 @@ mod tests {
             home.unlock(&a, b"pw").is_ok(),
             "the existing key file is untouched"
         );
+    }
+
+    #[test]
+    fn root_keys_leave_the_home_only_after_their_file_is_written() {
+        let tmp = tempfile::tempdir().expect("temporary home");
+        let mut home = Home::open(&tmp.path().join("home")).expect("open");
+        let id = home
+            .create_identity(b"pw", KdfParams::INSECURE_FOR_TESTS, 1, &mut seeded(), None)
+            .expect("identity");
+        let unlocked = |home: &Home| Unlocked {
+            home: home.unlock(&id, b"pw").expect("unlock"),
+            root: None,
+        };
+        let roots = |home: &Home| {
+            home.unlock(&id, b"pw")
+                .expect("unlock")
+                .with_role(Role::Root)
+                .count()
+        };
+        // A file that cannot be written (its directory is a file): nothing is removed.
+        let blocker = tmp.path().join("not-a-dir");
+        std::fs::write(&blocker, b"x").expect("blocker");
+        let keys = unlocked(&home);
+        let err = home.export_root(
+            id,
+            &keys,
+            b"pw",
+            KdfParams::INSECURE_FOR_TESTS,
+            &blocker.join("root.key"),
+            false,
+            true,
+        );
+        assert!(
+            matches!(err, Err(HomeError::Key(KeyError::Io { .. }))),
+            "{err:?}"
+        );
+        assert_eq!(roots(&home), 1, "the root key is still here");
+        // An existing file is never replaced without being asked to.
+        let existing = tmp.path().join("someone-else.key");
+        std::fs::write(&existing, b"another identity's only root key").expect("file");
+        let err = home.export_root(
+            id,
+            &keys,
+            b"pw",
+            KdfParams::INSECURE_FOR_TESTS,
+            &existing,
+            false,
+            true,
+        );
+        assert!(matches!(err, Err(HomeError::FileExists(_))), "{err:?}");
+        assert_eq!(
+            std::fs::read(&existing).expect("read"),
+            b"another identity's only root key"
+        );
+        assert_eq!(roots(&home), 1);
+        // Written, then removed from the home; the file opens with the passphrase.
+        let out = tmp.path().join("root.key");
+        home.export_root(
+            id,
+            &keys,
+            b"pw",
+            KdfParams::INSECURE_FOR_TESTS,
+            &out,
+            false,
+            true,
+        )
+        .expect("export");
+        assert_eq!(roots(&home), 0, "the home keeps only the signing key");
+        let ring = keys::open(&std::fs::read(&out).expect("root file"), b"pw").expect("opens");
+        assert_eq!(ring.with_role(Role::Root).count(), 1);
     }
 }

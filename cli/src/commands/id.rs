@@ -2,7 +2,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use cairn_core::atomic::Access;
+use cairn_core::atomic::{Access, AtomicFile};
 use cairn_core::home::{Home, Unlocked};
 use cairn_core::keys;
 use cairn_protocol::identity::IdentityId;
@@ -57,9 +57,12 @@ pub(crate) enum Command {
         /// Which identity; the default if absent.
         #[arg(long = "as")]
         identity: Option<String>,
-        /// The file to write.
+        /// The file to write (mode 0600: it holds the sealed keys).
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
+        /// Replace the file if it exists.
+        #[arg(long)]
+        force: bool,
     },
     /// Import an identity file written by `cairn id export`.
     Import {
@@ -71,12 +74,15 @@ pub(crate) enum Command {
         /// Which identity; the default if absent.
         #[arg(long = "as")]
         identity: Option<String>,
-        /// The root key file to write.
+        /// The root key file to write (mode 0600).
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
         /// Remove the root keys from this home afterwards.
         #[arg(long)]
         remove: bool,
+        /// Replace the file if it exists.
+        #[arg(long)]
+        force: bool,
     },
     /// Give an identity a local petname (never published).
     Petname {
@@ -210,12 +216,30 @@ fn keys_command(home: &mut Home, cmd: Command) -> anyhow::Result<()> {
                 .context("failed to revoke the key")?;
             eprintln!("revoked {public}: revisions citing later states of {id} may not use it");
         }
-        Command::Export { identity, out } => {
+        Command::Export {
+            identity,
+            out,
+            force,
+        } => {
             let id = home.resolve(identity.as_deref())?;
             let bytes = home.export_identity(id)?;
-            // The file holds sealed secret keys: owner-only, like the home's key files.
-            cairn_core::atomic::write(&out, &bytes, Access::Private, "export:after-temp-write")
+            // The file holds sealed secret keys: owner-only, like the home's key files, and an
+            // existing file (perhaps another identity's only copy) is kept unless `--force`.
+            let file = AtomicFile::create(&out, Access::Private)
+                .and_then(|mut f| f.write_all(&bytes).map(|()| f))
                 .with_context(|| format!("failed to write `{}`", out.display()))?;
+            let written = if force {
+                file.commit("export:after-temp-write")
+            } else {
+                file.commit_new("export:after-temp-write")
+            };
+            match written {
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => anyhow::bail!(
+                    "`{}` already exists; nothing was written\n\nhint: choose another file, or pass `--force` to replace it",
+                    out.display()
+                ),
+                other => other.with_context(|| format!("failed to write `{}`", out.display()))?,
+            }
             eprintln!(
                 "wrote {id} (identity log and sealed keys) to `{}`",
                 out.display()
@@ -234,13 +258,12 @@ fn keys_command(home: &mut Home, cmd: Command) -> anyhow::Result<()> {
             identity,
             out,
             remove,
+            force,
         } => {
             let id = home.resolve(identity.as_deref())?;
             let pass = settings::passphrase(false)?;
             let keys = unlock(home, &id, None, &pass)?;
-            let file = home.export_root(id, &keys, &pass, settings::kdf(), remove)?;
-            cairn_core::keys::write_private(&out, &file)
-                .with_context(|| format!("failed to write `{}`", out.display()))?;
+            home.export_root(id, &keys, &pass, settings::kdf(), &out, force, remove)?;
             eprintln!(
                 "root keys of {id} written to `{}`{}",
                 out.display(),

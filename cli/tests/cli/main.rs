@@ -175,6 +175,28 @@ fn a_passphrase_is_required_without_a_terminal() {
     // Nothing was created.
     let list = env.run(&["id", "list", "--json"]);
     assert_eq!(stdout(&list).trim(), "[]");
+    // An empty passphrase is refused from the environment as on the terminal.
+    let out = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .arg("--home")
+        .arg(&env.home)
+        .args(["id", "new"])
+        .env("CAIRN_PASSPHRASE", "")
+        .env("CAIRN_KDF_INSECURE_FOR_TESTS", "1")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("`CAIRN_PASSPHRASE` is set but empty"),
+        "{}",
+        stderr(&out)
+    );
+    let list = env.run(&["id", "list", "--json"]);
+    assert_eq!(
+        stdout(&list).trim(),
+        "[]",
+        "no key sealed with the empty passphrase"
+    );
 }
 
 fn write_package(dir: &std::path::Path, version: &str, body: &str) {
@@ -731,6 +753,28 @@ fn keys_rotate_revoke_and_move_between_machines() {
     ok(
         &env,
         &["id", "export", "--out", file.to_str().expect("utf8")],
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&file)
+            .expect("exported")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the sealed keys are owner-only");
+    }
+    let again = env.run(&["id", "export", "--out", file.to_str().expect("utf8")]);
+    assert_eq!(again.status.code(), Some(2), "an existing file is kept");
+    assert!(stderr(&again).contains("--force"), "{}", stderr(&again));
+    ok(
+        &env,
+        &[
+            "id",
+            "export",
+            "--out",
+            file.to_str().expect("utf8"),
+            "--force",
+        ],
     );
     assert_eq!(
         ok(&laptop, &["id", "import", file.to_str().expect("utf8")]).trim(),

@@ -91,7 +91,9 @@ impl<'de> Deserialize<'de> for RawDependency {
             type Value = RawDependency;
 
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a constraint such as \"^1.2\", or { version = \"^1.2\", private = true }")
+                f.write_str(
+                    "a constraint such as \"^1.2\", or { version = \"^1.2\", private = true }",
+                )
             }
 
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawDependency, E> {
