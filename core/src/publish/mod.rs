@@ -165,12 +165,7 @@ fn build(manifest: &Manifest, dir: &Path) -> Result<Built, PublishError> {
     let mut blobs: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     blobs.insert("default".into(), archive);
     for (platform, file) in &manifest.assets {
-        let path = dir.join(file);
-        let bytes = std::fs::read(&path).map_err(|source| PackError::Io {
-            path: path.clone(),
-            cause: source,
-        })?;
-        blobs.insert(platform.clone(), bytes);
+        blobs.insert(platform.clone(), pack::read_asset(dir, platform, file)?);
     }
     let artifacts: BTreeMap<String, Artifact> = blobs
         .iter()

@@ -27,6 +27,17 @@ pub enum PackError {
         "`{0}` is a symbolic link or special file; archives hold regular files only\n\nhint: add it to `exclude` in cairn.toml"
     )]
     Special(PathBuf),
+    /// An asset path that leaves the package directory (absolute, or through `..`).
+    #[error(
+        "asset `{platform}` = `{}` is outside the package directory; assets must be files inside it\n\nhint: copy the file into the package and give its path relative to `cairn.toml`",
+        .path.display()
+    )]
+    Outside {
+        /// The platform.
+        platform: String,
+        /// The path as written.
+        path: PathBuf,
+    },
     /// A path that is not valid UTF-8.
     #[error("`{0}` is not a UTF-8 path")]
     NotUtf8(PathBuf),
@@ -51,6 +62,39 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PackError + '_ {
         path: path.to_path_buf(),
         cause: source,
     }
+}
+
+/// Reads an asset: `rel` must be a relative path with no `..` naming a regular file inside
+/// `dir` (not a symbolic link, so it cannot lead outside either).
+pub fn read_asset(dir: &Path, platform: &str, rel: &Path) -> Result<Vec<u8>, PackError> {
+    let outside = || PackError::Outside {
+        platform: platform.to_owned(),
+        path: rel.to_path_buf(),
+    };
+    if !rel.components().all(|c| {
+        matches!(
+            c,
+            std::path::Component::Normal(_) | std::path::Component::CurDir
+        )
+    }) {
+        return Err(outside());
+    }
+    let path = dir.join(rel);
+    // Every component below the package directory must be a real directory or the file itself:
+    // a symbolic link anywhere on the way could lead out.
+    let mut at = dir.to_path_buf();
+    for c in rel.components() {
+        at.push(c);
+        let meta = std::fs::symlink_metadata(&at).map_err(io(&at))?;
+        if meta.file_type().is_symlink() {
+            return Err(PackError::Special(at));
+        }
+    }
+    let meta = std::fs::symlink_metadata(&path).map_err(io(&path))?;
+    if !meta.is_file() {
+        return Err(PackError::Special(path));
+    }
+    std::fs::read(&path).map_err(io(&path))
 }
 
 /// Lists the files to pack, sorted.
@@ -147,6 +191,49 @@ pub fn pack(dir: &Path, files: &[PackedFile]) -> Result<Vec<u8>, PackError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn assets_stay_inside_the_package() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let (pkg, outside) = (tmp.path().join("pkg"), tmp.path().join("outside"));
+        std::fs::create_dir_all(pkg.join("dist")).expect("dir");
+        std::fs::create_dir_all(&outside).expect("dir");
+        std::fs::write(outside.join("secret.txt"), b"secret").expect("secret");
+        std::fs::write(pkg.join("dist/lib.so"), b"elf").expect("asset");
+        assert_eq!(
+            read_asset(&pkg, "linux-x86_64", Path::new("dist/lib.so")).expect("inside"),
+            b"elf"
+        );
+        let refused = |rel: &Path| read_asset(&pkg, "linux-x86_64", rel).expect_err("outside");
+        assert!(matches!(
+            refused(Path::new("../outside/secret.txt")),
+            PackError::Outside { .. }
+        ));
+        assert!(matches!(
+            refused(&outside.join("secret.txt")),
+            PackError::Outside { .. }
+        ));
+        assert!(matches!(
+            refused(Path::new("dist/../../outside/secret.txt")),
+            PackError::Outside { .. }
+        ));
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(outside.join("secret.txt"), pkg.join("dist/link.so"))
+                .expect("link");
+            std::os::unix::fs::symlink(&outside, pkg.join("linked-dir")).expect("link");
+            assert!(matches!(
+                refused(Path::new("dist/link.so")),
+                PackError::Special(_)
+            ));
+            assert!(matches!(
+                refused(Path::new("linked-dir/secret.txt")),
+                PackError::Special(_)
+            ));
+        }
+        let message = refused(Path::new("../outside/secret.txt")).to_string();
+        assert!(message.contains("outside the package"), "{message}");
+    }
 
     #[test]
     fn same_files_same_bytes_whatever_the_times() {
