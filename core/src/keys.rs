@@ -60,6 +60,38 @@ impl KdfParams {
         t: 3,
         p: 1,
     };
+    /// The most memory a key file may ask for (256 MiB: four times the default).
+    pub const MAX_M_KIB: u32 = 256 * 1024;
+    /// The most passes a key file may ask for.
+    pub const MAX_T: u32 = 16;
+    /// The most lanes a key file may ask for.
+    pub const MAX_P: u32 = 8;
+    /// The most work (memory in KiB × passes) a key file may ask for: 256 MiB × 4 passes, a
+    /// few seconds on a slow machine.
+    pub const MAX_WORK: u64 = 256 * 1024 * 4;
+
+    /// Refuses parameters beyond the caps, before any memory is spent on them: they are read
+    /// from the file, which is not authenticated until after the derivation.
+    pub fn check_caps(self) -> Result<KdfParams, KeyError> {
+        let over = |param: &'static str, value: u64, max: u64| {
+            Err(KeyError::KdfLimit { param, value, max })
+        };
+        if self.m_kib > Self::MAX_M_KIB {
+            return over("m_kib", self.m_kib.into(), Self::MAX_M_KIB.into());
+        }
+        if self.t > Self::MAX_T {
+            return over("t", self.t.into(), Self::MAX_T.into());
+        }
+        if self.p > Self::MAX_P {
+            return over("p", self.p.into(), Self::MAX_P.into());
+        }
+        let work = u64::from(self.m_kib) * u64::from(self.t);
+        if work > Self::MAX_WORK {
+            return over("m_kib × t", work, Self::MAX_WORK);
+        }
+        Ok(self)
+    }
+
     /// The smallest cost Argon2 allows; for tests and vectors only, never for real keys.
     pub const INSECURE_FOR_TESTS: KdfParams = KdfParams {
         m_kib: 8,
@@ -120,6 +152,18 @@ pub enum KeyError {
     /// KDF parameters Argon2 refuses.
     #[error("invalid key derivation parameters: {0}")]
     Kdf(String),
+    /// KDF parameters beyond what this tool spends on opening a file.
+    #[error(
+        "the key file asks for key derivation with {param} = {value}, above the limit of {max}; it was not opened\n\nhint: a file made by cairn never does this; if you made it with other tools, re-seal it with `cairn id export` from a home that opens it"
+    )]
+    KdfLimit {
+        /// The parameter (`m_kib`, `t`, `p`, or `m_kib × t`).
+        param: &'static str,
+        /// Its value in the file.
+        value: u64,
+        /// The cap.
+        max: u64,
+    },
     /// The system random generator failed.
     #[error("no randomness available: {0}")]
     Random(String),
@@ -142,6 +186,7 @@ impl KeyError {
             KeyError::UnknownFormat(_) => "key-unknown-format",
             KeyError::Decrypt => "key-decrypt",
             KeyError::Kdf(_) => "key-kdf",
+            KeyError::KdfLimit { .. } => "key-kdf-limit",
             KeyError::Random(_) => "key-random",
             KeyError::Io { .. } => "key-io",
         }
@@ -275,7 +320,7 @@ pub fn open(file: &[u8], passphrase: &[u8]) -> Result<KeyRing, KeyError> {
         other => return Err(KeyError::Format(f.wrong_type("sealed", "bytes", &other))),
     };
     f.finish()?;
-    let key = derive(passphrase, &salt, params)?;
+    let key = derive(passphrase, &salt, params.check_caps()?)?;
     let aad = codec::encode(&Value::Map(header(params, &salt, &nonce)));
     let plain = XChaCha20Poly1305::new(&key.into())
         .decrypt(

@@ -85,6 +85,34 @@ fn generate() -> anyhow::Result<Json> {
         pass,
         &altered,
     ));
+    // Costs beyond the caps are refused before any key derivation (the header is not
+    // authenticated until after it, so these files never reach decryption).
+    for (what, m_kib, t, p) in [
+        ("memory above 256 MiB", KdfParams::MAX_M_KIB + 1, 1, 1),
+        ("2^32 - 1 passes", 8, u32::MAX, 1),
+        ("more than 8 lanes", 72, 1, 9),
+        ("256 MiB for 5 passes", KdfParams::MAX_M_KIB, 5, 1),
+    ] {
+        let mut v = profile::decode_record(&good)?;
+        if let Value::Map(m) = &mut v
+            && let Some(Value::Map(mut k)) = m.get("kdf").cloned()
+        {
+            k.insert("m_kib", Value::Integer(m_kib.into()));
+            k.insert("t", Value::Integer(t.into()));
+            k.insert("p", Value::Integer(p.into()));
+            m.insert("kdf", Value::Map(k));
+        }
+        let costly = codec::encode(&v);
+        vectors.push(with_passphrase(
+            negative(
+                &format!("KDF cost refused: {what}"),
+                &costly,
+                "key-kdf-limit",
+            ),
+            pass,
+            &costly,
+        ));
+    }
     let mut v = profile::decode_record(&good)?;
     if let Value::Map(m) = &mut v {
         m.insert("format", Value::text("cairn-key/2"));
