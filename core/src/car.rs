@@ -13,8 +13,11 @@ use thiserror::Error;
 /// The largest block a CAR may carry (record blocks are at most 1 MiB; artifacts are not
 /// carried in bundles).
 pub const MAX_SECTION: usize = (1 << 20) + 64;
-/// The most sections read from one CAR.
-pub const MAX_SECTIONS: usize = 1 << 20;
+/// The most sections read from one CAR (duplicates included): refused at the next one, before
+/// it is read.
+pub const MAX_SECTIONS: usize = 1 << 18;
+/// The most bytes of sections (lengths, CIDs and blocks) read from one CAR.
+pub const MAX_TOTAL: usize = 256 << 20;
 
 /// Blocks with their CIDs, in CAR order.
 pub type Blocks = Vec<(Cid, Vec<u8>)>;
@@ -49,8 +52,15 @@ pub enum CarError {
     #[error("block `{0}` does not match its CID (the CAR was altered or damaged)")]
     Mismatch(Cid),
     /// Too many sections.
-    #[error("more than {MAX_SECTIONS} blocks")]
+    #[error(
+        "the CAR has more than {MAX_SECTIONS} sections; no bundle needs that many\n\nhint: split the export, one log per bundle"
+    )]
     TooMany,
+    /// Too many bytes of sections.
+    #[error(
+        "the CAR's sections pass {MAX_TOTAL} bytes; no bundle needs that much\n\nhint: split the export, one log per bundle"
+    )]
+    TooLarge,
 }
 
 impl CarError {
@@ -64,6 +74,7 @@ impl CarError {
             CarError::Cid { .. } => "car-cid",
             CarError::Mismatch(_) => "car-block-mismatch",
             CarError::TooMany => "car-too-many-blocks",
+            CarError::TooLarge => "car-too-large",
         }
     }
 }
@@ -161,10 +172,14 @@ pub fn read(data: &[u8]) -> Result<(Vec<Cid>, Blocks), CarError> {
         .collect::<Result<Vec<_>, _>>()?;
     f.finish().map_err(|e| CarError::Header(e.to_string()))?;
     let mut blocks = Vec::new();
+    // A block repeated in the CAR is kept once (and its repeats still count toward the caps).
+    let mut seen = std::collections::BTreeSet::new();
+    let (body_start, mut sections) = (pos, 0usize);
     while pos < data.len() {
-        if blocks.len() == MAX_SECTIONS {
+        if sections == MAX_SECTIONS {
             return Err(CarError::TooMany);
         }
+        sections += 1;
         let start = pos;
         let len = read_varint(data, &mut pos)?;
         let len = usize::try_from(len)
@@ -174,6 +189,9 @@ pub fn read(data: &[u8]) -> Result<(Vec<Cid>, Blocks), CarError> {
                 offset: start,
                 reason: "section length out of range",
             })?;
+        if pos + len - body_start > MAX_TOTAL {
+            return Err(CarError::TooLarge);
+        }
         let section = data
             .get(pos..pos + len)
             .ok_or(CarError::Truncated(data.len()))?;
@@ -186,7 +204,9 @@ pub fn read(data: &[u8]) -> Result<(Vec<Cid>, Blocks), CarError> {
         if !cid.matches(bytes) {
             return Err(CarError::Mismatch(cid));
         }
-        blocks.push((cid, bytes.to_vec()));
+        if seen.insert(cid) {
+            blocks.push((cid, bytes.to_vec()));
+        }
     }
     Ok((roots, blocks))
 }
@@ -219,5 +239,37 @@ mod tests {
             "car-truncated"
         );
         assert_eq!(read(&[0x80]).expect_err("varint").code(), "car-truncated");
+    }
+
+    #[test]
+    fn a_flood_of_tiny_duplicate_blocks_is_refused_at_the_section_cap() {
+        let tiny = b"\xa0".to_vec();
+        let cid = Cid::of_record(&tiny);
+        let one = write(&[cid], &[(cid, tiny.clone())]);
+        let section = &one[one.len() - (1 + CID_LEN + tiny.len())..];
+        let mut car = one.clone();
+        for _ in 0..MAX_SECTIONS {
+            car.extend_from_slice(section);
+        }
+        // MAX_SECTIONS + 1 sections: refused, and the duplicates were never kept.
+        assert_eq!(read(&car).expect_err("flood").code(), "car-too-many-blocks");
+        car.truncate(car.len() - section.len());
+        let (_, blocks) = read(&car).expect("exactly at the cap");
+        assert_eq!(blocks.len(), 1, "a repeated block is kept once");
+    }
+
+    #[test]
+    fn sections_past_the_byte_cap_are_refused() {
+        let mut blocks = Vec::new();
+        for i in 0u8..=255 {
+            let b = codec::encode(&Value::List(vec![
+                Value::Integer(i.into()),
+                Value::Bytes(vec![7; (1 << 20) - 16]),
+            ]));
+            blocks.push((Cid::of_record(&b), b));
+        }
+        let car = write(&[blocks[0].0], &blocks);
+        assert!(car.len() > MAX_TOTAL);
+        assert_eq!(read(&car).expect_err("too large").code(), "car-too-large");
     }
 }

@@ -111,6 +111,23 @@ fn generate() -> anyhow::Result<Json> {
     ));
     let no_roots = cairn_core::car::write(&[], &[]);
     vectors.push(negative("no root", &no_roots, "bundle-manifest"));
+    // One more section than a reader takes, all repeats of one tiny block: refused at the cap,
+    // before the flood is kept in memory.
+    let tiny = b"\xa0".to_vec();
+    let cid = Cid::of_record(&tiny);
+    let one = cairn_core::car::write(&[cid], &[(cid, tiny.clone())]);
+    let section = one[one.len() - (1 + 36 + tiny.len())..].to_vec();
+    let count = cairn_core::car::MAX_SECTIONS as u64;
+    let mut flood = one.clone();
+    for _ in 0..count {
+        flood.extend_from_slice(&section);
+    }
+    vectors.push(json!({
+        "name": "one section more than the cap, every one the same tiny block",
+        "hex_runs": [[hex::encode(&one), 1], [hex::encode(&section), count]],
+        "input_cid": Cid::of_raw(&flood).to_string(),
+        "error": "car-too-many-blocks",
+    }));
     Ok(file(
         "Bundles: importing `hex` into an empty store gives `imports` (per log: head and outcome), or fails with `error`.",
         "spec/11-bundles.md",
