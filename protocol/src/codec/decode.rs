@@ -2,6 +2,12 @@ use std::cmp::Ordering;
 
 use super::{DecodeError, DecodeErrorKind as K, Float, Link, Map, MapKey, Value};
 
+/// The most items a list or map reserves room for before reading them. A length prefix is only
+/// a claim: each level of nesting could otherwise reserve room for all the remaining input, so
+/// 32 nested lists in 1 MiB would reserve about a gigabyte. Past this, vectors grow as items
+/// actually arrive, so memory follows what was decoded, never what was claimed.
+const PREALLOCATE: usize = 256;
+
 /// Nesting limit of the codec layer: deep enough for any real IPLD document, shallow enough that
 /// recursion cannot exhaust a thread's stack. Records use a much lower limit (see `profile`).
 pub const DEFAULT_MAX_DEPTH: usize = 256;
@@ -164,7 +170,7 @@ impl<'a> Decoder<'a> {
             4 => {
                 let n = self.bounded_len(start, h.arg, 1)?;
                 self.enter(start)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(n.min(PREALLOCATE));
                 for _ in 0..n {
                     items.push(self.value()?);
                 }
@@ -174,7 +180,7 @@ impl<'a> Decoder<'a> {
             5 => {
                 let n = self.bounded_len(start, h.arg, 2)?;
                 self.enter(start)?;
-                let mut entries: Vec<(MapKey, Value)> = Vec::with_capacity(n);
+                let mut entries: Vec<(MapKey, Value)> = Vec::with_capacity(n.min(PREALLOCATE));
                 for _ in 0..n {
                     let key_start = self.pos;
                     let key = self.map_key()?;
