@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use cairn_core::home::Home;
 use cairn_core::inspect::IndexReport;
-use cairn_core::publish::append;
+use cairn_core::publish::{Appended, append};
 use cairn_protocol::index::version::{Advisory, Permission, Severity, VersionOp};
 use cairn_protocol::name::IndexName;
 use cairn_protocol::version::Version;
@@ -77,7 +77,7 @@ fn sign_and_append(
     who: Option<&str>,
     index: impl FnOnce(&Home) -> anyhow::Result<IndexName>,
     ops: impl FnOnce(&Home) -> anyhow::Result<Vec<VersionOp>>,
-) -> anyhow::Result<(IndexName, u64)> {
+) -> anyhow::Result<(IndexName, Appended)> {
     let mut home = settings::open_home(home_dir)?;
     let me = home.resolve(who)?;
     let index = index(&home)?;
@@ -102,9 +102,14 @@ pub(crate) fn status(
     drop(h);
     let op = op(version.clone());
     let verb = op.name();
-    let (index, seq) =
+    let (index, done) =
         sign_and_append(home, t.identity.as_deref(), |_| Ok(index), |_| Ok(vec![op]))?;
-    outln!("{verb}: {index}@{version} (revision {seq})");
+    match done {
+        Appended::Signed(seq) => outln!("{verb}: {index}@{version} (revision {seq})"),
+        Appended::Unchanged(seq) => {
+            outln!("{verb}: {index}@{version} already says so (revision {seq}); nothing was signed")
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -141,7 +146,7 @@ pub(crate) fn grant(home: Option<&Path>, g: &Grant) -> anyhow::Result<ExitCode> 
             other => bail!("`{other}` is not a permission (release, yank, grant)"),
         });
     }
-    let (index, seq) = sign_and_append(
+    let (index, done) = sign_and_append(
         home,
         g.identity.as_deref(),
         |h| settings::index_name(h, &g.index, g.identity.as_deref()),
@@ -152,16 +157,23 @@ pub(crate) fn grant(home: Option<&Path>, g: &Grant) -> anyhow::Result<ExitCode> 
             }])
         },
     )?;
-    outln!(
-        "granted {} on {index} to {} (revision {seq})",
-        g.can.join(","),
-        g.grantee
-    );
+    match done {
+        Appended::Signed(seq) => outln!(
+            "granted {} on {index} to {} (revision {seq})",
+            g.can.join(","),
+            g.grantee
+        ),
+        Appended::Unchanged(seq) => outln!(
+            "{} already holds exactly {} on {index} (revision {seq}); nothing was signed",
+            g.grantee,
+            g.can.join(",")
+        ),
+    }
     Ok(ExitCode::SUCCESS)
 }
 
 pub(crate) fn revoke(home: Option<&Path>, r: &Revoke) -> anyhow::Result<ExitCode> {
-    let (index, seq) = sign_and_append(
+    let (index, done) = sign_and_append(
         home,
         r.identity.as_deref(),
         |h| settings::index_name(h, &r.index, r.identity.as_deref()),
@@ -171,7 +183,13 @@ pub(crate) fn revoke(home: Option<&Path>, r: &Revoke) -> anyhow::Result<ExitCode
             }])
         },
     )?;
-    outln!("revoked {} on {index} (revision {seq})", r.grantee);
+    match done {
+        Appended::Signed(seq) => outln!("revoked {} on {index} (revision {seq})", r.grantee),
+        Appended::Unchanged(seq) => outln!(
+            "{} holds nothing on {index} to revoke (revision {seq}); nothing was signed",
+            r.grantee
+        ),
+    }
     Ok(ExitCode::SUCCESS)
 }
 

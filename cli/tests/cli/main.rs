@@ -385,6 +385,20 @@ fn yank_deprecate_advisory_grant_and_show() {
     assert_eq!(show["forked"], false);
     let text = ok(&["show", "libfoo"]);
     assert!(text.contains("yanked") && text.contains(&lucy));
+    // Changes that change nothing sign nothing.
+    for args in [
+        &["yank", "libfoo@1.1.0", "--reason", "broken build"][..],
+        &["unyank", "libfoo@1.2.0"][..],
+        &["grant", "libfoo", "bob", "--can", "release"][..],
+    ] {
+        let said = ok(args);
+        assert!(said.contains("nothing was signed"), "{args:?}: {said}");
+    }
+    let again: serde_json::Value =
+        serde_json::from_str(&ok(&["show", "lucy:libfoo", "--json"])).expect("json");
+    assert_eq!(again["seq"], 7, "no revision was added");
+    // A real change still signs.
+    assert!(ok(&["unyank", "libfoo@1.1.0"]).contains("revision 8"));
 }
 
 #[test]

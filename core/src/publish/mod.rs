@@ -342,8 +342,29 @@ fn write_artifact(home: &mut Home, artifact: &Artifact, bytes: &[u8]) -> Result<
     Ok(())
 }
 
+/// What [`append`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appended {
+    /// A revision was signed and stored: its seq.
+    Signed(u64),
+    /// The operations change nothing (a yank of a yanked release, a grant already held, …):
+    /// nothing was signed; the head's seq.
+    Unchanged(u64),
+}
+
+impl Appended {
+    /// The head's seq afterwards.
+    #[must_use]
+    pub fn seq(self) -> u64 {
+        match self {
+            Appended::Signed(s) | Appended::Unchanged(s) => s,
+        }
+    }
+}
+
 /// Signs `ops` as the next revision of `index` with `identity`'s signing key from `ring`, and
-/// stores it through the verifying import. Returns the new seq.
+/// stores it through the verifying import; signs nothing when the operations would leave the
+/// state as it is.
 pub fn append(
     home: &mut Home,
     identity: IdentityId,
@@ -351,12 +372,17 @@ pub fn append(
     index: &IndexName,
     ops: Vec<VersionOp>,
     time: u64,
-) -> Result<u64, PublishError> {
+) -> Result<Appended, PublishError> {
     // From reading the head to storing the signed revision, no other writer may move it.
     home.immediate(|home| {
         let tip = home.store.index_tip::<VersionIndex>(&index.to_string())?;
         if tip.is_none() && *index.identity() != identity {
             return Err(PublishError::UnknownIndex(index.clone()));
+        }
+        if let Some(t) = &tip
+            && changes_nothing(t, index, &identity, &ops)
+        {
+            return Ok(Appended::Unchanged(t.seq()));
         }
         let log = home
             .store
@@ -378,11 +404,37 @@ pub fn append(
                     error: Box::new(error),
                 }
             })?;
-        Ok(home
-            .store
-            .import_index::<VersionIndex>(index, &[signed.encode()])?
-            .head)
+        Ok(Appended::Signed(
+            home.store
+                .import_index::<VersionIndex>(index, &[signed.encode()])?
+                .head,
+        ))
     })
+}
+
+/// Whether `ops`, applied by `signer` to the tip's state, would leave it exactly as it is. An
+/// operation the rules refuse is not "nothing": signing reports it.
+fn changes_nothing(
+    tip: &cairn_protocol::index::Tip<VersionIndex>,
+    index: &IndexName,
+    signer: &IdentityId,
+    ops: &[VersionOp],
+) -> bool {
+    use cairn_protocol::index::{ApplyContext, IndexKind as _};
+    let ctx = ApplyContext {
+        index,
+        owner: index.identity(),
+        signer,
+    };
+    let mut after = tip.state.clone();
+    if ops
+        .iter()
+        .any(|op| VersionIndex::apply(&mut after, &ctx, op).is_err())
+    {
+        return false;
+    }
+    let mut before = tip.state.clone();
+    VersionIndex::state_root(&mut after, None) == VersionIndex::state_root(&mut before, None)
 }
 
 // Plain `From`: the message carries the cause (a `#[from]` source would print it twice).
@@ -415,7 +467,9 @@ pub fn reapply(
         if rev.signer.identity != identity {
             continue;
         }
-        seqs.push(append(home, identity, ring, index, rev.ops, time)?);
+        if let Appended::Signed(seq) = append(home, identity, ring, index, rev.ops, time)? {
+            seqs.push(seq);
+        }
     }
     Ok(seqs)
 }
