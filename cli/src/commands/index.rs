@@ -107,7 +107,9 @@ pub(crate) fn status(
     match done {
         Appended::Signed(seq) => outln!("{verb}: {index}@{version} (revision {seq})"),
         Appended::Unchanged(seq) => {
-            outln!("{verb}: {index}@{version} already says so (revision {seq}); nothing was signed")
+            outln!(
+                "{verb}: {index}@{version} already says so (revision {seq}); nothing was signed"
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
