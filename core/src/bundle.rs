@@ -202,9 +202,9 @@ pub fn export(store: &Store, log: &str) -> Result<Vec<u8>, BundleError> {
     Ok(car::write(&[root], &all))
 }
 
-/// Reads a bundle and imports each log in order (identities first), verifying everything. Each
-/// log is one transaction: a log that fails leaves the store as it was for that log, and the
-/// error names it.
+/// Reads a bundle and imports each log in order (identities first), verifying everything, in one
+/// transaction: a log that fails leaves the store as it was before the bundle, and the error
+/// names it.
 pub fn import(store: &mut Store, data: &[u8]) -> Result<Vec<ImportReport>, BundleError> {
     let (roots, blocks) = car::read(data)?;
     let [root] = roots.as_slice() else {
@@ -216,6 +216,15 @@ pub fn import(store: &mut Store, data: &[u8]) -> Result<Vec<ImportReport>, Bundl
     let blocks: BTreeMap<Cid, Vec<u8>> = blocks.into_iter().collect();
     let manifest = blocks.get(root).ok_or(BundleError::MissingBlock(*root))?;
     let (logs, _) = parse_manifest(manifest)?;
+    store.immediate(|store| import_logs(store, &logs, &blocks))
+}
+
+/// Imports the manifest's logs, identities first.
+fn import_logs(
+    store: &mut Store,
+    logs: &[BundledLog],
+    blocks: &BTreeMap<Cid, Vec<u8>>,
+) -> Result<Vec<ImportReport>, BundleError> {
     let mut reports = Vec::new();
     for kind in ["identity", "version-index", "package-index"] {
         for l in logs.iter().filter(|l| l.kind == kind) {
@@ -225,6 +234,7 @@ pub fn import(store: &mut Store, data: &[u8]) -> Result<Vec<ImportReport>, Bundl
                 .map(|c| blocks.get(c).cloned().ok_or(BundleError::MissingBlock(*c)))
                 .collect::<Result<Vec<_>, _>>()?;
             let report = if kind == "identity" {
+                check_identity_named(&l.log, &envs)?;
                 store.import_identity(&envs)?
             } else {
                 let name: IndexName = l
@@ -249,6 +259,28 @@ pub fn import(store: &mut Store, data: &[u8]) -> Result<Vec<ImportReport>, Bundl
         }
     }
     Ok(reports)
+}
+
+/// Refuses an identity log listed under another identity's name: the ID is the hash of the
+/// genesis revision's payload, so the name is checkable and must match.
+fn check_identity_named(named: &str, envelopes: &[Vec<u8>]) -> Result<(), BundleError> {
+    let Some(genesis) = envelopes.first() else {
+        return Ok(()); // Refused as empty by the import.
+    };
+    let Ok(env) =
+        cairn_protocol::signed::Signed::<cairn_protocol::identity::IdentityRevision>::decode(
+            genesis,
+        )
+    else {
+        return Ok(()); // Refused, naming the rule, by the import.
+    };
+    let actual = IdentityId::from_genesis(env.payload_cid());
+    if named != actual.to_string() {
+        return Err(BundleError::Manifest(format!(
+            "the manifest lists an identity log as `{named}`, but its genesis revision makes it `{actual}`"
+        )));
+    }
+    Ok(())
 }
 
 /// An identity's portable file: the bundle of its identity log, with its sealed key file as a
@@ -318,4 +350,83 @@ pub fn import_with_keys(
         .cloned()
         .ok_or(BundleError::MissingBlock(keys))?;
     Ok((id, key_file))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::Person;
+    use cairn_protocol::index::version::VersionOp;
+
+    /// A bundle of the given logs (envelopes), as `export` lays it out.
+    fn bundle(logs: &[(&str, &str, &[Vec<u8>])]) -> Vec<u8> {
+        let mut blocks = Vec::new();
+        let listed: Vec<BundledLog> = logs
+            .iter()
+            .map(|(log, kind, envs)| {
+                blocks.extend(envs.iter().map(|e| (Cid::of_record(e), e.clone())));
+                BundledLog {
+                    log: (*log).to_owned(),
+                    kind: (*kind).to_owned(),
+                    revisions: envs.iter().map(|e| Cid::of_record(e)).collect(),
+                }
+            })
+            .collect();
+        let manifest = profile::encode_record(&manifest_value(&listed, None)).expect("manifest");
+        let root = Cid::of_record(&manifest);
+        let mut all = vec![(root, manifest)];
+        all.extend(blocks);
+        car::write(&[root], &all)
+    }
+
+    #[test]
+    fn a_bundle_imports_whole_or_not_at_all() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let mut store = Store::open(tmp.path()).expect("store");
+        let (lucy, mallory) = (Person::new(1), Person::new(2));
+        let index = lucy.index("libfoo");
+        // Lucy's revision, signed with Mallory's key: refused.
+        let (rev, _) = cairn_protocol::index::next_revision::<VersionIndex>(
+            None,
+            &index,
+            lucy.cite(),
+            1,
+            vec![VersionOp::Release {
+                version: "1.0".parse().expect("v"),
+                release: Cid::of_record(b"x"),
+            }],
+        )
+        .expect("revision");
+        let bad = cairn_protocol::signed::Signed::sign(rev, &[&mallory.signing])
+            .expect("sign")
+            .encode();
+        let car = bundle(&[
+            (&lucy.id().to_string(), "identity", &lucy.envelopes),
+            (&mallory.id().to_string(), "identity", &mallory.envelopes),
+            (&index.to_string(), "version-index", &[bad]),
+        ]);
+        let err = import(&mut store, &car).expect_err("refused");
+        assert!(
+            matches!(err, BundleError::Store(StoreError::Chain { .. })),
+            "{err}"
+        );
+        for id in [lucy.id(), mallory.id()] {
+            assert!(
+                store.head(&id.to_string()).expect("head").is_none(),
+                "nothing of a refused bundle stays, not even its valid identity logs"
+            );
+        }
+    }
+
+    #[test]
+    fn an_identity_log_listed_under_another_name_is_refused() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let mut store = Store::open(tmp.path()).expect("store");
+        let (lucy, other) = (Person::new(1), Person::new(2));
+        let car = bundle(&[(&other.id().to_string(), "identity", &lucy.envelopes)]);
+        let err = import(&mut store, &car).expect_err("misnamed");
+        assert_eq!(err.code(), "bundle-manifest");
+        assert!(err.to_string().contains(&lucy.id().to_string()), "{err}");
+        assert!(store.head(&lucy.id().to_string()).expect("head").is_none());
+    }
 }
