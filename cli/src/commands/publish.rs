@@ -51,12 +51,16 @@ pub(crate) fn run(home: Option<&Path>, args: &Args) -> anyhow::Result<ExitCode> 
                 .context("failed to unlock the signing key")?,
         )
     };
-    let report = publish(&mut home, identity, ring.as_ref(), &opts)
+    let manifest = cairn_core::publish::manifest::Manifest::load(&args.path)
         .with_context(|| format!("failed to publish `{}`", args.path.display()))?;
+    warn_bare_versions(&manifest.dependencies);
+    // The check runs before anything is signed: a missing or unreadable index stops here.
     if let Some(target) = &args.check_against {
         let pkg_index = settings::index_name(&home, target, args.identity.as_deref())?;
-        let gaps = cairn_core::curate::dependency_gaps(&home, &pkg_index, &report.dependencies)
-            .with_context(|| format!("failed to check against `{pkg_index}`"))?;
+        let gaps = cairn_core::curate::dependency_gaps(&home, &pkg_index, &manifest.dependencies)
+            .with_context(|| {
+            format!("failed to check against `{pkg_index}`; nothing was published")
+        })?;
         for g in &gaps {
             eprintln!(
                 "warning: dependency `{} {}` has no admissible matching version in `{pkg_index}`: {}",
@@ -67,6 +71,8 @@ pub(crate) fn run(home: Option<&Path>, args: &Args) -> anyhow::Result<ExitCode> 
             eprintln!("every dependency resolves in `{pkg_index}`");
         }
     }
+    let report = publish(&mut home, identity, ring.as_ref(), &opts)
+        .with_context(|| format!("failed to publish `{}`", args.path.display()))?;
     if args.json {
         outln!(
             "{}",
@@ -94,4 +100,24 @@ pub(crate) fn run(home: Option<&Path>, args: &Args) -> anyhow::Result<ExitCode> 
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A bare version (`serde = "1"`) means exactly that version in Cairn's grammar, where cargo and
+/// npm read `^1`: say so, with the `^` form.
+fn warn_bare_versions(
+    deps: &std::collections::BTreeMap<
+        cairn_protocol::name::Alias,
+        cairn_protocol::release::Dependency,
+    >,
+) {
+    for (alias, d) in deps {
+        if let cairn_protocol::version::Constraint::Exact(v) = &d.constraint {
+            let caret = format!("^{v}");
+            if caret.parse::<cairn_protocol::version::Constraint>().is_ok() {
+                eprintln!(
+                    "warning: `{alias} = \"{v}\"` admits exactly version {v}; for compatible versions (what cargo and npm read it as) write `{alias} = \"{caret}\"`"
+                );
+            }
+        }
+    }
 }

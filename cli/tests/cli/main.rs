@@ -210,6 +210,36 @@ fn write_package(dir: &std::path::Path, version: &str, body: &str) {
 }
 
 #[test]
+fn a_bare_version_constraint_draws_a_warning_with_the_caret_form() {
+    let env = Env::new("bare");
+    assert!(env.run(&["id", "new"]).status.success());
+    let pkg = env.home.join("pkg");
+    std::fs::create_dir_all(&pkg).expect("dir");
+    std::fs::write(
+        pkg.join("cairn.toml"),
+        "[package]\nname = \"a\"\nversion = \"1.0\"\n\n[dependencies]\nserde = \"1\"\nzlib = \"^1.2\"\n",
+    )
+    .expect("manifest");
+    let out = env.run(&[
+        "publish",
+        "--path",
+        pkg.to_str().expect("utf8"),
+        "--dry-run",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("`serde = \"1\"` admits exactly version 1")
+            && err.contains("`serde = \"^1\"`"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("zlib"),
+        "a caret constraint draws no warning: {err}"
+    );
+}
+
+#[test]
 fn publish_is_verified_idempotent_and_never_changes_a_version() {
     let env = Env::new("publish");
     assert!(
@@ -230,8 +260,27 @@ fn publish_is_verified_idempotent_and_never_changes_a_version() {
         serde_json::json!(["cairn.toml", "src/lib.txt"])
     );
 
+    // Checking against an index this home lacks stops before anything is signed.
+    let missing = env.run(&["publish", "--path", p, "--check-against", "lucy:nowhere"]);
+    assert_eq!(missing.status.code(), Some(2), "{}", stderr(&missing));
+    assert!(
+        stderr(&missing).contains("nothing was published"),
+        "{}",
+        stderr(&missing)
+    );
+    assert_eq!(
+        env.run(&["show", "libfoo"]).status.code(),
+        Some(2),
+        "no revision was signed"
+    );
+
     let out = env.run(&["publish", "--path", p, "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        !stderr(&out).contains("admits exactly"),
+        "a caret constraint draws no warning: {}",
+        stderr(&out)
+    );
     let first: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
     assert_eq!(first["outcome"]["published"]["seq"], 1);
     assert_eq!(
