@@ -71,6 +71,16 @@ pub enum HomeError {
         /// The identity in the file.
         found: IdentityId,
     },
+    /// A petname that already names an identity.
+    #[error(
+        "the petname `{petname}` already names `{identity}`; nothing was created\n\nhint: choose another petname, or pass `--force` to give it to the new identity"
+    )]
+    PetnameTaken {
+        /// The petname.
+        petname: String,
+        /// The identity it names.
+        identity: IdentityId,
+    },
     /// A file that would be overwritten (it may be another identity's only key copy).
     #[error(
         "`{}` already exists; nothing was written\n\nhint: choose another file, or pass `--force` to replace it",
@@ -172,6 +182,14 @@ impl Home {
     ) -> Result<IdentityId, HomeError> {
         if let Some(p) = petname {
             check_petname(p)?;
+            // A petname already in the address book names someone else: never re-point it
+            // silently (set_petname does that on purpose).
+            if let Some(other) = self.store.resolve_identity(p)? {
+                return Err(HomeError::PetnameTaken {
+                    petname: p.to_owned(),
+                    identity: other,
+                });
+            }
         }
         let (root, signing) = (keygen()?, keygen()?);
         let (genesis, log) = identity::create(&[&root], 1, &[signing.public()], time)?;

@@ -17,6 +17,9 @@ pub(crate) enum Command {
         /// A local name for it.
         #[arg(long)]
         petname: Option<String>,
+        /// Give it the petname even if another identity has it.
+        #[arg(long)]
+        force: bool,
         /// Print `{id, petname, default}` as JSON.
         #[arg(long)]
         json: bool,
@@ -282,7 +285,11 @@ fn keys_command(home: &mut Home, cmd: Command) -> anyhow::Result<()> {
 pub(crate) fn run(home: Option<&Path>, cmd: Command) -> anyhow::Result<ExitCode> {
     let mut home = settings::open_home(home)?;
     match cmd {
-        Command::New { petname, json } => {
+        Command::New {
+            petname,
+            force,
+            json,
+        } => {
             let pass = settings::passphrase(true)?;
             let held = home.identities()?.len() as u64;
             let id = home
@@ -291,9 +298,12 @@ pub(crate) fn run(home: Option<&Path>, cmd: Command) -> anyhow::Result<ExitCode>
                     settings::kdf(),
                     settings::now()?,
                     &mut settings::keygen(held),
-                    petname.as_deref(),
+                    petname.as_deref().filter(|_| !force),
                 )
                 .context("failed to create the identity")?;
+            if let Some(p) = petname.as_deref().filter(|_| force) {
+                home.set_petname(p, &id)?;
+            }
             let default = home.default_identity()? == Some(id);
             if json {
                 outln!(

@@ -153,6 +153,31 @@ fn identities_are_created_listed_named_and_shown() {
     let out = env.run(&["id", "petname", "a.b", &bob]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("invalid petname"));
+
+    // A new identity never takes a petname silently.
+    let before = stdout(&env.run(&["id", "list", "--json"]));
+    let taken = env.run(&["id", "new", "--petname", "lucy"]);
+    assert_eq!(taken.status.code(), Some(2), "{}", stderr(&taken));
+    assert!(
+        stderr(&taken).contains("already names") && stderr(&taken).contains("--force"),
+        "{}",
+        stderr(&taken)
+    );
+    assert_eq!(
+        stdout(&env.run(&["id", "list", "--json"])),
+        before,
+        "nothing was created"
+    );
+    let forced = env.run(&["id", "new", "--petname", "lucy", "--force"]);
+    assert!(forced.status.success(), "{}", stderr(&forced));
+    let newest = stdout(&forced).trim().to_owned();
+    assert_eq!(
+        stdout(&env.run(&["id", "show", "--as", "lucy"]))
+            .lines()
+            .next(),
+        Some(newest.as_str()),
+        "with --force the petname moves"
+    );
 }
 
 #[test]
