@@ -125,10 +125,39 @@ impl Home {
     /// Opens (creating if needed) the home at `dir`.
     pub fn open(dir: &Path) -> Result<Home, HomeError> {
         let store = Store::open(dir)?;
-        Ok(Home {
+        let home = Home {
             dir: dir.to_path_buf(),
             store,
-        })
+        };
+        home.remove_stale_temporary_files();
+        Ok(home)
+    }
+
+    /// Removes temporary files a crashed writer left in `keys/` and `artifacts/`. Only files
+    /// untouched for an hour go: another process on this home may be writing a fresh one.
+    /// Best effort; a file that cannot be removed stays for the next time.
+    fn remove_stale_temporary_files(&self) {
+        const STALE: std::time::Duration = std::time::Duration::from_hours(1);
+        for sub in ["keys", "artifacts"] {
+            let Ok(entries) = std::fs::read_dir(self.dir.join(sub)) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                let temporary = name.starts_with('.') && name.ends_with(".tmp")
+                    || (sub == "keys" && name.ends_with(".tmp"));
+                let stale = entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > STALE);
+                if temporary && stale {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
     }
 
     /// Runs `f` in one immediate store transaction (see [`Store::immediate`]): a
@@ -778,5 +807,37 @@ mod tests {
         assert_eq!(roots(&home), 0, "the home keeps only the signing key");
         let ring = keys::open(&std::fs::read(&out).expect("root file"), b"pw").expect("opens");
         assert_eq!(ring.with_role(Role::Root).count(), 1);
+    }
+
+    #[test]
+    fn stale_temporary_files_go_when_a_home_opens_and_fresh_ones_stay() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let dir = tmp.path().join("home");
+        drop(Home::open(&dir).expect("open"));
+        let artifacts = dir.join("artifacts");
+        std::fs::create_dir_all(&artifacts).expect("dir");
+        let old = std::time::SystemTime::now() - std::time::Duration::from_hours(2);
+        let make = |path: &Path, modified: Option<std::time::SystemTime>| {
+            let f = std::fs::File::create(path).expect("create");
+            if let Some(t) = modified {
+                f.set_modified(t).expect("mtime");
+            }
+        };
+        let stale = artifacts.join(".cairn-abc.tmp");
+        let stale_key = dir.join("keys").join("bxyz.tmp");
+        std::fs::create_dir_all(dir.join("keys")).expect("dir");
+        let fresh = artifacts.join(".cairn-def.tmp");
+        let artifact = artifacts.join("bafkrfake");
+        make(&stale, Some(old));
+        make(&stale_key, Some(old));
+        make(&fresh, None);
+        make(&artifact, Some(old));
+        drop(Home::open(&dir).expect("reopen"));
+        assert!(
+            !stale.exists() && !stale_key.exists(),
+            "stale temporary files are removed"
+        );
+        assert!(fresh.exists(), "a file another writer may be writing stays");
+        assert!(artifact.exists(), "artifacts themselves are never touched");
     }
 }
