@@ -198,6 +198,9 @@ impl PackageSource for MemorySource {
     }
 
     fn locate(&self, alias: &str, version: &Version) -> Result<Option<Locator>, SourceError> {
+        if self.locators.is_empty() {
+            return Ok(None); // Most memory sources locate nothing: no key to build.
+        }
         Ok(self
             .locators
             .get(&(alias.to_owned(), version.key()))
