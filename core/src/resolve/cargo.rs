@@ -8,9 +8,12 @@
 //!
 //! A translation is **exact** when the native constraint admits exactly the same
 //! `MAJOR.MINOR.PATCH` releases as the Cargo requirement. Pre-releases follow Cairn's rule
-//! (04-versions.md: pure set membership, releases preferred) rather than Cargo's, so a
-//! requirement that itself names a pre-release is counted as inexact, as is one that admits
-//! nothing. Inexact translations are listed, never silent.
+//! (04-versions.md: pure set membership, releases preferred) rather than Cargo's. A pre-release
+//! the requirement names stays in the constraint (`=0.5.0-pre.0` is `0.5.0-pre.0`, `^1.0.0-beta.2`
+//! is `>=1.0.0-beta.2 <2.0.0`); the translation is exact when the range holds no other
+//! triple's pre-releases, and otherwise counted inexact (Cargo takes pre-releases of the named
+//! triple only), as is a requirement that bounds a pre-release from above or admits nothing.
+//! Inexact translations are listed, never silent.
 
 use std::path::{Path, PathBuf};
 
@@ -40,11 +43,24 @@ pub fn translate(req: &str) -> Result<Translation, String> {
         .map_err(|e| format!("`{req}` is not a Cargo requirement: {e}"))?;
     let (mut lo, mut hi): (Triple, Option<Triple>) = ((0, 0, 0), None);
     let mut inexact = None;
+    // A pre-release named as (or within) a lower bound: `=X-pre`, `>=X-pre`, `^X-pre`, `~X-pre`.
+    let mut pre_floor: Option<(Triple, String, bool)> = None;
     for c in &parsed.comparators {
         if !c.pre.is_empty() {
-            inexact = Some(format!(
-                "`{req}` names a pre-release; Cairn admits pre-releases by set membership"
-            ));
+            let floor = (c.major, c.minor.unwrap_or(0), c.patch.unwrap_or(0));
+            match c.op {
+                Op::Exact | Op::GreaterEq | Op::Caret | Op::Tilde => {
+                    let exact = c.op == Op::Exact && c.minor.is_some() && c.patch.is_some();
+                    if pre_floor.as_ref().is_none_or(|(t, _, _)| floor > *t) {
+                        pre_floor = Some((floor, c.pre.to_string(), exact));
+                    }
+                }
+                _ => {
+                    inexact = Some(format!(
+                        "`{req}` bounds a pre-release from above or excludes it; Cairn's range keeps the release triples exact"
+                    ));
+                }
+            }
         }
         let (l, h) = interval(c);
         lo = lo.max(l);
@@ -61,7 +77,28 @@ pub fn translate(req: &str) -> Result<Translation, String> {
             inexact: Some(format!("`{req}` admits no version; translated as `{text}`")),
         });
     }
-    let text = native(lo, hi);
+    let text = match pre_floor.filter(|(t, _, _)| *t == lo) {
+        None => native(lo, hi),
+        Some((t, pre, exact)) => {
+            // Cargo takes pre-releases of the named triple only; Cairn takes every pre-release
+            // inside the range, so the two agree exactly when the range ends with that triple.
+            let floor = format!("{}-{pre}", show(t));
+            if exact {
+                floor
+            } else {
+                if hi != Some(next_patch(t)) && inexact.is_none() {
+                    inexact = Some(format!(
+                        "`{req}` admits pre-releases of {} only; Cairn admits every pre-release in the range",
+                        show(t)
+                    ));
+                }
+                match hi {
+                    None => format!(">={floor}"),
+                    Some(h) => format!(">={floor} <{}", show(h)),
+                }
+            }
+        }
+    };
     Ok(Translation {
         constraint: text
             .parse()
@@ -378,6 +415,18 @@ mod tests {
             assert_eq!(got.inexact, None, "{cargo}");
         }
         assert!(translate(">=1.0.0-alpha").expect("pre").inexact.is_some());
+        // A named pre-release stays in the constraint (it used to become the plain release).
+        for (cargo, native, exact) in [
+            ("=0.5.0-pre.0", "0.5.0-pre.0", true),
+            ("=0.11.0-pre.3", "0.11.0-pre.3", true),
+            ("^1.0.0-beta.2", ">=1.0.0-beta.2 <2.0.0", false),
+            ("~1.2.3-rc.1", ">=1.2.3-rc.1 <1.3.0", false),
+            (">=1.2.3-rc.1, <1.2.4", ">=1.2.3-rc.1 <1.2.4", true),
+        ] {
+            let got = translate(cargo).expect(cargo);
+            assert_eq!(got.constraint.to_string(), native, "{cargo}");
+            assert_eq!(got.inexact.is_none(), exact, "{cargo}: {:?}", got.inexact);
+        }
         assert!(translate(">=2, <1").expect("empty").inexact.is_some());
         assert!(translate("not a req").is_err());
         assert_eq!(t(">= 1.2.3"), ">=1.2.3");
@@ -399,23 +448,69 @@ mod tests {
             0..3u64,
             prop::option::of(0..3u64),
             prop::option::of(0..3u64),
+            prop::option::of(prop_oneof![Just("alpha"), Just("beta.2"), Just("rc.1")]),
         )
-            .prop_map(|(op, a, b, c)| match (b, c) {
-                (None, _) => format!("{op}{a}"),
-                (Some(b), None) => format!("{op}{a}.{b}"),
-                (Some(b), Some(c)) => format!("{op}{a}.{b}.{c}"),
+            .prop_map(|(op, a, b, c, pre)| match (b, c, pre) {
+                (None, _, _) => format!("{op}{a}"),
+                (Some(b), None, _) => format!("{op}{a}.{b}"),
+                (Some(b), Some(c), None) => format!("{op}{a}.{b}.{c}"),
+                (Some(b), Some(c), Some(p)) => format!("{op}{a}.{b}.{c}-{p}"),
             });
         prop::collection::vec(comparator, 1..3).prop_map(|v| v.join(", "))
     }
 
+    fn version() -> impl Strategy<Value = String> {
+        (
+            0..4u64,
+            0..4u64,
+            0..4u64,
+            prop::option::of(prop_oneof![
+                Just("alpha"),
+                Just("alpha.1"),
+                Just("beta.2"),
+                Just("beta.3"),
+                Just("rc.1")
+            ]),
+        )
+            .prop_map(|(a, b, c, pre)| match pre {
+                None => format!("{a}.{b}.{c}"),
+                Some(p) => format!("{a}.{b}.{c}-{p}"),
+            })
+    }
+
     proptest! {
+        #[test]
+        fn pre_releases_cargo_takes_are_taken_and_named_ones_exactly(r in req(), v in version()) {
+            let cargo: VersionReq = r.parse().expect("generated requirement");
+            let t = translate(&r).expect("translate");
+            let sv: semver::Version = v.parse().expect("semver");
+            let cv: Version = v.parse().expect("cairn");
+            let note = t.inexact.as_deref().unwrap_or("");
+            if t.inexact.is_none() && t.constraint.to_string().contains('-') {
+                // A pre-release kept in the constraint, translated exactly: the same set,
+                // pre-releases included.
+                prop_assert_eq!(cargo.matches(&sv), t.constraint.matches(&cv), "{} vs {} on {}", r, t.constraint, v);
+            } else if !sv.pre.is_empty()
+                && cargo.matches(&sv)
+                && !note.contains("from above")
+                && !note.contains("admits no version")
+            {
+                // Whatever pre-release Cargo takes, Cairn takes (Cairn may take more: its range
+                // admits every pre-release inside it, releases preferred).
+                prop_assert!(t.constraint.matches(&cv), "{} vs {} on {}", r, t.constraint, v);
+            }
+        }
+
         #[test]
         fn exact_translations_agree_with_cargo_on_releases(
             r in req(), a in 0..4u64, b in 0..4u64, c in 0..4u64
         ) {
             let cargo: VersionReq = r.parse().expect("generated requirement");
             let t = translate(&r).expect("translate");
-            if t.inexact.is_none() {
+            let note = t.inexact.as_deref().unwrap_or("");
+            // Releases: exact, and so is every translation that is inexact only about
+            // pre-releases.
+            if t.inexact.is_none() || note.contains("pre-releases of") {
                 let v = format!("{a}.{b}.{c}");
                 let sv: semver::Version = v.parse().expect("semver");
                 let cv: Version = v.parse().expect("cairn");
