@@ -159,9 +159,16 @@ impl Manifest {
     /// Reads and checks `dir/cairn.toml`.
     pub fn load(dir: &Path) -> Result<Manifest, ManifestError> {
         let path = dir.join(MANIFEST);
-        let text = std::fs::read_to_string(&path).map_err(|source| ManifestError::Read {
+        let bytes = std::fs::read(&path).map_err(|source| ManifestError::Read {
             path: path.clone(),
             cause: source,
+        })?;
+        let text = String::from_utf8(bytes).map_err(|e| ManifestError::Syntax {
+            path: path.clone(),
+            message: format!(
+                "it is not UTF-8 text (invalid byte at offset {}); save it as UTF-8",
+                e.utf8_error().valid_up_to()
+            ),
         })?;
         Manifest::parse(&text, &path)
     }
@@ -294,6 +301,20 @@ zlib = { version = ">= 1.2 < 2", private = true }
             ">=1.2 <2"
         );
         assert_eq!(m.assets["linux-x86_64"], PathBuf::from("dist/libfoo.so"));
+    }
+
+    #[test]
+    fn a_manifest_that_is_not_utf8_says_so() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        std::fs::write(tmp.path().join(MANIFEST), b"[package]\nname = \"\xff\"\n").expect("write");
+        let e = Manifest::load(tmp.path())
+            .expect_err("not UTF-8")
+            .to_string();
+        assert!(e.contains("not UTF-8") && e.contains("offset 18"), "{e}");
+        assert!(
+            !e.contains("package directory"),
+            "no hint to change directory: {e}"
+        );
     }
 
     #[test]
