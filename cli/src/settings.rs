@@ -17,6 +17,20 @@ pub(crate) fn open_home(explicit: Option<&Path>) -> anyhow::Result<Home> {
     Home::open(&dir).with_context(|| format!("failed to open the Cairn home `{}`", dir.display()))
 }
 
+/// Opens a home that must already exist, for commands that only read: a mistyped `--home` is
+/// an error naming the path, not a new empty home.
+pub(crate) fn open_existing_home(explicit: Option<&Path>) -> anyhow::Result<Home> {
+    let dir: PathBuf = cairn_core::store::home_dir(explicit)
+        .context("no home directory: pass `--home DIR` or set `CAIRN_HOME`")?;
+    if !dir.join(cairn_core::store::DB_FILE).is_file() {
+        bail!(
+            "there is no Cairn home at `{}`\n\nhint: check `--home` or `CAIRN_HOME`; `cairn id new` or `cairn import FILE.car` starts a home",
+            dir.display()
+        );
+    }
+    open_home(Some(&dir))
+}
+
 /// The passphrase: `$CAIRN_PASSPHRASE`, else asked on the terminal (twice when `confirm`).
 pub(crate) fn passphrase(confirm: bool) -> anyhow::Result<Vec<u8>> {
     if let Some(p) = std::env::var_os("CAIRN_PASSPHRASE") {

@@ -30,7 +30,7 @@ pub(crate) struct Import {
 }
 
 pub(crate) fn export(home: Option<&Path>, e: &Export) -> anyhow::Result<ExitCode> {
-    let home = settings::open_home(home)?;
+    let home = settings::open_existing_home(home)?;
     let log = settings::log_name(&home, &e.log)?;
     let car = exchange::export(&home, &log).with_context(|| format!("failed to export `{log}`"))?;
     cairn_core::atomic::write(&e.car, &car, Access::Public, "export:after-temp-write")

@@ -196,7 +196,7 @@ pub(crate) fn revoke(home: Option<&Path>, r: &Revoke) -> anyhow::Result<ExitCode
 }
 
 pub(crate) fn show(home: Option<&Path>, s: &Show) -> anyhow::Result<ExitCode> {
-    let home = settings::open_home(home)?;
+    let home = settings::open_existing_home(home)?;
     let index = settings::index_name(&home, &s.index, None)?;
     let report = cairn_core::inspect::show(&home, &index)?.with_context(|| format!("`{index}` is not in this home\n\nhint: publish to it, or import it with `cairn import FILE.car`"))?;
     if s.json {

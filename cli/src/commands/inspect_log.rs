@@ -9,7 +9,7 @@ use cairn_protocol::cid::Cid;
 use crate::settings;
 
 pub(crate) fn verify(home: Option<&Path>, given: &str) -> anyhow::Result<ExitCode> {
-    let home = settings::open_home(home)?;
+    let home = settings::open_existing_home(home)?;
     if let Ok(cid) = given.parse::<Cid>() {
         return match inspect::verify_cid(&home, &cid)? {
             Some(v) => Ok(verdict(v)),
@@ -37,7 +37,7 @@ fn verdict(v: Verdict) -> ExitCode {
 }
 
 pub(crate) fn log(home: Option<&Path>, given: &str, as_json: bool) -> anyhow::Result<ExitCode> {
-    let home = settings::open_home(home)?;
+    let home = settings::open_existing_home(home)?;
     let log = settings::log_name(&home, given)?;
     let rows = inspect::log(&home, &log)?;
     if as_json {

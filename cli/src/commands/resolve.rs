@@ -25,7 +25,7 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(home: Option<&Path>, args: &Args) -> anyhow::Result<ExitCode> {
-    let home = settings::open_home(home)?;
+    let home = settings::open_existing_home(home)?;
     let index = settings::index_name(&home, &args.index, None)?;
     let mut requirements = Vec::new();
     for r in &args.requirements {

@@ -235,6 +235,27 @@ fn write_package(dir: &std::path::Path, version: &str, body: &str) {
 }
 
 #[test]
+fn read_only_commands_never_create_a_home_at_a_mistyped_path() {
+    let env = Env::new("typo");
+    for args in [
+        &["show", "lucy:libfoo"][..],
+        &["log", "libfoo"][..],
+        &["verify", "libfoo"][..],
+        &["resolve", "--index", "lucy:community", "libfoo"][..],
+        &["export", "libfoo", "--car", "/tmp/never-written.car"][..],
+    ] {
+        let out = env.run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            stderr(&out).contains("there is no Cairn home at"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+        assert!(!env.home.exists(), "{args:?} created the home");
+    }
+}
+
+#[test]
 fn a_bare_version_constraint_draws_a_warning_with_the_caret_form() {
     let env = Env::new("bare");
     assert!(env.run(&["id", "new"]).status.success());
