@@ -755,6 +755,11 @@ fn verify_and_log_read_the_stored_chain() {
     let out = env.run(&["verify", "libfoo"]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert!(stdout(&out).contains("FAILED"));
+    let said = stdout(&out);
+    assert!(
+        said.contains("store is damaged") && !said.contains("revision 0") && said.contains("local"),
+        "the report names the damaged revision and says the damage is local: {said}"
+    );
 
     // An artifact damaged on disk: `verify CID` re-hashes it.
     let artifact = std::fs::read_dir(env.home.join("artifacts"))

@@ -381,10 +381,11 @@ impl Store {
         let head = self
             .head(log)?
             .ok_or_else(|| StoreError::Corrupt(format!("`{log}` has no head")))?;
-        let refuse = |seq: u64, error: ChainError| StoreError::Chain {
-            log: log.to_owned(),
-            seq,
-            error,
+        // What the store holds was verified when it arrived: a rule broken now is local damage.
+        let refuse = |seq: u64, error: ChainError| {
+            StoreError::Corrupt(format!(
+                "the stored copy of `{log}` breaks a rule at revision {seq}: {error}"
+            ))
         };
         let (seq, cid) = if kind == "identity" {
             let (l, _) = verify_identity(&envelopes).map_err(|(seq, e)| refuse(seq, e))?;
@@ -395,16 +396,19 @@ impl Store {
                 .map_err(|e| StoreError::Corrupt(format!("`{log}`: {e}")))?;
             let logs = self.verified_identity_logs(log, self.signers(log)?)?;
             if kind == "version-index" {
-                let t =
-                    cairn_protocol::index::verify_chain::<VersionIndex>(&index, &envelopes, &logs)
-                        .map_err(|e| refuse(0, e))?;
+                let t = cairn_protocol::index::verify_chain_from::<VersionIndex>(
+                    None, &index, &envelopes, &logs, false,
+                )
+                .map_err(|(seq, e)| refuse(seq, e))?
+                .tip;
                 self.index_tip::<VersionIndex>(log)?;
                 (t.seq(), t.payload_cid)
             } else {
-                let t = cairn_protocol::index::verify_chain::<
+                let t = cairn_protocol::index::verify_chain_from::<
                     cairn_protocol::index::package::PackageIndex,
-                >(&index, &envelopes, &logs)
-                .map_err(|e| refuse(0, e))?;
+                >(None, &index, &envelopes, &logs, false)
+                .map_err(|(seq, e)| refuse(seq, e))?
+                .tip;
                 self.index_tip::<cairn_protocol::index::package::PackageIndex>(log)?;
                 (t.seq(), t.payload_cid)
             }

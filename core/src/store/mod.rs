@@ -106,7 +106,9 @@ pub enum StoreError {
         identity: IdentityId,
     },
     /// Data in the store does not verify (the store was edited or damaged).
-    #[error("the store is damaged: {0}\n\nhint: re-import the affected logs")]
+    #[error(
+        "the store is damaged: {0}\n\nhint: the damage is local (what arrived was verified); re-import the affected logs from a bundle (`cairn import FILE.car`)"
+    )]
     Corrupt(String),
     /// Nothing was offered.
     #[error("nothing to import")]
