@@ -291,7 +291,11 @@ pub(crate) fn set_text(set: &Ranges<Version>) -> String {
                     format!(">={a} <{}", upper_text(b))
                 }
             }
-            (lo, hi) => format!("{} to {}", bound_text(lo), bound_text(hi)),
+            (Bound::Excluded(a), Bound::Excluded(b)) => {
+                format!("above {a} and <{}", upper_text(b))
+            }
+            (Bound::Excluded(a), Bound::Included(b)) => format!("above {a} up to {b}"),
+            (Bound::Included(a), Bound::Included(b)) => format!(">={a} up to {b}"),
         })
         .collect();
     if parts.is_empty() {
@@ -307,14 +311,6 @@ fn upper_text(b: &Version) -> String {
     match key.strip_suffix("-0") {
         Some(base) if !base.contains('-') => base.to_owned(),
         _ => b.to_string(),
-    }
-}
-
-fn bound_text(b: &Bound<Version>) -> String {
-    match b {
-        Bound::Included(v) => format!("{v} (included)"),
-        Bound::Excluded(v) => format!("{v} (excluded)"),
-        Bound::Unbounded => "any".to_owned(),
     }
 }
 
@@ -456,5 +452,41 @@ fn collect<'t>(tree: &'t Tree, out: &mut Vec<&'t Ext>) {
             collect(&d.cause1, out);
             collect(&d.cause2, out);
         }
+    }
+}
+
+#[cfg(test)]
+mod set_text_tests {
+    use super::*;
+
+    fn v(s: &str) -> Version {
+        s.parse().expect("version")
+    }
+
+    #[test]
+    fn every_interval_reads_without_solver_markers() {
+        let two_lowest = Version::lowest_with_base(&[2]);
+        let sets = [
+            Ranges::from_range_bounds((
+                Bound::Excluded(v("1.3.2")),
+                Bound::Excluded(two_lowest.clone()),
+            )),
+            Ranges::from_range_bounds((Bound::Excluded(v("1.3.2")), Bound::Included(v("1.4")))),
+            Ranges::from_range_bounds((Bound::Included(v("1.0")), Bound::Included(v("1.4")))),
+            Ranges::from_range_bounds((Bound::Included(v("1.0")), Bound::Excluded(v("1.3.2"))))
+                .union(&Ranges::from_range_bounds((
+                    Bound::Excluded(v("1.3.2")),
+                    Bound::Excluded(two_lowest),
+                ))),
+        ];
+        let texts: Vec<String> = sets.iter().map(set_text).collect();
+        for t in &texts {
+            assert!(
+                !t.contains("-0") && !t.contains("excluded") && !t.contains("included"),
+                "{t}"
+            );
+        }
+        assert_eq!(texts[0], "above 1.3.2 and <2");
+        assert_eq!(texts[3], ">=1.0 <1.3.2 or above 1.3.2 and <2");
     }
 }
