@@ -173,3 +173,48 @@ fn assert_located(store: &Store, r: &cairn_core::resolve::Resolved, index: &Inde
         .release;
     assert_eq!(at.release, first);
 }
+
+#[test]
+fn a_publisher_caught_forking_is_named_in_every_answer() {
+    use cairn_core::store::Outcome;
+    use cairn_core::testing::{Person, release_record};
+    let home = tempfile::tempdir().expect("temporary home");
+    let mut store = Store::open(home.path()).expect("open");
+    let lucy = Person::new(1);
+    store.import_identity(&lucy.envelopes).expect("identity");
+    let foo = lucy.index("foo");
+    let first = release_record(&mut store, "foo", "1.0.0", &[]);
+    let (e1, _) = lucy.sign::<VersionIndex>(None, &foo, vec![first]);
+    store
+        .import_index::<VersionIndex>(&foo, &[e1])
+        .expect("foo");
+    let community = lucy.index("community");
+    let (c1, _) =
+        lucy.sign::<PackageIndex>(None, &community, vec![alias("foo", &foo, Policy::Follow)]);
+    store
+        .import_index::<PackageIndex>(&community, &[c1])
+        .expect("community");
+    let origin = |store: &Store| {
+        let source = StoreSource::open(store, &community).expect("source");
+        let req = [Dependency {
+            alias: "foo".into(),
+            constraint: "*".parse().expect("constraint"),
+            private: false,
+        }];
+        let solved = resolve(&source, &req, &BTreeMap::new()).expect("resolves");
+        solved.packages[&Pkg::flat("foo")].origin.to_string()
+    };
+    assert!(!origin(&store).contains("flagged"), "{}", origin(&store));
+    // Lucy signs another revision 1 of foo: fork evidence, and she is flagged.
+    let other = release_record(&mut store, "foo", "2.0.0", &[]);
+    let (e1b, _) = lucy.sign::<VersionIndex>(None, &foo, vec![other]);
+    let report = store
+        .import_index::<VersionIndex>(&foo, &[e1b])
+        .expect("fork recorded");
+    assert!(matches!(report.outcome, Outcome::Fork { seq: 1, .. }));
+    let said = origin(&store);
+    assert!(
+        said.contains("publisher is flagged") && said.contains("two different revisions"),
+        "{said}"
+    );
+}

@@ -145,9 +145,14 @@ impl<'a> StoreSource<'a> {
         } else {
             format!(", via the include {via}")
         };
+        // A publisher caught signing two different revisions is named wherever its index is.
+        let flag = match self.store.flagged(entry.target.identity())? {
+            Some(why) => format!("; warning: its publisher is flagged, having {why}"),
+            None => String::new(),
+        };
         let origin = match &problem {
-            Some(p) => format!("{}{via_note}: {p}", entry.target),
-            None => format!("{} revision {seq}{via_note}", entry.target),
+            Some(p) => format!("{}{via_note}: {p}{flag}", entry.target),
+            None => format!("{} revision {seq}{via_note}{flag}", entry.target),
         };
         Ok(Entry {
             left_out,
