@@ -8,6 +8,13 @@ use cairn_core::publish::{PublishOutcome, PublishReport};
 use cairn_protocol::index::package::{AliasEntry, Policy};
 use serde::Serialize;
 
+/// Any command run with `--json` that fails (exit 2): the error and its hints.
+#[derive(Debug, Serialize)]
+pub(crate) struct Failure<'a> {
+    pub(crate) error: &'a str,
+    pub(crate) hints: Vec<&'a str>,
+}
+
 /// `cairn publish --json`.
 #[derive(Debug, Serialize)]
 pub(crate) struct Published {

@@ -33,11 +33,27 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    // With `--json`, a script reads stdout: a failure is a JSON document there too.
+    let json = std::env::args_os().any(|a| a == "--json");
     let cli = Cli::parse();
     match commands::run(cli.home.as_deref(), cli.command) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            let text = format!("{err:#}");
+            if json {
+                let (message, hints) = match text.split_once("\n\nhint: ") {
+                    Some((m, h)) => (m, h.split("\nhint: ").collect()),
+                    None => (text.as_str(), Vec::new()),
+                };
+                let out = json::Failure {
+                    error: message,
+                    hints,
+                };
+                if let Ok(line) = serde_json::to_string(&out) {
+                    outln!("{line}");
+                }
+            }
+            eprintln!("error: {text}");
             ExitCode::from(2)
         }
     }

@@ -235,6 +235,28 @@ fn write_package(dir: &std::path::Path, version: &str, body: &str) {
 }
 
 #[test]
+fn with_json_a_failure_is_json_too() {
+    let env = Env::new("jsonerr");
+    assert!(env.run(&["id", "new"]).status.success());
+    let out = env.run(&["show", "nothing", "--json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let doc: serde_json::Value = serde_json::from_str(stdout(&out).trim()).expect("json on stdout");
+    assert!(
+        doc["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("is not in this home")),
+        "{doc}"
+    );
+    assert!(
+        doc["hints"][0]
+            .as_str()
+            .is_some_and(|h| h.contains("import")),
+        "{doc}"
+    );
+    assert!(stderr(&out).contains("error:"), "people still read stderr");
+}
+
+#[test]
 fn read_only_commands_never_create_a_home_at_a_mistyped_path() {
     let env = Env::new("typo");
     for args in [
