@@ -15,6 +15,8 @@ use crate::store::{Store, StoreError};
 
 /// The setting that names the default identity.
 const DEFAULT_IDENTITY: &str = "default-identity";
+/// Settings `imported-identity:<id>`: identities this home imported rather than created.
+const IMPORTED_IDENTITY: &str = "imported-identity:";
 
 /// Why a home operation failed.
 #[derive(Debug, Error)]
@@ -177,6 +179,14 @@ impl Home {
         index: &cairn_protocol::name::IndexName,
     ) -> Result<crate::resolve::store::StoreSource<'_>, crate::curate::CurateError> {
         crate::resolve::store::StoreSource::open(&self.store, index)
+    }
+
+    /// Whether this home imported `id` from an identity file (rather than creating it).
+    pub fn imported(&self, id: &IdentityId) -> Result<bool, HomeError> {
+        Ok(self
+            .store
+            .setting(&format!("{IMPORTED_IDENTITY}{id}"))?
+            .is_some())
     }
 
     /// The seq of an identity's verified log here, if held.
@@ -645,6 +655,10 @@ impl Home {
         if self.default_identity()?.is_none() {
             self.set_default(&id)?;
         }
+        // This home did not create the identity: it may not hold the indexes the identity
+        // already publishes elsewhere, and a first revision here would fork them.
+        self.store
+            .set_setting(&format!("{IMPORTED_IDENTITY}{id}"), "1")?;
         Ok(id)
     }
 }

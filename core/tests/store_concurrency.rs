@@ -62,6 +62,7 @@ fn publish_package(
         dir,
         index: None,
         dry_run: false,
+        new_index: false,
         time,
     };
     publish::publish(home, who.id(), Some(&ring(who)), &opts)

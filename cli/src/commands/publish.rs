@@ -23,6 +23,10 @@ pub(crate) struct Args {
     /// Show what would be published; write nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Start a new version index although this home imported the identity (refused by default:
+    /// the index may exist on the machine the identity came from).
+    #[arg(long)]
+    new_index: bool,
     /// Print a JSON report.
     #[arg(long)]
     json: bool,
@@ -40,6 +44,7 @@ pub(crate) fn run(home: Option<&Path>, args: &Args) -> anyhow::Result<ExitCode> 
         dir: args.path.clone(),
         index,
         dry_run: args.dry_run,
+        new_index: args.new_index,
         time: settings::now()?,
     };
     let ring = if args.dry_run {

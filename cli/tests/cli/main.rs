@@ -829,6 +829,7 @@ fn corrupt_stored_yank(db: &std::path::Path) -> bool {
 }
 
 #[test]
+#[allow(clippy::too_many_lines)] // A transcript reads best as one story.
 fn keys_rotate_revoke_and_move_between_machines() {
     let env = Env::new("keys");
     let laptop = Env::person("keys-laptop", "laptop");
@@ -926,6 +927,23 @@ fn keys_rotate_revoke_and_move_between_machines() {
         Some(2),
         "keys already here are never overwritten"
     );
+    // The laptop does not hold libfoo: a first revision here would fork the one at home.
+    let on_laptop = laptop.home.join("pkg");
+    write_package(&on_laptop, "9.0.0", "laptop");
+    let lp = on_laptop.to_str().expect("utf8");
+    let refused = laptop.run(&["publish", "--path", lp]);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("would fork it") && stderr(&refused).contains("--new-index"),
+        "{}",
+        stderr(&refused)
+    );
+    assert_eq!(
+        laptop.run(&["show", "libfoo"]).status.code(),
+        Some(2),
+        "nothing was published"
+    );
+    ok(&laptop, &["publish", "--path", lp, "--new-index"]);
 }
 
 impl Env {

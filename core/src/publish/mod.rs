@@ -65,6 +65,13 @@ pub enum PublishError {
         /// The rule (boxed: chain errors are large).
         error: Box<ChainError>,
     },
+    /// The first revision of an index of an identity this home imported: it may already exist
+    /// on the machine the identity came from, and a second first revision would fork it.
+    #[error(
+        "`{0}` is not in this home, and this home imported its identity: if the index already exists on another machine, publishing here would fork it\n\nhint: on the other machine run `cairn export {name} --car FILE.car`, then `cairn import FILE.car` here; if the index is new, pass `--new-index`",
+        name = .0.name()
+    )]
+    MaybeElsewhere(IndexName),
     /// The index is someone else's and is not in this home.
     #[error(
         "`{0}` is not in this home\n\nhint: import it (`cairn import FILE.car`) before publishing to it"
@@ -112,6 +119,9 @@ pub struct PublishOptions {
     pub index: Option<IndexName>,
     /// Show what would be published, write nothing.
     pub dry_run: bool,
+    /// Start the version index here although the identity was imported into this home (where
+    /// its indexes from other machines may be missing).
+    pub new_index: bool,
     /// Revision time (seconds since the Unix epoch).
     pub time: u64,
 }
@@ -242,6 +252,9 @@ fn publish_built(
     let tip = home.store.index_tip::<VersionIndex>(&index.to_string())?;
     if tip.is_none() && *index.identity() != identity {
         return Err(PublishError::UnknownIndex(index));
+    }
+    if tip.is_none() && !opts.new_index && home.imported(&identity)? {
+        return Err(PublishError::MaybeElsewhere(index));
     }
     if tip.is_none() {
         let prefix = format!("{}:", index.identity());
