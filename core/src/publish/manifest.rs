@@ -193,6 +193,56 @@ impl Manifest {
             .version
             .parse()
             .map_err(|e| field("package.version", format!("is invalid: {e}")))?;
+        // The release record's limits, checked here so that the message names the field rather
+        // than the record that would outgrow its size limit.
+        use cairn_protocol::release as limits;
+        let long = |name: &str, value: &str, max: usize| -> Result<(), ManifestError> {
+            if value.len() > max {
+                return Err(field(
+                    name,
+                    format!("is {} bytes long; the limit is {max}", value.len()),
+                ));
+            }
+            Ok(())
+        };
+        for (name, value, max) in [
+            (
+                "package.description",
+                &p.description,
+                limits::MAX_DESCRIPTION,
+            ),
+            ("package.license", &p.license, limits::MAX_LICENSE),
+            ("package.homepage", &p.homepage, limits::MAX_URL),
+            ("package.repository", &p.repository, limits::MAX_URL),
+        ] {
+            if let Some(v) = value {
+                long(name, v, max)?;
+            }
+        }
+        for (name, list, count, max) in [
+            (
+                "package.keywords",
+                &p.keywords,
+                limits::MAX_KEYWORDS,
+                limits::MAX_KEYWORD,
+            ),
+            (
+                "package.authors",
+                &p.authors,
+                limits::MAX_AUTHORS,
+                limits::MAX_AUTHOR,
+            ),
+        ] {
+            if list.len() > count {
+                return Err(field(
+                    name,
+                    format!("has {} entries; the limit is {count}", list.len()),
+                ));
+            }
+            for v in list {
+                long(name, v, max)?;
+            }
+        }
         if let Some(l) = &p.license
             && !is_spdx_expression(l)
         {
@@ -349,6 +399,13 @@ zlib = { version = ">= 1.2 < 2", private = true }
                 "linux-x86_64",
             ),
             ("[package]\nname = \"a\"\n", "version"),
+            (
+                &format!(
+                    "[package]\nname = \"a\"\nversion = \"1\"\ndescription = \"{}\"\n",
+                    "x".repeat(2 << 20)
+                ),
+                "`package.description` is 2097152 bytes long; the limit is 1024",
+            ),
             (
                 "[package]\nname = \"a\"\nversion = \"1\"\n[dependencies]\nzlib = { version = \">=1.2 <2\", privat = true }\n",
                 "unknown field `privat`, expected `version` or `private`",
