@@ -193,56 +193,7 @@ impl Manifest {
             .version
             .parse()
             .map_err(|e| field("package.version", format!("is invalid: {e}")))?;
-        // The release record's limits, checked here so that the message names the field rather
-        // than the record that would outgrow its size limit.
-        use cairn_protocol::release as limits;
-        let long = |name: &str, value: &str, max: usize| -> Result<(), ManifestError> {
-            if value.len() > max {
-                return Err(field(
-                    name,
-                    format!("is {} bytes long; the limit is {max}", value.len()),
-                ));
-            }
-            Ok(())
-        };
-        for (name, value, max) in [
-            (
-                "package.description",
-                &p.description,
-                limits::MAX_DESCRIPTION,
-            ),
-            ("package.license", &p.license, limits::MAX_LICENSE),
-            ("package.homepage", &p.homepage, limits::MAX_URL),
-            ("package.repository", &p.repository, limits::MAX_URL),
-        ] {
-            if let Some(v) = value {
-                long(name, v, max)?;
-            }
-        }
-        for (name, list, count, max) in [
-            (
-                "package.keywords",
-                &p.keywords,
-                limits::MAX_KEYWORDS,
-                limits::MAX_KEYWORD,
-            ),
-            (
-                "package.authors",
-                &p.authors,
-                limits::MAX_AUTHORS,
-                limits::MAX_AUTHOR,
-            ),
-        ] {
-            if list.len() > count {
-                return Err(field(
-                    name,
-                    format!("has {} entries; the limit is {count}", list.len()),
-                ));
-            }
-            for v in list {
-                long(name, v, max)?;
-            }
-        }
+        check_limits(&p, path)?;
         if let Some(l) = &p.license
             && !is_spdx_expression(l)
         {
@@ -313,6 +264,65 @@ impl Manifest {
             dependencies,
         })
     }
+}
+
+/// The release record's limits on metadata, checked on the manifest so that the message names
+/// the field rather than the record that would outgrow its size limit.
+fn check_limits(p: &RawPackage, path: &Path) -> Result<(), ManifestError> {
+    use cairn_protocol::release as limits;
+    let field = |field: &str, reason: String| ManifestError::Field {
+        path: path.to_path_buf(),
+        field: field.to_owned(),
+        reason,
+    };
+    let long = |name: &str, value: &str, max: usize| -> Result<(), ManifestError> {
+        if value.len() > max {
+            return Err(field(
+                name,
+                format!("is {} bytes long; the limit is {max}", value.len()),
+            ));
+        }
+        Ok(())
+    };
+    for (name, value, max) in [
+        (
+            "package.description",
+            &p.description,
+            limits::MAX_DESCRIPTION,
+        ),
+        ("package.license", &p.license, limits::MAX_LICENSE),
+        ("package.homepage", &p.homepage, limits::MAX_URL),
+        ("package.repository", &p.repository, limits::MAX_URL),
+    ] {
+        if let Some(v) = value {
+            long(name, v, max)?;
+        }
+    }
+    for (name, list, count, max) in [
+        (
+            "package.keywords",
+            &p.keywords,
+            limits::MAX_KEYWORDS,
+            limits::MAX_KEYWORD,
+        ),
+        (
+            "package.authors",
+            &p.authors,
+            limits::MAX_AUTHORS,
+            limits::MAX_AUTHOR,
+        ),
+    ] {
+        if list.len() > count {
+            return Err(field(
+                name,
+                format!("has {} entries; the limit is {count}", list.len()),
+            ));
+        }
+        for v in list {
+            long(name, v, max)?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
