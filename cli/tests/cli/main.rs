@@ -234,6 +234,43 @@ fn write_package(dir: &std::path::Path, version: &str, body: &str) {
     std::fs::write(dir.join("src/lib.txt"), body).expect("source");
 }
 
+#[cfg(unix)]
+#[test]
+fn cid_of_a_large_file_takes_memory_independent_of_its_size() {
+    let env = Env::new("bigcid");
+    std::fs::create_dir_all(&env.home).expect("dir");
+    let file = env.home.join("big.bin");
+    // 512 MiB, sparse: reading it costs time, not disk.
+    std::fs::File::create(&file)
+        .and_then(|f| f.set_len(512 << 20))
+        .expect("sparse file");
+    // Under a 256 MiB address-space limit a whole-file read cannot even be attempted.
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -v 262144 && exec \"$0\" cid \"{}\"",
+            file.display()
+        ))
+        .arg(env!("CARGO_BIN_EXE_cairn"))
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut hasher = blake3::Hasher::new();
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..512 {
+        hasher.update(&zeros);
+    }
+    let expected = cairn_protocol::cid::Cid::new(
+        cairn_protocol::cid::Codec::Raw,
+        *hasher.finalize().as_bytes(),
+    );
+    assert!(
+        stdout(&out).starts_with(&expected.to_string()),
+        "{}",
+        stdout(&out)
+    );
+}
+
 #[test]
 fn with_json_a_failure_is_json_too() {
     let env = Env::new("jsonerr");
