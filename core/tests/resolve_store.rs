@@ -151,7 +151,7 @@ fn pins_and_includes_decide_what_resolves() {
 
 /// The answer records the pinned revision 1 of `index` (foo), its release record and its artifacts.
 fn assert_located(store: &Store, r: &cairn_core::resolve::Resolved, index: &IndexName, pin: Cid) {
-    let at = r.locator.clone().expect("located");
+    let at = *r.locator.clone().expect("located");
     assert_eq!(
         (at.index.as_str(), at.seq, at.head),
         (index.to_string().as_str(), 1, pin),

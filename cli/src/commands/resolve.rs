@@ -54,7 +54,7 @@ pub(crate) fn run(home: Option<&Path>, args: &Args) -> anyhow::Result<ExitCode> 
                         ),
                         Pkg::Root => (Vec::new(), String::new()),
                     };
-                    let at = r.locator.as_ref();
+                    let at = r.locator.as_deref();
                     crate::json::ResolvedPackage {
                         alias,
                         scope,

@@ -79,7 +79,8 @@ pub struct Resolved {
     pub origin: Arc<str>,
     /// Where the release is pinned down (version index, revision, release record, artifacts),
     /// when the source can say.
-    pub locator: Option<Locator>,
+    /// (Boxed: most of a solution's size otherwise, and the solver moves solutions about.)
+    pub locator: Option<Box<Locator>>,
 }
 
 /// A solution: every package (without the root), in a stable order.
@@ -145,12 +146,13 @@ pub fn resolve(
                     version,
                 };
                 let origin = source.origin(alias);
-                let locator = source.locate(alias, &candidate.version).map_err(|error| {
-                    ResolveError::Source {
+                let locator = source
+                    .locate(alias, &candidate.version)
+                    .map(|l| l.map(Box::new))
+                    .map_err(|error| ResolveError::Source {
                         package: pkg.to_string(),
                         error,
-                    }
-                })?;
+                    })?;
                 packages.push((
                     pkg,
                     Resolved {
