@@ -11,7 +11,7 @@ use cairn_protocol::index::package::{
     AliasEntry, PackageIndex, PackageOp, PackageState, Policy, Status,
 };
 use cairn_protocol::index::version::{ReleaseEntry, VersionIndex};
-use cairn_protocol::index::{ApplyContext, Citation, IndexKind, Tip, sign_next};
+use cairn_protocol::index::{ApplyContext, IndexKind, Tip, sign_next};
 use cairn_protocol::name::IndexName;
 use cairn_protocol::profile;
 use cairn_protocol::release::Release;
@@ -19,7 +19,7 @@ use cairn_protocol::version::Constraint;
 use thiserror::Error;
 
 use crate::home::{Home, HomeError};
-use crate::keys::{KeyRing, Role};
+use crate::keys::KeyRing;
 use crate::store::{Store, StoreError};
 
 /// A package index's head, its state with staged operations applied, and those operations.
@@ -383,27 +383,10 @@ pub fn publish(
             return Err(CurateError::NothingStaged(index.clone()));
         }
         let me = *index.identity();
-        let log = home
-            .store
-            .identity_head(&me)?
-            .ok_or(HomeError::NoKeys(me))?;
-        let keys = log.key_state(log.seq()).cloned().unwrap_or_default();
-        let key = ring
-            .with_role(Role::Signing)
-            .find(|k| keys.is_signing_key(&k.public()))
-            .ok_or(CurateError::NoSigningKey(me))?;
-        let (signed, _) = sign_next(
-            tip.as_ref(),
-            index,
-            Citation {
-                identity: me,
-                seq: log.seq(),
-            },
-            key,
-            time,
-            ops,
-        )
-        .map_err(rule(index))?;
+        let (cite, key) = home.signing_key(me, Some(ring))?;
+        let key = key.ok_or(CurateError::NoSigningKey(me))?;
+        let (signed, _) =
+            sign_next(tip.as_ref(), index, cite, key, time, ops).map_err(rule(index))?;
         let imported = home
             .store
             .import_index_clearing_draft::<PackageIndex>(index, &[signed.encode()])?;

@@ -189,6 +189,29 @@ impl Home {
             .is_some())
     }
 
+    /// What a revision signed now by `identity` cites (its verified head here), and the signing
+    /// key from `ring` valid in that state, if the ring holds one.
+    pub(crate) fn signing_key<'r>(
+        &self,
+        identity: IdentityId,
+        ring: Option<&'r KeyRing>,
+    ) -> Result<(cairn_protocol::index::Citation, Option<&'r SecretKey>), HomeError> {
+        let log = self
+            .store
+            .identity_head(&identity)?
+            .ok_or(HomeError::NoKeys(identity))?;
+        let state = log.key_state(log.seq()).cloned().unwrap_or_default();
+        let key = ring.and_then(|r| {
+            r.with_role(Role::Signing)
+                .find(|k| state.is_signing_key(&k.public()))
+        });
+        let cite = cairn_protocol::index::Citation {
+            identity,
+            seq: log.seq(),
+        };
+        Ok((cite, key))
+    }
+
     /// The seq of an identity's verified log here, if held.
     pub fn identity_seq(&self, id: &IdentityId) -> Result<Option<u64>, HomeError> {
         Ok(self.store.identity_head(id)?.map(|l| l.seq()))

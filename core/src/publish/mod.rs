@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use cairn_protocol::chain::ChainError;
 use cairn_protocol::cid::Cid;
 use cairn_protocol::identity::IdentityId;
+use cairn_protocol::index::sign_next;
 use cairn_protocol::index::version::{VersionIndex, VersionOp};
-use cairn_protocol::index::{Citation, sign_next};
 use cairn_protocol::name::IndexName;
 use cairn_protocol::profile::RecordError;
 use cairn_protocol::release::{Artifact, Release};
@@ -21,7 +21,7 @@ use thiserror::Error;
 
 use crate::atomic::{Access, AtomicFile};
 use crate::home::{Home, HomeError};
-use crate::keys::{KeyRing, Role};
+use crate::keys::KeyRing;
 use crate::store::StoreError;
 use manifest::{Manifest, ManifestError};
 use pack::{PackError, PackedFile};
@@ -289,15 +289,8 @@ fn publish_built(
         report.outcome = PublishOutcome::AlreadyPublished;
         return Ok(report);
     }
-    let log = home
-        .store
-        .identity_head(&identity)?
-        .ok_or(HomeError::NoKeys(identity))?;
-    let state = log.key_state(log.seq()).cloned().unwrap_or_default();
-    let cite = Citation {
-        identity,
-        seq: log.seq(),
-    };
+    let signing = ring.filter(|_| !opts.dry_run);
+    let (cite, key) = home.signing_key(identity, signing)?;
     let op = VersionOp::Release {
         version: manifest.version.clone(),
         release: release_cid,
@@ -306,16 +299,13 @@ fn publish_built(
         index: index.clone(),
         error: Box::new(error),
     };
-    let Some(ring) = ring.filter(|_| !opts.dry_run) else {
+    if signing.is_none() {
         // A dry run still checks that the revision would be accepted (permissions, rules).
         cairn_protocol::index::next_revision(tip.as_ref(), &index, cite, opts.time, vec![op])
             .map_err(refused)?;
         return Ok(report);
-    };
-    let key = ring
-        .with_role(Role::Signing)
-        .find(|k| state.is_signing_key(&k.public()))
-        .ok_or(PublishError::NoSigningKey(identity))?;
+    }
+    let key = key.ok_or(PublishError::NoSigningKey(identity))?;
     let (signed, _) =
         sign_next(tip.as_ref(), &index, cite, key, opts.time, vec![op]).map_err(refused)?;
     for (platform, bytes) in &blobs {
@@ -397,19 +387,8 @@ pub fn append(
         {
             return Ok(Appended::Unchanged(t.seq()));
         }
-        let log = home
-            .store
-            .identity_head(&identity)?
-            .ok_or(HomeError::NoKeys(identity))?;
-        let state = log.key_state(log.seq()).cloned().unwrap_or_default();
-        let key = ring
-            .with_role(Role::Signing)
-            .find(|k| state.is_signing_key(&k.public()))
-            .ok_or(PublishError::NoSigningKey(identity))?;
-        let cite = Citation {
-            identity,
-            seq: log.seq(),
-        };
+        let (cite, key) = home.signing_key(identity, Some(ring))?;
+        let key = key.ok_or(PublishError::NoSigningKey(identity))?;
         let (signed, _) =
             sign_next(tip.as_ref(), index, cite, key, time, ops).map_err(|error| {
                 PublishError::Refused {
