@@ -819,6 +819,15 @@ fn verify_and_log_read_the_stored_chain() {
         said.contains("store is damaged") && !said.contains("revision 0") && said.contains("local"),
         "the report names the damaged revision and says the damage is local: {said}"
     );
+    // Reads trust what was verified, yet never show damage as data: the head no longer reads
+    // back as the revision that was verified.
+    let shown = env.run(&["show", "libfoo"]);
+    assert_eq!(shown.status.code(), Some(2), "{}", stdout(&shown));
+    assert!(
+        stderr(&shown).contains("store is damaged"),
+        "{}",
+        stderr(&shown)
+    );
 
     // An artifact damaged on disk: `verify CID` re-hashes it.
     let artifact = std::fs::read_dir(env.home.join("artifacts"))
