@@ -182,36 +182,32 @@ pub fn log(home: &Home, log: &str) -> Result<Vec<LogEntry>, InspectError> {
                     ops: p.ops.iter().map(identity_op).collect(),
                 }
             }
-            "version-index" => {
-                let s = Signed::<Revision<VersionIndex>>::decode(&env).map_err(|e| corrupt(&e))?;
-                let p = s.payload();
-                LogEntry {
-                    seq: p.seq,
-                    payload: s.payload_cid(),
-                    time: p.time,
-                    signer: p.signer.identity.to_string(),
-                    ops: p
-                        .ops
-                        .iter()
-                        .map(|o| format!("{} {}", o.name(), version_op_subject(o)))
-                        .collect(),
-                }
-            }
-            _ => {
-                let s = Signed::<Revision<PackageIndex>>::decode(&env).map_err(|e| corrupt(&e))?;
-                let p = s.payload();
-                LogEntry {
-                    seq: p.seq,
-                    payload: s.payload_cid(),
-                    time: p.time,
-                    signer: p.signer.identity.to_string(),
-                    ops: p.ops.iter().map(|o| o.name().to_owned()).collect(),
-                }
-            }
+            "version-index" => index_entry::<VersionIndex>(&env, |o| {
+                format!("{} {}", o.name(), version_op_subject(o))
+            })
+            .map_err(|e| corrupt(&e))?,
+            _ => index_entry::<PackageIndex>(&env, |o| o.name().to_owned())
+                .map_err(|e| corrupt(&e))?,
         };
         rows.push(row);
     }
     Ok(rows)
+}
+
+/// One index revision as a log entry, each operation described by `describe`.
+fn index_entry<K: cairn_protocol::index::IndexKind>(
+    envelope: &[u8],
+    describe: impl Fn(&K::Op) -> String,
+) -> Result<LogEntry, cairn_protocol::signed::SignedError> {
+    let s = Signed::<Revision<K>>::decode(envelope)?;
+    let p = s.payload();
+    Ok(LogEntry {
+        seq: p.seq,
+        payload: s.payload_cid(),
+        time: p.time,
+        signer: p.signer.identity.to_string(),
+        ops: p.ops.iter().map(describe).collect(),
+    })
 }
 
 fn identity_op(op: &IdentityOp) -> String {
