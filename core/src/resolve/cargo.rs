@@ -70,23 +70,30 @@ pub fn translate(req: &str) -> Result<Translation, String> {
         };
     }
     if hi.is_some_and(|h| h <= lo) {
-        // Admits nothing: keep a constraint that admits nothing of the same kind.
-        let text = format!(">={} <{}", show(lo), show(next_patch(lo)));
-        return Ok(Translation {
-            constraint: text.parse().map_err(|e| format!("{text}: {e}"))?,
-            inexact: Some(format!("`{req}` admits no version; translated as `{text}`")),
-        });
+        return empty(req, lo);
     }
+    // Whether Cargo itself takes a pre-release of the floor's triple. Its comparators without a
+    // pre-release decide the same for every pre-release of a triple (`>=1`, `<=1`, `~1` and `=1`
+    // take none of 1.x's), so two probes settle them: the named pre-release and one above it.
+    let takes = |v: &str| {
+        v.parse::<semver::Version>()
+            .is_ok_and(|v| parsed.matches(&v))
+    };
     let text = match pre_floor.filter(|(t, _, _)| *t == lo) {
         None => native(lo, hi),
         Some((t, pre, exact)) => {
             // Cargo takes pre-releases of the named triple only; Cairn takes every pre-release
             // inside the range, so the two agree exactly when the range ends with that triple.
             let floor = format!("{}-{pre}", show(t));
+            if exact && !takes(&floor) {
+                // `=X-pre` admits that one version at most; another comparator refuses it.
+                return empty(req, lo);
+            }
             if exact {
                 floor
             } else {
-                if hi != Some(next_patch(t)) && inexact.is_none() {
+                let probes_taken = takes(&floor) && takes(&format!("{floor}.0"));
+                if (hi != Some(next_patch(t)) || !probes_taken) && inexact.is_none() {
                     inexact = Some(format!(
                         "`{req}` admits pre-releases of {} only; Cairn admits every pre-release in the range",
                         show(t)
@@ -104,6 +111,15 @@ pub fn translate(req: &str) -> Result<Translation, String> {
             .parse()
             .map_err(|e| format!("internal: `{text}` from `{req}`: {e}"))?,
         inexact,
+    })
+}
+
+/// A requirement that admits nothing: keep a constraint that admits nothing of the same kind.
+fn empty(req: &str, lo: Triple) -> Result<Translation, String> {
+    let text = format!(">={} <{}", show(lo), show(next_patch(lo)));
+    Ok(Translation {
+        constraint: text.parse().map_err(|e| format!("{text}: {e}"))?,
+        inexact: Some(format!("`{req}` admits no version; translated as `{text}`")),
     })
 }
 
@@ -428,6 +444,23 @@ mod tests {
             assert_eq!(got.inexact.is_none(), exact, "{cargo}: {:?}", got.inexact);
         }
         assert!(translate(">=2, <1").expect("empty").inexact.is_some());
+        // Cargo's comparators without a pre-release refuse every pre-release of the triples
+        // they cover (`<=1` takes no 1.x pre-release; `^1.1.2` takes nothing below 1.1.2).
+        for cargo in [
+            "=1.1.2-beta.2, <=1",
+            "=1.1.2-beta.2, ^1.1.2",
+            "=1.1.2-beta.2, ~1",
+        ] {
+            let got = translate(cargo).expect(cargo);
+            assert!(
+                got.inexact
+                    .as_deref()
+                    .is_some_and(|n| n.contains("admits no version")),
+                "{cargo}: {got:?}"
+            );
+        }
+        let got = translate(">=1.1.2-beta.2, =1.1.2").expect("pinned release");
+        assert!(got.inexact.is_some(), "{got:?}");
         assert!(translate("not a req").is_err());
         assert_eq!(t(">= 1.2.3"), ">=1.2.3");
     }
