@@ -28,6 +28,8 @@ pub mod home;
 pub mod inspect;
 pub mod json;
 pub mod keys;
+pub mod lockfile;
+pub mod project;
 pub mod publish;
 pub mod resolve;
 pub mod store;

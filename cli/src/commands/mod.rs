@@ -7,6 +7,7 @@ mod id;
 mod index;
 mod inspect;
 mod inspect_log;
+mod project;
 mod publish;
 mod resolve;
 mod version;
@@ -70,7 +71,45 @@ pub(crate) enum Command {
     Verify {
         /// An index (`NAME`, `IDENTITY:NAME`), an identity, or a CID (a revision re-verifies
         /// its log; a record block or artifact is re-hashed).
-        log: String,
+        #[arg(required_unless_present = "installed")]
+        log: Option<String>,
+        /// Check the installed files of this project against what was installed.
+        #[arg(long, conflicts_with = "log")]
+        installed: bool,
+    },
+    /// Start a project here: write `cairn.toml` and create `.cairn/`.
+    Init(project::Init),
+    /// Add dependencies, lock and install.
+    Add(project::Add),
+    /// Remove dependencies, lock and install.
+    Remove {
+        /// The aliases.
+        #[arg(required = true)]
+        aliases: Vec<String>,
+        #[command(flatten)]
+        how: project::How,
+    },
+    /// Write `cairn.lock` for `cairn.toml` (kept as is while it still satisfies it).
+    Lock(project::How),
+    /// Install what `cairn.lock` pins (locking first if it is out of date).
+    Install(project::Install),
+    /// Move locked versions to the newest admissible ones (all, or these aliases).
+    Update {
+        /// The aliases (none: every package).
+        aliases: Vec<String>,
+        #[command(flatten)]
+        how: project::How,
+    },
+    /// List the installed packages.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print where an installed package's files are.
+    Which {
+        /// The alias.
+        alias: String,
     },
     /// List the revisions of a log.
     Log {
@@ -118,7 +157,16 @@ pub(crate) fn run(home: Option<&std::path::Path>, command: Command) -> anyhow::R
         Command::Revoke(r) => index::revoke(home, &r),
         Command::Show(s) => index::show(home, &s),
         Command::Export(e) => exchange::export(home, &e),
-        Command::Verify { log } => inspect_log::verify(home, &log),
+        Command::Verify { log: Some(log), .. } => inspect_log::verify(home, &log),
+        Command::Verify { log: None, .. } => project::verify_installed(home),
+        Command::Init(args) => project::init(home, &args),
+        Command::Add(args) => project::add(home, &args),
+        Command::Remove { aliases, how } => project::remove(home, &aliases, &how),
+        Command::Lock(how) => project::lock(home, &how, None),
+        Command::Install(args) => project::install(home, &args),
+        Command::Update { aliases, how } => project::lock(home, &how, Some(aliases)),
+        Command::List { json } => project::list(home, json),
+        Command::Which { alias } => project::which(home, &alias),
         Command::Log { log, json } => inspect_log::log(home, &log, json),
         Command::Import(i) => exchange::import(home, &i),
         Command::Resolve(args) => resolve::run(home, &args),

@@ -34,6 +34,18 @@ pub enum ManifestError {
         /// The parser's message (with line and column).
         message: String,
     },
+    /// A value whose line is known breaks a rule.
+    #[error("`{path}`, line {line}: `{field}` {reason}")]
+    At {
+        /// The path.
+        path: PathBuf,
+        /// The line (1-based).
+        line: usize,
+        /// The field.
+        field: String,
+        /// The rule and, where possible, the fix.
+        reason: String,
+    },
     /// A field whose value breaks a rule.
     #[error("`{path}`: `{field}` {reason}")]
     Field {
@@ -49,9 +61,16 @@ pub enum ManifestError {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawManifest {
-    package: RawPackage,
+    package: Option<RawPackage>,
+    index: Option<RawIndex>,
     #[serde(default)]
-    dependencies: BTreeMap<String, RawDependency>,
+    dependencies: BTreeMap<String, toml::Spanned<RawDependency>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIndex {
+    curator: toml::Spanned<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -126,6 +145,111 @@ impl<'de> Deserialize<'de> for RawDependency {
     }
 }
 
+/// A checked `cairn.toml` as a project reads it: a consumer's choice of curator and its
+/// dependencies, and, when the project is also a package, what a publisher needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Project {
+    /// The `[package]` table, checked (its dependencies are the project's).
+    pub package: Option<Manifest>,
+    /// `[index] curator`: the curator's package index, as written (an ID or a petname).
+    pub curator: Option<String>,
+    /// Alias → dependency.
+    pub dependencies: BTreeMap<Alias, Dependency>,
+}
+
+/// The line (1-based) of a byte offset in `text`.
+fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset).map_or(0, |t| t.matches('\n').count()) + 1
+}
+
+impl Project {
+    /// Reads and checks `dir/cairn.toml`.
+    ///
+    /// # Errors
+    /// When the file cannot be read or breaks a rule.
+    pub fn load(dir: &Path) -> Result<Project, ManifestError> {
+        let path = dir.join(MANIFEST);
+        Project::parse(&read_text(&path)?, &path)
+    }
+
+    /// Parses and checks manifest text (`path` is for messages).
+    ///
+    /// # Errors
+    /// When the text breaks a rule; the error names the field, its line and the fix.
+    pub fn parse(text: &str, path: &Path) -> Result<Project, ManifestError> {
+        let raw: RawManifest = toml::from_str(text).map_err(|e| ManifestError::Syntax {
+            path: path.to_path_buf(),
+            message: e.to_string().trim().to_owned(),
+        })?;
+        let field = |field: &str, at: usize, reason: String| ManifestError::At {
+            path: path.to_path_buf(),
+            line: line_of(text, at),
+            field: field.to_owned(),
+            reason,
+        };
+        let mut dependencies = BTreeMap::new();
+        for (alias, dep) in raw.dependencies {
+            let at = dep.span().start;
+            let name = format!("dependencies.{alias}");
+            let a: Alias = alias
+                .parse()
+                .map_err(|e| field(&name, at, format!("is not a valid alias: {e}")))?;
+            let (text, private) = match dep.into_inner() {
+                RawDependency::Constraint(c) => (c, false),
+                RawDependency::Table { version, private } => (version, private),
+            };
+            let constraint: Constraint = text
+                .parse()
+                .map_err(|e| field(&name, at, format!("`{text}`: {e}")))?;
+            dependencies.insert(
+                a,
+                Dependency {
+                    constraint,
+                    private,
+                },
+            );
+        }
+        let curator = match raw.index {
+            None => None,
+            Some(i) => {
+                let at = i.curator.span().start;
+                let c = i.curator.into_inner();
+                if c.trim().is_empty() {
+                    return Err(field(
+                        "index.curator",
+                        at,
+                        "is empty; write the curator's package index as `IDENTITY:NAME`".to_owned(),
+                    ));
+                }
+                Some(c)
+            }
+        };
+        let package = match raw.package {
+            None => None,
+            Some(p) => Some(Manifest::check(p, dependencies.clone(), path)?),
+        };
+        Ok(Project {
+            package,
+            curator,
+            dependencies,
+        })
+    }
+}
+
+fn read_text(path: &Path) -> Result<String, ManifestError> {
+    let bytes = std::fs::read(path).map_err(|source| ManifestError::Read {
+        path: path.to_path_buf(),
+        cause: source,
+    })?;
+    String::from_utf8(bytes).map_err(|e| ManifestError::Syntax {
+        path: path.to_path_buf(),
+        message: format!(
+            "it is not UTF-8 text (invalid byte at offset {}); save it as UTF-8",
+            e.utf8_error().valid_up_to()
+        ),
+    })
+}
+
 /// A checked manifest.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Manifest {
@@ -156,35 +280,39 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    /// Reads and checks `dir/cairn.toml`.
+    /// Reads and checks `dir/cairn.toml`, which must have a `[package]` table.
+    ///
+    /// # Errors
+    /// When the file cannot be read, breaks a rule, or describes no package.
     pub fn load(dir: &Path) -> Result<Manifest, ManifestError> {
         let path = dir.join(MANIFEST);
-        let bytes = std::fs::read(&path).map_err(|source| ManifestError::Read {
-            path: path.clone(),
-            cause: source,
-        })?;
-        let text = String::from_utf8(bytes).map_err(|e| ManifestError::Syntax {
-            path: path.clone(),
-            message: format!(
-                "it is not UTF-8 text (invalid byte at offset {}); save it as UTF-8",
-                e.utf8_error().valid_up_to()
-            ),
-        })?;
-        Manifest::parse(&text, &path)
+        Manifest::parse(&read_text(&path)?, &path)
     }
 
     /// Parses and checks manifest text (`path` is for messages).
+    ///
+    /// # Errors
+    /// When the text breaks a rule or has no `[package]` table.
     pub fn parse(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
-        let raw: RawManifest = toml::from_str(text).map_err(|e| ManifestError::Syntax {
-            path: path.to_path_buf(),
-            message: e.to_string().trim().to_owned(),
-        })?;
+        Project::parse(text, path)?
+            .package
+            .ok_or_else(|| ManifestError::Field {
+                path: path.to_path_buf(),
+                field: "package".to_owned(),
+                reason: "is missing: this project describes no package to publish\n\nhint: add a `[package]` table with `name` and `version` (`cairn init --name NAME` writes one)".to_owned(),
+            })
+    }
+
+    fn check(
+        p: RawPackage,
+        dependencies: BTreeMap<Alias, Dependency>,
+        path: &Path,
+    ) -> Result<Manifest, ManifestError> {
         let field = |field: &str, reason: String| ManifestError::Field {
             path: path.to_path_buf(),
             field: field.to_owned(),
             reason,
         };
-        let p = raw.package;
         let name: Name = p
             .name
             .parse()
@@ -225,29 +353,6 @@ impl Manifest {
                 ));
             }
             assets.insert(platform, PathBuf::from(file));
-        }
-        let mut dependencies = BTreeMap::new();
-        for (alias, dep) in raw.dependencies {
-            let a: Alias = alias.parse().map_err(|e| {
-                field(
-                    &format!("dependencies.{alias}"),
-                    format!("is not a valid alias: {e}"),
-                )
-            })?;
-            let (text, private) = match dep {
-                RawDependency::Constraint(c) => (c, false),
-                RawDependency::Table { version, private } => (version, private),
-            };
-            let constraint: Constraint = text
-                .parse()
-                .map_err(|e| field(&format!("dependencies.{alias}"), format!("`{text}`: {e}")))?;
-            dependencies.insert(
-                a,
-                Dependency {
-                    constraint,
-                    private,
-                },
-            );
         }
         Ok(Manifest {
             name,
@@ -432,6 +537,54 @@ zlib = { version = ">= 1.2 < 2", private = true }
         for (text, needle) in cases {
             let e = parse(text).expect_err(text).to_string();
             assert!(e.contains(needle), "{text:?}: {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod project_tests {
+    use super::*;
+
+    fn parse(t: &str) -> Result<Project, ManifestError> {
+        Project::parse(t, Path::new("cairn.toml"))
+    }
+
+    #[test]
+    fn a_consumer_manifest_needs_no_package() {
+        let p =
+            parse("[index]\ncurator = \"bxyz:community\"\n\n[dependencies]\nlibfoo = \"^1.2\"\n")
+                .expect("valid");
+        assert!(p.package.is_none());
+        assert_eq!(p.curator.as_deref(), Some("bxyz:community"));
+        assert_eq!(p.dependencies.len(), 1);
+        let e = Manifest::parse("[dependencies]\n", Path::new("cairn.toml"))
+            .expect_err("no package to publish")
+            .to_string();
+        assert!(
+            e.contains("`package` is missing") && e.contains("cairn init"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn refusals_name_the_line() {
+        for (text, want) in [
+            ("[index]\ncurator = \"x:y\"\nlayers = 3\n", "line 3"),
+            (
+                "[dependencies]\na = \"^1\"\n\nlibfoo = \"~~1\"\n",
+                "line 4: `dependencies.libfoo`",
+            ),
+            (
+                "[dependencies]\n\"a.b\" = \"^1\"\n",
+                "line 2: `dependencies.a.b` is not a valid alias",
+            ),
+            (
+                "[index]\ncurator = \" \"\n",
+                "line 2: `index.curator` is empty",
+            ),
+        ] {
+            let e = parse(text).expect_err(text).to_string();
+            assert!(e.contains(want), "{text:?}: {e}");
         }
     }
 }

@@ -1,0 +1,956 @@
+//! The consumer's project: `cairn.toml` with a curator and dependencies, `cairn.lock`, and the
+//! installed tree under `.cairn/`.
+//!
+//! The installed tree is `.cairn/packages`, a symbolic link to one directory under
+//! `.cairn/trees/`. An install builds the new tree beside the old one and swaps the link with
+//! one rename, so a crash at any moment leaves either the whole old tree or the whole new one.
+//! Each unpacked release is kept once, by artifact CID, under the home's `unpacked/`, and placed
+//! into trees by hard link (a copy where the file system cannot link).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Read as _;
+use std::path::{Component, Path, PathBuf};
+
+use cairn_protocol::cid::Cid;
+use cairn_protocol::name::IndexName;
+use cairn_protocol::release::Artifact;
+use serde::{Deserialize, Serialize};
+use sha2::Digest as _;
+
+use crate::atomic::{self, Access};
+use crate::blocks::BlockStore as _;
+use crate::home::Home;
+use crate::lockfile::{Head, LOCKFILE, LockedPackage, Lockfile, PortableSource, portable_closure};
+use crate::publish::manifest::{MANIFEST, Project};
+use crate::resolve::{self, Dependency, PackageSource, ResolveError};
+
+/// The project scope's directory, beside `cairn.toml`.
+pub const SCOPE_DIR: &str = ".cairn";
+
+/// At most this many bytes unpacked from one artifact.
+pub const MAX_UNPACKED: u64 = 1 << 32;
+/// At most this many entries in one archive.
+pub const MAX_ENTRIES: u64 = 100_000;
+
+/// Why a project command failed. Every message names the input and the fix.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProjectError {
+    /// The manifest.
+    #[error(transparent)]
+    Manifest(#[from] crate::publish::manifest::ManifestError),
+    /// The lockfile.
+    #[error(transparent)]
+    Lockfile(#[from] crate::lockfile::LockfileError),
+    /// No curator chosen.
+    #[error(
+        "`{0}` names no curator\n\nhint: add `[index]` with `curator = \"IDENTITY:NAME\"`, or pass `--index IDENTITY:NAME`"
+    )]
+    NoCurator(PathBuf),
+    /// No solution (the explanation follows).
+    #[error("{0}")]
+    Unsatisfiable(String),
+    /// The lockfile must change but may not.
+    #[error(
+        "`{0}` is out of date with `cairn.toml` and `--frozen` forbids changing it: {1}\n\nhint: run `cairn lock` and commit the lockfile, or drop `--frozen`"
+    )]
+    Frozen(PathBuf, String),
+    /// Offline, and the lockfile's portable data cannot answer.
+    #[error(
+        "offline, and the lockfile's portable data cannot answer: {0}\n\nhint: run without `--offline` to read the curator's index held here, or import a bundle with it (`cairn import FILE.car`)"
+    )]
+    Offline(String),
+    /// An artifact is missing or does not match the lockfile.
+    #[error("{0}")]
+    Artifact(String),
+    /// An archive breaks an unpacking rule.
+    #[error("artifact {cid} of {package}: {reason}; nothing was installed")]
+    Unsafe {
+        /// The package.
+        package: String,
+        /// The artifact.
+        cid: Cid,
+        /// The rule.
+        reason: String,
+    },
+    /// Anything else, with its context.
+    #[error("{0}")]
+    Other(String),
+    /// A file operation.
+    #[error("{what}: {cause}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// Why it failed.
+        cause: std::io::Error,
+    },
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ProjectError {
+    let what = what.into();
+    move |cause| ProjectError::Io { what, cause }
+}
+
+/// The project directory for `start`: the nearest directory, `start` or above, holding `.cairn/`.
+#[must_use]
+pub fn find(start: &Path) -> Option<PathBuf> {
+    start
+        .ancestors()
+        .find(|d| d.join(SCOPE_DIR).is_dir())
+        .map(Path::to_path_buf)
+}
+
+/// The global scope's project directory in `home`.
+#[must_use]
+pub fn global(home: &Home) -> PathBuf {
+    home.dir().join("global")
+}
+
+/// Writes a new `cairn.toml` (a package when `name` is given) and creates `.cairn/`.
+///
+/// # Errors
+/// When a manifest is already there, or the files cannot be written.
+pub fn init(
+    dir: &Path,
+    name: Option<&str>,
+    curator: Option<&IndexName>,
+) -> Result<PathBuf, ProjectError> {
+    let path = dir.join(MANIFEST);
+    if path.exists() {
+        return Err(ProjectError::Other(format!(
+            "`{}` already exists; nothing was changed\n\nhint: edit it, or use `cairn add` to add dependencies",
+            path.display()
+        )));
+    }
+    let mut text = String::new();
+    if let Some(n) = name {
+        n.parse::<cairn_protocol::name::Name>()
+            .map_err(|e| ProjectError::Other(format!("`{n}` is not a package name: {e}")))?;
+        let _ = write!(text, "[package]\nname = \"{n}\"\nversion = \"0.1.0\"\n\n");
+    }
+    if let Some(c) = curator {
+        let _ = write!(text, "[index]\ncurator = \"{c}\"\n\n");
+    }
+    text.push_str("[dependencies]\n");
+    Project::parse(&text, &path)?;
+    std::fs::create_dir_all(dir.join(SCOPE_DIR)).map_err(io(format!(
+        "cannot create `{}`",
+        dir.join(SCOPE_DIR).display()
+    )))?;
+    atomic::AtomicFile::create(&path, Access::Public)
+        .and_then(|mut f| {
+            f.write_all(text.as_bytes())?;
+            f.commit_new("init:manifest")
+        })
+        .map_err(io(format!("cannot write `{}`", path.display())))?;
+    Ok(path)
+}
+
+/// Sets `alias = "constraint"` in `[dependencies]` (and `[index] curator` when given), keeping
+/// every other line; the result is checked before it is written.
+///
+/// # Errors
+/// When the edited manifest would be invalid, or cannot be written.
+pub fn edit_manifest(
+    dir: &Path,
+    set: &[(String, Option<String>)],
+    curator: Option<&IndexName>,
+) -> Result<Project, ProjectError> {
+    let path = dir.join(MANIFEST);
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    if let Some(c) = curator {
+        set_key(&mut lines, "index", "curator", Some(&format!("\"{c}\"")));
+    }
+    for (alias, constraint) in set {
+        set_key(
+            &mut lines,
+            "dependencies",
+            alias,
+            constraint.as_ref().map(|c| format!("\"{c}\"")).as_deref(),
+        );
+    }
+    let mut new = lines.join("\n");
+    new.push('\n');
+    let project = Project::parse(&new, &path)?;
+    atomic::write(&path, new.as_bytes(), Access::Public, "manifest:edit")
+        .map_err(io(format!("cannot write `{}`", path.display())))?;
+    Ok(project)
+}
+
+/// In `[table]`, sets `key = value` (or removes the key when `value` is `None`).
+fn set_key(lines: &mut Vec<String>, table: &str, key: &str, value: Option<&str>) {
+    let header = format!("[{table}]");
+    let start = lines.iter().position(|l| l.trim() == header);
+    let Some(start) = start else {
+        if let Some(v) = value {
+            if lines.last().is_some_and(|l| !l.trim().is_empty()) {
+                lines.push(String::new());
+            }
+            lines.push(header);
+            lines.push(format!("{key} = {v}"));
+        }
+        return;
+    };
+    let end = lines[start + 1..]
+        .iter()
+        .position(|l| l.trim_start().starts_with('['))
+        .map_or(lines.len(), |i| start + 1 + i);
+    let existing = (start + 1..end).find(|&i| {
+        lines[i]
+            .split_once('=')
+            .is_some_and(|(k, _)| k.trim().trim_matches('"').eq_ignore_ascii_case(key))
+    });
+    match (existing, value) {
+        (Some(i), Some(v)) => lines[i] = format!("{key} = {v}"),
+        (Some(i), None) => {
+            lines.remove(i);
+        }
+        (None, Some(v)) => {
+            // After the table's last non-blank line.
+            let mut at = end;
+            while at > start + 1 && lines[at - 1].trim().is_empty() {
+                at -= 1;
+            }
+            lines.insert(at, format!("{key} = {v}"));
+        }
+        (None, None) => {}
+    }
+}
+
+/// How a lock was reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LockedFrom {
+    /// The lockfile was up to date.
+    Unchanged,
+    /// Resolved again from the lockfile's portable data alone.
+    Portable,
+    /// Resolved against the curator's index held here.
+    Index,
+}
+
+/// What [`lock`] did.
+#[derive(Debug)]
+pub struct LockOutcome {
+    /// The lockfile now in force.
+    pub lock: Lockfile,
+    /// How it was reached.
+    pub from: LockedFrom,
+    /// Whether `cairn.lock` was written.
+    pub written: bool,
+    /// Notes for stderr (why the index was read, for example).
+    pub notes: Vec<String>,
+}
+
+/// How [`lock`] may move.
+#[derive(Debug, Clone, Default)]
+pub struct LockMode {
+    /// Refuse to change the lockfile.
+    pub frozen: bool,
+    /// Use only the lockfile's portable data.
+    pub offline: bool,
+    /// Resolve again from the index even if the lockfile is up to date, preferring nothing
+    /// locked for these aliases (empty with `upgrade`: all).
+    pub upgrade: Option<Vec<String>>,
+}
+
+fn requirements(project: &Project) -> Vec<Dependency> {
+    project
+        .dependencies
+        .iter()
+        .map(|(a, d)| Dependency {
+            alias: a.as_str().into(),
+            constraint: d.constraint.clone(),
+            private: d.private,
+        })
+        .collect()
+}
+
+/// Resolves `IDENTITY:NAME` (the identity may be a petname) or, for the default identity,
+/// `NAME`.
+///
+/// # Errors
+/// When the identity is unknown or the name invalid.
+pub fn index_name(home: &Home, text: &str) -> Result<IndexName, String> {
+    let (who, name) = match text.split_once(':') {
+        Some((who, name)) => (Some(who), name),
+        None => (None, text),
+    };
+    let id = home.resolve(who).map_err(|e| e.to_string())?;
+    let name = name
+        .parse()
+        .map_err(|e| format!("`{name}` is not a package name: {e}"))?;
+    Ok(IndexName::new(id, name))
+}
+
+/// The curator a project resolves against.
+///
+/// # Errors
+/// When the manifest names none or names it badly.
+pub fn curator(home: &Home, dir: &Path, project: &Project) -> Result<IndexName, ProjectError> {
+    let text = project
+        .curator
+        .as_deref()
+        .ok_or_else(|| ProjectError::NoCurator(dir.join(MANIFEST)))?;
+    index_name(home, text).map_err(|e| {
+        ProjectError::Other(format!(
+            "`{}`: `[index] curator = \"{text}\"` is not an index: {e}",
+            dir.join(MANIFEST).display()
+        ))
+    })
+}
+
+/// Brings `cairn.lock` up to date with `cairn.toml`: reuses it while it satisfies every
+/// requirement, tries its portable data before the index, and writes it only when it changes.
+///
+/// # Errors
+/// Unsatisfiable requirements (with the explanation), `--frozen` or `--offline` refusals, or
+/// unreadable files.
+pub fn lock(home: &Home, dir: &Path, mode: &LockMode) -> Result<LockOutcome, ProjectError> {
+    let project = Project::load(dir)?;
+    let curator = curator(home, dir, &project)?;
+    let reqs = requirements(&project);
+    let path = dir.join(LOCKFILE);
+    let old = Lockfile::load(&path)?.filter(|l| l.curator.index == curator.to_string());
+    let mut notes = Vec::new();
+    let mut prefs = old.as_ref().map(Lockfile::preferences).unwrap_or_default();
+    if let Some(up) = &mode.upgrade {
+        prefs.retain(|pkg, _| match pkg {
+            resolve::Pkg::Dep { alias, .. } => {
+                !up.is_empty() && !up.iter().any(|u| u.eq_ignore_ascii_case(alias))
+            }
+            resolve::Pkg::Root => true,
+        });
+    }
+    // First the portable data: no index is read when it answers.
+    let mut portable_failure = None;
+    if let Some(old) = &old {
+        let source = PortableSource::new(old);
+        match resolve::resolve(&source, &reqs, &prefs) {
+            Ok(mut solution) => {
+                let same = solution.packages.len() == old.packages.len()
+                    && solution.packages.iter().all(|(pkg, r)| {
+                        old.package(pkg)
+                            .is_some_and(|p| p.version == r.candidate.version)
+                    });
+                if same && mode.upgrade.is_none() {
+                    return Ok(LockOutcome {
+                        lock: old.clone(),
+                        from: LockedFrom::Unchanged,
+                        written: false,
+                        notes,
+                    });
+                }
+                if mode.upgrade.is_none() || mode.offline {
+                    match complete(home, &mut solution).and_then(|()| {
+                        Lockfile::from_resolution(
+                            old.curator.clone(),
+                            &solution,
+                            old.portable.clone(),
+                        )
+                    }) {
+                        Ok(new) => return finish(&path, new, LockedFrom::Portable, mode, notes),
+                        Err(e) => portable_failure = Some(e),
+                    }
+                }
+            }
+            Err(ResolveError::NoSolution { report }) => portable_failure = Some(report),
+            Err(e) => portable_failure = Some(e.to_string()),
+        }
+    }
+    if mode.offline {
+        return Err(ProjectError::Offline(portable_failure.unwrap_or_else(
+            || {
+                format!(
+                    "there is no lockfile for `{curator}` at `{}`",
+                    path.display()
+                )
+            },
+        )));
+    }
+    if let Some(why) = &portable_failure {
+        notes.push(format!("reading the curator's index {curator}: the lockfile's portable data does not answer ({})", why.lines().next().unwrap_or("")));
+    }
+    let source = home.source(&curator).map_err(|e| {
+        ProjectError::Other(format!("cannot read the curator's index `{curator}`: {e}\n\nhint: import a bundle with it (`cairn import FILE.car`)"))
+    })?;
+    let solution = match resolve::resolve(&source, &reqs, &prefs) {
+        Ok(s) => s,
+        Err(ResolveError::NoSolution { report }) => {
+            return Err(ProjectError::Unsatisfiable(report));
+        }
+        Err(e) => return Err(ProjectError::Other(e.to_string())),
+    };
+    let portable =
+        portable_closure(&source, &reqs).map_err(|e| ProjectError::Other(e.to_string()))?;
+    let (seq, head) = home
+        .store
+        .head(&curator.to_string())
+        .map_err(|e| ProjectError::Other(e.to_string()))?
+        .ok_or_else(|| ProjectError::Other(format!("`{curator}` is not held here")))?;
+    let head = Head {
+        index: curator.to_string(),
+        seq,
+        head,
+    };
+    let new = Lockfile::from_resolution(head, &solution, portable).map_err(ProjectError::Other)?;
+    finish(&path, new, LockedFrom::Index, mode, notes)
+}
+
+/// Gives releases newly chosen from portable data their artifacts, from their records held
+/// here; names the first release whose record is not held.
+fn complete(home: &Home, solution: &mut resolve::Resolution) -> Result<(), String> {
+    for (pkg, r) in &mut solution.packages {
+        let Some(l) = r.locator.as_deref_mut() else {
+            continue;
+        };
+        if l.artifacts.is_some() {
+            continue;
+        }
+        let record = home
+            .store
+            .get(&l.release)
+            .ok()
+            .flatten()
+            .and_then(|b| cairn_protocol::release::Release::decode(&b).ok())
+            .ok_or_else(|| {
+                format!(
+                    "{pkg} {} is not locked yet and its release record is not held here",
+                    r.candidate.version
+                )
+            })?;
+        l.artifacts = Some(record.artifacts);
+    }
+    Ok(())
+}
+
+fn finish(
+    path: &Path,
+    lock: Lockfile,
+    from: LockedFrom,
+    mode: &LockMode,
+    notes: Vec<String>,
+) -> Result<LockOutcome, ProjectError> {
+    let text = lock.to_text();
+    let current = std::fs::read(path).ok();
+    if current.as_deref() == Some(text.as_bytes()) {
+        return Ok(LockOutcome {
+            lock,
+            from,
+            written: false,
+            notes,
+        });
+    }
+    if mode.frozen {
+        return Err(ProjectError::Frozen(
+            path.to_path_buf(),
+            if current.is_none() {
+                "there is no lockfile".to_owned()
+            } else {
+                "resolving again changes it".to_owned()
+            },
+        ));
+    }
+    atomic::write(path, text.as_bytes(), Access::Public, "lock:write")
+        .map_err(io(format!("cannot write `{}`", path.display())))?;
+    Ok(LockOutcome {
+        lock,
+        from,
+        written: true,
+        notes,
+    })
+}
+
+/// This machine's platform name (`linux-x86_64`, `macos-aarch64`, …).
+#[must_use]
+pub fn platform() -> String {
+    format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH)
+}
+
+/// The artifact a package installs on `platform`: that platform's, else `default`.
+///
+/// # Errors
+/// Names the platforms offered when neither is.
+pub fn pick<'a>(
+    p: &'a LockedPackage,
+    platform: &str,
+) -> Result<(&'a str, &'a Artifact), ProjectError> {
+    p.artifacts
+        .get_key_value(platform)
+        .or_else(|| p.artifacts.get_key_value("default"))
+        .map(|(k, a)| (k.as_str(), a))
+        .ok_or_else(|| {
+            ProjectError::Artifact(format!(
+                "{} {} offers no artifact for {platform} and no `default` one (it offers: {})\n\nhint: ask its publisher for a {platform} build, or pick another version",
+                p.alias,
+                p.version,
+                p.artifacts.keys().cloned().collect::<Vec<_>>().join(", ")
+            ))
+        })
+}
+
+/// One installed package, as the installed tree records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Installed {
+    /// Private scopes, outermost first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scope: Vec<String>,
+    /// The alias.
+    pub alias: String,
+    /// The version.
+    pub version: String,
+    /// The version index it came from.
+    pub index: String,
+    /// The release record.
+    pub release: String,
+    /// The platform whose artifact was installed.
+    pub platform: String,
+    /// That artifact.
+    pub artifact: String,
+    /// Where its files are, relative to the tree.
+    pub path: String,
+    /// Relative path → BLAKE3 hex of each installed file.
+    pub files: BTreeMap<String, String>,
+}
+
+/// The record of an installed tree (`.cairn/packages/installed.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct InstalledTree {
+    /// The packages, in lockfile order.
+    pub packages: Vec<Installed>,
+}
+
+/// The installed tree's record file, inside the tree.
+pub const INSTALLED: &str = "installed.json";
+
+/// Reads the installed tree of the project at `dir` (empty when nothing is installed).
+///
+/// # Errors
+/// When the record cannot be read.
+pub fn installed(dir: &Path) -> Result<InstalledTree, ProjectError> {
+    let path = dir.join(SCOPE_DIR).join("packages").join(INSTALLED);
+    match std::fs::read(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(InstalledTree::default()),
+        Err(e) => Err(io(format!("cannot read `{}`", path.display()))(e)),
+        Ok(b) => serde_json::from_slice(&b).map_err(|e| {
+            ProjectError::Other(format!(
+                "`{}` is damaged: {e}\n\nhint: run `cairn install` to write the tree again",
+                path.display()
+            ))
+        }),
+    }
+}
+
+/// What [`install`] did.
+#[derive(Debug, Default, Serialize)]
+pub struct InstallReport {
+    /// Packages in the new tree.
+    pub packages: usize,
+    /// Artifacts unpacked now (the rest came from the unpacked cache).
+    pub unpacked: usize,
+    /// Whether the tree changed.
+    pub changed: bool,
+    /// Warnings about locked releases (yanked, deprecated, advisories since).
+    pub warnings: Vec<String>,
+    /// Time spent per phase, in microseconds.
+    #[serde(skip)]
+    pub phases: Vec<(&'static str, u128)>,
+}
+
+/// The directory a package lives at inside a tree: `<alias>`, and inside private scopes
+/// `<outer>.private/<alias>` (aliases have no dots, so no name can collide).
+fn place(scope: &[String], alias: &str) -> PathBuf {
+    let mut p = PathBuf::new();
+    for s in scope {
+        p.push(format!("{}.private", s.to_ascii_lowercase()));
+    }
+    p.push(alias.to_ascii_lowercase());
+    p
+}
+
+/// Installs what `lock` pins into the project at `dir`: every artifact verified (BLAKE3 and
+/// SHA-256) before anything is placed, unpacked once into the home's cache, and the new tree
+/// switched in with one rename.
+///
+/// # Errors
+/// A missing or tampered artifact, an unsafe archive, or a file operation; the previous tree
+/// stays in place.
+#[allow(clippy::too_many_lines)] // One sequence of phases, each short, read in order.
+pub fn install(
+    home: &Home,
+    dir: &Path,
+    lock: &Lockfile,
+    platform: &str,
+    reinstall: bool,
+) -> Result<InstallReport, ProjectError> {
+    let mut report = InstallReport::default();
+    let t0 = std::time::Instant::now();
+    let mut picked = Vec::new();
+    for p in &lock.packages {
+        let (plat, a) = pick(p, platform)?;
+        picked.push((p, plat, a));
+    }
+    // Verify and unpack every artifact before the tree is touched.
+    let cache = home.dir().join("unpacked");
+    let mut tree = InstalledTree::default();
+    for (p, plat, a) in &picked {
+        let unpacked = cache.join(a.cid.to_string());
+        if reinstall {
+            // Installed files are links into the cache: a file changed in the tree changed
+            // there too, so a reinstall unpacks the verified artifact again.
+            let _ = std::fs::remove_dir_all(&unpacked);
+        }
+        if !unpacked.join(".files.json").is_file() {
+            let bytes = read_verified(home, p, a)?;
+            unpack_into(
+                &cache,
+                &unpacked,
+                &bytes,
+                &format!("{} {}", p.alias, p.version),
+                a.cid,
+            )?;
+            report.unpacked += 1;
+        }
+        let files: BTreeMap<String, String> = serde_json::from_slice(
+            &std::fs::read(unpacked.join(".files.json"))
+                .map_err(io("cannot read the unpacked cache"))?,
+        )
+        .map_err(|e| {
+            ProjectError::Other(format!(
+                "the unpacked cache entry {} is damaged: {e}",
+                a.cid
+            ))
+        })?;
+        tree.packages.push(Installed {
+            scope: p.scope.clone(),
+            alias: p.alias.clone(),
+            version: p.version.to_string(),
+            index: p.from.index.clone(),
+            release: p.release.to_string(),
+            platform: (*plat).to_owned(),
+            artifact: a.cid.to_string(),
+            path: place(&p.scope, &p.alias).to_string_lossy().into_owned(),
+            files,
+        });
+    }
+    report
+        .phases
+        .push(("verify+unpack", t0.elapsed().as_micros()));
+    report.packages = tree.packages.len();
+    report.warnings = warnings(home, lock);
+    let t1 = std::time::Instant::now();
+    let record =
+        serde_json::to_vec_pretty(&tree).map_err(|e| ProjectError::Other(e.to_string()))?;
+    let id = &blake3::hash(&record).to_hex()[..16];
+    let scope_dir = dir.join(SCOPE_DIR);
+    let trees = scope_dir.join("trees");
+    let link = scope_dir.join("packages");
+    let current = std::fs::read_link(&link).ok();
+    if !reinstall
+        && current.as_deref() == Some(Path::new(&format!("trees/{id}")))
+        && trees.join(id).join(INSTALLED).is_file()
+    {
+        report.phases.push(("place", t1.elapsed().as_micros()));
+        clean_trees(&trees, id);
+        return Ok(report);
+    }
+    let building = trees.join(format!("{id}.tmp"));
+    let _ = std::fs::remove_dir_all(&building);
+    std::fs::create_dir_all(&building)
+        .map_err(io(format!("cannot create `{}`", building.display())))?;
+    for (i, (p, _, a)) in picked.iter().enumerate() {
+        let to = building.join(&tree.packages[i].path);
+        link_tree(&cache.join(a.cid.to_string()), &to, &tree.packages[i].files)?;
+        if let Ok(Some(record)) = home.store.get(&p.release) {
+            let mut rec = to.clone().into_os_string();
+            rec.push(".release");
+            std::fs::write(PathBuf::from(rec), record)
+                .map_err(io("cannot write a release record"))?;
+        }
+        crate::fault::point("install:placed-one");
+    }
+    std::fs::write(building.join(INSTALLED), &record)
+        .map_err(io("cannot write the installed record"))?;
+    let done = trees.join(id);
+    let _ = std::fs::remove_dir_all(&done);
+    std::fs::rename(&building, &done).map_err(io("cannot move the new tree into place"))?;
+    crate::fault::point("install:before-switch");
+    let new_link = scope_dir.join(format!("packages.{id}.tmp"));
+    let _ = std::fs::remove_file(&new_link);
+    symlink(Path::new(&format!("trees/{id}")), &new_link)
+        .map_err(io("cannot link the new tree"))?;
+    std::fs::rename(&new_link, &link).map_err(io("cannot switch to the new tree"))?;
+    if let Ok(d) = std::fs::File::open(&scope_dir) {
+        let _ = d.sync_all();
+    }
+    crate::fault::point("install:after-switch");
+    clean_trees(&trees, id);
+    report.changed = true;
+    report.phases.push(("place", t1.elapsed().as_micros()));
+    Ok(report)
+}
+
+#[cfg(unix)]
+fn symlink(target: &Path, link: &Path) -> std::io::Result<()> {
+    std::os::unix::fs::symlink(target, link)
+}
+
+#[cfg(not(unix))]
+fn symlink(target: &Path, link: &Path) -> std::io::Result<()> {
+    std::os::windows::fs::symlink_dir(target, link)
+}
+
+/// Removes every tree but `keep` (left over from earlier installs or a crash).
+fn clean_trees(trees: &Path, keep: &str) {
+    if let Ok(entries) = std::fs::read_dir(trees) {
+        for e in entries.flatten() {
+            if e.file_name().to_str() != Some(keep) {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+}
+
+/// Reads an artifact from the home and checks its BLAKE3 CID, size and SHA-256.
+fn read_verified(home: &Home, p: &LockedPackage, a: &Artifact) -> Result<Vec<u8>, ProjectError> {
+    let path = home.dir().join("artifacts").join(a.cid.to_string());
+    let bytes = std::fs::read(&path).map_err(|e| {
+        ProjectError::Artifact(format!(
+            "{} {}: artifact {} is not held here ({e})\n\nhint: import a bundle that carries it (`cairn export … --with-artifacts` on a home that has it)",
+            p.alias, p.version, a.cid
+        ))
+    })?;
+    let sha: [u8; 32] = sha2::Sha256::digest(&bytes).into();
+    if !a.cid.matches(&bytes) || bytes.len() as u64 != a.size || sha != a.sha256 {
+        return Err(ProjectError::Artifact(format!(
+            "{} {}: the artifact held at `{}` does not match its CID, size and SHA-256 in the lockfile; nothing was installed\n\nhint: delete that file and import the artifact again",
+            p.alias,
+            p.version,
+            path.display()
+        )));
+    }
+    Ok(bytes)
+}
+
+/// Unpacks `bytes` into the cache entry `to` (via a temporary directory, so the entry appears
+/// whole or not at all), refusing anything that could land outside it.
+fn unpack_into(
+    cache: &Path,
+    to: &Path,
+    bytes: &[u8],
+    package: &str,
+    cid: Cid,
+) -> Result<(), ProjectError> {
+    std::fs::create_dir_all(cache).map_err(io("cannot create the unpacked cache"))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".unpack-")
+        .tempdir_in(cache)
+        .map_err(io(
+            "cannot create a temporary directory in the unpacked cache",
+        ))?;
+    let unsafe_ = |reason: String| ProjectError::Unsafe {
+        package: package.to_owned(),
+        cid,
+        reason,
+    };
+    let mut files = BTreeMap::new();
+    if bytes.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        let decoder = zstd::stream::read::Decoder::new(bytes)
+            .map_err(|e| unsafe_(format!("not a zstd stream: {e}")))?;
+        let mut archive = tar::Archive::new(decoder);
+        let (mut total, mut count) = (0u64, 0u64);
+        for entry in archive
+            .entries()
+            .map_err(|e| unsafe_(format!("not a tar archive: {e}")))?
+        {
+            let mut entry = entry.map_err(|e| unsafe_(format!("a damaged tar entry: {e}")))?;
+            count += 1;
+            if count > MAX_ENTRIES {
+                return Err(unsafe_(format!("more than {MAX_ENTRIES} entries")));
+            }
+            let path = entry
+                .path()
+                .map_err(|e| unsafe_(format!("an entry path that is not valid: {e}")))?
+                .into_owned();
+            let rel = safe_path(&path).ok_or_else(|| {
+                unsafe_(format!(
+                    "the entry `{}` would land outside the package (an absolute path or `..`)",
+                    path.display()
+                ))
+            })?;
+            let kind = entry.header().entry_type();
+            let dest = tmp.path().join(&rel);
+            if kind.is_dir() {
+                std::fs::create_dir_all(&dest).map_err(io("cannot unpack"))?;
+                continue;
+            }
+            if !kind.is_file() {
+                return Err(unsafe_(format!(
+                    "the entry `{}` is a {} — only regular files and directories are installed",
+                    path.display(),
+                    if kind.is_symlink() || kind.is_hard_link() {
+                        "link"
+                    } else {
+                        "special file"
+                    }
+                )));
+            }
+            total = total.saturating_add(entry.header().size().unwrap_or(u64::MAX));
+            if total > MAX_UNPACKED {
+                return Err(unsafe_(format!(
+                    "it unpacks to more than {MAX_UNPACKED} bytes"
+                )));
+            }
+            if let Some(parent) = dest.parent() {
+                std::fs::create_dir_all(parent).map_err(io("cannot unpack"))?;
+            }
+            let mut data = Vec::new();
+            (&mut entry)
+                .take(MAX_UNPACKED)
+                .read_to_end(&mut data)
+                .map_err(|e| unsafe_(format!("a damaged tar entry: {e}")))?;
+            write_file(
+                &dest,
+                &data,
+                entry.header().mode().unwrap_or(0o644) & 0o100 != 0,
+            )?;
+            files.insert(
+                rel.to_string_lossy().replace('\\', "/"),
+                blake3::hash(&data).to_hex().to_string(),
+            );
+        }
+    } else {
+        // A bare file (a platform asset such as a binary or a shared library).
+        write_file(&tmp.path().join("artifact"), bytes, true)?;
+        files.insert(
+            "artifact".to_owned(),
+            blake3::hash(bytes).to_hex().to_string(),
+        );
+    }
+    let list = serde_json::to_vec(&files).map_err(|e| ProjectError::Other(e.to_string()))?;
+    std::fs::write(tmp.path().join(".files.json"), list)
+        .map_err(io("cannot write the unpacked cache"))?;
+    let tmp = tmp.keep();
+    if let Err(e) = std::fs::rename(&tmp, to) {
+        let _ = std::fs::remove_dir_all(&tmp);
+        // Another process unpacked the same artifact first: theirs is as good as ours.
+        if !to.join(".files.json").is_file() {
+            return Err(io("cannot move an unpacked artifact into the cache")(e));
+        }
+    }
+    Ok(())
+}
+
+fn write_file(path: &Path, data: &[u8], executable: bool) -> Result<(), ProjectError> {
+    std::fs::write(path, data).map_err(io(format!("cannot write `{}`", path.display())))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = if executable { 0o755 } else { 0o644 };
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .map_err(io("cannot set a file mode"))?;
+    }
+    #[cfg(not(unix))]
+    let _ = executable;
+    Ok(())
+}
+
+/// A relative path with only normal components, or `None`.
+fn safe_path(p: &Path) -> Option<PathBuf> {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::CurDir => {}
+            _ => return None,
+        }
+    }
+    (!out.as_os_str().is_empty()).then_some(out)
+}
+
+/// Places the files of an unpacked entry at `to`: hard links, or copies where linking fails.
+fn link_tree(from: &Path, to: &Path, files: &BTreeMap<String, String>) -> Result<(), ProjectError> {
+    std::fs::create_dir_all(to).map_err(io(format!("cannot create `{}`", to.display())))?;
+    for rel in files.keys() {
+        let (src, dst) = (from.join(rel), to.join(rel));
+        if let Some(parent) = dst.parent() {
+            std::fs::create_dir_all(parent).map_err(io("cannot create a directory"))?;
+        }
+        if std::fs::hard_link(&src, &dst).is_err() {
+            std::fs::copy(&src, &dst).map_err(io(format!("cannot copy `{}`", src.display())))?;
+        }
+    }
+    Ok(())
+}
+
+/// Warnings about locked releases the store now knows more about.
+fn warnings(home: &Home, lock: &Lockfile) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in &lock.packages {
+        let Ok(Some(tip)) = home
+            .store
+            .index_tip::<cairn_protocol::index::version::VersionIndex>(&p.from.index)
+        else {
+            continue;
+        };
+        let Some(entry) = tip.state.release(&p.version) else {
+            continue;
+        };
+        if entry.yanked {
+            out.push(format!("{} {} is yanked by its publisher (it stays installable because it is locked; `cairn update {}` moves off it)", p.alias, p.version, p.alias));
+        }
+        if let Some(m) = &entry.deprecated {
+            out.push(format!("{} {} is deprecated: {m}", p.alias, p.version));
+        }
+        for a in &entry.advisories {
+            out.push(format!("{} {} has advisory {}", p.alias, p.version, a.id));
+        }
+    }
+    out
+}
+
+/// Checks every installed file of the project at `dir` against the hash recorded at install.
+///
+/// # Errors
+/// When the tree's record cannot be read.
+pub fn verify_installed(dir: &Path) -> Result<Vec<String>, ProjectError> {
+    let tree = installed(dir)?;
+    let root = dir.join(SCOPE_DIR).join("packages");
+    let mut problems = Vec::new();
+    for p in &tree.packages {
+        for (rel, hash) in &p.files {
+            let path = root.join(&p.path).join(rel);
+            match std::fs::read(&path) {
+                Ok(b) if blake3::hash(&b).to_hex().as_str() == hash => {}
+                Ok(_) => problems.push(format!(
+                    "{}: `{}` was modified",
+                    p.alias,
+                    Path::new(&p.path).join(rel).display()
+                )),
+                Err(_) => problems.push(format!(
+                    "{}: `{}` is missing",
+                    p.alias,
+                    Path::new(&p.path).join(rel).display()
+                )),
+            }
+        }
+    }
+    Ok(problems)
+}
+
+/// The source a project's lock is made against, for read commands (`outdated`, `info`).
+///
+/// # Errors
+/// When the curator's index is not held.
+pub fn index_source<'h>(
+    home: &'h Home,
+    curator: &IndexName,
+) -> Result<Box<dyn PackageSource + 'h>, ProjectError> {
+    home.source(curator)
+        .map(|s| Box::new(s) as Box<dyn PackageSource>)
+        .map_err(|e| {
+            ProjectError::Other(format!("cannot read the curator's index `{curator}`: {e}"))
+        })
+}
