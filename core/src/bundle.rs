@@ -20,6 +20,23 @@ use crate::store::{ImportReport, Store, StoreError};
 /// The manifest tag of version 1.
 pub const BUNDLE: &str = "cairn-bundle/1";
 
+/// The manifest tag of version 2: version 1 plus carried artifacts.
+pub const BUNDLE_V2: &str = "cairn-bundle/2";
+
+/// An artifact travels as raw blocks of at most this many bytes.
+pub const CHUNK: usize = 1 << 20;
+
+/// An artifact carried in a bundle: its CID and size, and the chunks that concatenate to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BundledArtifact {
+    /// The artifact's raw CID.
+    pub cid: Cid,
+    /// Its size in bytes.
+    pub size: u64,
+    /// The raw CIDs of its chunks, in order.
+    pub chunks: Vec<Cid>,
+}
+
 /// Why a bundle could not be written or read.
 #[derive(Debug, Error)]
 #[non_exhaustive]
@@ -74,9 +91,38 @@ pub struct BundledLog {
     pub revisions: Vec<Cid>,
 }
 
-fn manifest_value(logs: &[BundledLog], keys: Option<Cid>) -> Value {
+fn manifest_value(logs: &[BundledLog], keys: Option<Cid>, artifacts: &[BundledArtifact]) -> Value {
     let mut m = Map::new();
-    m.insert("bundle", Value::text(BUNDLE));
+    m.insert(
+        "bundle",
+        Value::text(if artifacts.is_empty() {
+            BUNDLE
+        } else {
+            BUNDLE_V2
+        }),
+    );
+    if !artifacts.is_empty() {
+        m.insert(
+            "artifacts",
+            Value::List(
+                artifacts
+                    .iter()
+                    .map(|a| {
+                        let mut e = Map::new();
+                        e.insert("cid", Value::Link(a.cid.into()));
+                        e.insert("size", Value::Integer(a.size.into()));
+                        e.insert(
+                            "chunks",
+                            Value::List(
+                                a.chunks.iter().map(|c| Value::Link((*c).into())).collect(),
+                            ),
+                        );
+                        Value::Map(e)
+                    })
+                    .collect(),
+            ),
+        );
+    }
     if let Some(k) = keys {
         m.insert("keys", Value::Link(k.into()));
     }
@@ -105,11 +151,49 @@ fn manifest_value(logs: &[BundledLog], keys: Option<Cid>) -> Value {
     Value::Map(m)
 }
 
-fn parse_manifest(bytes: &[u8]) -> Result<(Vec<BundledLog>, Option<Cid>), BundleError> {
+/// Keeps a carried artifact whose bytes were checked against its CID.
+pub type KeepArtifact<'a> = dyn FnMut(&mut Store, Cid, &[u8]) -> Result<(), BundleError> + 'a;
+
+type Manifest = (Vec<BundledLog>, Option<Cid>, Vec<BundledArtifact>);
+
+fn link(v: Value, what: &str) -> Result<Cid, BundleError> {
+    match v {
+        Value::Link(l) => Cid::try_from(&l).map_err(|e| BundleError::Manifest(e.to_string())),
+        _ => Err(BundleError::Manifest(format!("{what} are links"))),
+    }
+}
+
+fn parse_manifest(bytes: &[u8]) -> Result<Manifest, BundleError> {
     let mut f = Fields::new("bundle manifest", profile::decode_record(bytes)?)?;
     let tag = f.text("bundle")?;
-    if tag != BUNDLE {
-        return Err(BundleError::Manifest(format!("`{tag}` is not `{BUNDLE}`")));
+    if tag != BUNDLE && tag != BUNDLE_V2 {
+        return Err(BundleError::Manifest(format!(
+            "`{tag}` is neither `{BUNDLE}` nor `{BUNDLE_V2}`"
+        )));
+    }
+    let mut artifacts = Vec::new();
+    if tag == BUNDLE_V2 {
+        for a in f.list("artifacts")? {
+            let mut af = Fields::new("bundled artifact", a)?;
+            let cid = af.link("cid")?;
+            let size = af.uint("size")?;
+            let chunks = af
+                .list("chunks")?
+                .into_iter()
+                .map(|c| link(c, "chunks"))
+                .collect::<Result<Vec<_>, _>>()?;
+            af.finish()?;
+            if cid.codec() != cairn_protocol::cid::Codec::Raw
+                || chunks
+                    .iter()
+                    .any(|c| c.codec() != cairn_protocol::cid::Codec::Raw)
+            {
+                return Err(BundleError::Manifest(format!(
+                    "artifact {cid}: artifacts and chunks are raw CIDs"
+                )));
+            }
+            artifacts.push(BundledArtifact { cid, size, chunks });
+        }
     }
     let keys = match f.optional("keys") {
         None => None,
@@ -144,32 +228,47 @@ fn parse_manifest(bytes: &[u8]) -> Result<(Vec<BundledLog>, Option<Cid>), Bundle
         });
     }
     f.finish()?;
-    Ok((out, keys))
+    Ok((out, keys, artifacts))
 }
 
 /// Writes the bundle of an index (version or package) or identity held in `store`.
 pub fn export(store: &Store, log: &str) -> Result<Vec<u8>, BundleError> {
-    let kind = store
-        .head_kind(log)?
-        .ok_or_else(|| BundleError::Unknown(log.to_owned()))?;
+    export_many(store, &[log.to_owned()], &[])
+}
+
+/// Writes one bundle of several logs held in `store`, carrying `artifacts` (CID and bytes,
+/// already checked) as chunks.
+pub fn export_many(
+    store: &Store,
+    logs: &[String],
+    artifacts: &[(Cid, Vec<u8>)],
+) -> Result<Vec<u8>, BundleError> {
     let mut blocks: Vec<(Cid, Vec<u8>)> = Vec::new();
-    let mut logs = Vec::new();
+    let mut listed = Vec::new();
+    let mut identities: BTreeSet<IdentityId> = BTreeSet::new();
+    let mut kinds = Vec::new();
+    for log in logs {
+        let kind = store
+            .head_kind(log)?
+            .ok_or_else(|| BundleError::Unknown(log.clone()))?;
+        identities.extend(store.signers(log)?);
+        if let Ok(name) = log.parse::<IndexName>() {
+            identities.insert(*name.identity());
+        } else if let Ok(id) = log.parse::<IdentityId>() {
+            identities.insert(id);
+        }
+        kinds.push((log.as_str(), kind));
+    }
     let mut add_log =
         |log: &str, kind: &str, envs: Vec<Vec<u8>>, blocks: &mut Vec<(Cid, Vec<u8>)>| {
             let revisions = envs.iter().map(|e| Cid::of_record(e)).collect();
             blocks.extend(envs.into_iter().map(|e| (Cid::of_record(&e), e)));
-            logs.push(BundledLog {
+            listed.push(BundledLog {
                 log: log.to_owned(),
                 kind: kind.to_owned(),
                 revisions,
             });
         };
-    let mut identities: BTreeSet<IdentityId> = store.signers(log)?.into_iter().collect();
-    if let Ok(name) = log.parse::<IndexName>() {
-        identities.insert(*name.identity());
-    } else if let Ok(id) = log.parse::<IdentityId>() {
-        identities.insert(id);
-    }
     for id in &identities {
         add_log(
             &id.to_string(),
@@ -178,19 +277,34 @@ pub fn export(store: &Store, log: &str) -> Result<Vec<u8>, BundleError> {
             &mut blocks,
         );
     }
-    if kind != "identity" {
-        add_log(log, &kind, store.envelopes(log)?, &mut blocks);
-    }
-    if kind == "version-index"
-        && let Some(tip) = store.index_tip::<VersionIndex>(log)?
-    {
-        for e in tip.state.releases() {
-            if let Some(bytes) = store.block(&e.release)? {
-                blocks.push((e.release, bytes));
+    for (log, kind) in &kinds {
+        if kind != "identity" {
+            add_log(log, kind, store.envelopes(log)?, &mut blocks);
+        }
+        if kind == "version-index"
+            && let Some(tip) = store.index_tip::<VersionIndex>(log)?
+        {
+            for e in tip.state.releases() {
+                if let Some(bytes) = store.block(&e.release)? {
+                    blocks.push((e.release, bytes));
+                }
             }
         }
     }
-    let manifest = profile::encode_record(&manifest_value(&logs, None))?;
+    let mut carried = Vec::new();
+    for (cid, bytes) in artifacts {
+        let chunks: Vec<(Cid, Vec<u8>)> = bytes
+            .chunks(CHUNK)
+            .map(|c| (Cid::of_raw(c), c.to_vec()))
+            .collect();
+        carried.push(BundledArtifact {
+            cid: *cid,
+            size: bytes.len() as u64,
+            chunks: chunks.iter().map(|(c, _)| *c).collect(),
+        });
+        blocks.extend(chunks);
+    }
+    let manifest = profile::encode_record(&manifest_value(&listed, None, &carried))?;
     let root = Cid::of_record(&manifest);
     let mut all = vec![(root, manifest)];
     let mut seen = BTreeSet::new();
@@ -205,7 +319,15 @@ pub fn export(store: &Store, log: &str) -> Result<Vec<u8>, BundleError> {
 /// Reads a bundle and imports each log in order (identities first), verifying everything, in one
 /// transaction: a log that fails leaves the store as it was before the bundle, and the error
 /// names it.
-pub fn import(store: &mut Store, data: &[u8]) -> Result<Vec<ImportReport>, BundleError> {
+///
+/// Carried artifacts are handed to `keep` first (reassembled from their chunks and checked
+/// against their CID and size): they are content-addressed, so keeping one is harmless even if
+/// a log is then refused.
+pub fn import(
+    store: &mut Store,
+    data: &[u8],
+    keep: &mut KeepArtifact<'_>,
+) -> Result<Vec<ImportReport>, BundleError> {
     let (roots, blocks) = car::read(data)?;
     let [root] = roots.as_slice() else {
         return Err(BundleError::Manifest(format!(
@@ -215,7 +337,24 @@ pub fn import(store: &mut Store, data: &[u8]) -> Result<Vec<ImportReport>, Bundl
     };
     let blocks: BTreeMap<Cid, Vec<u8>> = blocks.into_iter().collect();
     let manifest = blocks.get(root).ok_or(BundleError::MissingBlock(*root))?;
-    let (logs, _) = parse_manifest(manifest)?;
+    let (logs, _, artifacts) = parse_manifest(manifest)?;
+    for a in &artifacts {
+        let mut bytes = Vec::new();
+        for c in &a.chunks {
+            let chunk = blocks.get(c).ok_or(BundleError::MissingBlock(*c))?;
+            if bytes.len() as u64 + chunk.len() as u64 > a.size {
+                break;
+            }
+            bytes.extend_from_slice(chunk);
+        }
+        if bytes.len() as u64 != a.size || !a.cid.matches(&bytes) {
+            return Err(BundleError::Manifest(format!(
+                "artifact {}: its chunks do not concatenate to its CID and size",
+                a.cid
+            )));
+        }
+        keep(store, a.cid, &bytes)?;
+    }
     store.immediate(|store| import_logs(store, &logs, &blocks))
 }
 
@@ -301,7 +440,7 @@ pub fn export_with_keys(
         kind: "identity".into(),
         revisions: envs.iter().map(|e| Cid::of_record(e)).collect(),
     }];
-    let manifest = profile::encode_record(&manifest_value(&logs, Some(keys_cid)))?;
+    let manifest = profile::encode_record(&manifest_value(&logs, Some(keys_cid), &[]))?;
     let root = Cid::of_record(&manifest);
     let mut blocks = vec![(root, manifest), (keys_cid, key_file.to_vec())];
     blocks.extend(envs.into_iter().map(|e| (Cid::of_record(&e), e)));
@@ -319,7 +458,8 @@ pub fn import_with_keys(
         return Err(BundleError::Manifest("a bundle has one root".into()));
     };
     let blocks: BTreeMap<Cid, Vec<u8>> = blocks.into_iter().collect();
-    let (logs, keys) = parse_manifest(blocks.get(root).ok_or(BundleError::MissingBlock(*root))?)?;
+    let (logs, keys, _) =
+        parse_manifest(blocks.get(root).ok_or(BundleError::MissingBlock(*root))?)?;
     let keys = keys.ok_or_else(|| {
         BundleError::Manifest(
             "this bundle carries no key file (use `cairn import` for logs)".into(),
@@ -372,7 +512,8 @@ mod tests {
                 }
             })
             .collect();
-        let manifest = profile::encode_record(&manifest_value(&listed, None)).expect("manifest");
+        let manifest =
+            profile::encode_record(&manifest_value(&listed, None, &[])).expect("manifest");
         let root = Cid::of_record(&manifest);
         let mut all = vec![(root, manifest)];
         all.extend(blocks);
@@ -405,7 +546,7 @@ mod tests {
             (&mallory.id().to_string(), "identity", &mallory.envelopes),
             (&index.to_string(), "version-index", &[bad]),
         ]);
-        let err = import(&mut store, &car).expect_err("refused");
+        let err = import(&mut store, &car, &mut |_, _, _| Ok(())).expect_err("refused");
         assert!(
             matches!(err, BundleError::Store(StoreError::Chain { .. })),
             "{err}"
@@ -424,7 +565,7 @@ mod tests {
         let mut store = Store::open(tmp.path()).expect("store");
         let (lucy, other) = (Person::new(1), Person::new(2));
         let car = bundle(&[(&other.id().to_string(), "identity", &lucy.envelopes)]);
-        let err = import(&mut store, &car).expect_err("misnamed");
+        let err = import(&mut store, &car, &mut |_, _, _| Ok(())).expect_err("misnamed");
         assert_eq!(err.code(), "bundle-manifest");
         assert!(err.to_string().contains(&lucy.id().to_string()), "{err}");
         assert!(store.head(&lucy.id().to_string()).expect("head").is_none());

@@ -14,7 +14,16 @@ use crate::settings;
 #[derive(Debug, clap::Args)]
 pub(crate) struct Export {
     /// The log: an index (`NAME`, `IDENTITY:NAME`) or an identity (petname or ID).
-    log: String,
+    #[arg(required_unless_present = "lockfile")]
+    log: Option<String>,
+    /// Instead of one log: everything a lockfile pins (the curator's index and every version
+    /// index it uses).
+    #[arg(long, value_name = "FILE", conflicts_with = "log")]
+    lockfile: Option<PathBuf>,
+    /// Also carry the artifacts (of every release of a version index; of every locked package,
+    /// for every platform, with `--lockfile`).
+    #[arg(long)]
+    with_artifacts: bool,
     /// Write the CAR here.
     #[arg(long, value_name = "FILE")]
     car: PathBuf,
@@ -31,12 +40,49 @@ pub(crate) struct Import {
 
 pub(crate) fn export(home: Option<&Path>, e: &Export) -> anyhow::Result<ExitCode> {
     let home = settings::open_existing_home(home)?;
-    let log = settings::log_name(&home, &e.log)?;
-    let car = exchange::export(&home, &log).with_context(|| format!("failed to export `{log}`"))?;
+    let (log, car) = match (&e.log, &e.lockfile) {
+        (_, Some(path)) => {
+            let lock = cairn_core::lockfile::Lockfile::load(path)?
+                .with_context(|| format!("there is no lockfile at `{}`", path.display()))?;
+            let mut logs = vec![lock.curator.index.clone()];
+            let mut artifacts = Vec::new();
+            for p in &lock.packages {
+                if !logs.contains(&p.from.index) {
+                    logs.push(p.from.index.clone());
+                }
+                if e.with_artifacts {
+                    artifacts.extend(p.artifacts.values().map(|a| a.cid));
+                }
+            }
+            artifacts.sort();
+            artifacts.dedup();
+            let what = format!(
+                "the logs and {} artifacts `{}` pins",
+                artifacts.len(),
+                path.display()
+            );
+            let car = exchange::export_with_artifacts(&home, &logs, &artifacts)
+                .with_context(|| format!("failed to export {what}"))?;
+            (what, car)
+        }
+        (Some(given), None) => {
+            let log = settings::log_name(&home, given)?;
+            let artifacts = if e.with_artifacts {
+                exchange::index_artifacts(&home, &log)?
+            } else {
+                Vec::new()
+            };
+            let car =
+                exchange::export_with_artifacts(&home, std::slice::from_ref(&log), &artifacts)
+                    .with_context(|| format!("failed to export `{log}`"))?;
+            (format!("`{log}`"), car)
+        }
+        (None, None) => anyhow::bail!("name a log, or pass `--lockfile FILE`"),
+    };
     cairn_core::atomic::write(&e.car, &car, Access::Public, "export:after-temp-write")
         .with_context(|| format!("failed to write `{}`", e.car.display()))?;
     eprintln!(
-        "exported `{log}` to `{}` ({} bytes)",
+        "exported {log} to `{}` ({} bytes)",
         e.car.display(),
         car.len()
     );
