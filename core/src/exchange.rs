@@ -79,12 +79,15 @@ pub fn export_with_artifacts(
     bundle::export_many(&home.store, logs, &carried)
 }
 
-/// The artifacts every release of a version index held here offers.
+/// The artifacts every release of a version index held here offers (none for other logs).
 ///
 /// # Errors
 /// When the store cannot be read.
 pub fn index_artifacts(home: &Home, log: &str) -> Result<Vec<Cid>, BundleError> {
     let mut out = Vec::new();
+    if home.store.head_kind(log)?.as_deref() != Some("version-index") {
+        return Ok(out);
+    }
     if let Some(tip) = home.store.index_tip::<VersionIndex>(log)? {
         for e in tip.state.releases() {
             if let Some(bytes) = home.store.block(&e.release)?

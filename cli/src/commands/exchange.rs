@@ -13,9 +13,9 @@ use crate::settings;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Export {
-    /// The log: an index (`NAME`, `IDENTITY:NAME`) or an identity (petname or ID).
+    /// The logs: indexes (`NAME`, `IDENTITY:NAME`) or identities (petname or ID).
     #[arg(required_unless_present = "lockfile")]
-    log: Option<String>,
+    log: Vec<String>,
     /// Instead of one log: everything a lockfile pins (the curator's index and every version
     /// index it uses).
     #[arg(long, value_name = "FILE", conflicts_with = "log")]
@@ -40,7 +40,7 @@ pub(crate) struct Import {
 
 pub(crate) fn export(home: Option<&Path>, e: &Export) -> anyhow::Result<ExitCode> {
     let home = settings::open_existing_home(home)?;
-    let (log, car) = match (&e.log, &e.lockfile) {
+    let (log, car) = match (e.log.as_slice(), &e.lockfile) {
         (_, Some(path)) => {
             let lock = cairn_core::lockfile::Lockfile::load(path)?
                 .with_context(|| format!("there is no lockfile at `{}`", path.display()))?;
@@ -65,19 +65,26 @@ pub(crate) fn export(home: Option<&Path>, e: &Export) -> anyhow::Result<ExitCode
                 .with_context(|| format!("failed to export {what}"))?;
             (what, car)
         }
-        (Some(given), None) => {
-            let log = settings::log_name(&home, given)?;
-            let artifacts = if e.with_artifacts {
-                exchange::index_artifacts(&home, &log)?
-            } else {
-                Vec::new()
-            };
-            let car =
-                exchange::export_with_artifacts(&home, std::slice::from_ref(&log), &artifacts)
-                    .with_context(|| format!("failed to export `{log}`"))?;
-            (format!("`{log}`"), car)
+        ([], None) => anyhow::bail!("name a log, or pass `--lockfile FILE`"),
+        (given, None) => {
+            let mut logs = Vec::new();
+            let mut artifacts = Vec::new();
+            for g in given {
+                let log = settings::log_name(&home, g)?;
+                if e.with_artifacts {
+                    artifacts.extend(exchange::index_artifacts(&home, &log)?);
+                }
+                logs.push(log);
+            }
+            let what = logs
+                .iter()
+                .map(|l| format!("`{l}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let car = exchange::export_with_artifacts(&home, &logs, &artifacts)
+                .with_context(|| format!("failed to export {what}"))?;
+            (what, car)
         }
-        (None, None) => anyhow::bail!("name a log, or pass `--lockfile FILE`"),
     };
     cairn_core::atomic::write(&e.car, &car, Access::Public, "export:after-temp-write")
         .with_context(|| format!("failed to write `{}`", e.car.display()))?;

@@ -2,6 +2,7 @@
 
 mod cid;
 mod curate;
+mod demo;
 mod exchange;
 mod id;
 mod index;
@@ -77,6 +78,8 @@ pub(crate) enum Command {
         #[arg(long, conflicts_with = "log")]
         installed: bool,
     },
+    /// Run Cairn's jobs end to end in a temporary directory, printing each command and its output.
+    Demo(demo::Args),
     /// Start a project here: write `cairn.toml` and create `.cairn/`.
     Init(project::Init),
     /// Add dependencies, lock and install.
@@ -159,6 +162,7 @@ pub(crate) fn run(home: Option<&std::path::Path>, command: Command) -> anyhow::R
         Command::Export(e) => exchange::export(home, &e),
         Command::Verify { log: Some(log), .. } => inspect_log::verify(home, &log),
         Command::Verify { log: None, .. } => project::verify_installed(home),
+        Command::Demo(args) => demo::run(&args),
         Command::Init(args) => project::init(home, &args),
         Command::Add(args) => project::add(home, &args),
         Command::Remove { aliases, how } => project::remove(home, &aliases, &how),

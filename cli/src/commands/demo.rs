@@ -1,0 +1,324 @@
+//! `cairn demo`: Cairn's jobs end to end, in a temporary directory, each step printed as the
+//! command a person would type followed by its real output.
+//!
+//! Every step runs this very binary as a child process with its own `--home`, so what the demo
+//! shows is exactly what those commands do.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context as _, bail};
+
+/// `cairn demo`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Work in this directory (kept afterwards) instead of a temporary one.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+struct Demo {
+    exe: PathBuf,
+    root: PathBuf,
+}
+
+impl Demo {
+    /// Runs `cairn ARGS` in `cwd` (relative to the demo root), printing it and its output.
+    fn run(&self, cwd: &str, args: &[&str]) -> anyhow::Result<String> {
+        self.run_as(cwd, args, true)
+    }
+
+    fn run_as(&self, cwd: &str, args: &[&str], must_pass: bool) -> anyhow::Result<String> {
+        let shown: Vec<String> = args
+            .iter()
+            .map(|a| {
+                if a.contains(' ') || a.contains('^') || a.contains('>') {
+                    format!("'{a}'")
+                } else {
+                    (*a).to_owned()
+                }
+            })
+            .collect();
+        let prompt = if cwd == "." {
+            String::new()
+        } else {
+            format!("{cwd} ")
+        };
+        println!("{prompt}$ cairn {}", shown.join(" "));
+        let home_dir = self.root.join("homes");
+        let out = Command::new(&self.exe)
+            .args(args)
+            .current_dir(self.root.join(cwd))
+            .env(
+                "CAIRN_PASSPHRASE",
+                "demo passphrase: never use one like this",
+            )
+            .env("CAIRN_HOME", home_dir.join("default"))
+            .output()
+            .with_context(|| format!("cannot run `{}`", self.exe.display()))?;
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        for line in stdout.lines().chain(stderr.lines()) {
+            println!("  {line}");
+        }
+        println!();
+        if must_pass && !out.status.success() {
+            bail!("the demo step `cairn {}` failed", args.join(" "));
+        }
+        Ok(stdout)
+    }
+
+    fn write(&self, rel: &str, text: &str) -> anyhow::Result<()> {
+        let path = self.root.join(rel);
+        if let Some(p) = path.parent() {
+            std::fs::create_dir_all(p)?;
+        }
+        std::fs::write(&path, text).with_context(|| format!("cannot write `{}`", path.display()))
+    }
+
+    /// The identity a home's `id new` created (the first line it prints).
+    fn new_identity(&self, home: &str) -> anyhow::Result<String> {
+        let out = self.run(".", &["--home", home, "id", "new", "--petname", home])?;
+        out.lines()
+            .next()
+            .map(str::to_owned)
+            .context("`id new` printed no identity")
+    }
+}
+
+#[allow(clippy::too_many_lines)] // A demo reads best as one story.
+pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    let started = std::time::Instant::now();
+    let temp;
+    let root = if let Some(d) = &args.dir {
+        std::fs::create_dir_all(d)?;
+        d.canonicalize()?
+    } else {
+        temp = tempfile::Builder::new()
+            .prefix("cairn-demo-")
+            .tempdir()
+            .context("cannot create a temporary directory")?;
+        temp.path().to_path_buf()
+    };
+    let d = Demo {
+        exe: std::env::current_exe().context("cannot find this program's path")?,
+        root: root.clone(),
+    };
+    let platform = cairn_core::project::platform();
+    println!("Cairn demo in {}", root.display());
+    println!("Every home below is a separate Cairn home (--home DIR): a publisher's, a curator's,");
+    println!("a consumer's. Nothing leaves this directory; data moves between homes as files.\n");
+
+    say("1. Publishers create identities and publish releases under them.");
+    let ann = d.new_identity("ann")?;
+    let lucy = d.new_identity("lucy")?;
+    d.write(
+        "src/zlib/cairn.toml",
+        &format!(
+            "[package]\nname = \"zlib\"\nversion = \"1.3.0\"\ndescription = \"Compression.\"\nassets = {{ {platform} = \"dist/libz.so\" }}\n"
+        ),
+    )?;
+    d.write(
+        "src/zlib/dist/libz.so",
+        "a shared library built for this platform\n",
+    )?;
+    d.write("src/zlib/include/zlib.h", "int deflate(void);\n")?;
+    d.write(
+        "src/libbar/cairn.toml",
+        "[package]\nname = \"libbar\"\nversion = \"2.1.0\"\ndescription = \"Bars.\"\n\n[dependencies]\nzlib = { version = \">=1.2 <2\", private = true }\n",
+    )?;
+    d.write("src/libbar/bar.txt", "bar 2.1\n")?;
+    d.write(
+        "src/libbar-2.0/cairn.toml",
+        "[package]\nname = \"libbar\"\nversion = \"2.0.0\"\ndescription = \"Bars.\"\n",
+    )?;
+    d.write("src/libbar-2.0/bar.txt", "bar 2.0\n")?;
+    d.write(
+        "src/libfoo/cairn.toml",
+        "[package]\nname = \"libfoo\"\nversion = \"1.0.0\"\ndescription = \"Foos, built on bars.\"\n\n[dependencies]\nlibbar = \"^2.0\"\n",
+    )?;
+    d.write("src/libfoo/foo.txt", "foo 1.0\n")?;
+    d.run(".", &["--home", "ann", "publish", "--path", "src/zlib"])?;
+    d.run(
+        ".",
+        &["--home", "ann", "publish", "--path", "src/libbar-2.0"],
+    )?;
+    d.run(".", &["--home", "ann", "publish", "--path", "src/libbar"])?;
+    d.run(".", &["--home", "lucy", "publish", "--path", "src/libfoo"])?;
+    d.run(".", &["--home", "ann", "show", "libbar"])?;
+
+    say("2. A curator gathers their indexes (bundles carry logs, signatures and artifacts),");
+    say("   names them in a community index, checks that the closure resolves, and signs it.");
+    d.run(
+        ".",
+        &[
+            "--home",
+            "ann",
+            "export",
+            "zlib",
+            "libbar",
+            "--with-artifacts",
+            "--car",
+            "ann.car",
+        ],
+    )?;
+    d.run(
+        ".",
+        &[
+            "--home",
+            "lucy",
+            "export",
+            "libfoo",
+            "--with-artifacts",
+            "--car",
+            "lucy.car",
+        ],
+    )?;
+    let cora = d.new_identity("cora")?;
+    d.run(".", &["--home", "cora", "import", "ann.car"])?;
+    d.run(".", &["--home", "cora", "import", "lucy.car"])?;
+    d.run(".", &["--home", "cora", "curate", "new", "community"])?;
+    for (alias, target) in [("zlib", &ann), ("libbar", &ann), ("libfoo", &lucy)] {
+        d.run(
+            ".",
+            &[
+                "--home",
+                "cora",
+                "curate",
+                "add",
+                "community",
+                alias,
+                &format!("{target}:{alias}"),
+            ],
+        )?;
+    }
+    d.run(".", &["--home", "cora", "curate", "check", "community"])?;
+    d.run(".", &["--home", "cora", "curate", "publish", "community"])?;
+    let community = format!("{cora}:community");
+    d.run(
+        ".",
+        &[
+            "--home",
+            "cora",
+            "export",
+            "community",
+            &format!("{ann}:zlib"),
+            &format!("{ann}:libbar"),
+            &format!("{lucy}:libfoo"),
+            "--with-artifacts",
+            "--car",
+            "community.car",
+        ],
+    )?;
+
+    say("3. A consumer picks the curator's index, adds a dependency, and gets a lockfile and");
+    say("   a verified install (libbar's zlib is private to it; zlib ships a per-platform asset).");
+    std::fs::create_dir_all(root.join("app"))?;
+    d.run("app", &["--home", "../me", "import", "../community.car"])?;
+    d.run("app", &["--home", "../me", "init", "--index", &community])?;
+    d.run("app", &["--home", "../me", "add", "libfoo"])?;
+    d.run("app", &["--home", "../me", "list"])?;
+    d.run("app", &["--home", "../me", "verify", "--installed"])?;
+    d.run("app", &["--home", "../me", "which", "libfoo"])?;
+    println!("app $ cat cairn.toml");
+    for l in std::fs::read_to_string(root.join("app/cairn.toml"))?.lines() {
+        println!("  {l}");
+    }
+    println!();
+
+    say("4. On another machine (a second home), the committed lockfile re-installs offline:");
+    say("   no index is read; every artifact is checked against the lockfile before it lands.");
+    d.run(
+        "app",
+        &[
+            "--home",
+            "../me",
+            "export",
+            "--lockfile",
+            "cairn.lock",
+            "--with-artifacts",
+            "--car",
+            "../app-lock.car",
+        ],
+    )?;
+    std::fs::create_dir_all(root.join("ci/.cairn"))?;
+    for f in ["cairn.toml", "cairn.lock"] {
+        std::fs::copy(root.join("app").join(f), root.join("ci").join(f))?;
+    }
+    d.run("ci", &["--home", "../ci-home", "import", "../app-lock.car"])?;
+    d.run(
+        "ci",
+        &["--home", "../ci-home", "install", "--frozen", "--offline"],
+    )?;
+    let same = tree_bytes(&root.join("app/.cairn/packages"))?
+        == tree_bytes(&root.join("ci/.cairn/packages"))?;
+    println!(
+        "# the two installed trees are {}\n",
+        if same { "byte-identical" } else { "DIFFERENT" }
+    );
+    if !same {
+        bail!("the offline re-install differs from the original");
+    }
+
+    say("5. The publisher yanks a release; the consumer hears of it and is warned on install.");
+    say("   The locked release stays installable until the consumer moves off it.");
+    d.run(
+        ".",
+        &[
+            "--home",
+            "ann",
+            "yank",
+            "libbar@2.1.0",
+            "--reason",
+            "corrupts bars on big-endian",
+        ],
+    )?;
+    d.run(
+        ".",
+        &[
+            "--home",
+            "ann",
+            "export",
+            "libbar",
+            "--car",
+            "libbar-yanked.car",
+        ],
+    )?;
+    d.run(
+        "app",
+        &["--home", "../me", "import", "../libbar-yanked.car"],
+    )?;
+    d.run("app", &["--home", "../me", "install"])?;
+    println!(
+        "Done in {:.1} s: 3 identities, 4 releases, 1 curated index, 2 installs.",
+        started.elapsed().as_secs_f64()
+    );
+    if args.dir.is_none() {
+        println!("(The temporary directory is removed; pass `--dir DIR` to keep it.)");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn say(text: &str) {
+    println!("# {text}");
+}
+
+/// Every file under `dir` (following the tree link), by relative path, with its bytes.
+fn tree_bytes(dir: &Path) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.canonicalize()?];
+    let base = todo[0].clone();
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d)? {
+            let p = e?.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                let rel = p.strip_prefix(&base)?.to_string_lossy().into_owned();
+                out.push((rel, std::fs::read(&p)?));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
