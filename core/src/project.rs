@@ -954,3 +954,104 @@ pub fn index_source<'h>(
             ProjectError::Other(format!("cannot read the curator's index `{curator}`: {e}"))
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `.tar.zst` of one entry whose name is written raw (the tar crate refuses to build
+    /// hostile names, so the header is filled by hand).
+    fn archive(name: &str, kind: tar::EntryType, link: Option<&str>) -> Vec<u8> {
+        let mut header = tar::Header::new_gnu();
+        let raw = &mut header.as_gnu_mut().expect("gnu").name;
+        raw[..name.len()].copy_from_slice(name.as_bytes());
+        header.set_entry_type(kind);
+        header.set_mode(0o644);
+        header.set_size(if kind.is_file() { 4 } else { 0 });
+        if let Some(l) = link {
+            header.set_link_name(l).expect("link name");
+        }
+        header.set_cksum();
+        let mut b = tar::Builder::new(Vec::new());
+        let data: &[u8] = if kind.is_file() { b"evil" } else { b"" };
+        b.append(&header, data).expect("append");
+        zstd::encode_all(&b.into_inner().expect("tar")[..], 3).expect("zstd")
+    }
+
+    #[test]
+    fn archives_that_reach_outside_are_refused_and_leave_nothing() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let cache = tmp.path().join("unpacked");
+        for (name, kind, link, want) in [
+            (
+                "../evil",
+                tar::EntryType::Regular,
+                None,
+                "outside the package",
+            ),
+            (
+                "/etc/evil",
+                tar::EntryType::Regular,
+                None,
+                "outside the package",
+            ),
+            (
+                "a/../../evil",
+                tar::EntryType::Regular,
+                None,
+                "outside the package",
+            ),
+            (
+                "link",
+                tar::EntryType::Symlink,
+                Some("../../etc/passwd"),
+                "is a link",
+            ),
+            ("dev", tar::EntryType::Char, None, "special file"),
+        ] {
+            let bytes = archive(name, kind, link);
+            let to = cache.join("entry");
+            let e = unpack_into(&cache, &to, &bytes, "evil 1.0", Cid::of_raw(&bytes))
+                .expect_err(name)
+                .to_string();
+            assert!(
+                e.contains(want) && e.contains("nothing was installed"),
+                "{name}: {e}"
+            );
+            assert!(!to.exists(), "{name}: no cache entry");
+            assert!(
+                !tmp.path().join("evil").exists()
+                    && !tmp.path().parent().expect("p").join("evil").exists()
+            );
+            let left: Vec<_> = std::fs::read_dir(&cache).expect("cache").collect();
+            assert!(left.is_empty(), "{name}: temporary files are removed");
+        }
+        // A well-formed archive unpacks.
+        let bytes = archive("ok.txt", tar::EntryType::Regular, None);
+        let to = cache.join("good");
+        unpack_into(&cache, &to, &bytes, "ok 1.0", Cid::of_raw(&bytes)).expect("safe");
+        assert_eq!(std::fs::read(to.join("ok.txt")).expect("file"), b"evil");
+    }
+
+    #[test]
+    fn a_release_without_this_platform_names_the_ones_it_offers() {
+        let lock = Lockfile::parse(include_str!("../../test-vectors/lockfile/sample.lock"))
+            .expect("sample");
+        let mut p = lock.packages[0].clone();
+        let a = p.artifacts.remove("default").expect("default");
+        p.artifacts.insert("linux-aarch64".into(), a.clone());
+        p.artifacts.insert("macos-aarch64".into(), a);
+        assert_eq!(
+            pick(&p, "macos-aarch64").expect("offered").0,
+            "macos-aarch64"
+        );
+        let e = pick(&p, "linux-x86_64")
+            .expect_err("not offered")
+            .to_string();
+        assert!(
+            e.contains("no artifact for linux-x86_64")
+                && e.contains("linux-aarch64, macos-aarch64"),
+            "{e}"
+        );
+    }
+}

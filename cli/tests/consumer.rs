@@ -1,0 +1,252 @@
+//! The consumer's workflow through the `cairn` binary: init, add, lock, install, and the ways
+//! each refuses.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+struct World {
+    root: PathBuf,
+}
+
+impl World {
+    fn new(tag: &str) -> World {
+        let root =
+            std::env::temp_dir().join(format!("cairn-consumer-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).expect("root");
+        World { root }
+    }
+
+    fn path(&self, sub: &str) -> PathBuf {
+        self.root.join(sub)
+    }
+
+    /// `cairn --home HOME ARGS` in `cwd` (relative to the root).
+    fn run(&self, home: &str, cwd: &str, args: &[&str]) -> Output {
+        std::fs::create_dir_all(self.path(cwd)).expect("cwd");
+        Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .arg("--home")
+            .arg(self.path(home))
+            .args(args)
+            .current_dir(self.path(cwd))
+            .env("CAIRN_PASSPHRASE", "test passphrase")
+            .env("CAIRN_KDF_INSECURE_FOR_TESTS", "1")
+            .env("CAIRN_TEST_SEED", home)
+            .env("CAIRN_TIME", "1795000000")
+            .env_remove("CAIRN_HOME")
+            .output()
+            .expect("run cairn")
+    }
+
+    fn ok(&self, home: &str, cwd: &str, args: &[&str]) -> String {
+        let out = self.run(home, cwd, args);
+        assert!(
+            out.status.success(),
+            "cairn {args:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn fails(&self, home: &str, cwd: &str, args: &[&str]) -> String {
+        let out = self.run(home, cwd, args);
+        assert!(!out.status.success(), "cairn {args:?} should fail");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    fn write(&self, rel: &str, text: &str) {
+        let p = self.path(rel);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("dir");
+        std::fs::write(p, text).expect("write");
+    }
+
+    fn read(&self, rel: &str) -> Vec<u8> {
+        std::fs::read(self.path(rel)).expect("read")
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+/// Every file under `dir` (the tree link followed), with its bytes.
+fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let base = dir.canonicalize().expect("tree");
+    let mut out = Vec::new();
+    let mut todo = vec![base.clone()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).expect("dir") {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                let rel = p.strip_prefix(&base).expect("rel").display().to_string();
+                out.push((rel, std::fs::read(&p).expect("file")));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+#[allow(clippy::too_many_lines)] // One story, read in order.
+fn a_consumer_locks_installs_and_is_refused_clearly() {
+    let w = World::new("flow");
+    // A publisher (also curating, in the same home).
+    let id = w
+        .ok("pub", ".", &["id", "new"])
+        .lines()
+        .next()
+        .expect("id")
+        .to_owned();
+    w.write(
+        "src/libbar-2.0/cairn.toml",
+        "[package]\nname = \"libbar\"\nversion = \"2.0.0\"\n",
+    );
+    w.write("src/libbar-2.0/bar.txt", "bar 2.0\n");
+    w.write(
+        "src/libbar/cairn.toml",
+        "[package]\nname = \"libbar\"\nversion = \"2.1.0\"\n",
+    );
+    w.write("src/libbar/bar.txt", "bar 2.1\n");
+    w.write(
+        "src/libfoo/cairn.toml",
+        "[package]\nname = \"libfoo\"\nversion = \"1.0.0\"\n[dependencies]\nlibbar = \"^2.0\"\n",
+    );
+    w.write("src/libfoo/foo.txt", "foo\n");
+    for p in ["src/libbar-2.0", "src/libbar", "src/libfoo"] {
+        w.ok("pub", ".", &["publish", "--path", p]);
+    }
+    w.ok("pub", ".", &["curate", "new", "community"]);
+    for a in ["libbar", "libfoo"] {
+        w.ok(
+            "pub",
+            ".",
+            &["curate", "add", "community", a, &format!("{id}:{a}")],
+        );
+    }
+    w.ok("pub", ".", &["curate", "publish", "community"]);
+    let community = format!("{id}:community");
+
+    // The consumer's first commands.
+    w.ok("pub", "app", &["init", "--index", &community]);
+    assert!(w.fails("pub", "app", &["init"]).contains("already exists"));
+    let out = w.ok("pub", "app", &["add", "libfoo"]);
+    assert!(out.contains("added libfoo 1.0.0"), "{out}");
+    let manifest = String::from_utf8(w.read("app/cairn.toml")).expect("utf8");
+    assert!(manifest.contains("libfoo = \"^1.0.0\""), "{manifest}");
+    assert_eq!(w.read("app/.cairn/packages/libfoo/foo.txt"), b"foo\n");
+    assert_eq!(w.read("app/.cairn/packages/libbar/bar.txt"), b"bar 2.1\n");
+    let list = w.ok("pub", "app", &["list", "--json"]);
+    let list: serde_json::Value = serde_json::from_str(&list).expect("json");
+    assert_eq!(list["packages"].as_array().expect("packages").len(), 2);
+    let lock = w.read("app/cairn.lock");
+
+    // Unsatisfiable: the explanation is shown and the manifest is left as it was.
+    let err = w.fails("pub", "app", &["add", "libbar@^3"]);
+    assert!(
+        err.contains("cannot all be met") && err.contains("libbar ^3"),
+        "{err}"
+    );
+    assert_eq!(
+        String::from_utf8(w.read("app/cairn.toml")).expect("utf8"),
+        manifest
+    );
+    assert_eq!(w.read("app/cairn.lock"), lock);
+
+    // Reproducible: the same manifest against the same heads in a second home gives the same
+    // lockfile, and the committed lockfile installs the same tree.
+    w.ok(
+        "pub",
+        "app",
+        &[
+            "export",
+            "--lockfile",
+            "cairn.lock",
+            "--with-artifacts",
+            "--car",
+            "../app.car",
+        ],
+    );
+    w.ok("ci", ".", &["import", "app.car"]);
+    w.write("ci-app/cairn.toml", &manifest);
+    std::fs::create_dir_all(w.path("ci-app/.cairn")).expect("scope");
+    w.ok("ci", "ci-app", &["lock"]);
+    assert_eq!(
+        w.read("ci-app/cairn.lock"),
+        lock,
+        "byte-identical lockfiles"
+    );
+    w.ok("ci", "ci-app", &["install", "--frozen", "--offline"]);
+    assert_eq!(
+        tree(&w.path("app/.cairn/packages")),
+        tree(&w.path("ci-app/.cairn/packages"))
+    );
+
+    // Frozen: a changed manifest is refused and nothing moves.
+    w.write(
+        "ci-app/cairn.toml",
+        &manifest.replace("[dependencies]\n", "[dependencies]\nlibbar = \"2.0.0\"\n"),
+    );
+    let err = w.fails("ci", "ci-app", &["install", "--frozen"]);
+    assert!(err.contains("--frozen"), "{err}");
+    assert_eq!(w.read("ci-app/cairn.lock"), lock);
+
+    // Offline, the portable data answers a change inside it (2.0.0 was admissible at lock
+    // time), with no index read...
+    let out = w.run("ci", "ci-app", &["lock", "--offline"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("curator's index"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("libbar 2.1.0 -> 2.0.0"));
+    // Its artifact never came to this home: the install says which and how to get it, and the
+    // installed tree stays as it was.
+    let err = w.fails("ci", "ci-app", &["install", "--offline"]);
+    assert!(
+        err.contains("libbar 2.0.0: artifact") && err.contains("--with-artifacts"),
+        "{err}"
+    );
+    assert_eq!(
+        w.read("ci-app/.cairn/packages/libbar/bar.txt"),
+        b"bar 2.1\n"
+    );
+    // ...and names what it lacks otherwise.
+    w.write(
+        "ci-app/cairn.toml",
+        &manifest.replace("[dependencies]\n", "[dependencies]\nzzz = \"*\"\n"),
+    );
+    let err = w.fails("ci", "ci-app", &["install", "--offline"]);
+    assert!(err.contains("offline") && err.contains("zzz"), "{err}");
+    w.write("ci-app/cairn.toml", &manifest);
+    std::fs::write(w.path("ci-app/cairn.lock"), &lock).expect("restore the lockfile");
+    w.ok("ci", "ci-app", &["install", "--offline"]);
+
+    // A tampered artifact in the store: the install refuses and the tree stays as it was.
+    let before = tree(&w.path("ci-app/.cairn/packages"));
+    for e in std::fs::read_dir(w.path("ci/artifacts")).expect("artifacts") {
+        std::fs::write(e.expect("entry").path(), b"tampered").expect("tamper");
+    }
+    let err = w.fails("ci", "ci-app", &["install", "--reinstall"]);
+    assert!(err.contains("does not match"), "{err}");
+    assert_eq!(tree(&w.path("ci-app/.cairn/packages")), before);
+    assert!(
+        w.ok("ci", "ci-app", &["verify", "--installed"])
+            .contains("as installed")
+    );
+
+    // A modified installed file is detected.
+    let foo = w.path("app/.cairn/packages/libfoo/foo.txt");
+    std::fs::remove_file(&foo).expect("unlink");
+    std::fs::write(&foo, b"changed").expect("modify");
+    let out = w.run("pub", "app", &["verify", "--installed"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("libfoo/foo.txt` was modified"));
+    w.ok("pub", "app", &["install", "--reinstall"]);
+    assert_eq!(w.read("app/.cairn/packages/libfoo/foo.txt"), b"foo\n");
+}
