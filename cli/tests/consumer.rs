@@ -145,6 +145,20 @@ fn a_consumer_locks_installs_and_is_refused_clearly() {
     assert_eq!(list["packages"].as_array().expect("packages").len(), 2);
     let lock = w.read("app/cairn.lock");
 
+    // Reading the lock: the tree, why a package is there, what is known of it.
+    let shown = w.ok("pub", "app", &["tree"]);
+    assert_eq!(shown, "libfoo 1.0.0\n└── libbar 2.1.0\n");
+    let why = w.ok("pub", "app", &["why", "libbar"]);
+    assert_eq!(why, "libbar 2.1.0 ← libfoo 1.0.0 ← your requirements\n");
+    let info: serde_json::Value =
+        serde_json::from_str(&w.ok("pub", "app", &["info", "libbar", "--json"])).expect("json");
+    assert_eq!(info["versions"], serde_json::json!(["2.1.0", "2.0.0"]));
+    assert_eq!(info["locked"][0]["version"], "2.1.0");
+    assert!(
+        w.fails("pub", "app", &["why", "nothing"])
+            .contains("not in the lockfile")
+    );
+
     // Unsatisfiable: the explanation is shown and the manifest is left as it was.
     let err = w.fails("pub", "app", &["add", "libbar@^3"]);
     assert!(
@@ -239,6 +253,35 @@ fn a_consumer_locks_installs_and_is_refused_clearly() {
         w.ok("ci", "ci-app", &["verify", "--installed"])
             .contains("as installed")
     );
+
+    // A newer release: `outdated` lists it, `update` moves to it, `install` reuses the lock.
+    w.write(
+        "src/libbar-2.2/cairn.toml",
+        "[package]\nname = \"libbar\"\nversion = \"2.2.0\"\n",
+    );
+    w.write("src/libbar-2.2/bar.txt", "bar 2.2\n");
+    w.ok("pub", ".", &["publish", "--path", "src/libbar-2.2"]);
+    let rows: serde_json::Value =
+        serde_json::from_str(&w.ok("pub", "app", &["outdated", "--json"])).expect("json");
+    assert_eq!(rows[0]["alias"], "libbar");
+    assert_eq!(rows[0]["locked"], "2.1.0");
+    assert_eq!(rows[0]["latest"], "2.2.0");
+    assert!(
+        w.ok("pub", "app", &["install"])
+            .contains("already installed"),
+        "a lock in force is kept"
+    );
+    let out = w.ok("pub", "app", &["update"]);
+    assert!(out.contains("libbar 2.1.0 -> 2.2.0"), "{out}");
+    w.ok("pub", "app", &["install"]);
+    assert_eq!(w.read("app/.cairn/packages/libbar/bar.txt"), b"bar 2.2\n");
+    assert_eq!(w.ok("pub", "app", &["outdated", "--json"]).trim(), "[]");
+
+    // Removing the only requirement empties the tree.
+    w.ok("pub", "app", &["uninstall", "libfoo"]);
+    assert!(!w.path("app/.cairn/packages/libfoo").exists());
+    assert!(w.ok("pub", "app", &["list"]).contains("nothing installed"));
+    w.ok("pub", "app", &["add", "libfoo"]);
 
     // A modified installed file is detected.
     let foo = w.path("app/.cairn/packages/libfoo/foo.txt");

@@ -126,6 +126,32 @@ impl Lockfile {
         self.packages.iter().find(|p| p.pkg() == *pkg)
     }
 
+    /// The locked packages `p`'s release depends on, each in the scope it was resolved in (a
+    /// private dependency in the scope `p` opens, the others beside `p`).
+    #[must_use]
+    pub fn dependencies_of(&self, p: &LockedPackage) -> Vec<&LockedPackage> {
+        let Some(v) = self
+            .portable
+            .iter()
+            .find(|a| a.alias.eq_ignore_ascii_case(&p.alias))
+            .and_then(|a| a.versions.iter().find(|v| v.candidate.version == p.version))
+        else {
+            return Vec::new();
+        };
+        v.dependencies
+            .iter()
+            .filter_map(|d| {
+                let mut scope = p.scope.clone();
+                if d.private && !scope.iter().any(|s| s.eq_ignore_ascii_case(&p.alias)) {
+                    scope.push(p.alias.clone());
+                }
+                self.packages
+                    .iter()
+                    .find(|q| q.scope == scope && q.alias.eq_ignore_ascii_case(&d.alias))
+            })
+            .collect()
+    }
+
     /// Builds a lockfile from a resolution whose every package has a locator with artifacts.
     ///
     /// # Errors

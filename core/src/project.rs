@@ -399,6 +399,16 @@ pub fn lock(home: &Home, dir: &Path, mode: &LockMode) -> Result<LockOutcome, Pro
     finish(&path, new, LockedFrom::Index, mode, notes)
 }
 
+/// The release record `cid`, when it is held here and decodes.
+#[must_use]
+pub fn release_record(home: &Home, cid: &Cid) -> Option<cairn_protocol::release::Release> {
+    home.store
+        .get(cid)
+        .ok()
+        .flatten()
+        .and_then(|b| cairn_protocol::release::Release::decode(&b).ok())
+}
+
 /// Gives releases newly chosen from portable data their artifacts, from their records held
 /// here; names the first release whose record is not held.
 fn complete(home: &Home, solution: &mut resolve::Resolution) -> Result<(), String> {
@@ -409,18 +419,12 @@ fn complete(home: &Home, solution: &mut resolve::Resolution) -> Result<(), Strin
         if l.artifacts.is_some() {
             continue;
         }
-        let record = home
-            .store
-            .get(&l.release)
-            .ok()
-            .flatten()
-            .and_then(|b| cairn_protocol::release::Release::decode(&b).ok())
-            .ok_or_else(|| {
-                format!(
-                    "{pkg} {} is not locked yet and its release record is not held here",
-                    r.candidate.version
-                )
-            })?;
+        let record = release_record(home, &l.release).ok_or_else(|| {
+            format!(
+                "{pkg} {} is not locked yet and its release record is not held here",
+                r.candidate.version
+            )
+        })?;
         l.artifacts = Some(record.artifacts);
     }
     Ok(())

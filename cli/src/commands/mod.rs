@@ -10,6 +10,7 @@ mod inspect;
 mod inspect_log;
 mod project;
 mod publish;
+mod query;
 mod resolve;
 mod version;
 
@@ -84,7 +85,8 @@ pub(crate) enum Command {
     Init(project::Init),
     /// Add dependencies, lock and install.
     Add(project::Add),
-    /// Remove dependencies, lock and install.
+    /// Remove dependencies, lock and install (the tree no longer holds them).
+    #[command(visible_alias = "uninstall")]
     Remove {
         /// The aliases.
         #[arg(required = true)]
@@ -105,6 +107,34 @@ pub(crate) enum Command {
     },
     /// List the installed packages.
     List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the locked dependency tree.
+    Tree {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show every path from your requirements to a locked package.
+    Why {
+        /// The alias.
+        alias: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show what the lockfile and the store say about a package.
+    Info {
+        /// The alias.
+        alias: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List locked packages with newer versions in the curator's index.
+    Outdated {
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -171,6 +201,10 @@ pub(crate) fn run(home: Option<&std::path::Path>, command: Command) -> anyhow::R
         Command::Update { aliases, how } => project::lock(home, &how, Some(aliases)),
         Command::List { json } => project::list(home, json),
         Command::Which { alias } => project::which(home, &alias),
+        Command::Tree { json } => query::tree(home, json),
+        Command::Why { alias, json } => query::why(home, &alias, json),
+        Command::Info { alias, json } => query::info(home, &alias, json),
+        Command::Outdated { json } => query::outdated(home, json),
         Command::Log { log, json } => inspect_log::log(home, &log, json),
         Command::Import(i) => exchange::import(home, &i),
         Command::Resolve(args) => resolve::run(home, &args),
