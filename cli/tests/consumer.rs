@@ -293,3 +293,135 @@ fn a_consumer_locks_installs_and_is_refused_clearly() {
     w.ok("pub", "app", &["install", "--reinstall"]);
     assert_eq!(w.read("app/.cairn/packages/libfoo/foo.txt"), b"foo\n");
 }
+
+/// A package of many small files, so that an install takes long enough to be cut in the middle.
+fn big_package(w: &World, dir: &str, version: &str) {
+    w.write(
+        &format!("{dir}/cairn.toml"),
+        &format!("[package]\nname = \"libbig\"\nversion = \"{version}\"\n"),
+    );
+    for i in 0..300 {
+        w.write(
+            &format!("{dir}/files/f{i:03}.txt"),
+            &format!("{version} {i}\n").repeat(20),
+        );
+    }
+}
+
+#[test]
+#[allow(clippy::too_many_lines)] // One story, read in order.
+fn an_install_killed_at_any_moment_leaves_one_whole_tree_and_a_rerun_completes() {
+    let w = World::new("crash");
+    let id = w
+        .ok("pub", ".", &["id", "new"])
+        .lines()
+        .next()
+        .expect("id")
+        .to_owned();
+    big_package(&w, "src/big-1", "1.0.0");
+    big_package(&w, "src/big-2", "2.0.0");
+    for p in ["src/big-1", "src/big-2"] {
+        w.ok("pub", ".", &["publish", "--path", p]);
+    }
+    w.ok("pub", ".", &["curate", "new", "community"]);
+    w.ok(
+        "pub",
+        ".",
+        &[
+            "curate",
+            "add",
+            "community",
+            "libbig",
+            &format!("{id}:libbig"),
+        ],
+    );
+    w.ok("pub", ".", &["curate", "publish", "community"]);
+    w.ok(
+        "pub",
+        "app",
+        &["init", "--index", &format!("{id}:community")],
+    );
+    let manifest = |v: &str| {
+        format!("[index]\ncurator = \"{id}:community\"\n\n[dependencies]\nlibbig = \"{v}\"\n")
+    };
+    // The two trees an install may leave.
+    let mut trees = Vec::new();
+    for v in ["1.0.0", "2.0.0"] {
+        w.write("app/cairn.toml", &manifest(v));
+        let started = std::time::Instant::now();
+        w.ok("pub", "app", &["install"]);
+        trees.push((tree(&w.path("app/.cairn/packages")), started.elapsed()));
+    }
+    assert_ne!(trees[0].0, trees[1].0);
+    let span = trees[0].1.max(trees[1].1).as_micros() as u64;
+    let steps = [
+        "lock:write",
+        "install:placed-one",
+        "install:before-switch",
+        "install:after-switch",
+    ];
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let (mut killed, mut faulted) = (0, 0);
+    for round in 0..24 {
+        let target = round % 2; // alternate between the two versions
+        w.write("app/cairn.toml", &manifest(["1.0.0", "2.0.0"][target]));
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cairn"));
+        cmd.arg("--home")
+            .arg(w.path("pub"))
+            .arg("install")
+            .current_dir(w.path("app"))
+            .env("CAIRN_PASSPHRASE", "test passphrase")
+            .env("CAIRN_KDF_INSECURE_FOR_TESTS", "1")
+            .env_remove("CAIRN_HOME")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        if round % 3 == 0 {
+            // A crash exactly at a write step.
+            cmd.env(
+                "CAIRN_FAULT_AT",
+                steps[(seed % steps.len() as u64) as usize],
+            );
+            let status = cmd.status().expect("run");
+            faulted += usize::from(!status.success());
+        } else {
+            // A SIGKILL at a random moment within an install's duration (from an empty
+            // unpacked cache, as the measured installs were).
+            let _ = std::fs::remove_dir_all(w.path("pub/unpacked"));
+            let mut child = cmd.spawn().expect("spawn");
+            std::thread::sleep(std::time::Duration::from_micros(seed % span.max(1)));
+            if child.try_wait().expect("wait").is_none() {
+                child.kill().expect("kill");
+                killed += 1;
+            }
+            child.wait().expect("reap");
+        }
+        let now = tree(&w.path("app/.cairn/packages"));
+        assert!(
+            now == trees[0].0 || now == trees[1].0,
+            "round {round}: the installed tree is neither the old nor the new one"
+        );
+        w.ok("pub", "app", &["install"]);
+        assert_eq!(
+            tree(&w.path("app/.cairn/packages")),
+            trees[target].0,
+            "round {round}: a rerun completes"
+        );
+        assert!(
+            w.ok("pub", "app", &["verify", "--installed"])
+                .contains("as installed")
+        );
+    }
+    eprintln!("{killed} installs killed, {faulted} aborted at a write step, of 24");
+    assert!(
+        killed + faulted >= 12,
+        "most rounds cut an install short ({killed} killed, {faulted} faulted)"
+    );
+    // Nothing is left behind but the tree in use.
+    let left: Vec<_> = std::fs::read_dir(w.path("app/.cairn/trees"))
+        .expect("trees")
+        .collect();
+    assert_eq!(left.len(), 1);
+}

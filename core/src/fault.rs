@@ -5,7 +5,8 @@
 //! turn on and release builds never do: without it [`point`] does nothing and [`test_env`]
 //! answers `None`, so no environment variable can abort or steer a user's `cairn`.
 
-/// The steps, in the order a publish reaches them (documented for tests).
+/// The steps: those of a publish in the order it reaches them, then those of the consumer's
+/// commands (documented for tests).
 pub const STEPS: &[&str] = &[
     "keys:after-temp-write",
     "artifact:after-temp-write",
@@ -13,6 +14,13 @@ pub const STEPS: &[&str] = &[
     "publish:after-release-block",
     "import:before-commit",
     "import:after-commit",
+    "init:manifest",
+    "manifest:edit",
+    "lock:write",
+    "import:artifact",
+    "install:placed-one",
+    "install:before-switch",
+    "install:after-switch",
 ];
 
 /// Aborts the process here if `CAIRN_FAULT_AT` names `step` (with `test-utils` only).
