@@ -250,7 +250,11 @@ pub(crate) fn install(home: Option<&Path>, args: &Install) -> anyhow::Result<Exi
         frozen: args.frozen,
         upgrade: None,
     };
+    let started = std::time::Instant::now();
     let outcome = project::lock(&s.home, &s.dir, &mode).map_err(unsatisfiable)?;
+    if std::env::var_os("CAIRN_PHASES").is_some() {
+        eprintln!("phase lock: {} µs", started.elapsed().as_micros());
+    }
     notes(&outcome.notes, args.how.quiet);
     install_lock(
         &s,
