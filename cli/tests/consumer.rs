@@ -292,6 +292,37 @@ fn a_consumer_locks_installs_and_is_refused_clearly() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("libfoo/foo.txt` was modified"));
     w.ok("pub", "app", &["install", "--reinstall"]);
     assert_eq!(w.read("app/.cairn/packages/libfoo/foo.txt"), b"foo\n");
+
+    // gc: the releases unpacked for earlier trees go, what is installed stays whole.
+    let dry: serde_json::Value =
+        serde_json::from_str(&w.ok("pub", "app", &["gc", "--dry-run", "--json"])).expect("json");
+    let gc: serde_json::Value =
+        serde_json::from_str(&w.ok("pub", "app", &["gc", "--json"])).expect("json");
+    assert_eq!(dry["unpacked"], gc["unpacked"]);
+    assert!(gc["unpacked"].as_u64().expect("count") >= 1, "{gc}");
+    assert!(gc["bytes"].as_u64().expect("bytes") > 0, "{gc}");
+    assert_eq!(
+        gc["artifacts"], 0,
+        "every artifact belongs to a release held here"
+    );
+    assert!(
+        w.ok("pub", "app", &["verify", "--installed"])
+            .contains("as installed")
+    );
+    w.ok("pub", "app", &["install", "--reinstall"]);
+    let again: serde_json::Value =
+        serde_json::from_str(&w.ok("pub", "app", &["gc", "--json"])).expect("json");
+    assert_eq!(again["unpacked"], 0, "nothing more to free: {again}");
+    // A project that is gone is forgotten, and what only it used is freed.
+    std::fs::remove_dir_all(w.path("ci-app")).expect("remove the project");
+    let ci: serde_json::Value =
+        serde_json::from_str(&w.ok("ci", ".", &["gc", "--json"])).expect("json");
+    assert_eq!(
+        ci["projects_forgotten"].as_array().expect("list").len(),
+        1,
+        "{ci}"
+    );
+    assert!(ci["unpacked"].as_u64().expect("count") >= 1, "{ci}");
 }
 
 /// A package of many small files, so that an install takes long enough to be cut in the middle.

@@ -24,6 +24,7 @@ pub mod car;
 pub mod curate;
 pub mod exchange;
 pub mod fault;
+pub mod gc;
 pub mod home;
 pub mod inspect;
 pub mod json;

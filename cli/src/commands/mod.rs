@@ -139,6 +139,16 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Remove artifacts and unpacked releases nothing installed, locked, published or curated
+    /// refers to; say how much was freed.
+    Gc {
+        /// Say what would be removed; remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print where an installed package's files are.
     Which {
         /// The alias.
@@ -202,6 +212,7 @@ pub(crate) fn run(home: Option<&std::path::Path>, command: Command) -> anyhow::R
         Command::List { json } => project::list(home, json),
         Command::Which { alias } => project::which(home, &alias),
         Command::Tree { json } => query::tree(home, json),
+        Command::Gc { dry_run, json } => project::gc(home, dry_run, json),
         Command::Why { alias, json } => query::why(home, &alias, json),
         Command::Info { alias, json } => query::info(home, &alias, json),
         Command::Outdated { json } => query::outdated(home, json),

@@ -97,7 +97,7 @@ pub(crate) fn init(home: Option<&Path>, args: &Init) -> anyhow::Result<ExitCode>
 }
 
 pub(crate) fn add(home: Option<&Path>, args: &Add) -> anyhow::Result<ExitCode> {
-    let s = scope(home)?;
+    let mut s = scope(home)?;
     let curator = args
         .index
         .as_deref()
@@ -163,7 +163,7 @@ pub(crate) fn add(home: Option<&Path>, args: &Add) -> anyhow::Result<ExitCode> {
         }
     }
     notes(&outcome.notes, args.how.quiet);
-    install_lock(&s, &outcome.lock, None, false, &args.how)
+    install_lock(&mut s, &outcome.lock, None, false, &args.how)
 }
 
 pub(crate) fn remove(
@@ -171,7 +171,7 @@ pub(crate) fn remove(
     aliases: &[String],
     how: &How,
 ) -> anyhow::Result<ExitCode> {
-    let s = scope(home)?;
+    let mut s = scope(home)?;
     let project = Project::load(&s.dir)?;
     for a in aliases {
         if !project
@@ -196,7 +196,7 @@ pub(crate) fn remove(
     };
     let outcome = project::lock(&s.home, &s.dir, &mode)?;
     notes(&outcome.notes, how.quiet);
-    install_lock(&s, &outcome.lock, None, false, how)
+    install_lock(&mut s, &outcome.lock, None, false, how)
 }
 
 pub(crate) fn lock(
@@ -244,7 +244,7 @@ pub(crate) fn lock(
 }
 
 pub(crate) fn install(home: Option<&Path>, args: &Install) -> anyhow::Result<ExitCode> {
-    let s = scope(home)?;
+    let mut s = scope(home)?;
     let mode = LockMode {
         offline: args.how.offline,
         frozen: args.frozen,
@@ -257,7 +257,7 @@ pub(crate) fn install(home: Option<&Path>, args: &Install) -> anyhow::Result<Exi
     }
     notes(&outcome.notes, args.how.quiet);
     install_lock(
-        &s,
+        &mut s,
         &outcome.lock,
         args.platform.as_deref(),
         args.reinstall,
@@ -266,7 +266,7 @@ pub(crate) fn install(home: Option<&Path>, args: &Install) -> anyhow::Result<Exi
 }
 
 fn install_lock(
-    s: &Scope,
+    s: &mut Scope,
     lock: &Lockfile,
     platform: Option<&str>,
     reinstall: bool,
@@ -274,6 +274,8 @@ fn install_lock(
 ) -> anyhow::Result<ExitCode> {
     let platform = platform.map_or_else(project::platform, str::to_owned);
     let report = project::install(&s.home, &s.dir, lock, &platform, reinstall)?;
+    // Remembered, so that `cairn gc` keeps what this project uses.
+    cairn_core::gc::register(&mut s.home, &s.dir)?;
     for w in &report.warnings {
         eprintln!("warning: {w}");
     }
@@ -384,4 +386,36 @@ pub(crate) fn verify_installed(home: Option<&Path>) -> anyhow::Result<ExitCode> 
         problems.len()
     );
     Ok(ExitCode::from(1))
+}
+
+pub(crate) fn gc(home: Option<&Path>, dry_run: bool, json: bool) -> anyhow::Result<ExitCode> {
+    let mut home = settings::open_existing_home(home)?;
+    let report = cairn_core::gc::gc(&mut home, dry_run)?;
+    if json {
+        outln!("{}", serde_json::to_string(&report)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    for p in &report.projects_forgotten {
+        outln!("forgot project {p} (its .cairn/ is gone)");
+    }
+    let verb = if dry_run { "would remove" } else { "removed" };
+    outln!(
+        "{verb} {} artifacts, {} unpacked releases and {} temporary files: {} {}",
+        report.artifacts,
+        report.unpacked,
+        report.temporary,
+        size(report.bytes),
+        if dry_run { "would be freed" } else { "freed" }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A size for people: bytes, KiB or MiB with one decimal.
+fn size(bytes: u64) -> String {
+    let tenths = |unit: u64| format!("{}.{}", bytes / unit, bytes % unit * 10 / unit);
+    match bytes {
+        b if b < 1 << 10 => format!("{b} bytes"),
+        b if b < 1 << 20 => format!("{} KiB", tenths(1 << 10)),
+        _ => format!("{} MiB", tenths(1 << 20)),
+    }
 }

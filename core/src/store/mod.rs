@@ -591,6 +591,41 @@ impl Store {
         Ok(())
     }
 
+    /// Every setting whose key starts with `prefix`, sorted by key.
+    pub fn settings_with_prefix(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT key, value FROM settings WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key",
+        )?;
+        let rows = stmt.query_map([prefix], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Removes a local setting.
+    pub fn remove_setting(&mut self, key: &str) -> Result<(), StoreError> {
+        self.write(|c| c.execute("DELETE FROM settings WHERE key = ?1", [key]))?;
+        Ok(())
+    }
+
+    /// Every recorded artifact.
+    pub fn artifacts(&self) -> Result<Vec<Cid>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT cid FROM artifacts ORDER BY cid")?;
+        let rows = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
+        rows.map(|b| decode_cid(&b?)).collect()
+    }
+
+    /// Forgets an artifact's record (its file is removed by the caller).
+    pub fn forget_artifact(&mut self, cid: &Cid) -> Result<(), StoreError> {
+        self.write(|c| {
+            c.execute(
+                "DELETE FROM artifacts WHERE cid = ?1",
+                [cid.to_bytes().as_slice()],
+            )
+        })?;
+        Ok(())
+    }
+
     /// Sets a petname in the local address book (replacing any earlier meaning).
     pub fn set_petname(&mut self, petname: &str, id: &IdentityId) -> Result<(), StoreError> {
         self.write(|c| c.execute(
