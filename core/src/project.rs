@@ -376,13 +376,13 @@ pub fn lock(home: &Home, dir: &Path, mode: &LockMode) -> Result<LockOutcome, Pro
     let source = home.source(&curator).map_err(|e| {
         ProjectError::Other(format!("cannot read the curator's index `{curator}`: {e}\n\nhint: import a bundle with it (`cairn import FILE.car`)"))
     })?;
-    let solution = match resolve::resolve(&source, &reqs, &prefs) {
-        Ok(s) => s,
-        Err(ResolveError::NoSolution { report }) => {
-            return Err(ProjectError::Unsatisfiable(report));
-        }
-        Err(e) => return Err(ProjectError::Other(e.to_string())),
-    };
+    let solution = resolve_index(
+        &source,
+        &reqs,
+        &prefs,
+        old.as_ref(),
+        mode.upgrade.as_deref(),
+    )?;
     let portable =
         portable_closure(&source, &reqs).map_err(|e| ProjectError::Other(e.to_string()))?;
     let (seq, head) = home
@@ -397,6 +397,48 @@ pub fn lock(home: &Home, dir: &Path, mode: &LockMode) -> Result<LockOutcome, Pro
     };
     let new = Lockfile::from_resolution(head, &solution, portable).map_err(ProjectError::Other)?;
     finish(&path, new, LockedFrom::Index, mode, notes)
+}
+
+/// Resolves against the curator's index. An update never moves a package down unless it was
+/// named: those keep their locked version (yanked or not; a lockfile is a promise), and the rest
+/// is resolved around them.
+fn resolve_index(
+    source: &dyn PackageSource,
+    reqs: &[Dependency],
+    prefs: &BTreeMap<resolve::Pkg, cairn_protocol::version::Version>,
+    old: Option<&Lockfile>,
+    named: Option<&[String]>,
+) -> Result<resolve::Resolution, ProjectError> {
+    let run =
+        |prefs: &BTreeMap<resolve::Pkg, cairn_protocol::version::Version>| match resolve::resolve(
+            source, reqs, prefs,
+        ) {
+            Ok(s) => Ok(s),
+            Err(ResolveError::NoSolution { report }) => Err(ProjectError::Unsatisfiable(report)),
+            Err(e) => Err(ProjectError::Other(e.to_string())),
+        };
+    let solution = run(prefs)?;
+    let (Some(named), Some(old)) = (named, old) else {
+        return Ok(solution);
+    };
+    let mut kept = prefs.clone();
+    for (pkg, r) in &solution.packages {
+        let resolve::Pkg::Dep { alias, .. } = pkg else {
+            continue;
+        };
+        if named.iter().any(|n| n.eq_ignore_ascii_case(alias)) {
+            continue;
+        }
+        if let Some(was) = old.package(pkg).map(|p| &p.version)
+            && r.candidate.version.priority_cmp(was).is_lt()
+        {
+            kept.insert(pkg.clone(), was.clone());
+        }
+    }
+    if kept.len() > prefs.len() {
+        return run(&kept);
+    }
+    Ok(solution)
 }
 
 /// The release record `cid`, when it is held here and decodes.

@@ -307,6 +307,8 @@ struct Outdated {
     compatible: Option<String>,
     /// The newest version the curator admits.
     latest: String,
+    /// The locked version has been yanked since it was locked.
+    yanked: bool,
 }
 
 pub(crate) fn outdated(home: Option<&Path>, json: bool) -> anyhow::Result<ExitCode> {
@@ -340,13 +342,17 @@ pub(crate) fn outdated(home: Option<&Path>, json: bool) -> anyhow::Result<ExitCo
                 .find(|v| c.matches(&v.version))
         });
         let newer = |v: &cairn_protocol::version::Version| v.priority_cmp(&p.version).is_gt();
-        if newer(&latest.version) || compatible.is_some_and(|c| newer(&c.version)) {
+        let yanked = candidates
+            .iter()
+            .any(|c| c.version == p.version && c.yanked);
+        if yanked || newer(&latest.version) || compatible.is_some_and(|c| newer(&c.version)) {
             rows.push(Outdated {
                 alias: p.alias.clone(),
                 scope: p.scope.clone(),
                 locked: p.version.to_string(),
                 compatible: compatible.map(|c| c.version.to_string()),
                 latest: latest.version.to_string(),
+                yanked,
             });
         }
     }
@@ -359,7 +365,7 @@ pub(crate) fn outdated(home: Option<&Path>, json: bool) -> anyhow::Result<ExitCo
         return Ok(ExitCode::SUCCESS);
     }
     outln!(
-        "{:<32} {:<12} {:<12} {:<12}",
+        "{:<32} {:<18} {:<12} {}",
         "package",
         "locked",
         "compatible",
@@ -371,15 +377,20 @@ pub(crate) fn outdated(home: Option<&Path>, json: bool) -> anyhow::Result<ExitCo
         } else {
             format!("{} (private to {})", r.alias, r.scope.join(" → "))
         };
+        let locked = if r.yanked {
+            format!("{} (yanked)", r.locked)
+        } else {
+            r.locked.clone()
+        };
         outln!(
-            "{name:<32} {:<12} {:<12} {:<12}",
-            r.locked,
+            "{name:<32} {:<18} {:<12} {}",
+            locked,
             r.compatible.as_deref().unwrap_or("-"),
             r.latest
         );
     }
     outln!(
-        "`cairn update` moves to the compatible versions; change a constraint in cairn.toml to reach the latest"
+        "`cairn update` moves up to the compatible versions, `cairn update ALIAS` also off a yanked one; change a constraint in cairn.toml to reach the latest"
     );
     Ok(ExitCode::SUCCESS)
 }
