@@ -91,6 +91,20 @@ pub struct BundledLog {
     pub revisions: Vec<Cid>,
 }
 
+/// The encoded root manifest of a bundle of `logs` carrying `artifacts` (for tools and test
+/// vectors that assemble bundles block by block).
+///
+/// # Errors
+/// Only if the record cannot be encoded.
+pub fn manifest(
+    logs: &[BundledLog],
+    artifacts: &[BundledArtifact],
+) -> Result<Vec<u8>, BundleError> {
+    Ok(profile::encode_record(&manifest_value(
+        logs, None, artifacts,
+    ))?)
+}
+
 fn manifest_value(logs: &[BundledLog], keys: Option<Cid>, artifacts: &[BundledArtifact]) -> Value {
     let mut m = Map::new();
     m.insert(

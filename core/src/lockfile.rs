@@ -319,24 +319,41 @@ impl Lockfile {
     /// # Errors
     /// The rule the text broke, naming the entry.
     pub fn parse(text: &str) -> Result<Lockfile, String> {
-        let raw: RawLock = toml::from_str(text).map_err(|e| e.to_string().trim().to_owned())?;
+        Lockfile::parse_coded(text).map_err(|(_, message)| message)
+    }
+
+    /// As [`Lockfile::parse`], with the refusal's code (`spec/13-lockfile.md`):
+    /// `lock-syntax` (not TOML, an unknown key, a value of the wrong type), `lock-version`,
+    /// `lock-value` (a value that breaks its rule), `lock-order`.
+    ///
+    /// # Errors
+    /// The code and the message.
+    pub fn parse_coded(text: &str) -> Result<Lockfile, (&'static str, String)> {
+        let raw: RawLock =
+            toml::from_str(text).map_err(|e| ("lock-syntax", e.to_string().trim().to_owned()))?;
         if raw.version != LOCK_VERSION {
-            return Err(format!(
-                "format version {} (this cairn reads format version {LOCK_VERSION})",
-                raw.version
+            return Err((
+                "lock-version",
+                format!(
+                    "format version {} (this cairn reads format version {LOCK_VERSION})",
+                    raw.version
+                ),
             ));
         }
-        let curator = head("curator", raw.curator)?;
+        let value = |m: String| ("lock-value", m);
+        let curator = head("curator", raw.curator).map_err(value)?;
         let packages = raw
             .package
             .into_iter()
             .map(package)
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(value)?;
         let portable = raw
             .portable
             .into_iter()
             .map(portable)
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(value)?;
         let lock = Lockfile {
             curator,
             packages,
@@ -345,7 +362,24 @@ impl Lockfile {
         let mut sorted = lock.clone();
         sorted.sort();
         if sorted != lock {
-            return Err("its entries are not in order".to_owned());
+            return Err(("lock-order", "its entries are not in order".to_owned()));
+        }
+        for a in &lock.portable {
+            if a.versions.windows(2).any(|w| {
+                !w[0]
+                    .candidate
+                    .version
+                    .priority_cmp(&w[1].candidate.version)
+                    .is_gt()
+            }) {
+                return Err((
+                    "lock-order",
+                    format!(
+                        "portable `{}`: its versions are not best first, each once",
+                        a.alias
+                    ),
+                ));
+            }
         }
         Ok(lock)
     }

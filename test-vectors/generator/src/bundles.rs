@@ -57,13 +57,116 @@ fn outcome(o: &Outcome) -> Json {
     }
 }
 
-/// Imports `car` into an empty store: the reports, or the error code.
-fn run(car: &[u8]) -> anyhow::Result<Result<Json, String>> {
+/// Imports `car` into an empty store: the reports and the artifacts kept, or the error code.
+fn run(car: &[u8]) -> anyhow::Result<Result<(Json, Vec<String>), String>> {
     let mut t = TempStore::new()?;
-    Ok(match bundle::import(&mut t.store, car, &mut |_, _, _| Ok(())) {
-        Ok(reports) => Ok(json!(reports.iter().map(|r| json!({ "log": r.log, "head": r.head.to_string(), "outcome": outcome(&r.outcome) })).collect::<Vec<_>>())),
-        Err(e) => Err(e.code().to_owned()),
-    })
+    let mut kept = Vec::new();
+    Ok(
+        match bundle::import(&mut t.store, car, &mut |_, cid, _| {
+            kept.push(cid.to_string());
+            Ok(())
+        }) {
+            Ok(reports) => Ok((
+                json!(reports.iter().map(|r| json!({ "log": r.log, "head": r.head.to_string(), "outcome": outcome(&r.outcome) })).collect::<Vec<_>>()),
+                kept,
+            )),
+            Err(e) => Err(e.code().to_owned()),
+        },
+    )
+}
+
+/// A bundle of no logs carrying one artifact, assembled block by block.
+fn carrying(cid: Cid, size: u64, chunks: &[(Cid, Vec<u8>)]) -> anyhow::Result<Vec<u8>> {
+    let manifest = bundle::manifest(
+        &[],
+        &[bundle::BundledArtifact {
+            cid,
+            size,
+            chunks: chunks.iter().map(|(c, _)| *c).collect(),
+        }],
+    )?;
+    let root = Cid::of_record(&manifest);
+    let mut blocks = vec![(root, manifest)];
+    blocks.extend(chunks.iter().cloned());
+    Ok(cairn_core::car::write(&[root], &blocks))
+}
+
+/// Version 2 bundles: artifacts carried as chunks, and each way their manifest can lie.
+fn carried_artifacts(
+    store: &Store,
+    index: &IndexName,
+    vectors: &mut Vec<Json>,
+) -> anyhow::Result<()> {
+    // One artifact a little over a chunk: a full chunk of `a`, then 100 more bytes.
+    let artifact = vec![b'a'; bundle::CHUNK + 100];
+    let cid = Cid::of_raw(&artifact);
+    let car = bundle::export_many(store, &[index.to_string()], &[(cid, artifact.clone())])?;
+    let big = Cid::of_raw(&artifact[..bundle::CHUNK]).to_bytes();
+    let at = car
+        .windows(big.len())
+        .rposition(|w| w == big.as_slice())
+        .context("the full chunk's section")?
+        + big.len();
+    let (imports, kept) =
+        run(&car)?.map_err(|e| anyhow::anyhow!("the version 2 bundle must import: {e}"))?;
+    vectors.push(json!({
+        "name": "cairn-bundle/2: a version index and one artifact of a full chunk and 100 bytes",
+        "hex_runs": [[hex::encode(&car[..at]), 1], ["61", bundle::CHUNK], [hex::encode(&car[at + bundle::CHUNK..]), 1]],
+        "input_cid": Cid::of_raw(&car).to_string(),
+        "error": Json::Null,
+        "imports": imports,
+        "artifacts": kept,
+    }));
+    let small = b"an artifact".to_vec();
+    let chunk = (Cid::of_raw(&small), small.clone());
+    let right = carrying(Cid::of_raw(&small), 11, std::slice::from_ref(&chunk))?;
+    let (imports, kept) = run(&right)?.map_err(|e| anyhow::anyhow!("must import: {e}"))?;
+    let mut ok = negative("cairn-bundle/2: an artifact and no log", &right, "");
+    ok["error"] = Json::Null;
+    ok["imports"] = imports;
+    ok["artifacts"] = json!(kept);
+    vectors.push(ok);
+    let cases = [
+        (
+            "cairn-bundle/2: the size is not the chunks' length",
+            carrying(Cid::of_raw(&small), 12, std::slice::from_ref(&chunk))?,
+            "bundle-manifest",
+        ),
+        (
+            "cairn-bundle/2: the chunks are not the artifact the CID names",
+            carrying(
+                Cid::of_raw(b"another artifact"),
+                11,
+                std::slice::from_ref(&chunk),
+            )?,
+            "bundle-manifest",
+        ),
+        (
+            "cairn-bundle/2: a chunk the manifest names is not in the CAR",
+            {
+                let manifest = bundle::manifest(
+                    &[],
+                    &[bundle::BundledArtifact {
+                        cid: chunk.0,
+                        size: 11,
+                        chunks: vec![chunk.0],
+                    }],
+                )?;
+                let root = Cid::of_record(&manifest);
+                cairn_core::car::write(&[root], &[(root, manifest)])
+            },
+            "bundle-missing-block",
+        ),
+        (
+            "cairn-bundle/2: an artifact named by a dag-cbor CID",
+            carrying(Cid::of_record(&small), 11, std::slice::from_ref(&chunk))?,
+            "bundle-manifest",
+        ),
+    ];
+    for (name, car, code) in cases {
+        vectors.push(negative(name, &car, code));
+    }
+    Ok(())
 }
 
 fn generate() -> anyhow::Result<Json> {
@@ -97,8 +200,9 @@ fn generate() -> anyhow::Result<Json> {
     let mut vectors = Vec::new();
     let mut ok = negative("an identity and a two-revision version index", &car, "");
     ok["error"] = Json::Null;
-    ok["imports"] =
-        run(&car)?.map_err(|e| anyhow::anyhow!("the vector bundle must import: {e}"))?;
+    ok["imports"] = run(&car)?
+        .map_err(|e| anyhow::anyhow!("the vector bundle must import: {e}"))?
+        .0;
     vectors.push(ok);
     let mut tampered = car.clone();
     let last = tampered.len() - 1;
@@ -128,8 +232,9 @@ fn generate() -> anyhow::Result<Json> {
         "input_cid": Cid::of_raw(&flood).to_string(),
         "error": "car-too-many-blocks",
     }));
+    carried_artifacts(&t.store, &index, &mut vectors)?;
     Ok(file(
-        "Bundles: importing `hex` into an empty store gives `imports` (per log: head and outcome), or fails with `error`.",
+        "Bundles: importing `hex` into an empty store gives `imports` (per log: head and outcome) and keeps `artifacts` (their CIDs, in manifest order; none when absent), or fails with `error`.",
         "spec/11-bundles.md",
         vectors,
     ))
@@ -139,9 +244,13 @@ fn check(v: &Json) -> anyhow::Result<()> {
     let bytes = hex_field(v, "hex")?;
     expect_input_cid(v, &bytes)?;
     match (run(&bytes)?, v.get("error").and_then(Json::as_str)) {
-        (Ok(imports), None) => {
+        (Ok((imports, kept)), None) => {
             if imports != v["imports"] {
                 bail!("imports {imports}, the vector says {}", v["imports"]);
+            }
+            let want = v.get("artifacts").cloned().unwrap_or_else(|| json!([]));
+            if json!(kept) != want {
+                bail!("keeps artifacts {kept:?}, the vector says {want}");
             }
             Ok(())
         }

@@ -17,6 +17,7 @@ mod chains;
 mod cids;
 mod codec;
 mod keyfiles;
+mod lockfiles;
 mod records;
 mod signatures;
 mod util;
@@ -50,6 +51,7 @@ pub fn files() -> Vec<VectorFile> {
     all.extend(records::files());
     all.extend(keyfiles::files());
     all.extend(bundles::files());
+    all.extend(lockfiles::files());
     all
 }
 
