@@ -214,65 +214,74 @@ fn generate() -> anyhow::Result<Json> {
         &text[second_package..text.find("[[package]]\nalias = \"zlib\"").unwrap_or(0)],
         &text[first_package..second_package]
     ) + &text[text.find("[[package]]\nalias = \"zlib\"").unwrap_or(0)..];
-    let cases: Vec<(&str, String, &str)> = vec![
+    // Each refusal is the valid text with one thing changed.
+    let edits: [(&str, &str, &str, &str); 9] = [
         (
             "a newer format version",
-            text.replacen("version = 1\n", "version = 2\n", 1),
+            "version = 1\n",
+            "version = 2\n",
             "lock-version",
         ),
         (
             "an unknown key",
-            text.replacen("seq = 7\n", "seq = 7\ncolour = \"red\"\n", 1),
+            "seq = 7\n",
+            "seq = 7\ncolour = \"red\"\n",
             "lock-syntax",
         ),
         (
             "a size of the wrong type",
-            text.replacen(", size = ", ", size = -", 1),
+            ", size = ",
+            ", size = -",
             "lock-syntax",
         ),
-        ("not TOML", format!("{text}[[package\n"), "lock-syntax"),
         (
             "a CID that is not one",
-            text.replacen("release = \"b", "release = \"x", 1),
+            "release = \"b",
+            "release = \"x",
             "lock-value",
         ),
-        (
-            "a SHA-256 of 63 digits",
-            text.replacen(&sha, &sha[1..], 1),
-            "lock-value",
-        ),
+        ("a SHA-256 of 63 digits", &sha, &sha[1..], "lock-value"),
         (
             "an alias that breaks the name rule",
-            text.replacen("alias = \"libfoo\"", "alias = \"lib.foo\"", 1),
+            "alias = \"libfoo\"",
+            "alias = \"lib.foo\"",
             "lock-value",
         ),
         (
             "a platform that is not one",
-            text.replacen("artifacts.linux-x86_64", "artifacts.Linux", 1),
+            "artifacts.linux-x86_64",
+            "artifacts.Linux",
             "lock-value",
         ),
         (
             "a constraint that is not one",
-            text.replacen("libbaz = \"^0.3\"", "libbaz = \"~~0.3\"", 1),
+            "libbaz = \"^0.3\"",
+            "libbaz = \"~~0.3\"",
             "lock-value",
         ),
         (
             "a private alias that is not a dependency",
-            text.replacen("private = [\"zlib\"]", "private = [\"zlibx\"]", 1),
+            "private = [\"zlib\"]",
+            "private = [\"zlibx\"]",
             "lock-value",
         ),
-        ("packages out of order", swapped, "lock-order"),
-        (
-            "versions out of order",
-            {
-                let a = text.find("  { version = \"2.1.0\"").unwrap_or(0);
-                let b = text.find("  { version = \"2.0.0\"").unwrap_or(0);
-                let c = b + text[b..].find('\n').unwrap_or(0) + 1;
-                format!("{}{}{}{}", &text[..a], &text[b..c], &text[a..b], &text[c..])
-            },
-            "lock-order",
-        ),
     ];
+    let mut cases: Vec<(&str, String, &str)> = edits
+        .iter()
+        .map(|(name, from, to, code)| (*name, text.replacen(from, to, 1), *code))
+        .collect();
+    cases.push(("not TOML", format!("{text}[[package\n"), "lock-syntax"));
+    cases.push(("packages out of order", swapped, "lock-order"));
+    cases.push((
+        "versions out of order",
+        {
+            let a = text.find("  { version = \"2.1.0\"").unwrap_or(0);
+            let b = text.find("  { version = \"2.0.0\"").unwrap_or(0);
+            let c = b + text[b..].find('\n').unwrap_or(0) + 1;
+            format!("{}{}{}{}", &text[..a], &text[b..c], &text[a..b], &text[c..])
+        },
+        "lock-order",
+    ));
     for (name, input, code) in cases {
         if input == text {
             bail!("the case `{name}` changed nothing");
