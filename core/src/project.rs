@@ -616,9 +616,71 @@ fn place(scope: &[String], alias: &str) -> PathBuf {
     p
 }
 
+/// Progress of a long step: the phase, how many items are done, and how many there are.
+pub type Progress<'a> = &'a (dyn Fn(&'static str, usize, usize) + Sync);
+
+/// At most this many threads verify, unpack and place at once.
+const WORKERS: usize = 8;
+
+/// Runs `f` on every item on a bounded pool of threads; the results keep the items' order.
+/// The first failure (in item order) is returned, after every started item has finished.
+fn parallel<T: Sync, R: Send>(
+    items: &[T],
+    phase: &'static str,
+    progress: Progress<'_>,
+    f: impl Fn(&T) -> Result<R, ProjectError> + Sync,
+) -> Result<Vec<R>, ProjectError> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<R, ProjectError>>>> =
+        Mutex::new((0..items.len()).map(|_| None).collect());
+    let workers = std::thread::available_parallelism()
+        .map_or(2, std::num::NonZero::get)
+        .min(WORKERS)
+        .min(items.len().max(1));
+    progress(phase, 0, items.len());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(item) = items.get(i) else { break };
+                    let r = f(item);
+                    let failed = r.is_err();
+                    if let Ok(mut all) = results.lock() {
+                        all[i] = Some(r);
+                    }
+                    progress(phase, done.fetch_add(1, Ordering::Relaxed) + 1, items.len());
+                    if failed {
+                        // Stop handing out work; items already started finish.
+                        next.store(items.len(), Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    let all = results
+        .into_inner()
+        .map_err(|_| ProjectError::Other("a worker thread panicked".to_owned()))?;
+    let mut out = Vec::with_capacity(items.len());
+    for (i, r) in all.into_iter().enumerate() {
+        match r {
+            Some(r) => out.push(r?),
+            None => {
+                // Not started because an earlier item failed: that failure is returned.
+                return Err(ProjectError::Other(format!("item {i} was not processed")));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Installs what `lock` pins into the project at `dir`: every artifact verified (BLAKE3 and
 /// SHA-256) before anything is placed, unpacked once into the home's cache, and the new tree
-/// switched in with one rename.
+/// switched in with one rename. Verifying, unpacking and placing run on a bounded pool of
+/// threads; `progress` hears of each item.
 ///
 /// # Errors
 /// A missing or tampered artifact, an unsafe archive, or a file operation; the previous tree
@@ -630,6 +692,7 @@ pub fn install(
     lock: &Lockfile,
     platform: &str,
     reinstall: bool,
+    progress: Progress<'_>,
 ) -> Result<InstallReport, ProjectError> {
     let mut report = InstallReport::default();
     let t0 = std::time::Instant::now();
@@ -640,16 +703,17 @@ pub fn install(
     }
     // Verify and unpack every artifact before the tree is touched.
     let cache = home.dir().join("unpacked");
-    let mut tree = InstalledTree::default();
-    for (p, plat, a) in &picked {
+    let artifacts = home.dir().join("artifacts");
+    let prepared = parallel(&picked, "verify and unpack", progress, |(p, _, a)| {
         let unpacked = cache.join(a.cid.to_string());
         if reinstall {
             // Installed files are links into the cache: a file changed in the tree changed
             // there too, so a reinstall unpacks the verified artifact again.
             let _ = std::fs::remove_dir_all(&unpacked);
         }
+        let mut fresh = false;
         if !unpacked.join(".files.json").is_file() {
-            let bytes = read_verified(home, p, a)?;
+            let bytes = read_verified(&artifacts, p, a)?;
             unpack_into(
                 &cache,
                 &unpacked,
@@ -657,7 +721,7 @@ pub fn install(
                 &format!("{} {}", p.alias, p.version),
                 a.cid,
             )?;
-            report.unpacked += 1;
+            fresh = true;
         }
         let files: BTreeMap<String, String> = serde_json::from_slice(
             &std::fs::read(unpacked.join(".files.json"))
@@ -669,6 +733,11 @@ pub fn install(
                 a.cid
             ))
         })?;
+        Ok((files, fresh))
+    })?;
+    let mut tree = InstalledTree::default();
+    for ((p, plat, a), (files, fresh)) in picked.iter().zip(prepared) {
+        report.unpacked += usize::from(fresh);
         tree.packages.push(Installed {
             scope: p.scope.clone(),
             alias: p.alias.clone(),
@@ -706,17 +775,25 @@ pub fn install(
     let _ = std::fs::remove_dir_all(&building);
     std::fs::create_dir_all(&building)
         .map_err(io(format!("cannot create `{}`", building.display())))?;
-    for (i, (p, _, a)) in picked.iter().enumerate() {
-        let to = building.join(&tree.packages[i].path);
-        link_tree(&cache.join(a.cid.to_string()), &to, &tree.packages[i].files)?;
-        if let Ok(Some(record)) = home.store.get(&p.release) {
+    // The store is read here, on this thread; the file work is spread over the pool.
+    let placements: Vec<(&Installed, Cid, Option<Vec<u8>>)> = tree
+        .packages
+        .iter()
+        .zip(&picked)
+        .map(|(t, (p, _, a))| (t, a.cid, home.store.get(&p.release).ok().flatten()))
+        .collect();
+    parallel(&placements, "place", progress, |(t, cid, record)| {
+        let to = building.join(&t.path);
+        link_tree(&cache.join(cid.to_string()), &to, &t.files)?;
+        if let Some(record) = record {
             let mut rec = to.clone().into_os_string();
             rec.push(".release");
             std::fs::write(PathBuf::from(rec), record)
                 .map_err(io("cannot write a release record"))?;
         }
         crate::fault::point("install:placed-one");
-    }
+        Ok(())
+    })?;
     std::fs::write(building.join(INSTALLED), &record)
         .map_err(io("cannot write the installed record"))?;
     let done = trees.join(id);
@@ -760,8 +837,12 @@ fn clean_trees(trees: &Path, keep: &str) {
 }
 
 /// Reads an artifact from the home and checks its BLAKE3 CID, size and SHA-256.
-fn read_verified(home: &Home, p: &LockedPackage, a: &Artifact) -> Result<Vec<u8>, ProjectError> {
-    let path = home.dir().join("artifacts").join(a.cid.to_string());
+fn read_verified(
+    artifacts: &Path,
+    p: &LockedPackage,
+    a: &Artifact,
+) -> Result<Vec<u8>, ProjectError> {
+    let path = artifacts.join(a.cid.to_string());
     let bytes = std::fs::read(&path).map_err(|e| {
         ProjectError::Artifact(format!(
             "{} {}: artifact {} is not held here ({e})\n\nhint: import a bundle that carries it (`cairn export … --with-artifacts` on a home that has it)",

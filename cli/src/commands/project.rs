@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use std::io::IsTerminal as _;
+
 use anyhow::Context as _;
 use cairn_core::home::Home;
 use cairn_core::lockfile::Lockfile;
@@ -273,7 +275,28 @@ fn install_lock(
     how: &How,
 ) -> anyhow::Result<ExitCode> {
     let platform = platform.map_or_else(project::platform, str::to_owned);
-    let report = project::install(&s.home, &s.dir, lock, &platform, reinstall)?;
+    // A progress bar on a terminal only, and never with `--quiet`.
+    let bar = (!how.quiet && std::io::stderr().is_terminal()).then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{msg:>18} [{bar:30}] {pos}/{len}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar
+    });
+    let progress = |phase: &'static str, done: usize, total: usize| {
+        if let Some(b) = &bar {
+            b.set_length(total as u64);
+            b.set_position(done as u64);
+            b.set_message(phase);
+        }
+    };
+    let report = project::install(&s.home, &s.dir, lock, &platform, reinstall, &progress);
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let report = report?;
     // Remembered, so that `cairn gc` keeps what this project uses.
     cairn_core::gc::register(&mut s.home, &s.dir)?;
     for w in &report.warnings {
