@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::Read as _;
+use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
 use cairn_protocol::cid::Cid;
@@ -877,85 +877,27 @@ fn unpack_into(
         .map_err(io(
             "cannot create a temporary directory in the unpacked cache",
         ))?;
-    let unsafe_ = |reason: String| ProjectError::Unsafe {
-        package: package.to_owned(),
+    let mut u = Unpacker {
+        root: tmp.path().to_path_buf(),
+        package,
         cid,
-        reason,
+        files: BTreeMap::new(),
+        total: 0,
+        count: 0,
     };
-    let mut files = BTreeMap::new();
     if bytes.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
         let decoder = zstd::stream::read::Decoder::new(bytes)
-            .map_err(|e| unsafe_(format!("not a zstd stream: {e}")))?;
-        let mut archive = tar::Archive::new(decoder);
-        let (mut total, mut count) = (0u64, 0u64);
-        for entry in archive
-            .entries()
-            .map_err(|e| unsafe_(format!("not a tar archive: {e}")))?
-        {
-            let mut entry = entry.map_err(|e| unsafe_(format!("a damaged tar entry: {e}")))?;
-            count += 1;
-            if count > MAX_ENTRIES {
-                return Err(unsafe_(format!("more than {MAX_ENTRIES} entries")));
-            }
-            let path = entry
-                .path()
-                .map_err(|e| unsafe_(format!("an entry path that is not valid: {e}")))?
-                .into_owned();
-            let rel = safe_path(&path).ok_or_else(|| {
-                unsafe_(format!(
-                    "the entry `{}` would land outside the package (an absolute path or `..`)",
-                    path.display()
-                ))
-            })?;
-            let kind = entry.header().entry_type();
-            let dest = tmp.path().join(&rel);
-            if kind.is_dir() {
-                std::fs::create_dir_all(&dest).map_err(io("cannot unpack"))?;
-                continue;
-            }
-            if !kind.is_file() {
-                return Err(unsafe_(format!(
-                    "the entry `{}` is a {} — only regular files and directories are installed",
-                    path.display(),
-                    if kind.is_symlink() || kind.is_hard_link() {
-                        "link"
-                    } else {
-                        "special file"
-                    }
-                )));
-            }
-            total = total.saturating_add(entry.header().size().unwrap_or(u64::MAX));
-            if total > MAX_UNPACKED {
-                return Err(unsafe_(format!(
-                    "it unpacks to more than {MAX_UNPACKED} bytes"
-                )));
-            }
-            if let Some(parent) = dest.parent() {
-                std::fs::create_dir_all(parent).map_err(io("cannot unpack"))?;
-            }
-            let mut data = Vec::new();
-            (&mut entry)
-                .take(MAX_UNPACKED)
-                .read_to_end(&mut data)
-                .map_err(|e| unsafe_(format!("a damaged tar entry: {e}")))?;
-            write_file(
-                &dest,
-                &data,
-                entry.header().mode().unwrap_or(0o644) & 0o100 != 0,
-            )?;
-            files.insert(
-                rel.to_string_lossy().replace('\\', "/"),
-                blake3::hash(&data).to_hex().to_string(),
-            );
-        }
+            .map_err(|e| u.refuse(format!("not a zstd stream: {e}")))?;
+        u.tar(tar::Archive::new(decoder))?;
+    } else if bytes.starts_with(&[0x1f, 0x8b]) {
+        u.tar(tar::Archive::new(flate2::read::GzDecoder::new(bytes)))?;
+    } else if bytes.starts_with(b"PK\x03\x04") {
+        u.zip(bytes)?;
     } else {
         // A bare file (a platform asset such as a binary or a shared library).
-        write_file(&tmp.path().join("artifact"), bytes, true)?;
-        files.insert(
-            "artifact".to_owned(),
-            blake3::hash(bytes).to_hex().to_string(),
-        );
+        u.entry(Path::new("artifact"), Kind::File, &mut &bytes[..], true)?;
     }
+    let files = u.files;
     let list = serde_json::to_vec(&files).map_err(|e| ProjectError::Other(e.to_string()))?;
     std::fs::write(tmp.path().join(".files.json"), list)
         .map_err(io("cannot write the unpacked cache"))?;
@@ -970,8 +912,168 @@ fn unpack_into(
     Ok(())
 }
 
-fn write_file(path: &Path, data: &[u8], executable: bool) -> Result<(), ProjectError> {
-    std::fs::write(path, data).map_err(io(format!("cannot write `{}`", path.display())))?;
+/// What an archive entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    File,
+    Dir,
+    Link,
+    Special,
+}
+
+/// Unpacks archive entries into a directory, refusing any that could land outside it and
+/// capping the entry count and the bytes written.
+struct Unpacker<'a> {
+    root: PathBuf,
+    package: &'a str,
+    cid: Cid,
+    /// Relative path → BLAKE3 hex of each file written.
+    files: BTreeMap<String, String>,
+    total: u64,
+    count: u64,
+}
+
+impl Unpacker<'_> {
+    fn refuse(&self, reason: String) -> ProjectError {
+        ProjectError::Unsafe {
+            package: self.package.to_owned(),
+            cid: self.cid,
+            reason,
+        }
+    }
+
+    fn tar<R: Read>(&mut self, mut archive: tar::Archive<R>) -> Result<(), ProjectError> {
+        let entries = archive
+            .entries()
+            .map_err(|e| self.refuse(format!("not a tar archive: {e}")))?;
+        for entry in entries {
+            let mut entry = entry.map_err(|e| self.refuse(format!("a damaged tar entry: {e}")))?;
+            let path = entry
+                .path()
+                .map_err(|e| self.refuse(format!("an entry path that is not valid: {e}")))?
+                .into_owned();
+            let t = entry.header().entry_type();
+            let kind = if t.is_dir() {
+                Kind::Dir
+            } else if t.is_file() {
+                Kind::File
+            } else if t.is_symlink() || t.is_hard_link() {
+                Kind::Link
+            } else {
+                Kind::Special
+            };
+            let executable = entry.header().mode().unwrap_or(0o644) & 0o100 != 0;
+            self.entry(&path, kind, &mut entry, executable)?;
+        }
+        Ok(())
+    }
+
+    fn zip(&mut self, bytes: &[u8]) -> Result<(), ProjectError> {
+        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+            .map_err(|e| self.refuse(format!("not a zip archive: {e}")))?;
+        for i in 0..archive.len() {
+            let mut file = archive
+                .by_index(i)
+                .map_err(|e| self.refuse(format!("a damaged zip entry: {e}")))?;
+            let path = PathBuf::from(
+                file.name()
+                    .map_err(|e| self.refuse(format!("a zip entry name that is not valid: {e}")))?
+                    .into_owned(),
+            );
+            let kind = if file.is_symlink() {
+                Kind::Link
+            } else if file.is_dir() {
+                Kind::Dir
+            } else {
+                Kind::File
+            };
+            let executable = file.unix_mode().is_some_and(|m| m & 0o100 != 0);
+            self.entry(&path, kind, &mut file, executable)?;
+        }
+        Ok(())
+    }
+
+    /// One entry: checked, then written (files are streamed, hashed as they are written).
+    fn entry(
+        &mut self,
+        path: &Path,
+        kind: Kind,
+        data: &mut dyn Read,
+        executable: bool,
+    ) -> Result<(), ProjectError> {
+        self.count += 1;
+        if self.count > MAX_ENTRIES {
+            return Err(self.refuse(format!("more than {MAX_ENTRIES} entries")));
+        }
+        let rel = safe_path(path).ok_or_else(|| {
+            self.refuse(format!(
+                "the entry `{}` would land outside the package (an absolute path or `..`)",
+                path.display()
+            ))
+        })?;
+        let dest = self.root.join(&rel);
+        match kind {
+            Kind::Dir => {
+                return std::fs::create_dir_all(&dest).map_err(io("cannot unpack"));
+            }
+            Kind::Link | Kind::Special => {
+                return Err(self.refuse(format!(
+                    "the entry `{}` is a {} — only regular files and directories are installed",
+                    path.display(),
+                    if kind == Kind::Link {
+                        "link"
+                    } else {
+                        "special file"
+                    }
+                )));
+            }
+            Kind::File => {}
+        }
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent).map_err(io("cannot unpack"))?;
+        }
+        let file = std::fs::File::create(&dest)
+            .map_err(io(format!("cannot write `{}`", dest.display())))?;
+        let mut out = Hashing {
+            file,
+            hash: blake3::Hasher::new(),
+        };
+        // One byte over the remaining allowance tells an archive that is too big.
+        let allowance = MAX_UNPACKED - self.total;
+        let written = std::io::copy(&mut data.take(allowance + 1), &mut out)
+            .map_err(|e| self.refuse(format!("a damaged entry `{}`: {e}", path.display())))?;
+        if written > allowance {
+            return Err(self.refuse(format!("it unpacks to more than {MAX_UNPACKED} bytes")));
+        }
+        self.total += written;
+        set_mode(&dest, executable)?;
+        self.files.insert(
+            rel.to_string_lossy().replace('\\', "/"),
+            out.hash.finalize().to_hex().to_string(),
+        );
+        Ok(())
+    }
+}
+
+/// A file writer that hashes what passes through it.
+struct Hashing {
+    file: std::fs::File,
+    hash: blake3::Hasher,
+}
+
+impl std::io::Write for Hashing {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+fn set_mode(path: &Path, executable: bool) -> Result<(), ProjectError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
@@ -980,7 +1082,7 @@ fn write_file(path: &Path, data: &[u8], executable: bool) -> Result<(), ProjectE
             .map_err(io("cannot set a file mode"))?;
     }
     #[cfg(not(unix))]
-    let _ = executable;
+    let _ = (path, executable);
     Ok(())
 }
 
@@ -1158,6 +1260,87 @@ mod tests {
         let to = cache.join("good");
         unpack_into(&cache, &to, &bytes, "ok 1.0", Cid::of_raw(&bytes)).expect("safe");
         assert_eq!(std::fs::read(to.join("ok.txt")).expect("file"), b"evil");
+    }
+
+    /// A `.tar.gz` of the same entry.
+    fn gz_archive(name: &str, kind: tar::EntryType, link: Option<&str>) -> Vec<u8> {
+        let zst = archive(name, kind, link);
+        let tar = zstd::decode_all(&zst[..]).expect("tar");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &tar).expect("gz");
+        gz.finish().expect("gz")
+    }
+
+    /// A `.zip` of one entry.
+    fn zip_archive(name: &str, link: Option<&str>) -> Vec<u8> {
+        let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let opts = zip::write::SimpleFileOptions::default();
+        if let Some(target) = link {
+            z.add_symlink(name, target, opts).expect("symlink");
+        } else {
+            z.start_file(name, opts).expect("file");
+            std::io::Write::write_all(&mut z, b"evil").expect("write");
+        }
+        z.finish().expect("zip").into_inner()
+    }
+
+    #[test]
+    fn gzip_tar_and_zip_archives_follow_the_same_rules() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let cache = tmp.path().join("unpacked");
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (
+                gz_archive("../evil", tar::EntryType::Regular, None),
+                "outside the package",
+            ),
+            (
+                gz_archive("link", tar::EntryType::Symlink, Some("/etc/passwd")),
+                "is a link",
+            ),
+            (zip_archive("../evil", None), "outside the package"),
+            (zip_archive("/abs/evil", None), "outside the package"),
+            (zip_archive("link", Some("../../etc/passwd")), "is a link"),
+        ];
+        for (i, (bytes, want)) in cases.iter().enumerate() {
+            let to = cache.join(format!("entry-{i}"));
+            let e = unpack_into(&cache, &to, bytes, "evil 1.0", Cid::of_raw(bytes))
+                .expect_err(want)
+                .to_string();
+            assert!(e.contains(want), "case {i}: {e}");
+            assert!(!to.exists());
+        }
+        for (i, bytes) in [
+            gz_archive("dir/ok.txt", tar::EntryType::Regular, None),
+            zip_archive("dir/ok.txt", None),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let to = cache.join(format!("good-{i}"));
+            unpack_into(&cache, &to, bytes, "ok 1.0", Cid::of_raw(bytes)).expect("safe");
+            assert_eq!(std::fs::read(to.join("dir/ok.txt")).expect("file"), b"evil");
+            let files: BTreeMap<String, String> =
+                serde_json::from_slice(&std::fs::read(to.join(".files.json")).expect("list"))
+                    .expect("json");
+            assert_eq!(
+                files["dir/ok.txt"],
+                blake3::hash(b"evil").to_hex().to_string()
+            );
+        }
+        // Anything else is a bare file, installed as `artifact`.
+        let to = cache.join("bare");
+        unpack_into(
+            &cache,
+            &to,
+            b"\x7fELF...",
+            "bin 1.0",
+            Cid::of_raw(b"\x7fELF..."),
+        )
+        .expect("bare");
+        assert_eq!(
+            std::fs::read(to.join("artifact")).expect("file"),
+            b"\x7fELF..."
+        );
     }
 
     #[test]
