@@ -271,6 +271,21 @@ fn a_consumer_locks_installs_and_is_refused_clearly() {
             .contains("already installed"),
         "a lock in force is kept"
     );
+    // A lost lockfile is written again from the installed tree, not from the newest versions.
+    std::fs::remove_file(w.path("app/cairn.lock")).expect("lose the lockfile");
+    let out = w.run("pub", "app", &["install"]);
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("writing it from the installed tree"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("already installed"));
+    assert!(
+        String::from_utf8(w.read("app/cairn.lock"))
+            .expect("utf8")
+            .contains("version = \"2.1.0\"")
+    );
     let out = w.ok("pub", "app", &["update"]);
     assert!(out.contains("libbar 2.1.0 -> 2.2.0"), "{out}");
     w.ok("pub", "app", &["install"]);

@@ -315,15 +315,7 @@ pub fn lock(home: &Home, dir: &Path, mode: &LockMode) -> Result<LockOutcome, Pro
     let path = dir.join(LOCKFILE);
     let old = Lockfile::load(&path)?.filter(|l| l.curator.index == curator.to_string());
     let mut notes = Vec::new();
-    let mut prefs = old.as_ref().map(Lockfile::preferences).unwrap_or_default();
-    if let Some(up) = &mode.upgrade {
-        prefs.retain(|pkg, _| match pkg {
-            resolve::Pkg::Dep { alias, .. } => {
-                !up.is_empty() && !up.iter().any(|u| u.eq_ignore_ascii_case(alias))
-            }
-            resolve::Pkg::Root => true,
-        });
-    }
+    let prefs = preferences(dir, old.as_ref(), mode, &mut notes)?;
     // First the portable data: no index is read when it answers.
     let mut portable_failure = None;
     if let Some(old) = &old {
@@ -397,6 +389,52 @@ pub fn lock(home: &Home, dir: &Path, mode: &LockMode) -> Result<LockOutcome, Pro
     };
     let new = Lockfile::from_resolution(head, &solution, portable).map_err(ProjectError::Other)?;
     finish(&path, new, LockedFrom::Index, mode, notes)
+}
+
+/// The versions resolution prefers: the lockfile's (less those an update names), or with no
+/// lockfile the installed tree's.
+fn preferences(
+    dir: &Path,
+    old: Option<&Lockfile>,
+    mode: &LockMode,
+    notes: &mut Vec<String>,
+) -> Result<BTreeMap<resolve::Pkg, cairn_protocol::version::Version>, ProjectError> {
+    let mut prefs = old.map(Lockfile::preferences).unwrap_or_default();
+    if old.is_none() {
+        // No lockfile, but a tree is installed: it is what this project runs with, so its
+        // versions are preferred and the lockfile is written to match it.
+        let tree = installed(dir)?;
+        for p in &tree.packages {
+            if let Ok(v) = p.version.parse() {
+                prefs.insert(
+                    resolve::Pkg::Dep {
+                        scope: p
+                            .scope
+                            .iter()
+                            .map(|s| std::sync::Arc::from(s.as_str()))
+                            .collect(),
+                        alias: std::sync::Arc::from(p.alias.as_str()),
+                    },
+                    v,
+                );
+            }
+        }
+        if !tree.packages.is_empty() {
+            notes.push(format!(
+                "there is no `{LOCKFILE}`: writing it from the installed tree ({} packages), whose versions are kept where the manifest allows",
+                tree.packages.len()
+            ));
+        }
+    }
+    if let Some(up) = &mode.upgrade {
+        prefs.retain(|pkg, _| match pkg {
+            resolve::Pkg::Dep { alias, .. } => {
+                !up.is_empty() && !up.iter().any(|u| u.eq_ignore_ascii_case(alias))
+            }
+            resolve::Pkg::Root => true,
+        });
+    }
+    Ok(prefs)
 }
 
 /// Resolves against the curator's index. An update never moves a package down unless it was
