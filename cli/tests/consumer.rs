@@ -478,3 +478,89 @@ fn an_install_killed_at_any_moment_leaves_one_whole_tree_and_a_rerun_completes()
         .collect();
     assert_eq!(left.len(), 1);
 }
+
+#[test]
+fn layers_add_aliases_and_overrides_replace_one() {
+    let w = World::new("layers");
+    let id = w
+        .ok("pub", ".", &["id", "new", "--petname", "me"])
+        .lines()
+        .next()
+        .expect("id")
+        .to_owned();
+    let fork = w
+        .ok("pub", ".", &["id", "new", "--petname", "fork"])
+        .lines()
+        .next()
+        .expect("id")
+        .to_owned();
+    for (dir, name, version, deps) in [
+        ("src/libbar", "libbar", "2.1.0", ""),
+        (
+            "src/libfoo",
+            "libfoo",
+            "1.0.0",
+            "\n[dependencies]\nlibbar = \"^2.0\"\n",
+        ),
+        ("src/libqux", "libqux", "0.1.0", ""),
+        ("src/libbar-fork", "libbar", "2.9.0", ""),
+    ] {
+        w.write(
+            &format!("{dir}/cairn.toml"),
+            &format!("[package]\nname = \"{name}\"\nversion = \"{version}\"\n{deps}"),
+        );
+        w.write(&format!("{dir}/{name}.txt"), &format!("{name} {version}\n"));
+        let who = if dir.ends_with("fork") { "fork" } else { "me" };
+        w.ok("pub", ".", &["publish", "--as", who, "--path", dir]);
+    }
+    w.ok("pub", ".", &["curate", "new", "community"]);
+    for a in ["libbar", "libfoo"] {
+        w.ok(
+            "pub",
+            ".",
+            &["curate", "add", "community", a, &format!("{id}:{a}")],
+        );
+    }
+    w.ok("pub", ".", &["curate", "publish", "community"]);
+    w.ok("pub", ".", &["curate", "new", "extra"]);
+    w.ok(
+        "pub",
+        ".",
+        &["curate", "add", "extra", "libqux", &format!("{id}:libqux")],
+    );
+    w.ok("pub", ".", &["curate", "publish", "extra"]);
+    w.write(
+        "app/cairn.toml",
+        &format!(
+            "[index]\ncurator = \"{id}:community\"\nlayers = [\"{id}:extra\"]\n\n[index.overrides]\nlibbar = \"{fork}:libbar\"\n\n[dependencies]\nlibfoo = \"^1.0\"\nlibqux = \"*\"\n"
+        ),
+    );
+    std::fs::create_dir_all(w.path("app/.cairn")).expect("scope");
+    w.ok("pub", "app", &["install"]);
+    // libqux comes from the layer; libbar from the override, not the curator's 2.1.0.
+    assert_eq!(
+        w.read("app/.cairn/packages/libqux/libqux.txt"),
+        b"libqux 0.1.0\n"
+    );
+    assert_eq!(
+        w.read("app/.cairn/packages/libbar/libbar.txt"),
+        b"libbar 2.9.0\n"
+    );
+    let info: serde_json::Value =
+        serde_json::from_str(&w.ok("pub", "app", &["info", "libbar", "--json"])).expect("json");
+    assert_eq!(info["index"], format!("{fork}:libbar"));
+    // Without the override, the curator's choice comes back (the lockfile is re-resolved).
+    let manifest = String::from_utf8(w.read("app/cairn.toml")).expect("utf8");
+    w.write(
+        "app/cairn.toml",
+        &manifest.replace(
+            &format!("[index.overrides]\nlibbar = \"{fork}:libbar\"\n"),
+            "",
+        ),
+    );
+    w.ok("pub", "app", &["install"]);
+    assert_eq!(
+        w.read("app/.cairn/packages/libbar/libbar.txt"),
+        b"libbar 2.1.0\n"
+    );
+}

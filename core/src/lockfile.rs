@@ -90,6 +90,10 @@ pub struct PortableAlias {
 pub struct Lockfile {
     /// The curator's package index at the revision used.
     pub curator: Head,
+    /// The further package indexes the manifest layered under it, in order.
+    pub layers: Vec<String>,
+    /// The manifest's per-alias overrides: alias → version index.
+    pub overrides: BTreeMap<String, String>,
     /// The chosen releases, sorted by scope and alias.
     pub packages: Vec<LockedPackage>,
     /// Every alias reachable from the requirements through any admissible version, sorted.
@@ -161,6 +165,19 @@ impl Lockfile {
         resolution: &Resolution,
         portable: Vec<PortableAlias>,
     ) -> Result<Lockfile, String> {
+        Lockfile::from_resolution_in(curator, (Vec::new(), BTreeMap::new()), resolution, portable)
+    }
+
+    /// As [`Lockfile::from_resolution`], recording the layers and overrides resolved with.
+    ///
+    /// # Errors
+    /// Names the first package the source could not pin down.
+    pub fn from_resolution_in(
+        curator: Head,
+        (layers, overrides): (Vec<String>, BTreeMap<String, String>),
+        resolution: &Resolution,
+        portable: Vec<PortableAlias>,
+    ) -> Result<Lockfile, String> {
         let mut packages = Vec::new();
         for (pkg, r) in &resolution.packages {
             let Pkg::Dep { scope, alias } = pkg else {
@@ -193,6 +210,8 @@ impl Lockfile {
         }
         let mut lock = Lockfile {
             curator,
+            layers,
+            overrides,
             packages,
             portable,
         };
@@ -216,6 +235,17 @@ impl Lockfile {
         let _ = writeln!(out, "version = {LOCK_VERSION}");
         out.push_str("\n[curator]\n");
         write_head(&mut out, &self.curator);
+        if !self.layers.is_empty() {
+            let _ = writeln!(out, "layers = {}", list(&self.layers));
+        }
+        if !self.overrides.is_empty() {
+            let shown: Vec<String> = self
+                .overrides
+                .iter()
+                .map(|(a, i)| format!("{a} = {}", quote(i)))
+                .collect();
+            let _ = writeln!(out, "overrides = {{ {} }}", shown.join(", "));
+        }
         for p in &self.packages {
             out.push_str("\n[[package]]\n");
             let _ = writeln!(out, "alias = {}", quote(&p.alias));
@@ -341,7 +371,27 @@ impl Lockfile {
             ));
         }
         let value = |m: String| ("lock-value", m);
-        let curator = head("curator", raw.curator).map_err(value)?;
+        let curator = head(
+            "curator",
+            RawHead {
+                index: raw.curator.index,
+                seq: raw.curator.seq,
+                head: raw.curator.head,
+            },
+        )
+        .map_err(value)?;
+        let is_index = |what: &str, i: &str| {
+            i.parse::<cairn_protocol::name::IndexName>()
+                .map(|_| ())
+                .map_err(|_| value(format!("curator {what}: `{i}` is not an index name")))
+        };
+        for l in &raw.curator.layers {
+            is_index("layers", l)?;
+        }
+        for (a, i) in &raw.curator.overrides {
+            alias("curator overrides", a).map_err(value)?;
+            is_index("overrides", i)?;
+        }
         let packages = raw
             .package
             .into_iter()
@@ -356,6 +406,8 @@ impl Lockfile {
             .map_err(value)?;
         let lock = Lockfile {
             curator,
+            layers: raw.curator.layers,
+            overrides: raw.curator.overrides,
             packages,
             portable,
         };
@@ -543,11 +595,23 @@ fn list(items: &[String]) -> String {
 #[serde(deny_unknown_fields)]
 struct RawLock {
     version: u64,
-    curator: RawHead,
+    curator: RawCurator,
     #[serde(default)]
     package: Vec<RawPackage>,
     #[serde(default)]
     portable: Vec<RawPortable>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCurator {
+    index: String,
+    seq: u64,
+    head: String,
+    #[serde(default)]
+    layers: Vec<String>,
+    #[serde(default)]
+    overrides: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]

@@ -285,6 +285,131 @@ pub fn index_name(home: &Home, text: &str) -> Result<IndexName, String> {
     Ok(IndexName::new(id, name))
 }
 
+/// A project's view of packages: the curator's package index (with the project's per-alias
+/// overrides), then each further layer, asked in order; an alias is answered by the first that
+/// has it.
+pub struct Layered<'h> {
+    layers: Vec<crate::resolve::store::StoreSource<'h>>,
+    /// Folded alias → the layer that answers for it, once asked.
+    chosen: std::cell::RefCell<BTreeMap<String, Option<usize>>>,
+}
+
+impl std::fmt::Debug for Layered<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Layered")
+            .field("layers", &self.layers.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Layered<'_> {
+    fn layer(&self, alias: &str) -> Result<Option<usize>, resolve::SourceError> {
+        let key = alias.to_ascii_lowercase();
+        if let Some(c) = self.chosen.borrow().get(&key) {
+            return Ok(*c);
+        }
+        let mut found = None;
+        for (i, l) in self.layers.iter().enumerate() {
+            if l.versions(alias)?.is_some() {
+                found = Some(i);
+                break;
+            }
+        }
+        self.chosen.borrow_mut().insert(key, found);
+        Ok(found)
+    }
+}
+
+impl PackageSource for Layered<'_> {
+    fn versions(
+        &self,
+        alias: &str,
+    ) -> Result<Option<std::sync::Arc<[resolve::Candidate]>>, resolve::SourceError> {
+        match self.layer(alias)? {
+            Some(i) => self.layers[i].versions(alias),
+            None => Ok(None),
+        }
+    }
+
+    fn dependencies(
+        &self,
+        alias: &str,
+        version: &cairn_protocol::version::Version,
+    ) -> Result<std::sync::Arc<[Dependency]>, resolve::SourceError> {
+        let i = self.layer(alias)?.unwrap_or(0);
+        self.layers[i].dependencies(alias, version)
+    }
+
+    fn origin(&self, alias: &str) -> std::sync::Arc<str> {
+        let i = self.layer(alias).ok().flatten().unwrap_or(0);
+        self.layers[i].origin(alias)
+    }
+
+    fn index(&self) -> String {
+        self.layers[0].index()
+    }
+
+    fn left_out(&self, alias: &str) -> Vec<(cairn_protocol::version::Version, String)> {
+        let i = self.layer(alias).ok().flatten().unwrap_or(0);
+        self.layers[i].left_out(alias)
+    }
+
+    fn locate(
+        &self,
+        alias: &str,
+        version: &cairn_protocol::version::Version,
+    ) -> Result<Option<resolve::Locator>, resolve::SourceError> {
+        match self.layer(alias)? {
+            Some(i) => self.layers[i].locate(alias, version),
+            None => Ok(None),
+        }
+    }
+}
+
+/// Opens what the project at `dir` resolves against: its curator's index with its overrides,
+/// then its layers.
+///
+/// # Errors
+/// When an index is named badly or not held here.
+pub fn sources<'h>(
+    home: &'h Home,
+    dir: &Path,
+    project: &Project,
+) -> Result<Layered<'h>, ProjectError> {
+    let curator = curator(home, dir, project)?;
+    let open = |index: &IndexName| {
+        home.source(index).map_err(|e| {
+            ProjectError::Other(format!(
+                "cannot read the package index `{index}`: {e}\n\nhint: import a bundle with it (`cairn import FILE.car`)"
+            ))
+        })
+    };
+    let mut first = open(&curator)?;
+    for (alias, target) in &project.overrides {
+        let target = index_name(home, target).map_err(|e| {
+            ProjectError::Other(format!(
+                "`{}`: `[index.overrides] {alias}`: {e}",
+                dir.join(MANIFEST).display()
+            ))
+        })?;
+        first = first.with_override(alias.clone(), target);
+    }
+    let mut layers = vec![first];
+    for l in &project.layers {
+        let index = index_name(home, l).map_err(|e| {
+            ProjectError::Other(format!(
+                "`{}`: `[index] layers` `{l}`: {e}",
+                dir.join(MANIFEST).display()
+            ))
+        })?;
+        layers.push(open(&index)?);
+    }
+    Ok(Layered {
+        layers,
+        chosen: std::cell::RefCell::default(),
+    })
+}
+
 /// The curator a project resolves against.
 ///
 /// # Errors
@@ -313,7 +438,29 @@ pub fn lock(home: &Home, dir: &Path, mode: &LockMode) -> Result<LockOutcome, Pro
     let curator = curator(home, dir, &project)?;
     let reqs = requirements(&project);
     let path = dir.join(LOCKFILE);
-    let old = Lockfile::load(&path)?.filter(|l| l.curator.index == curator.to_string());
+    // What the manifest layers and overrides name, with IDs for petnames.
+    let named = |text: &str, what: &str| {
+        index_name(home, text).map(|i| i.to_string()).map_err(|e| {
+            ProjectError::Other(format!(
+                "`{}`: {what} `{text}`: {e}",
+                dir.join(MANIFEST).display()
+            ))
+        })
+    };
+    let layers = project
+        .layers
+        .iter()
+        .map(|l| named(l, "[index] layers"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let overrides = project
+        .overrides
+        .iter()
+        .map(|(a, t)| Ok((a.to_string(), named(t, "[index.overrides]")?)))
+        .collect::<Result<BTreeMap<_, _>, ProjectError>>()?;
+    // A lockfile made against other indexes is not reused.
+    let old = Lockfile::load(&path)?.filter(|l| {
+        l.curator.index == curator.to_string() && l.layers == layers && l.overrides == overrides
+    });
     let mut notes = Vec::new();
     let prefs = preferences(dir, old.as_ref(), mode, &mut notes)?;
     // First the portable data: no index is read when it answers.
@@ -337,8 +484,9 @@ pub fn lock(home: &Home, dir: &Path, mode: &LockMode) -> Result<LockOutcome, Pro
                 }
                 if mode.upgrade.is_none() || mode.offline {
                     match complete(home, &mut solution).and_then(|()| {
-                        Lockfile::from_resolution(
+                        Lockfile::from_resolution_in(
                             old.curator.clone(),
+                            (old.layers.clone(), old.overrides.clone()),
                             &solution,
                             old.portable.clone(),
                         )
@@ -365,9 +513,7 @@ pub fn lock(home: &Home, dir: &Path, mode: &LockMode) -> Result<LockOutcome, Pro
     if let Some(why) = &portable_failure {
         notes.push(format!("reading the curator's index {curator}: the lockfile's portable data does not answer ({})", why.lines().next().unwrap_or("")));
     }
-    let source = home.source(&curator).map_err(|e| {
-        ProjectError::Other(format!("cannot read the curator's index `{curator}`: {e}\n\nhint: import a bundle with it (`cairn import FILE.car`)"))
-    })?;
+    let source = sources(home, dir, &project)?;
     let solution = resolve_index(
         &source,
         &reqs,
@@ -387,7 +533,8 @@ pub fn lock(home: &Home, dir: &Path, mode: &LockMode) -> Result<LockOutcome, Pro
         seq,
         head,
     };
-    let new = Lockfile::from_resolution(head, &solution, portable).map_err(ProjectError::Other)?;
+    let new = Lockfile::from_resolution_in(head, (layers, overrides), &solution, portable)
+        .map_err(ProjectError::Other)?;
     finish(&path, new, LockedFrom::Index, mode, notes)
 }
 
@@ -1205,21 +1352,6 @@ pub fn verify_installed(dir: &Path) -> Result<Vec<String>, ProjectError> {
         }
     }
     Ok(problems)
-}
-
-/// The source a project's lock is made against, for read commands (`outdated`, `info`).
-///
-/// # Errors
-/// When the curator's index is not held.
-pub fn index_source<'h>(
-    home: &'h Home,
-    curator: &IndexName,
-) -> Result<Box<dyn PackageSource + 'h>, ProjectError> {
-    home.source(curator)
-        .map(|s| Box::new(s) as Box<dyn PackageSource>)
-        .map_err(|e| {
-            ProjectError::Other(format!("cannot read the curator's index `{curator}`: {e}"))
-        })
 }
 
 #[cfg(test)]

@@ -314,10 +314,11 @@ struct Outdated {
 pub(crate) fn outdated(home: Option<&Path>, json: bool) -> anyhow::Result<ExitCode> {
     let (home, dir, manifest, lock) = locked(home)?;
     let curator = project::curator(&home, &dir, &manifest)?;
-    let source = project::index_source(&home, &curator)?;
+    let source = project::sources(&home, &dir, &manifest)?;
     let mut rows = Vec::new();
     for p in &lock.packages {
-        let Some(candidates) = source.versions(&p.alias)? else {
+        let Some(candidates) = cairn_core::resolve::PackageSource::versions(&source, &p.alias)?
+        else {
             continue;
         };
         let usable = |c: &&cairn_core::resolve::Candidate| !c.yanked;

@@ -71,6 +71,10 @@ struct RawManifest {
 #[serde(deny_unknown_fields)]
 struct RawIndex {
     curator: toml::Spanned<String>,
+    #[serde(default)]
+    layers: Vec<toml::Spanned<String>>,
+    #[serde(default)]
+    overrides: BTreeMap<String, toml::Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -153,6 +157,11 @@ pub struct Project {
     pub package: Option<Manifest>,
     /// `[index] curator`: the curator's package index, as written (an ID or a petname).
     pub curator: Option<String>,
+    /// `[index] layers`: further package indexes, asked in order for aliases the curator's
+    /// index does not have.
+    pub layers: Vec<String>,
+    /// `[index.overrides]`: alias → the version index to take it from, whatever the curators say.
+    pub overrides: BTreeMap<Alias, String>,
     /// Alias → dependency.
     pub dependencies: BTreeMap<Alias, Dependency>,
 }
@@ -209,21 +218,36 @@ impl Project {
                 },
             );
         }
-        let curator = match raw.index {
-            None => None,
-            Some(i) => {
-                let at = i.curator.span().start;
-                let c = i.curator.into_inner();
-                if c.trim().is_empty() {
+        let (mut curator, mut layers, mut overrides) = (None, Vec::new(), BTreeMap::new());
+        if let Some(i) = raw.index {
+            let index_name = |name: &str, v: toml::Spanned<String>| {
+                let at = v.span().start;
+                let text = v.into_inner();
+                if text
+                    .split_once(':')
+                    .is_none_or(|(who, n)| who.trim().is_empty() || n.trim().is_empty())
+                {
                     return Err(field(
-                        "index.curator",
+                        name,
                         at,
-                        "is empty; write the curator's package index as `IDENTITY:NAME`".to_owned(),
+                        format!("`{text}` is not an index; write it as `IDENTITY:NAME`"),
                     ));
                 }
-                Some(c)
+                Ok(text)
+            };
+            curator = Some(index_name("index.curator", i.curator)?);
+            for l in i.layers {
+                layers.push(index_name("index.layers", l)?);
             }
-        };
+            for (alias, target) in i.overrides {
+                let name = format!("index.overrides.{alias}");
+                let at = target.span().start;
+                let a: Alias = alias
+                    .parse()
+                    .map_err(|e| field(&name, at, format!("is not a valid alias: {e}")))?;
+                overrides.insert(a, index_name(&name, target)?);
+            }
+        }
         let package = match raw.package {
             None => None,
             Some(p) => Some(Manifest::check(p, dependencies.clone(), path)?),
@@ -231,6 +255,8 @@ impl Project {
         Ok(Project {
             package,
             curator,
+            layers,
+            overrides,
             dependencies,
         })
     }
@@ -580,7 +606,15 @@ mod project_tests {
             ),
             (
                 "[index]\ncurator = \" \"\n",
-                "line 2: `index.curator` is empty",
+                "line 2: `index.curator` ` ` is not an index",
+            ),
+            (
+                "[index]\ncurator = \"a:b\"\nlayers = [\"nope\"]\n",
+                "line 3: `index.layers` `nope` is not an index",
+            ),
+            (
+                "[index]\ncurator = \"a:b\"\n[index.overrides]\n\"x.y\" = \"a:b\"\n",
+                "line 4: `index.overrides.x.y` is not a valid alias",
             ),
         ] {
             let e = parse(text).expect_err(text).to_string();

@@ -53,6 +53,8 @@ pub struct StoreSource<'a> {
     tops: RefCell<BTreeMap<IndexName, Option<Rc<PackageTop>>>>,
     /// Folded alias → its entry, once asked for (`None`: not an alias of the index).
     entries: RefCell<BTreeMap<String, Option<Rc<Entry>>>>,
+    /// Folded alias → the version index a consumer chose for it over the curator's choice.
+    overrides: BTreeMap<String, (Alias, IndexName)>,
 }
 
 impl<'a> StoreSource<'a> {
@@ -67,12 +69,21 @@ impl<'a> StoreSource<'a> {
             index: index.clone(),
             tops: RefCell::default(),
             entries: RefCell::default(),
+            overrides: BTreeMap::new(),
         };
         if source.top(index)?.is_none() {
             return Err(CurateError::Unknown(index.clone()));
         }
         include::check_graph(index, &source)?;
         Ok(source)
+    }
+
+    /// Answers for `alias` from `target` (following its latest verified head, with no filter)
+    /// instead of from the curator's mapping: a consumer's per-alias override.
+    #[must_use]
+    pub fn with_override(mut self, alias: Alias, target: IndexName) -> StoreSource<'a> {
+        self.overrides.insert(alias.folded(), (alias, target));
+        self
     }
 
     fn top(&self, index: &IndexName) -> Result<Option<Rc<PackageTop>>, CurateError> {
@@ -100,9 +111,25 @@ impl<'a> StoreSource<'a> {
         if let Some(e) = self.entries.borrow().get(&folded) {
             return Ok(e.clone());
         }
-        let entry = match include::resolve_alias(&self.index, &folded, self)? {
-            None => None,
-            Some((entry, via)) => Some(Rc::new(self.load(&entry, &via)?)),
+        let entry = if let Some((alias, target)) = self.overrides.get(&folded) {
+            let entry = AliasEntry {
+                alias: alias.clone(),
+                target: target.clone(),
+                policy: cairn_protocol::index::package::Policy::Follow,
+                versions: None,
+                exclude: std::collections::BTreeSet::new(),
+            };
+            let mut loaded = self.load(&entry, &self.index)?;
+            loaded.origin = Arc::from(format!(
+                "{} (your override of `{}`)",
+                loaded.origin, self.index
+            ));
+            Some(Rc::new(loaded))
+        } else {
+            match include::resolve_alias(&self.index, &folded, self)? {
+                None => None,
+                Some((entry, via)) => Some(Rc::new(self.load(&entry, &via)?)),
+            }
         };
         self.entries.borrow_mut().insert(folded, entry.clone());
         Ok(entry)

@@ -86,6 +86,8 @@ fn rich() -> anyhow::Result<Lockfile> {
     };
     Ok(Lockfile {
         curator: head("community", 7),
+        layers: vec![format!("{OWNER}:extra")],
+        overrides: [("libbaz".to_owned(), format!("{OWNER}:libbaz-fork"))].into(),
         packages: vec![
             package(
                 &[],
@@ -151,6 +153,8 @@ fn model(l: &Lockfile) -> Json {
     let head = |h: &Head| json!({ "index": h.index, "seq": h.seq, "head": h.head.to_string() });
     json!({
         "curator": head(&l.curator),
+        "layers": l.layers,
+        "overrides": l.overrides,
         "packages": l.packages.iter().map(|p| json!({
             "scope": p.scope,
             "alias": p.alias,
@@ -198,6 +202,8 @@ fn generate() -> anyhow::Result<Json> {
             "nothing locked",
             &Lockfile {
                 curator: head("community", 1),
+                layers: Vec::new(),
+                overrides: BTreeMap::new(),
                 packages: Vec::new(),
                 portable: Vec::new(),
             },
@@ -215,7 +221,7 @@ fn generate() -> anyhow::Result<Json> {
         &text[first_package..second_package]
     ) + &text[text.find("[[package]]\nalias = \"zlib\"").unwrap_or(0)..];
     // Each refusal is the valid text with one thing changed.
-    let edits: [(&str, &str, &str, &str); 9] = [
+    let edits: [(&str, &str, &str, &str); 11] = [
         (
             "a newer format version",
             "version = 1\n",
@@ -257,6 +263,18 @@ fn generate() -> anyhow::Result<Json> {
             "a constraint that is not one",
             "libbaz = \"^0.3\"",
             "libbaz = \"~~0.3\"",
+            "lock-value",
+        ),
+        (
+            "a layer that is not an index",
+            ":extra\"]",
+            "\"]",
+            "lock-value",
+        ),
+        (
+            "an override of a name that is not an alias",
+            "overrides = { libbaz",
+            "overrides = { \"lib.baz\"",
             "lock-value",
         ),
         (
