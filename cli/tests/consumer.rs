@@ -54,6 +54,15 @@ impl World {
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
 
+    /// `home`'s package index `name`, mapping each alias to `<id>:<alias>`, published.
+    fn curate(&self, home: &str, name: &str, id: &str, aliases: &[&str]) {
+        self.ok(home, ".", &["curate", "new", name]);
+        for a in aliases {
+            self.ok(home, ".", &["curate", "add", name, a, &format!("{id}:{a}")]);
+        }
+        self.ok(home, ".", &["curate", "publish", name]);
+    }
+
     fn write(&self, rel: &str, text: &str) {
         let p = self.path(rel);
         std::fs::create_dir_all(p.parent().expect("parent")).expect("dir");
@@ -120,15 +129,7 @@ fn a_consumer_locks_installs_and_is_refused_clearly() {
     for p in ["src/libbar-2.0", "src/libbar", "src/libfoo"] {
         w.ok("pub", ".", &["publish", "--path", p]);
     }
-    w.ok("pub", ".", &["curate", "new", "community"]);
-    for a in ["libbar", "libfoo"] {
-        w.ok(
-            "pub",
-            ".",
-            &["curate", "add", "community", a, &format!("{id}:{a}")],
-        );
-    }
-    w.ok("pub", ".", &["curate", "publish", "community"]);
+    w.curate("pub", "community", &id, &["libbar", "libfoo"]);
     let community = format!("{id}:community");
 
     // The consumer's first commands.
@@ -376,19 +377,7 @@ fn an_install_killed_at_any_moment_leaves_one_whole_tree_and_a_rerun_completes()
     for p in ["src/big-1", "src/big-2"] {
         w.ok("pub", ".", &["publish", "--path", p]);
     }
-    w.ok("pub", ".", &["curate", "new", "community"]);
-    w.ok(
-        "pub",
-        ".",
-        &[
-            "curate",
-            "add",
-            "community",
-            "libbig",
-            &format!("{id}:libbig"),
-        ],
-    );
-    w.ok("pub", ".", &["curate", "publish", "community"]);
+    w.curate("pub", "community", &id, &["libbig"]);
     w.ok(
         "pub",
         "app",
@@ -513,22 +502,8 @@ fn layers_add_aliases_and_overrides_replace_one() {
         let who = if dir.ends_with("fork") { "fork" } else { "me" };
         w.ok("pub", ".", &["publish", "--as", who, "--path", dir]);
     }
-    w.ok("pub", ".", &["curate", "new", "community"]);
-    for a in ["libbar", "libfoo"] {
-        w.ok(
-            "pub",
-            ".",
-            &["curate", "add", "community", a, &format!("{id}:{a}")],
-        );
-    }
-    w.ok("pub", ".", &["curate", "publish", "community"]);
-    w.ok("pub", ".", &["curate", "new", "extra"]);
-    w.ok(
-        "pub",
-        ".",
-        &["curate", "add", "extra", "libqux", &format!("{id}:libqux")],
-    );
-    w.ok("pub", ".", &["curate", "publish", "extra"]);
+    w.curate("pub", "community", &id, &["libbar", "libfoo"]);
+    w.curate("pub", "extra", &id, &["libqux"]);
     w.write(
         "app/cairn.toml",
         &format!(
