@@ -539,3 +539,80 @@ fn layers_add_aliases_and_overrides_replace_one() {
         b"libbar 2.1.0\n"
     );
 }
+
+#[test]
+fn a_local_package_is_resolved_from_its_manifest_and_linked() {
+    let w = World::new("path");
+    let id = w
+        .ok("pub", ".", &["id", "new"])
+        .lines()
+        .next()
+        .expect("id")
+        .to_owned();
+    for (dir, name, version, deps) in [
+        ("src/libbar", "libbar", "2.1.0", ""),
+        ("src/libfoo", "libfoo", "1.0.0", ""),
+    ] {
+        w.write(
+            &format!("{dir}/cairn.toml"),
+            &format!("[package]\nname = \"{name}\"\nversion = \"{version}\"\n{deps}"),
+        );
+        w.write(&format!("{dir}/{name}.txt"), &format!("{name} {version}\n"));
+        w.ok("pub", ".", &["publish", "--path", dir]);
+    }
+    w.curate("pub", "community", &id, &["libbar", "libfoo"]);
+    w.write(
+        "mytool/cairn.toml",
+        "[package]\nname = \"mytool\"\nversion = \"0.1.0\"\n\n[dependencies]\nlibbar = \"^2.0\"\n",
+    );
+    w.write("mytool/tool.txt", "work in progress\n");
+    w.write(
+        "app/cairn.toml",
+        &format!(
+            "[index]\ncurator = \"{id}:community\"\n\n[dependencies]\nmytool = {{ path = \"../mytool\" }}\n"
+        ),
+    );
+    std::fs::create_dir_all(w.path("app/.cairn")).expect("scope");
+    w.ok("pub", "app", &["install"]);
+    // The local package is a link to its directory: edits show at once.
+    assert_eq!(
+        w.read("app/.cairn/packages/mytool/tool.txt"),
+        b"work in progress\n"
+    );
+    w.write("mytool/tool.txt", "edited\n");
+    assert_eq!(w.read("app/.cairn/packages/mytool/tool.txt"), b"edited\n");
+    assert_eq!(
+        w.read("app/.cairn/packages/libbar/libbar.txt"),
+        b"libbar 2.1.0\n"
+    );
+    let lock = String::from_utf8(w.read("app/cairn.lock")).expect("utf8");
+    assert!(
+        lock.contains("[[local]]\nalias = \"mytool\"\nversion = \"0.1.0\"\npath = \"../mytool\""),
+        "{lock}"
+    );
+    assert_eq!(
+        w.ok("pub", "app", &["tree"]),
+        "mytool 0.1.0 (path ../mytool)\n└── libbar 2.1.0\n"
+    );
+    // Its dependencies are read from its manifest on every lock.
+    w.write(
+        "mytool/cairn.toml",
+        "[package]\nname = \"mytool\"\nversion = \"0.1.0\"\n\n[dependencies]\nlibbar = \"^2.0\"\nlibfoo = \"^1.0\"\n",
+    );
+    w.ok("pub", "app", &["install"]);
+    assert_eq!(
+        w.read("app/.cairn/packages/libfoo/libfoo.txt"),
+        b"libfoo 1.0.0\n"
+    );
+    assert!(
+        w.ok("pub", "app", &["why", "libfoo"])
+            .contains("libfoo 1.0.0 ← mytool 0.1.0 (path ../mytool)")
+    );
+    // A path that holds no package is named.
+    w.write(
+        "app/cairn.toml",
+        &format!("[index]\ncurator = \"{id}:community\"\n\n[dependencies]\nnothing = {{ path = \"../nowhere\" }}\n"),
+    );
+    let err = w.fails("pub", "app", &["install"]);
+    assert!(err.contains("nowhere/cairn.toml"), "{err}");
+}

@@ -63,6 +63,71 @@ impl LockedPackage {
     }
 }
 
+/// A local package under development, resolved from its own `cairn.toml` and installed as a
+/// link to its directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockedLocal {
+    /// The private scopes it lives in, outermost first.
+    pub scope: Vec<String>,
+    /// The alias.
+    pub alias: String,
+    /// The version its manifest gives.
+    pub version: Version,
+    /// Its directory, relative to the project's, `/`-separated.
+    pub path: String,
+    /// Its dependencies, by alias.
+    pub dependencies: Vec<Dependency>,
+}
+
+impl LockedLocal {
+    /// The package as the resolver names it.
+    #[must_use]
+    pub fn pkg(&self) -> Pkg {
+        Pkg::Dep {
+            scope: self.scope.iter().map(|s| Arc::from(s.as_str())).collect(),
+            alias: Arc::from(self.alias.as_str()),
+        }
+    }
+}
+
+/// A locked package: a release pinned to signed data, or a local package.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry<'a> {
+    /// A release.
+    Release(&'a LockedPackage),
+    /// A local package.
+    Local(&'a LockedLocal),
+}
+
+impl Entry<'_> {
+    /// Its alias.
+    #[must_use]
+    pub fn alias(&self) -> &str {
+        match self {
+            Entry::Release(p) => &p.alias,
+            Entry::Local(l) => &l.alias,
+        }
+    }
+
+    /// Its private scopes.
+    #[must_use]
+    pub fn scope(&self) -> &[String] {
+        match self {
+            Entry::Release(p) => &p.scope,
+            Entry::Local(l) => &l.scope,
+        }
+    }
+
+    /// Its version.
+    #[must_use]
+    pub fn version(&self) -> &Version {
+        match self {
+            Entry::Release(p) => &p.version,
+            Entry::Local(l) => &l.version,
+        }
+    }
+}
+
 /// One admissible version of an alias, with what resolution needs of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortableVersion {
@@ -96,6 +161,8 @@ pub struct Lockfile {
     pub overrides: BTreeMap<String, String>,
     /// The chosen releases, sorted by scope and alias.
     pub packages: Vec<LockedPackage>,
+    /// The local packages, sorted by scope and alias.
+    pub locals: Vec<LockedLocal>,
     /// Every alias reachable from the requirements through any admissible version, sorted.
     pub portable: Vec<PortableAlias>,
 }
@@ -121,7 +188,19 @@ impl Lockfile {
         self.packages
             .iter()
             .map(|p| (p.pkg(), p.version.clone()))
+            .chain(self.locals.iter().map(|l| (l.pkg(), l.version.clone())))
             .collect()
+    }
+
+    /// The version locked for `pkg` (a release or a local package).
+    #[must_use]
+    pub fn version_of(&self, pkg: &Pkg) -> Option<&Version> {
+        self.package(pkg).map(|p| &p.version).or_else(|| {
+            self.locals
+                .iter()
+                .find(|l| l.pkg() == *pkg)
+                .map(|l| &l.version)
+        })
     }
 
     /// The locked package `pkg`, if any.
@@ -130,28 +209,45 @@ impl Lockfile {
         self.packages.iter().find(|p| p.pkg() == *pkg)
     }
 
-    /// The locked packages `p`'s release depends on, each in the scope it was resolved in (a
-    /// private dependency in the scope `p` opens, the others beside `p`).
+    /// Every locked package (releases and local packages), as entries.
     #[must_use]
-    pub fn dependencies_of(&self, p: &LockedPackage) -> Vec<&LockedPackage> {
-        let Some(v) = self
-            .portable
+    pub fn entries(&self) -> Vec<Entry<'_>> {
+        self.packages
             .iter()
-            .find(|a| a.alias.eq_ignore_ascii_case(&p.alias))
-            .and_then(|a| a.versions.iter().find(|v| v.candidate.version == p.version))
-        else {
-            return Vec::new();
+            .map(Entry::Release)
+            .chain(self.locals.iter().map(Entry::Local))
+            .collect()
+    }
+
+    /// The locked entries `e` depends on, each in the scope it was resolved in (a private
+    /// dependency in the scope `e` opens, the others beside `e`).
+    #[must_use]
+    pub fn dependencies_of(&self, e: &Entry<'_>) -> Vec<Entry<'_>> {
+        let deps: &[Dependency] = match e {
+            Entry::Local(l) => &l.dependencies,
+            Entry::Release(p) => match self
+                .portable
+                .iter()
+                .find(|a| a.alias.eq_ignore_ascii_case(&p.alias))
+                .and_then(|a| a.versions.iter().find(|v| v.candidate.version == p.version))
+            {
+                Some(v) => &v.dependencies,
+                None => return Vec::new(),
+            },
         };
-        v.dependencies
-            .iter()
+        let (scope, alias) = (e.scope(), e.alias());
+        let all = self.entries();
+        deps.iter()
             .filter_map(|d| {
-                let mut scope = p.scope.clone();
-                if d.private && !scope.iter().any(|s| s.eq_ignore_ascii_case(&p.alias)) {
-                    scope.push(p.alias.clone());
+                let mut scope = scope.to_vec();
+                if d.private && !scope.iter().any(|s| s.eq_ignore_ascii_case(alias)) {
+                    scope.push(alias.to_owned());
                 }
-                self.packages
-                    .iter()
-                    .find(|q| q.scope == scope && q.alias.eq_ignore_ascii_case(&d.alias))
+                all.iter()
+                    .find(|q| {
+                        q.scope() == scope.as_slice() && q.alias().eq_ignore_ascii_case(&d.alias)
+                    })
+                    .copied()
             })
             .collect()
     }
@@ -165,7 +261,13 @@ impl Lockfile {
         resolution: &Resolution,
         portable: Vec<PortableAlias>,
     ) -> Result<Lockfile, String> {
-        Lockfile::from_resolution_in(curator, (Vec::new(), BTreeMap::new()), resolution, portable)
+        Lockfile::from_resolution_in(
+            curator,
+            (Vec::new(), BTreeMap::new()),
+            resolution,
+            portable,
+            &BTreeMap::new(),
+        )
     }
 
     /// As [`Lockfile::from_resolution`], recording the layers and overrides resolved with.
@@ -177,13 +279,25 @@ impl Lockfile {
         (layers, overrides): (Vec<String>, BTreeMap<String, String>),
         resolution: &Resolution,
         portable: Vec<PortableAlias>,
+        locals: &BTreeMap<String, (String, Vec<Dependency>)>,
     ) -> Result<Lockfile, String> {
         let mut packages = Vec::new();
+        let mut local = Vec::new();
         for (pkg, r) in &resolution.packages {
             let Pkg::Dep { scope, alias } = pkg else {
                 continue;
             };
             let Some(l) = r.locator.as_deref() else {
+                if let Some((path, deps)) = locals.get(&alias.to_ascii_lowercase()) {
+                    local.push(LockedLocal {
+                        scope: scope.iter().map(ToString::to_string).collect(),
+                        alias: alias.to_string(),
+                        version: r.candidate.version.clone(),
+                        path: path.clone(),
+                        dependencies: deps.clone(),
+                    });
+                    continue;
+                }
                 return Err(format!(
                     "{pkg} {}: no signed release pins it down",
                     r.candidate.version
@@ -213,6 +327,7 @@ impl Lockfile {
             layers,
             overrides,
             packages,
+            locals: local,
             portable,
         };
         lock.sort();
@@ -221,6 +336,8 @@ impl Lockfile {
 
     fn sort(&mut self) {
         self.packages
+            .sort_by(|a, b| (&a.scope, &a.alias).cmp(&(&b.scope, &b.alias)));
+        self.locals
             .sort_by(|a, b| (&a.scope, &a.alias).cmp(&(&b.scope, &b.alias)));
         self.portable.sort_by(|a, b| a.alias.cmp(&b.alias));
     }
@@ -265,6 +382,22 @@ impl Lockfile {
                 );
             }
         }
+        for l in &self.locals {
+            out.push_str("\n[[local]]\n");
+            let _ = writeln!(out, "alias = {}", quote(&l.alias));
+            if !l.scope.is_empty() {
+                let _ = writeln!(out, "scope = {}", list(&l.scope));
+            }
+            let _ = writeln!(out, "version = {}", quote(&l.version.to_string()));
+            let _ = writeln!(out, "path = {}", quote(&l.path));
+            let (deps, private) = dependency_fields(&l.dependencies);
+            if let Some(d) = deps {
+                let _ = writeln!(out, "dependencies = {d}");
+            }
+            if let Some(p) = private {
+                let _ = writeln!(out, "private = {p}");
+            }
+        }
         for a in &self.portable {
             out.push_str("\n[[portable]]\n");
             let _ = writeln!(out, "alias = {}", quote(&a.alias));
@@ -277,22 +410,12 @@ impl Lockfile {
                     quote(&v.candidate.version.to_string()),
                     quote(&v.release.to_string())
                 );
-                let mut deps: Vec<&Dependency> = v.dependencies.iter().collect();
-                deps.sort_by(|a, b| a.alias.cmp(&b.alias));
-                if !deps.is_empty() {
-                    let shown: Vec<String> = deps
-                        .iter()
-                        .map(|d| format!("{} = {}", d.alias, quote(&d.constraint.to_string())))
-                        .collect();
-                    let _ = write!(out, ", dependencies = {{ {} }}", shown.join(", "));
+                let (deps, private) = dependency_fields(&v.dependencies);
+                if let Some(d) = deps {
+                    let _ = write!(out, ", dependencies = {d}");
                 }
-                let private: Vec<String> = deps
-                    .iter()
-                    .filter(|d| d.private)
-                    .map(|d| d.alias.to_string())
-                    .collect();
-                if !private.is_empty() {
-                    let _ = write!(out, ", private = {}", list(&private));
+                if let Some(p) = private {
+                    let _ = write!(out, ", private = {p}");
                 }
                 for (flag, set) in [
                     ("yanked", v.candidate.yanked),
@@ -398,6 +521,12 @@ impl Lockfile {
             .map(package)
             .collect::<Result<Vec<_>, _>>()
             .map_err(value)?;
+        let locals = raw
+            .local
+            .into_iter()
+            .map(local)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(value)?;
         let portable = raw
             .portable
             .into_iter()
@@ -409,6 +538,7 @@ impl Lockfile {
             layers: raw.curator.layers,
             overrides: raw.curator.overrides,
             packages,
+            locals,
             portable,
         };
         let mut sorted = lock.clone();
@@ -517,26 +647,8 @@ fn portable(a: RawPortable) -> Result<PortableAlias, String> {
     alias(&what, &a.alias)?;
     let mut versions = Vec::new();
     for v in a.versions {
-        let mut dependencies = Vec::new();
-        for p in &v.private {
-            if !v.dependencies.contains_key(p) {
-                return Err(format!(
-                    "{what} {}: private `{p}` is not a dependency",
-                    v.version
-                ));
-            }
-        }
-        for (d, c) in v.dependencies {
-            alias(&what, &d)?;
-            let constraint: Constraint = c.parse().map_err(|e| {
-                format!("{what} {}: `{d} = {c}` is not a constraint: {e}", v.version)
-            })?;
-            dependencies.push(Dependency {
-                private: v.private.contains(&d),
-                alias: Arc::from(d.as_str()),
-                constraint,
-            });
-        }
+        let dependencies =
+            read_dependencies(&format!("{what} {}", v.version), v.dependencies, &v.private)?;
         versions.push(PortableVersion {
             candidate: Candidate {
                 version: version(&what, &v.version)?,
@@ -559,6 +671,69 @@ fn portable(a: RawPortable) -> Result<PortableAlias, String> {
         )?,
         alias: a.alias,
         versions,
+    })
+}
+
+/// The `dependencies` inline table and the `private` list of a version, each `None` when empty.
+fn dependency_fields(deps: &[Dependency]) -> (Option<String>, Option<String>) {
+    let mut deps: Vec<&Dependency> = deps.iter().collect();
+    deps.sort_by(|a, b| a.alias.cmp(&b.alias));
+    let shown: Vec<String> = deps
+        .iter()
+        .map(|d| format!("{} = {}", d.alias, quote(&d.constraint.to_string())))
+        .collect();
+    let private: Vec<String> = deps
+        .iter()
+        .filter(|d| d.private)
+        .map(|d| d.alias.to_string())
+        .collect();
+    (
+        (!shown.is_empty()).then(|| format!("{{ {} }}", shown.join(", "))),
+        (!private.is_empty()).then(|| list(&private)),
+    )
+}
+
+/// Dependencies as read: `dependencies` (alias → constraint) and the `private` aliases.
+fn read_dependencies(
+    what: &str,
+    dependencies: BTreeMap<String, String>,
+    private: &[String],
+) -> Result<Vec<Dependency>, String> {
+    for p in private {
+        if !dependencies.contains_key(p) {
+            return Err(format!("{what}: private `{p}` is not a dependency"));
+        }
+    }
+    let mut out = Vec::new();
+    for (d, c) in dependencies {
+        alias(what, &d)?;
+        let constraint: Constraint = c
+            .parse()
+            .map_err(|e| format!("{what}: `{d} = {c}` is not a constraint: {e}"))?;
+        out.push(Dependency {
+            private: private.contains(&d),
+            alias: Arc::from(d.as_str()),
+            constraint,
+        });
+    }
+    Ok(out)
+}
+
+fn local(l: RawLocal) -> Result<LockedLocal, String> {
+    let what = format!("local `{}`", l.alias);
+    alias(&what, &l.alias)?;
+    for s in &l.scope {
+        alias(&what, s)?;
+    }
+    if l.path.is_empty() {
+        return Err(format!("{what}: an empty path"));
+    }
+    Ok(LockedLocal {
+        version: version(&what, &l.version)?,
+        dependencies: read_dependencies(&what, l.dependencies, &l.private)?,
+        scope: l.scope,
+        alias: l.alias,
+        path: l.path,
     })
 }
 
@@ -599,7 +774,23 @@ struct RawLock {
     #[serde(default)]
     package: Vec<RawPackage>,
     #[serde(default)]
+    local: Vec<RawLocal>,
+    #[serde(default)]
     portable: Vec<RawPortable>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLocal {
+    alias: String,
+    #[serde(default)]
+    scope: Vec<String>,
+    version: String,
+    path: String,
+    #[serde(default)]
+    dependencies: BTreeMap<String, String>,
+    #[serde(default)]
+    private: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -781,11 +972,12 @@ pub fn portable_closure(
         let mut versions = Vec::new();
         let mut from = None;
         for c in candidates.iter() {
+            // A local package is not recorded here, but what it depends on is.
+            let deps = source.dependencies(&alias, &c.version)?;
+            todo.extend(deps.iter().map(|d| d.alias.to_string()));
             let Some(l) = source.locate(&alias, &c.version)? else {
                 continue;
             };
-            let deps = source.dependencies(&alias, &c.version)?;
-            todo.extend(deps.iter().map(|d| d.alias.to_string()));
             from.get_or_insert(Head {
                 index: l.index.clone(),
                 seq: l.seq,

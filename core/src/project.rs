@@ -285,6 +285,157 @@ pub fn index_name(home: &Home, text: &str) -> Result<IndexName, String> {
     Ok(IndexName::new(id, name))
 }
 
+/// A local package under development (a `path` dependency), read from its own `cairn.toml`.
+#[derive(Debug)]
+struct LocalPackage {
+    /// Its directory, relative to the project's, `/`-separated.
+    path: String,
+    dependencies: Vec<Dependency>,
+    candidates: std::sync::Arc<[resolve::Candidate]>,
+}
+
+/// A manifest's path dependencies: alias → (directory, whether a version was given too).
+type PathDependencies = BTreeMap<cairn_protocol::name::Alias, (PathBuf, bool)>;
+
+/// The project's local packages, by folded alias (those of local packages too).
+#[derive(Debug, Default)]
+pub struct Locals(BTreeMap<String, LocalPackage>);
+
+/// `base/rel` with `.` and `..` folded lexically, `/`-separated.
+fn join_lexically(base: &Path, rel: &Path) -> PathBuf {
+    let mut out: Vec<std::ffi::OsString> = Vec::new();
+    for c in base.join(rel).components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir if out.last().is_some_and(|l| l != "..") => {
+                out.pop();
+            }
+            other => out.push(other.as_os_str().to_owned()),
+        }
+    }
+    out.iter().collect()
+}
+
+impl Locals {
+    /// Reads the local packages `project` (at `dir`) depends on by path, and theirs.
+    ///
+    /// # Errors
+    /// When a path holds no package manifest, or two paths claim one alias.
+    pub fn read(dir: &Path, project: &Project) -> Result<Locals, ProjectError> {
+        let mut out = BTreeMap::new();
+        // (Where a manifest is, relative to the project; its path dependencies.)
+        let mut todo: Vec<(PathBuf, PathDependencies)> =
+            vec![(PathBuf::new(), project.paths.clone())];
+        while let Some((base, paths)) = todo.pop() {
+            for (alias, (rel, _)) in paths {
+                let at = join_lexically(&base, &rel);
+                let shown = at.to_string_lossy().replace('\\', "/");
+                let key = alias.as_str().to_ascii_lowercase();
+                if let Some(seen) = out.get(&key) {
+                    let seen: &LocalPackage = seen;
+                    if seen.path != shown {
+                        return Err(ProjectError::Other(format!(
+                            "`{alias}` is a path dependency on both `{}` and `{shown}`; give one of them another alias",
+                            seen.path
+                        )));
+                    }
+                    continue;
+                }
+                let local = Project::load(&dir.join(&at))?;
+                let Some(package) = &local.package else {
+                    return Err(ProjectError::Other(format!(
+                        "the path dependency `{alias}` points to `{shown}`, whose cairn.toml describes no package\n\nhint: add a `[package]` table there with `name` and `version`"
+                    )));
+                };
+                let dependencies = requirements(&local);
+                out.insert(
+                    key,
+                    LocalPackage {
+                        path: shown,
+                        dependencies,
+                        candidates: std::sync::Arc::from([resolve::Candidate::new(
+                            package.version.clone(),
+                        )]),
+                    },
+                );
+                todo.push((at, local.paths));
+            }
+        }
+        Ok(Locals(out))
+    }
+
+    /// Folded alias → (path, dependencies), as the lockfile records them.
+    #[must_use]
+    pub fn recorded(&self) -> BTreeMap<String, (String, Vec<Dependency>)> {
+        self.0
+            .iter()
+            .map(|(k, l)| (k.clone(), (l.path.clone(), l.dependencies.clone())))
+            .collect()
+    }
+
+    fn get(&self, alias: &str) -> Option<&LocalPackage> {
+        self.0.get(&alias.to_ascii_lowercase())
+    }
+}
+
+/// A source with the project's local packages in front of it.
+struct WithLocals<'a> {
+    locals: &'a Locals,
+    inner: &'a dyn PackageSource,
+}
+
+impl PackageSource for WithLocals<'_> {
+    fn versions(
+        &self,
+        alias: &str,
+    ) -> Result<Option<std::sync::Arc<[resolve::Candidate]>>, resolve::SourceError> {
+        match self.locals.get(alias) {
+            Some(l) => Ok(Some(std::sync::Arc::clone(&l.candidates))),
+            None => self.inner.versions(alias),
+        }
+    }
+
+    fn dependencies(
+        &self,
+        alias: &str,
+        version: &cairn_protocol::version::Version,
+    ) -> Result<std::sync::Arc<[Dependency]>, resolve::SourceError> {
+        match self.locals.get(alias) {
+            Some(l) => Ok(l.dependencies.iter().cloned().collect()),
+            None => self.inner.dependencies(alias, version),
+        }
+    }
+
+    fn origin(&self, alias: &str) -> std::sync::Arc<str> {
+        match self.locals.get(alias) {
+            Some(l) => std::sync::Arc::from(format!("the local package at `{}`", l.path)),
+            None => self.inner.origin(alias),
+        }
+    }
+
+    fn index(&self) -> String {
+        self.inner.index()
+    }
+
+    fn left_out(&self, alias: &str) -> Vec<(cairn_protocol::version::Version, String)> {
+        if self.locals.get(alias).is_some() {
+            return Vec::new();
+        }
+        self.inner.left_out(alias)
+    }
+
+    fn locate(
+        &self,
+        alias: &str,
+        version: &cairn_protocol::version::Version,
+    ) -> Result<Option<resolve::Locator>, resolve::SourceError> {
+        if self.locals.get(alias).is_some() {
+            return Ok(None);
+        }
+        self.inner.locate(alias, version)
+    }
+}
+
 /// A project's view of packages: the curator's package index (with the project's per-alias
 /// overrides), then each further layer, asked in order; an alias is answered by the first that
 /// has it.
@@ -438,41 +589,35 @@ pub fn lock(home: &Home, dir: &Path, mode: &LockMode) -> Result<LockOutcome, Pro
     let curator = curator(home, dir, &project)?;
     let reqs = requirements(&project);
     let path = dir.join(LOCKFILE);
-    // What the manifest layers and overrides name, with IDs for petnames.
-    let named = |text: &str, what: &str| {
-        index_name(home, text).map(|i| i.to_string()).map_err(|e| {
-            ProjectError::Other(format!(
-                "`{}`: {what} `{text}`: {e}",
-                dir.join(MANIFEST).display()
-            ))
-        })
-    };
-    let layers = project
-        .layers
-        .iter()
-        .map(|l| named(l, "[index] layers"))
-        .collect::<Result<Vec<_>, _>>()?;
-    let overrides = project
-        .overrides
-        .iter()
-        .map(|(a, t)| Ok((a.to_string(), named(t, "[index.overrides]")?)))
-        .collect::<Result<BTreeMap<_, _>, ProjectError>>()?;
+    let (layers, overrides) = index_config(home, dir, &project)?;
     // A lockfile made against other indexes is not reused.
     let old = Lockfile::load(&path)?.filter(|l| {
         l.curator.index == curator.to_string() && l.layers == layers && l.overrides == overrides
     });
     let mut notes = Vec::new();
     let prefs = preferences(dir, old.as_ref(), mode, &mut notes)?;
+    let locals = Locals::read(dir, &project)?;
+    let recorded = locals.recorded();
     // First the portable data: no index is read when it answers.
     let mut portable_failure = None;
     if let Some(old) = &old {
-        let source = PortableSource::new(old);
+        let portable = PortableSource::new(old);
+        let source = WithLocals {
+            locals: &locals,
+            inner: &portable,
+        };
         match resolve::resolve(&source, &reqs, &prefs) {
             Ok(mut solution) => {
-                let same = solution.packages.len() == old.packages.len()
-                    && solution.packages.iter().all(|(pkg, r)| {
-                        old.package(pkg)
-                            .is_some_and(|p| p.version == r.candidate.version)
+                // The same packages at the same versions, and every local package as it was.
+                let same = solution.packages.len() == old.packages.len() + old.locals.len()
+                    && solution
+                        .packages
+                        .iter()
+                        .all(|(pkg, r)| old.version_of(pkg) == Some(&r.candidate.version))
+                    && old.locals.iter().all(|l| {
+                        recorded
+                            .get(&l.alias.to_ascii_lowercase())
+                            .is_some_and(|(p, d)| *p == l.path && *d == l.dependencies)
                     });
                 if same && mode.upgrade.is_none() {
                     return Ok(LockOutcome {
@@ -489,6 +634,7 @@ pub fn lock(home: &Home, dir: &Path, mode: &LockMode) -> Result<LockOutcome, Pro
                             (old.layers.clone(), old.overrides.clone()),
                             &solution,
                             old.portable.clone(),
+                            &recorded,
                         )
                     }) {
                         Ok(new) => return finish(&path, new, LockedFrom::Portable, mode, notes),
@@ -513,7 +659,11 @@ pub fn lock(home: &Home, dir: &Path, mode: &LockMode) -> Result<LockOutcome, Pro
     if let Some(why) = &portable_failure {
         notes.push(format!("reading the curator's index {curator}: the lockfile's portable data does not answer ({})", why.lines().next().unwrap_or("")));
     }
-    let source = sources(home, dir, &project)?;
+    let layered = sources(home, dir, &project)?;
+    let source = WithLocals {
+        locals: &locals,
+        inner: &layered,
+    };
     let solution = resolve_index(
         &source,
         &reqs,
@@ -533,9 +683,37 @@ pub fn lock(home: &Home, dir: &Path, mode: &LockMode) -> Result<LockOutcome, Pro
         seq,
         head,
     };
-    let new = Lockfile::from_resolution_in(head, (layers, overrides), &solution, portable)
-        .map_err(ProjectError::Other)?;
+    let new =
+        Lockfile::from_resolution_in(head, (layers, overrides), &solution, portable, &recorded)
+            .map_err(ProjectError::Other)?;
     finish(&path, new, LockedFrom::Index, mode, notes)
+}
+
+/// The layers and overrides `project` names, with IDs for petnames.
+fn index_config(
+    home: &Home,
+    dir: &Path,
+    project: &Project,
+) -> Result<(Vec<String>, BTreeMap<String, String>), ProjectError> {
+    let named = |text: &str, what: &str| {
+        index_name(home, text).map(|i| i.to_string()).map_err(|e| {
+            ProjectError::Other(format!(
+                "`{}`: {what} `{text}`: {e}",
+                dir.join(MANIFEST).display()
+            ))
+        })
+    };
+    let layers = project
+        .layers
+        .iter()
+        .map(|l| named(l, "[index] layers"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let overrides = project
+        .overrides
+        .iter()
+        .map(|(a, t)| Ok((a.to_string(), named(t, "[index.overrides]")?)))
+        .collect::<Result<BTreeMap<_, _>, ProjectError>>()?;
+    Ok((layers, overrides))
 }
 
 /// The versions resolution prefers: the lockfile's (less those an update names), or with no
@@ -935,6 +1113,20 @@ pub fn install(
             files,
         });
     }
+    // Local packages are linked, not copied: their files are the ones being developed.
+    for l in &lock.locals {
+        tree.packages.push(Installed {
+            scope: l.scope.clone(),
+            alias: l.alias.clone(),
+            version: l.version.to_string(),
+            index: format!("path {}", l.path),
+            release: String::new(),
+            platform: "path".to_owned(),
+            artifact: String::new(),
+            path: place(&l.scope, &l.alias).to_string_lossy().into_owned(),
+            files: BTreeMap::new(),
+        });
+    }
     report
         .phases
         .push(("verify+unpack", t0.elapsed().as_micros()));
@@ -979,6 +1171,24 @@ pub fn install(
         crate::fault::point("install:placed-one");
         Ok(())
     })?;
+    for l in &lock.locals {
+        let at = place(&l.scope, &l.alias);
+        // From `.cairn/trees/<id>/<scopes…>/` back up to the project directory.
+        let mut target = PathBuf::new();
+        for _ in 0..at.components().count() + 2 {
+            target.push("..");
+        }
+        target.push(&l.path);
+        let link = building.join(&at);
+        if let Some(parent) = link.parent() {
+            std::fs::create_dir_all(parent).map_err(io("cannot create a directory"))?;
+        }
+        symlink(&target, &link).map_err(io(format!(
+            "cannot link `{}` to `{}`",
+            link.display(),
+            l.path
+        )))?;
+    }
     std::fs::write(building.join(INSTALLED), &record)
         .map_err(io("cannot write the installed record"))?;
     let done = trees.join(id);

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use cairn_core::lockfile::{LOCKFILE, LockedPackage, Lockfile};
+use cairn_core::lockfile::{Entry, LOCKFILE, LockedPackage, Lockfile};
 use cairn_core::project;
 use cairn_core::publish::manifest::Project;
 use serde::Serialize;
@@ -34,34 +34,35 @@ fn locked(
 }
 
 /// The root packages: the manifest's dependencies as locked.
-fn roots<'a>(manifest: &Project, lock: &'a Lockfile) -> Vec<&'a LockedPackage> {
+fn roots<'a>(manifest: &Project, lock: &'a Lockfile) -> Vec<Entry<'a>> {
+    let all = lock.entries();
     manifest
         .dependencies
         .keys()
         .filter_map(|a| {
             let a = a.as_str();
-            lock.packages
-                .iter()
-                .find(|p| p.alias.eq_ignore_ascii_case(a) && p.scope.is_empty())
-                .or_else(|| {
-                    // A private requirement of the project itself lives in its own scope.
-                    lock.packages
-                        .iter()
-                        .find(|p| p.alias.eq_ignore_ascii_case(a))
-                })
+            all.iter()
+                .find(|e| e.alias().eq_ignore_ascii_case(a) && e.scope().is_empty())
+                // A private requirement of the project itself lives in its own scope.
+                .or_else(|| all.iter().find(|e| e.alias().eq_ignore_ascii_case(a)))
+                .copied()
         })
         .collect()
 }
 
-fn label(p: &LockedPackage) -> String {
-    if p.scope.is_empty() {
-        format!("{} {}", p.alias, p.version)
+fn label(e: &Entry<'_>) -> String {
+    let local = match e {
+        Entry::Local(l) => format!(" (path {})", l.path),
+        Entry::Release(_) => String::new(),
+    };
+    if e.scope().is_empty() {
+        format!("{} {}{local}", e.alias(), e.version())
     } else {
         format!(
-            "{} {} (private to {})",
-            p.alias,
-            p.version,
-            p.scope.join(" → ")
+            "{} {}{local} (private to {})",
+            e.alias(),
+            e.version(),
+            e.scope().join(" → ")
         )
     }
 }
@@ -73,26 +74,33 @@ struct Node {
     version: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     scope: Vec<String>,
+    /// A local package's directory, relative to the project's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path: Option<String>,
     /// Set when this package's dependencies were shown earlier in the tree.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     repeated: bool,
     dependencies: Vec<Node>,
 }
 
-fn node(lock: &Lockfile, p: &LockedPackage, seen: &mut Vec<(Vec<String>, String)>) -> Node {
-    let key = (p.scope.clone(), p.alias.to_ascii_lowercase());
+fn node(lock: &Lockfile, e: &Entry<'_>, seen: &mut Vec<(Vec<String>, String)>) -> Node {
+    let key = (e.scope().to_vec(), e.alias().to_ascii_lowercase());
     let repeated = seen.contains(&key);
     seen.push(key);
     Node {
-        alias: p.alias.clone(),
-        version: p.version.to_string(),
-        scope: p.scope.clone(),
+        alias: e.alias().to_owned(),
+        version: e.version().to_string(),
+        scope: e.scope().to_vec(),
+        path: match e {
+            Entry::Local(l) => Some(l.path.clone()),
+            Entry::Release(_) => None,
+        },
         repeated,
         dependencies: if repeated {
             Vec::new()
         } else {
-            lock.dependencies_of(p)
-                .into_iter()
+            lock.dependencies_of(e)
+                .iter()
                 .map(|d| node(lock, d, seen))
                 .collect()
         },
@@ -110,8 +118,12 @@ fn print(n: &Node, prefix: &str, last: bool, top: bool) {
     } else {
         format!(" (private to {})", n.scope.join(" → "))
     };
+    let local = n
+        .path
+        .as_ref()
+        .map_or_else(String::new, |p| format!(" (path {p})"));
     outln!(
-        "{prefix}{branch}{} {}{scope}{}",
+        "{prefix}{branch}{} {}{local}{scope}{}",
         n.alias,
         n.version,
         if n.repeated { " (*)" } else { "" }
@@ -126,7 +138,7 @@ pub(crate) fn tree(home: Option<&Path>, json: bool) -> anyhow::Result<ExitCode> 
     let mut seen = Vec::new();
     let nodes: Vec<Node> = roots(&manifest, &lock)
         .into_iter()
-        .map(|p| node(&lock, p, &mut seen))
+        .map(|e| node(&lock, &e, &mut seen))
         .collect();
     if json {
         outln!("{}", serde_json::to_string(&nodes)?);
@@ -147,10 +159,10 @@ fn has_repeat(n: &Node) -> bool {
 
 pub(crate) fn why(home: Option<&Path>, alias: &str, json: bool) -> anyhow::Result<ExitCode> {
     let (_, _, manifest, lock) = locked(home)?;
-    let targets: Vec<&LockedPackage> = lock
-        .packages
-        .iter()
-        .filter(|p| p.alias.eq_ignore_ascii_case(alias))
+    let targets: Vec<Entry<'_>> = lock
+        .entries()
+        .into_iter()
+        .filter(|e| e.alias().eq_ignore_ascii_case(alias))
         .collect();
     if targets.is_empty() {
         anyhow::bail!(
@@ -159,18 +171,18 @@ pub(crate) fn why(home: Option<&Path>, alias: &str, json: bool) -> anyhow::Resul
     }
     // Every path from a requirement down to each target, found by walking down from the roots.
     let mut paths: Vec<Vec<String>> = Vec::new();
-    let mut stack: Vec<Vec<&LockedPackage>> = roots(&manifest, &lock)
+    let mut stack: Vec<Vec<Entry<'_>>> = roots(&manifest, &lock)
         .into_iter()
         .map(|r| vec![r])
         .collect();
     while let Some(path) = stack.pop() {
         let last = path[path.len() - 1];
-        if targets.iter().any(|t| std::ptr::eq(*t, last)) {
-            paths.push(path.iter().map(|p| label(p)).collect());
+        if targets.contains(&last) {
+            paths.push(path.iter().map(label).collect());
             continue;
         }
-        for d in lock.dependencies_of(last) {
-            if !path.iter().any(|p| std::ptr::eq(*p, d)) {
+        for d in lock.dependencies_of(&last) {
+            if !path.contains(&d) {
                 let mut next = path.clone();
                 next.push(d);
                 stack.push(next);

@@ -104,7 +104,11 @@ struct RawPackage {
 #[derive(Debug)]
 enum RawDependency {
     Constraint(String),
-    Table { version: String, private: bool },
+    Table {
+        version: Option<String>,
+        private: bool,
+        path: Option<String>,
+    },
 }
 
 impl<'de> Deserialize<'de> for RawDependency {
@@ -115,7 +119,7 @@ impl<'de> Deserialize<'de> for RawDependency {
 
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(
-                    "a constraint such as \"^1.2\", or { version = \"^1.2\", private = true }",
+                    "a constraint such as \"^1.2\", or { version = \"^1.2\", private = true }, or { path = \"../libfoo\" }",
                 )
             }
 
@@ -127,21 +131,26 @@ impl<'de> Deserialize<'de> for RawDependency {
                 self,
                 mut map: A,
             ) -> Result<RawDependency, A::Error> {
-                const FIELDS: &[&str] = &["version", "private"];
-                let (mut version, mut private) = (None, None);
+                const FIELDS: &[&str] = &["version", "private", "path"];
+                let (mut version, mut private, mut path) = (None, None, None);
                 while let Some(key) = map.next_key::<String>()? {
                     match key.as_str() {
                         "version" if version.is_none() => version = Some(map.next_value()?),
                         "private" if private.is_none() => private = Some(map.next_value()?),
-                        "version" | "private" => {
+                        "path" if path.is_none() => path = Some(map.next_value()?),
+                        "version" | "private" | "path" => {
                             return Err(serde::de::Error::custom(format!("`{key}` given twice")));
                         }
                         other => return Err(serde::de::Error::unknown_field(other, FIELDS)),
                     }
                 }
+                if version.is_none() && path.is_none() {
+                    return Err(serde::de::Error::missing_field("version"));
+                }
                 Ok(RawDependency::Table {
-                    version: version.ok_or_else(|| serde::de::Error::missing_field("version"))?,
+                    version,
                     private: private.unwrap_or(false),
+                    path,
                 })
             }
         }
@@ -162,6 +171,9 @@ pub struct Project {
     pub layers: Vec<String>,
     /// `[index.overrides]`: alias → the version index to take it from, whatever the curators say.
     pub overrides: BTreeMap<Alias, String>,
+    /// Dependencies on a local package under development: alias → its directory (as written,
+    /// relative to this manifest's), and whether a `version` was given too.
+    pub paths: BTreeMap<Alias, (PathBuf, bool)>,
     /// Alias → dependency.
     pub dependencies: BTreeMap<Alias, Dependency>,
 }
@@ -197,6 +209,7 @@ impl Project {
             reason,
         };
         let mut dependencies = BTreeMap::new();
+        let mut paths = BTreeMap::new();
         for (alias, dep) in raw.dependencies {
             let at = dep.span().start;
             let name = format!("dependencies.{alias}");
@@ -205,7 +218,19 @@ impl Project {
                 .map_err(|e| field(&name, at, format!("is not a valid alias: {e}")))?;
             let (text, private) = match dep.into_inner() {
                 RawDependency::Constraint(c) => (c, false),
-                RawDependency::Table { version, private } => (version, private),
+                RawDependency::Table {
+                    version,
+                    private,
+                    path,
+                } => {
+                    if let Some(p) = path {
+                        if p.trim().is_empty() {
+                            return Err(field(&name, at, "has an empty `path`".to_owned()));
+                        }
+                        paths.insert(a.clone(), (PathBuf::from(p), version.is_some()));
+                    }
+                    (version.unwrap_or_else(|| "*".to_owned()), private)
+                }
             };
             let constraint: Constraint = text
                 .parse()
@@ -257,6 +282,7 @@ impl Project {
             curator,
             layers,
             overrides,
+            paths,
             dependencies,
         })
     }
@@ -320,7 +346,17 @@ impl Manifest {
     /// # Errors
     /// When the text breaks a rule or has no `[package]` table.
     pub fn parse(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
-        Project::parse(text, path)?
+        let project = Project::parse(text, path)?;
+        // A published release names its dependencies by version; a path alone is known only
+        // on this machine.
+        if let Some((alias, _)) = project.paths.iter().find(|(_, (_, versioned))| !versioned) {
+            return Err(ManifestError::Field {
+                path: path.to_path_buf(),
+                field: format!("dependencies.{alias}"),
+                reason: "has a `path` and no `version`: a published release needs a version for it (for example `{ path = \"../libfoo\", version = \"^1.0\" }`)".to_owned(),
+            });
+        }
+        project
             .package
             .ok_or_else(|| ManifestError::Field {
                 path: path.to_path_buf(),
@@ -549,7 +585,7 @@ zlib = { version = ">= 1.2 < 2", private = true }
             ),
             (
                 "[package]\nname = \"a\"\nversion = \"1\"\n[dependencies]\nzlib = { version = \">=1.2 <2\", privat = true }\n",
-                "unknown field `privat`, expected `version` or `private`",
+                "unknown field `privat`, expected one of `version`, `private`, `path`",
             ),
             (
                 "[package]\nname = \"a\"\nversion = \"1\"\n[dependencies]\nzlib = { private = true }\n",
@@ -590,6 +626,31 @@ mod project_tests {
             e.contains("`package` is missing") && e.contains("cairn init"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_path_dependency_needs_a_version_to_be_published() {
+        let text = "[package]\nname = \"a\"\nversion = \"1.0.0\"\n[dependencies]\nb = { path = \"../b\" }\n";
+        let p = parse(text).expect("a project may use it");
+        assert_eq!(p.paths.len(), 1);
+        assert_eq!(
+            p.dependencies
+                .values()
+                .next()
+                .expect("dep")
+                .constraint
+                .to_string(),
+            "*"
+        );
+        let e = Manifest::parse(text, Path::new("cairn.toml"))
+            .expect_err("not publishable")
+            .to_string();
+        assert!(
+            e.contains("dependencies.b") && e.contains("needs a version"),
+            "{e}"
+        );
+        let versioned = text.replace("path = \"../b\"", "path = \"../b\", version = \"^1.0\"");
+        assert!(Manifest::parse(&versioned, Path::new("cairn.toml")).is_ok());
     }
 
     #[test]

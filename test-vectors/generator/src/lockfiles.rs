@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::bail;
-use cairn_core::lockfile::{Head, LockedPackage, Lockfile, PortableAlias, PortableVersion};
+use cairn_core::lockfile::{
+    Head, LockedLocal, LockedPackage, Lockfile, PortableAlias, PortableVersion,
+};
 use cairn_core::resolve::{Candidate, Dependency};
 use cairn_protocol::cid::Cid;
 use cairn_protocol::release::Artifact;
@@ -98,6 +100,13 @@ fn rich() -> anyhow::Result<Lockfile> {
             package(&[], "libfoo", "1.0.0", &["default"])?,
             package(&["libbar"], "zlib", "1.3.0-rc.1", &["default"])?,
         ],
+        locals: vec![LockedLocal {
+            scope: Vec::new(),
+            alias: "mytool".into(),
+            version: "0.1.0".parse()?,
+            path: "../mytool".into(),
+            dependencies: vec![dep("libbar", "^2.0", false)?],
+        }],
         portable: vec![
             PortableAlias {
                 alias: "libbar".into(),
@@ -165,6 +174,13 @@ fn model(l: &Lockfile) -> Json {
                 "cid": a.cid.to_string(), "size": a.size, "sha256": hex::encode(a.sha256),
             }))).collect::<serde_json::Map<_, _>>(),
         })).collect::<Vec<_>>(),
+        "locals": l.locals.iter().map(|x| json!({
+            "scope": x.scope,
+            "alias": x.alias,
+            "version": x.version.to_string(),
+            "path": x.path,
+            "dependencies": dependencies(&x.dependencies),
+        })).collect::<Vec<_>>(),
         "portable": l.portable.iter().map(|a| json!({
             "alias": a.alias,
             "from": head(&a.from),
@@ -204,6 +220,7 @@ fn generate() -> anyhow::Result<Json> {
                 curator: head("community", 1),
                 layers: Vec::new(),
                 overrides: BTreeMap::new(),
+                locals: Vec::new(),
                 packages: Vec::new(),
                 portable: Vec::new(),
             },
@@ -221,7 +238,7 @@ fn generate() -> anyhow::Result<Json> {
         &text[first_package..second_package]
     ) + &text[text.find("[[package]]\nalias = \"zlib\"").unwrap_or(0)..];
     // Each refusal is the valid text with one thing changed.
-    let edits: [(&str, &str, &str, &str); 11] = [
+    let edits: [(&str, &str, &str, &str); 12] = [
         (
             "a newer format version",
             "version = 1\n",
@@ -263,6 +280,12 @@ fn generate() -> anyhow::Result<Json> {
             "a constraint that is not one",
             "libbaz = \"^0.3\"",
             "libbaz = \"~~0.3\"",
+            "lock-value",
+        ),
+        (
+            "a local package with no path",
+            "path = \"../mytool\"",
+            "path = \"\"",
             "lock-value",
         ),
         (
