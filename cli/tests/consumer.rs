@@ -63,6 +63,23 @@ impl World {
         self.ok(home, ".", &["curate", "publish", name]);
     }
 
+    /// A package `name` at `version` in `dir` (with a `<name>.txt` file and `deps`, a
+    /// `[dependencies]` table or nothing), published by `who` from `home`.
+    fn package(&self, home: &str, who: &str, dir: &str, (name, version, deps): (&str, &str, &str)) {
+        self.write(
+            &format!("{dir}/cairn.toml"),
+            &format!("[package]\nname = \"{name}\"\nversion = \"{version}\"\n{deps}"),
+        );
+        self.write(&format!("{dir}/{name}.txt"), &format!("{name} {version}\n"));
+        self.ok(home, ".", &["publish", "--as", who, "--path", dir]);
+    }
+
+    /// A project in `dir` with this manifest.
+    fn project(&self, dir: &str, manifest: &str) {
+        self.write(&format!("{dir}/cairn.toml"), manifest);
+        std::fs::create_dir_all(self.path(dir).join(".cairn")).expect("scope");
+    }
+
     fn write(&self, rel: &str, text: &str) {
         let p = self.path(rel);
         std::fs::create_dir_all(p.parent().expect("parent")).expect("dir");
@@ -483,34 +500,19 @@ fn layers_add_aliases_and_overrides_replace_one() {
         .next()
         .expect("id")
         .to_owned();
-    for (dir, name, version, deps) in [
-        ("src/libbar", "libbar", "2.1.0", ""),
-        (
-            "src/libfoo",
-            "libfoo",
-            "1.0.0",
-            "\n[dependencies]\nlibbar = \"^2.0\"\n",
-        ),
-        ("src/libqux", "libqux", "0.1.0", ""),
-        ("src/libbar-fork", "libbar", "2.9.0", ""),
-    ] {
-        w.write(
-            &format!("{dir}/cairn.toml"),
-            &format!("[package]\nname = \"{name}\"\nversion = \"{version}\"\n{deps}"),
-        );
-        w.write(&format!("{dir}/{name}.txt"), &format!("{name} {version}\n"));
-        let who = if dir.ends_with("fork") { "fork" } else { "me" };
-        w.ok("pub", ".", &["publish", "--as", who, "--path", dir]);
-    }
+    w.package("pub", "me", "src/libbar", ("libbar", "2.1.0", ""));
+    let needs_bar = "\n[dependencies]\nlibbar = \"^2.0\"\n";
+    w.package("pub", "me", "src/libfoo", ("libfoo", "1.0.0", needs_bar));
+    w.package("pub", "me", "src/libqux", ("libqux", "0.1.0", ""));
+    w.package("pub", "fork", "src/libbar-fork", ("libbar", "2.9.0", ""));
     w.curate("pub", "community", &id, &["libbar", "libfoo"]);
     w.curate("pub", "extra", &id, &["libqux"]);
-    w.write(
-        "app/cairn.toml",
+    w.project(
+        "app",
         &format!(
             "[index]\ncurator = \"{id}:community\"\nlayers = [\"{id}:extra\"]\n\n[index.overrides]\nlibbar = \"{fork}:libbar\"\n\n[dependencies]\nlibfoo = \"^1.0\"\nlibqux = \"*\"\n"
         ),
     );
-    std::fs::create_dir_all(w.path("app/.cairn")).expect("scope");
     w.ok("pub", "app", &["install"]);
     // libqux comes from the layer; libbar from the override, not the curator's 2.1.0.
     assert_eq!(
@@ -549,30 +551,20 @@ fn a_local_package_is_resolved_from_its_manifest_and_linked() {
         .next()
         .expect("id")
         .to_owned();
-    for (dir, name, version, deps) in [
-        ("src/libbar", "libbar", "2.1.0", ""),
-        ("src/libfoo", "libfoo", "1.0.0", ""),
-    ] {
-        w.write(
-            &format!("{dir}/cairn.toml"),
-            &format!("[package]\nname = \"{name}\"\nversion = \"{version}\"\n{deps}"),
-        );
-        w.write(&format!("{dir}/{name}.txt"), &format!("{name} {version}\n"));
-        w.ok("pub", ".", &["publish", "--path", dir]);
-    }
+    w.package("pub", &id, "src/libbar", ("libbar", "2.1.0", ""));
+    w.package("pub", &id, "src/libfoo", ("libfoo", "1.0.0", ""));
     w.curate("pub", "community", &id, &["libbar", "libfoo"]);
     w.write(
         "mytool/cairn.toml",
         "[package]\nname = \"mytool\"\nversion = \"0.1.0\"\n\n[dependencies]\nlibbar = \"^2.0\"\n",
     );
     w.write("mytool/tool.txt", "work in progress\n");
-    w.write(
-        "app/cairn.toml",
+    w.project(
+        "app",
         &format!(
             "[index]\ncurator = \"{id}:community\"\n\n[dependencies]\nmytool = {{ path = \"../mytool\" }}\n"
         ),
     );
-    std::fs::create_dir_all(w.path("app/.cairn")).expect("scope");
     w.ok("pub", "app", &["install"]);
     // The local package is a link to its directory: edits show at once.
     assert_eq!(
