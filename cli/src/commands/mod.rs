@@ -153,6 +153,9 @@ pub(crate) enum Command {
     Which {
         /// The alias.
         alias: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// List the revisions of a log.
     Log {
@@ -210,7 +213,7 @@ pub(crate) fn run(home: Option<&std::path::Path>, command: Command) -> anyhow::R
         Command::Install(args) => project::install(home, &args),
         Command::Update { aliases, how } => project::lock(home, &how, Some(aliases)),
         Command::List { json } => project::list(home, json),
-        Command::Which { alias } => project::which(home, &alias),
+        Command::Which { alias, json } => project::which(home, &alias, json),
         Command::Tree { json } => query::tree(home, json),
         Command::Gc { dry_run, json } => project::gc(home, dry_run, json),
         Command::Why { alias, json } => query::why(home, &alias, json),

@@ -369,7 +369,7 @@ pub(crate) fn list(home: Option<&Path>, json: bool) -> anyhow::Result<ExitCode> 
     Ok(ExitCode::SUCCESS)
 }
 
-pub(crate) fn which(home: Option<&Path>, alias: &str) -> anyhow::Result<ExitCode> {
+pub(crate) fn which(home: Option<&Path>, alias: &str, json: bool) -> anyhow::Result<ExitCode> {
     let s = scope(home)?;
     let tree = project::installed(&s.dir)?;
     let Some(p) = tree
@@ -382,14 +382,19 @@ pub(crate) fn which(home: Option<&Path>, alias: &str) -> anyhow::Result<ExitCode
             s.dir.display()
         );
     };
-    outln!(
-        "{}",
-        s.dir
-            .join(project::SCOPE_DIR)
-            .join("packages")
-            .join(&p.path)
-            .display()
-    );
+    let at = s
+        .dir
+        .join(project::SCOPE_DIR)
+        .join("packages")
+        .join(&p.path);
+    if json {
+        outln!(
+            "{}",
+            serde_json::json!({ "alias": p.alias, "version": p.version, "platform": p.platform, "path": at })
+        );
+    } else {
+        outln!("{}", at.display());
+    }
     Ok(ExitCode::SUCCESS)
 }
 
