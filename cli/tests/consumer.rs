@@ -611,3 +611,51 @@ fn a_local_package_is_resolved_from_its_manifest_and_linked() {
     let err = w.fails("pub", "app", &["install"]);
     assert!(err.contains("nowhere/cairn.toml"), "{err}");
 }
+
+#[test]
+fn installs_running_at_once_in_one_project_take_turns() {
+    let w = World::new("together");
+    let id = w
+        .ok("pub", ".", &["id", "new"])
+        .lines()
+        .next()
+        .expect("id")
+        .to_owned();
+    big_package(&w, "src/big-1", "1.0.0");
+    w.ok("pub", ".", &["publish", "--path", "src/big-1"]);
+    w.curate("pub", "community", &id, &["libbig"]);
+    w.project(
+        "app",
+        &format!("[index]\ncurator = \"{id}:community\"\n\n[dependencies]\nlibbig = \"^1.0\"\n"),
+    );
+    w.ok("pub", "app", &["lock"]);
+    let children: Vec<_> = (0..6)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_cairn"))
+                .arg("--home")
+                .arg(w.path("pub"))
+                .args(["install", "--reinstall", "--quiet"])
+                .current_dir(w.path("app"))
+                .env_remove("CAIRN_HOME")
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().expect("wait");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(
+        w.ok("pub", "app", &["verify", "--installed"])
+            .contains("all files of 1 installed")
+    );
+    let left: Vec<_> = std::fs::read_dir(w.path("app/.cairn/trees"))
+        .expect("trees")
+        .collect();
+    assert_eq!(left.len(), 1, "one tree in use, nothing half-built left");
+}

@@ -1059,6 +1059,19 @@ pub fn install(
 ) -> Result<InstallReport, ProjectError> {
     let mut report = InstallReport::default();
     let t0 = std::time::Instant::now();
+    // One install at a time per project: another waits here rather than racing for the trees.
+    let scope_dir = dir.join(SCOPE_DIR);
+    std::fs::create_dir_all(&scope_dir)
+        .map_err(io(format!("cannot create `{}`", scope_dir.display())))?;
+    let guard = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(scope_dir.join("install.lock"))
+        .map_err(io("cannot open the project's install lock"))?;
+    guard
+        .lock()
+        .map_err(io("cannot take the project's install lock"))?;
     let mut picked = Vec::new();
     for p in &lock.packages {
         let (plat, a) = pick(p, platform)?;
@@ -1136,7 +1149,6 @@ pub fn install(
     let record =
         serde_json::to_vec_pretty(&tree).map_err(|e| ProjectError::Other(e.to_string()))?;
     let id = &blake3::hash(&record).to_hex()[..16];
-    let scope_dir = dir.join(SCOPE_DIR);
     let trees = scope_dir.join("trees");
     let link = scope_dir.join("packages");
     let current = std::fs::read_link(&link).ok();
