@@ -63,6 +63,14 @@ impl World {
         self.ok(home, ".", &["curate", "publish", name]);
     }
 
+    /// A new identity in `home` (created with these extra `id new` arguments); its ID.
+    fn identity(&self, home: &str, extra: &[&str]) -> String {
+        let mut args = vec!["id", "new"];
+        args.extend_from_slice(extra);
+        let out = self.ok(home, ".", &args);
+        out.lines().next().expect("an identity").to_owned()
+    }
+
     /// A package `name` at `version` in `dir` (with a `<name>.txt` file and `deps`, a
     /// `[dependencies]` table or nothing), published by `who` from `home`.
     fn package(&self, home: &str, who: &str, dir: &str, (name, version, deps): (&str, &str, &str)) {
@@ -122,12 +130,7 @@ fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
 fn a_consumer_locks_installs_and_is_refused_clearly() {
     let w = World::new("flow");
     // A publisher (also curating, in the same home).
-    let id = w
-        .ok("pub", ".", &["id", "new"])
-        .lines()
-        .next()
-        .expect("id")
-        .to_owned();
+    let id = w.identity("pub", &[]);
     w.write(
         "src/libbar-2.0/cairn.toml",
         "[package]\nname = \"libbar\"\nversion = \"2.0.0\"\n",
@@ -383,12 +386,7 @@ fn big_package(w: &World, dir: &str, version: &str) {
 #[allow(clippy::too_many_lines)] // One story, read in order.
 fn an_install_killed_at_any_moment_leaves_one_whole_tree_and_a_rerun_completes() {
     let w = World::new("crash");
-    let id = w
-        .ok("pub", ".", &["id", "new"])
-        .lines()
-        .next()
-        .expect("id")
-        .to_owned();
+    let id = w.identity("pub", &[]);
     big_package(&w, "src/big-1", "1.0.0");
     big_package(&w, "src/big-2", "2.0.0");
     for p in ["src/big-1", "src/big-2"] {
@@ -491,18 +489,8 @@ fn an_install_killed_at_any_moment_leaves_one_whole_tree_and_a_rerun_completes()
 #[test]
 fn layers_add_aliases_and_overrides_replace_one() {
     let w = World::new("layers");
-    let id = w
-        .ok("pub", ".", &["id", "new", "--petname", "me"])
-        .lines()
-        .next()
-        .expect("id")
-        .to_owned();
-    let fork = w
-        .ok("pub", ".", &["id", "new", "--petname", "fork"])
-        .lines()
-        .next()
-        .expect("id")
-        .to_owned();
+    let id = w.identity("pub", &["--petname", "me"]);
+    let fork = w.identity("pub", &["--petname", "fork"]);
     w.package("pub", "me", "src/libbar", ("libbar", "2.1.0", ""));
     let needs_bar = "\n[dependencies]\nlibbar = \"^2.0\"\n";
     w.package("pub", "me", "src/libfoo", ("libfoo", "1.0.0", needs_bar));
@@ -548,12 +536,7 @@ fn layers_add_aliases_and_overrides_replace_one() {
 #[test]
 fn a_local_package_is_resolved_from_its_manifest_and_linked() {
     let w = World::new("path");
-    let id = w
-        .ok("pub", ".", &["id", "new"])
-        .lines()
-        .next()
-        .expect("id")
-        .to_owned();
+    let id = w.identity("pub", &[]);
     w.package("pub", &id, "src/libbar", ("libbar", "2.1.0", ""));
     w.package("pub", &id, "src/libfoo", ("libfoo", "1.0.0", ""));
     w.curate("pub", "community", &id, &["libbar", "libfoo"]);
@@ -615,12 +598,7 @@ fn a_local_package_is_resolved_from_its_manifest_and_linked() {
 #[test]
 fn installs_running_at_once_in_one_project_take_turns() {
     let w = World::new("together");
-    let id = w
-        .ok("pub", ".", &["id", "new"])
-        .lines()
-        .next()
-        .expect("id")
-        .to_owned();
+    let id = w.identity("pub", &[]);
     big_package(&w, "src/big-1", "1.0.0");
     w.ok("pub", ".", &["publish", "--path", "src/big-1"]);
     w.curate("pub", "community", &id, &["libbig"]);
