@@ -349,6 +349,19 @@ fn a_consumer_locks_installs_and_is_refused_clearly() {
     let again: serde_json::Value =
         serde_json::from_str(&w.ok("pub", "app", &["gc", "--json"])).expect("json");
     assert_eq!(again["unpacked"], 0, "nothing more to free: {again}");
+    // An artifact file no row records (a publish cut short) is an orphan, and goes.
+    let orphan = w
+        .path("pub/artifacts")
+        .join(cairn_protocol::cid::Cid::of_raw(b"orphan").to_string());
+    std::fs::write(&orphan, b"orphan").expect("orphan");
+    let swept: serde_json::Value =
+        serde_json::from_str(&w.ok("pub", "app", &["gc", "--json"])).expect("json");
+    assert_eq!(swept["artifacts"], 1, "{swept}");
+    assert!(!orphan.exists());
+    assert!(
+        w.ok("pub", "app", &["verify", "--installed"])
+            .contains("as installed")
+    );
     // A project that is gone is forgotten.
     std::fs::remove_dir_all(w.path("ci-app")).expect("remove the project");
     let ci: serde_json::Value =
@@ -517,6 +530,14 @@ fn layers_add_aliases_and_overrides_replace_one() {
     let info: serde_json::Value =
         serde_json::from_str(&w.ok("pub", "app", &["info", "libbar", "--json"])).expect("json");
     assert_eq!(info["index"], format!("{fork}:libbar"));
+    // A bare version means exactly that version: `add` says so and shows the `^` form.
+    let out = w.run("pub", "app", &["add", "libfoo@1.0.0"]);
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("`libfoo@1.0.0` admits exactly version 1.0.0; for compatible versions (what cargo and npm read it as) write `libfoo@^1.0.0`"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Without the override, the curator's choice comes back (the lockfile is re-resolved).
     let manifest = String::from_utf8(w.read("app/cairn.toml")).expect("utf8");
     w.write(

@@ -109,8 +109,10 @@ pub fn gc(home: &mut Home, dry_run: bool) -> Result<GcReport, ProjectError> {
         }
     }
     let artifacts = home.dir().join("artifacts");
+    let mut counted = BTreeSet::new();
     for cid in home.store.artifacts().map_err(err)? {
         if !keep_artifacts.contains(&cid) {
+            counted.insert(cid);
             report.artifacts += 1;
             report.bytes += remove(&artifacts.join(cid.to_string()), dry_run)?;
             if !dry_run {
@@ -136,6 +138,18 @@ pub fn gc(home: &mut Home, dry_run: bool) -> Result<GcReport, ProjectError> {
                 continue;
             }
             let unpacked = dir.ends_with("unpacked") && !temporary && !keep.contains(&name);
+            // An artifact file no row records: left by a publish or import cut short.
+            let orphan = dir.ends_with("artifacts")
+                && !name.starts_with('.')
+                && name
+                    .parse::<Cid>()
+                    .ok()
+                    .is_none_or(|c| !keep_artifacts.contains(&c) && !counted.contains(&c));
+            if orphan && e.path().exists() {
+                report.artifacts += 1;
+                report.bytes += remove(&e.path(), dry_run)?;
+                continue;
+            }
             if temporary || unpacked {
                 if temporary {
                     report.temporary += 1;

@@ -119,6 +119,14 @@ pub(crate) fn add(home: Option<&Path>, args: &Add) -> anyhow::Result<ExitCode> {
         if c.is_none() {
             open.push(alias.to_owned());
         }
+        if let Some((v, caret)) = c
+            .and_then(|c| c.parse().ok())
+            .and_then(|c| super::publish::bare_version(&c))
+        {
+            eprintln!(
+                "warning: `{alias}@{v}` admits exactly version {v}; for compatible versions (what cargo and npm read it as) write `{alias}@{caret}`"
+            );
+        }
         set.push((alias.to_owned(), Some(c.unwrap_or("*").to_owned())));
     }
     let restore = |e: anyhow::Error| -> anyhow::Error {

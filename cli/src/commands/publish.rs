@@ -116,13 +116,22 @@ fn warn_bare_versions(
     >,
 ) {
     for (alias, d) in deps {
-        if let cairn_protocol::version::Constraint::Exact(v) = &d.constraint {
-            let caret = format!("^{v}");
-            if caret.parse::<cairn_protocol::version::Constraint>().is_ok() {
-                eprintln!(
-                    "warning: `{alias} = \"{v}\"` admits exactly version {v}; for compatible versions (what cargo and npm read it as) write `{alias} = \"{caret}\"`"
-                );
-            }
+        if let Some((v, caret)) = bare_version(&d.constraint) {
+            eprintln!(
+                "warning: `{alias} = \"{v}\"` admits exactly version {v}; for compatible versions (what cargo and npm read it as) write `{alias} = \"{caret}\"`"
+            );
         }
     }
+}
+
+/// For a bare version constraint, the version and its `^` form.
+pub(crate) fn bare_version(c: &cairn_protocol::version::Constraint) -> Option<(String, String)> {
+    let cairn_protocol::version::Constraint::Exact(v) = c else {
+        return None;
+    };
+    let caret = format!("^{v}");
+    caret
+        .parse::<cairn_protocol::version::Constraint>()
+        .is_ok()
+        .then(|| (v.to_string(), caret))
 }
