@@ -69,6 +69,9 @@ fn a_real_resolution_and_a_real_conflict() {
     // log 0.3.9 depends on log ^0.4 (the "semver trick"): flat resolution cannot, and says so.
     match resolve(&index, &req("log", "0.3.9"), &BTreeMap::new()) {
         Err(ResolveError::NoSolution { report }) => {
+            // The whole report on real data, reviewed: intervals in the native grammar, each
+            // origin named once.
+            insta::assert_snapshot!("cargo_log_semver_trick", report);
             assert!(report.contains("log 0.3.9"), "{report}");
             assert!(report.contains("depends on log ^0.4"), "{report}");
             assert!(

@@ -37,7 +37,10 @@ pub(crate) trait Facts {
 pub(crate) fn report(tree: Tree, facts: &dyn Facts) -> String {
     let hints = hints(&tree, facts);
     let tree = collapse(tree, facts);
-    let formatter = Words { facts };
+    let formatter = Words {
+        facts,
+        named_origin: std::cell::RefCell::default(),
+    };
     let mut text = DefaultStringReporter::report_with_formatter(&tree, &formatter);
     text = format!("cannot resolve against {}:\n{text}", facts.index());
     for h in hints {
@@ -58,9 +61,19 @@ fn named(pkg: &Pkg, text: &str) -> String {
 
 struct Words<'a> {
     facts: &'a dyn Facts,
+    /// Aliases whose origin the report has already named: it is said once per package.
+    named_origin: std::cell::RefCell<std::collections::BTreeSet<String>>,
 }
 
 impl Words<'_> {
+    /// Where `alias`'s facts come from, the first time the report mentions it; then nothing.
+    fn first_origin(&self, alias: &str) -> Option<String> {
+        self.named_origin
+            .borrow_mut()
+            .insert(alias.to_owned())
+            .then(|| self.facts.origin_of(alias))
+    }
+
     /// `pkg` restricted to `set`, naming the known versions when there are few.
     fn subject(&self, pkg: &Pkg, set: &Ranges<Version>) -> String {
         let Pkg::Dep { alias, .. } = pkg else {
@@ -131,10 +144,12 @@ impl Words<'_> {
                     have.push_str("; yanked: ");
                     have.push_str(&yanked.join(", "));
                 }
+                let place = self
+                    .first_origin(alias)
+                    .map_or_else(String::new, |o| format!(" in {o}"));
                 format!(
-                    "no version of {} is available in {} ({have})",
+                    "no version of {} is available{place} ({have})",
                     named(pkg, &format!("matching {}", set_text(set))),
-                    self.facts.origin_of(alias),
                 )
             }
             External::FromDependencyOf(Pkg::Root, set, dep, dep_set) => {
@@ -144,12 +159,14 @@ impl Words<'_> {
                 )
             }
             External::FromDependencyOf(pkg, set, dep, dep_set) => {
-                let origin = match pkg {
-                    Pkg::Dep { alias, .. } => self.facts.origin_of(alias),
+                let per = match pkg {
+                    Pkg::Dep { alias, .. } => self
+                        .first_origin(alias)
+                        .map_or_else(String::new, |o| format!(" (per {o})")),
                     Pkg::Root => String::new(),
                 };
                 format!(
-                    "{} (per {origin}) depends on {}",
+                    "{}{per} depends on {}",
                     self.subject(pkg, set),
                     named(dep, &self.written(pkg, set, dep, dep_set))
                 )
