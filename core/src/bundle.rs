@@ -318,7 +318,12 @@ pub fn export_many(
         });
         blocks.extend(chunks);
     }
-    let manifest = profile::encode_record(&manifest_value(&listed, None, &carried))?;
+    write_bundle(&manifest_value(&listed, None, &carried), blocks)
+}
+
+/// The CAR of a bundle: the manifest as its root, then each block once.
+fn write_bundle(manifest: &Value, blocks: Vec<(Cid, Vec<u8>)>) -> Result<Vec<u8>, BundleError> {
+    let manifest = profile::encode_record(manifest)?;
     let root = Cid::of_record(&manifest);
     let mut all = vec![(root, manifest)];
     let mut seen = BTreeSet::new();
@@ -437,7 +442,9 @@ fn check_identity_named(named: &str, envelopes: &[Vec<u8>]) -> Result<(), Bundle
 }
 
 /// An identity's portable file: the bundle of its identity log, with its sealed key file as a
-/// block named by the manifest's `keys` link.
+/// block named by the manifest's `keys` link, and the indexes the identity owns (with the
+/// identity logs of their co-signers), so that a second machine continues them rather than
+/// starting them again. The owner's identity log is listed first.
 pub fn export_with_keys(
     store: &Store,
     id: &IdentityId,
@@ -449,20 +456,47 @@ pub fn export_with_keys(
         return Err(BundleError::Unknown(log));
     }
     let keys_cid = Cid::of_record(key_file);
-    let logs = vec![BundledLog {
-        log,
-        kind: "identity".into(),
-        revisions: envs.iter().map(|e| Cid::of_record(e)).collect(),
-    }];
-    let manifest = profile::encode_record(&manifest_value(&logs, Some(keys_cid), &[]))?;
-    let root = Cid::of_record(&manifest);
-    let mut blocks = vec![(root, manifest), (keys_cid, key_file.to_vec())];
-    blocks.extend(envs.into_iter().map(|e| (Cid::of_record(&e), e)));
-    Ok(car::write(&[root], &blocks))
+    let mut blocks: Vec<(Cid, Vec<u8>)> = vec![(keys_cid, key_file.to_vec())];
+    let mut logs = Vec::new();
+    let mut add = |log: &str, kind: &str, envs: Vec<Vec<u8>>, blocks: &mut Vec<(Cid, Vec<u8>)>| {
+        logs.push(BundledLog {
+            log: log.to_owned(),
+            kind: kind.to_owned(),
+            revisions: envs.iter().map(|e| Cid::of_record(e)).collect(),
+        });
+        blocks.extend(envs.into_iter().map(|e| (Cid::of_record(&e), e)));
+    };
+    add(&log, "identity", envs, &mut blocks);
+    let owned = store.logs_with_prefix(&format!("{id}:"))?;
+    let mut cosigners = BTreeSet::new();
+    for index in &owned {
+        cosigners.extend(store.signers(index)?.into_iter().filter(|s| s != id));
+    }
+    for other in &cosigners {
+        let o = other.to_string();
+        add(&o, "identity", store.envelopes(&o)?, &mut blocks);
+    }
+    for index in &owned {
+        let Some(kind) = store.head_kind(index)? else {
+            continue;
+        };
+        add(index, &kind, store.envelopes(index)?, &mut blocks);
+        if kind == "version-index"
+            && let Some(tip) = store.index_tip::<VersionIndex>(index)?
+        {
+            for e in tip.state.releases() {
+                if let Some(bytes) = store.block(&e.release)? {
+                    blocks.push((e.release, bytes));
+                }
+            }
+        }
+    }
+    write_bundle(&manifest_value(&logs, Some(keys_cid), &[]), blocks)
 }
 
-/// Imports an identity file: verifies and stores its identity log; returns the identity and its
-/// sealed key file (the caller checks the passphrase before writing it).
+/// Imports an identity file: verifies and stores its identity log and the indexes it carries
+/// (all or nothing); returns the identity and its sealed key file (the caller checks the
+/// passphrase before writing it).
 pub fn import_with_keys(
     store: &mut Store,
     data: &[u8],
@@ -479,24 +513,27 @@ pub fn import_with_keys(
             "this bundle carries no key file (use `cairn import` for logs)".into(),
         )
     })?;
-    let [l] = logs.as_slice() else {
+    let Some(first) = logs.first().filter(|l| l.kind == "identity") else {
         return Err(BundleError::Manifest(
-            "an identity file holds exactly one identity log".into(),
+            "an identity file lists the identity whose keys it carries first".into(),
         ));
     };
-    if l.kind != "identity" {
-        return Err(BundleError::Manifest(
-            "an identity file holds an identity log".into(),
-        ));
-    }
-    let envs = l
-        .revisions
+    let owner = first.log.clone();
+    if let Some(other) = logs
         .iter()
-        .map(|c| blocks.get(c).cloned().ok_or(BundleError::MissingBlock(*c)))
-        .collect::<Result<Vec<_>, _>>()?;
-    let report = store.import_identity(&envs)?;
-    let id: IdentityId = report
-        .log
+        .find(|l| l.kind != "identity" && !l.log.starts_with(&format!("{owner}:")))
+    {
+        return Err(BundleError::Manifest(format!(
+            "an identity file carries only the indexes of `{owner}`, not `{}`",
+            other.log
+        )));
+    }
+    let reports = store.immediate(|store| import_logs(store, &logs, &blocks))?;
+    let id: IdentityId = reports
+        .iter()
+        .find(|r| r.log == owner)
+        .map(|r| r.log.clone())
+        .unwrap_or(owner)
         .parse()
         .map_err(|e| BundleError::Manifest(format!("{e}")))?;
     let key_file = blocks

@@ -648,6 +648,11 @@ impl Home {
         )?)
     }
 
+    /// The indexes `id` owns that this home holds (`<id>:<name>`), sorted.
+    pub fn indexes_of(&self, id: &IdentityId) -> Result<Vec<String>, HomeError> {
+        Ok(self.store.logs_with_prefix(&format!("{id}:"))?)
+    }
+
     /// Imports an identity file written by [`Home::export_identity`]: verifies the identity log,
     /// checks the passphrase opens the key file and that it holds that identity's keys, then
     /// stores both. Refuses to overwrite keys already here.

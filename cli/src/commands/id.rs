@@ -244,7 +244,8 @@ fn keys_command(home: &mut Home, cmd: Command) -> anyhow::Result<()> {
                 other => other.with_context(|| format!("failed to write `{}`", out.display()))?,
             }
             eprintln!(
-                "wrote {id} (identity log and sealed keys) to `{}`",
+                "wrote {id} ({}) to `{}`",
+                carried(home, &id)?,
                 out.display()
             );
         }
@@ -368,4 +369,21 @@ pub(crate) fn run(home: Option<&Path>, cmd: Command) -> anyhow::Result<ExitCode>
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What an identity file of `id` carries, in words.
+fn carried(home: &Home, id: &cairn_protocol::identity::IdentityId) -> anyhow::Result<String> {
+    let indexes: Vec<String> = home
+        .indexes_of(id)?
+        .iter()
+        .map(|i| i.split_once(':').map_or(i.as_str(), |(_, n)| n).to_owned())
+        .collect();
+    Ok(match indexes.len() {
+        0 => "identity log and sealed keys".to_owned(),
+        1 => format!("identity log, sealed keys and its index {}", indexes[0]),
+        n => format!(
+            "identity log, sealed keys and its {n} indexes: {}",
+            indexes.join(", ")
+        ),
+    })
 }
