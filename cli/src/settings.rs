@@ -112,21 +112,7 @@ pub(crate) fn keygen(salt: u64) -> impl FnMut() -> Result<SecretKey, KeyError> {
 
 /// Resolves `NAME` or `IDENTITY:NAME` (IDENTITY may be a petname).
 pub(crate) fn index_name(home: &Home, text: &str, me: Option<&str>) -> anyhow::Result<IndexName> {
-    match text.split_once(':') {
-        Some((who, name)) => {
-            let id = home.resolve(Some(who))?;
-            Ok(IndexName::new(
-                id,
-                name.parse()
-                    .with_context(|| format!("`{name}` is not a package name"))?,
-            ))
-        }
-        None => Ok(IndexName::new(
-            home.resolve(me)?,
-            text.parse()
-                .with_context(|| format!("`{text}` is not a package name"))?,
-        )),
-    }
+    cairn_core::project::index_name_of(home, text, me).map_err(anyhow::Error::msg)
 }
 
 /// A log named by an index (`NAME`, `IDENTITY:NAME`) or an identity (petname or ID).

@@ -268,21 +268,26 @@ fn requirements(project: &Project) -> Vec<Dependency> {
         .collect()
 }
 
-/// Resolves `IDENTITY:NAME` (the identity may be a petname) or, for the default identity,
-/// `NAME`.
+/// Resolves `IDENTITY:NAME` (the identity may be a petname) or `NAME`, an index of `me` (the
+/// default identity when `None`).
 ///
 /// # Errors
 /// When the identity is unknown or the name invalid.
-pub fn index_name(home: &Home, text: &str) -> Result<IndexName, String> {
+pub fn index_name_of(home: &Home, text: &str, me: Option<&str>) -> Result<IndexName, String> {
     let (who, name) = match text.split_once(':') {
         Some((who, name)) => (Some(who), name),
-        None => (None, text),
+        None => (me, text),
     };
     let id = home.resolve(who).map_err(|e| e.to_string())?;
     let name = name
         .parse()
         .map_err(|e| format!("`{name}` is not a package name: {e}"))?;
     Ok(IndexName::new(id, name))
+}
+
+/// [`index_name_of`] for the default identity.
+fn index_name(home: &Home, text: &str) -> Result<IndexName, String> {
+    index_name_of(home, text, None)
 }
 
 /// A local package under development (a `path` dependency), read from its own `cairn.toml`.
