@@ -76,6 +76,16 @@ impl AtomicFile {
     }
 }
 
+impl io::Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.temp.as_file_mut().write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.temp.as_file_mut().flush()
+    }
+}
+
 /// Writes `bytes` to `path` atomically (see the module documentation).
 pub fn write(path: &Path, bytes: &[u8], access: Access, fault_step: &str) -> io::Result<()> {
     let mut f = AtomicFile::create(path, access)?;
@@ -92,7 +102,7 @@ fn parent(path: &Path) -> &Path {
 
 /// Makes a rename in `dir` durable. Directories cannot be opened for syncing everywhere; where
 /// they cannot, the rename is as durable as the platform makes it.
-fn sync_dir(dir: &Path) -> io::Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     #[cfg(unix)]
     std::fs::File::open(dir)?.sync_all()?;
     #[cfg(not(unix))]

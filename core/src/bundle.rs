@@ -3,7 +3,9 @@
 //!
 //! Normative text: `spec/11-bundles.md`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
 
 use cairn_protocol::cid::Cid;
 use cairn_protocol::codec::{Map, Value};
@@ -14,6 +16,7 @@ use cairn_protocol::name::IndexName;
 use cairn_protocol::profile::{self, Fields, RecordError};
 use thiserror::Error;
 
+use crate::artifact::{Staged, Stager};
 use crate::car::{self, CarError};
 use crate::store::{ImportReport, Store, StoreError};
 
@@ -53,6 +56,9 @@ pub enum BundleError {
     /// The store refused something (the message names the log, seq and rule).
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The bundle could not be written.
+    #[error("cannot write the bundle: {0}")]
+    Write(#[source] std::io::Error),
     /// The log to export is not here.
     #[error("`{0}` is not in this home")]
     Unknown(String),
@@ -70,6 +76,7 @@ impl BundleError {
             BundleError::Store(StoreError::Rollback { .. }) => "chain-rollback",
             BundleError::Store(_) => "bundle-store",
             BundleError::Unknown(_) => "bundle-unknown-log",
+            BundleError::Write(_) => "bundle-write",
         }
     }
 }
@@ -165,9 +172,6 @@ fn manifest_value(logs: &[BundledLog], keys: Option<Cid>, artifacts: &[BundledAr
     Value::Map(m)
 }
 
-/// Keeps a carried artifact whose bytes were checked against its CID.
-pub type KeepArtifact<'a> = dyn FnMut(&mut Store, Cid, &[u8]) -> Result<(), BundleError> + 'a;
-
 type Manifest = (Vec<BundledLog>, Option<Cid>, Vec<BundledArtifact>);
 
 fn link(v: Value, what: &str) -> Result<Cid, BundleError> {
@@ -247,16 +251,22 @@ fn parse_manifest(bytes: &[u8]) -> Result<Manifest, BundleError> {
 
 /// Writes the bundle of an index (version or package) or identity held in `store`.
 pub fn export(store: &Store, log: &str) -> Result<Vec<u8>, BundleError> {
-    export_many(store, &[log.to_owned()], &[])
+    let mut out = Vec::new();
+    export_many(store, &[log.to_owned()], &[], &mut out)?;
+    Ok(out)
 }
 
-/// Writes one bundle of several logs held in `store`, carrying `artifacts` (CID and bytes,
-/// already checked) as chunks.
+/// Writes to `out` one bundle of several logs held in `store`, carrying the artifacts named
+/// (each a CID and the file holding it) as chunks; returns the bytes written. Each artifact is
+/// read twice, a chunk at a time: once to list its chunks (and check its CID), once to write
+/// them (each checked again), so memory stays the same whatever the artifacts' sizes. Refused,
+/// before anything is written, when the bundle would pass the size a CAR may have.
 pub fn export_many(
     store: &Store,
     logs: &[String],
-    artifacts: &[(Cid, Vec<u8>)],
-) -> Result<Vec<u8>, BundleError> {
+    artifacts: &[(Cid, PathBuf)],
+    out: &mut impl Write,
+) -> Result<u64, BundleError> {
     let mut blocks: Vec<(Cid, Vec<u8>)> = Vec::new();
     let mut listed = Vec::new();
     let mut identities: BTreeSet<IdentityId> = BTreeSet::new();
@@ -306,82 +316,179 @@ pub fn export_many(
         }
     }
     let mut carried = Vec::new();
-    for (cid, bytes) in artifacts {
-        let chunks: Vec<(Cid, Vec<u8>)> = bytes
-            .chunks(CHUNK)
-            .map(|c| (Cid::of_raw(c), c.to_vec()))
-            .collect();
+    let mut total: u64 = blocks.iter().map(|(_, b)| b.len() as u64 + 48).sum();
+    for (cid, path) in artifacts {
+        let mut chunks = Vec::new();
+        let mut whole = blake3::Hasher::new();
+        let size = for_each_chunk(path, |chunk| {
+            whole.update(chunk);
+            chunks.push(Cid::of_raw(chunk));
+            Ok(())
+        })?;
+        if whole.finalize().as_bytes() != cid.digest() {
+            return Err(BundleError::Manifest(format!(
+                "the artifact held at `{}` does not match its CID; delete it and import it again",
+                path.display()
+            )));
+        }
+        total += size + 48 * chunks.len() as u64;
         carried.push(BundledArtifact {
             cid: *cid,
-            size: bytes.len() as u64,
-            chunks: chunks.iter().map(|(c, _)| *c).collect(),
+            size,
+            chunks,
         });
-        blocks.extend(chunks);
     }
-    write_bundle(&manifest_value(&listed, None, &carried), blocks)
+    if total > car::MAX_TOTAL as u64 {
+        return Err(CarError::TooLarge.into());
+    }
+    let manifest = profile::encode_record(&manifest_value(&listed, None, &carried))?;
+    let (mut car, mut seen) = start_bundle(&manifest, out)?;
+    for (cid, bytes) in blocks {
+        if seen.insert(cid) {
+            car.block(&cid, &bytes).map_err(BundleError::Write)?;
+        }
+    }
+    for ((_, path), a) in artifacts.iter().zip(&carried) {
+        let mut expected = a.chunks.iter();
+        for_each_chunk(path, |chunk| {
+            let cid = Cid::of_raw(chunk);
+            if expected.next() != Some(&cid) {
+                return Err(BundleError::Manifest(format!(
+                    "the artifact held at `{}` changed while it was exported; export again",
+                    path.display()
+                )));
+            }
+            if seen.insert(cid) {
+                car.block(&cid, chunk).map_err(BundleError::Write)?;
+            }
+            Ok(())
+        })?;
+    }
+    Ok(car.finish().1)
+}
+
+/// Calls `f` on each chunk of the file at `path`, in order; returns the file's size.
+fn for_each_chunk(
+    path: &Path,
+    mut f: impl FnMut(&[u8]) -> Result<(), BundleError>,
+) -> Result<u64, BundleError> {
+    let io = |cause| StoreError::Io {
+        path: path.to_path_buf(),
+        cause,
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut buf = vec![0u8; CHUNK];
+    let mut size = 0u64;
+    loop {
+        let mut filled = 0;
+        while filled < CHUNK {
+            match file.read(&mut buf[filled..]).map_err(io)? {
+                0 => break,
+                n => filled += n,
+            }
+        }
+        if filled == 0 {
+            return Ok(size);
+        }
+        f(&buf[..filled])?;
+        size += filled as u64;
+        if filled < CHUNK {
+            return Ok(size);
+        }
+    }
+}
+
+/// Starts the CAR of a bundle: the header and the manifest, its root; returns the writer and
+/// the blocks written.
+fn start_bundle<W: Write>(
+    manifest: &[u8],
+    out: W,
+) -> Result<(car::Writer<W>, BTreeSet<Cid>), BundleError> {
+    let root = Cid::of_record(manifest);
+    let mut car = car::Writer::new(out, &[root]).map_err(BundleError::Write)?;
+    car.block(&root, manifest).map_err(BundleError::Write)?;
+    Ok((car, BTreeSet::from([root])))
 }
 
 /// The CAR of a bundle: the manifest as its root, then each block once.
 fn write_bundle(manifest: &Value, blocks: Vec<(Cid, Vec<u8>)>) -> Result<Vec<u8>, BundleError> {
     let manifest = profile::encode_record(manifest)?;
-    let root = Cid::of_record(&manifest);
-    let mut all = vec![(root, manifest)];
-    let mut seen = BTreeSet::new();
+    let (mut car, mut seen) = start_bundle(&manifest, Vec::new())?;
     for (cid, bytes) in blocks {
         if seen.insert(cid) {
-            all.push((cid, bytes));
+            car.block(&cid, &bytes).map_err(BundleError::Write)?;
         }
     }
-    Ok(car::write(&[root], &all))
+    Ok(car.finish().0)
 }
 
 /// Reads a bundle and imports each log in order (identities first), verifying everything, in one
 /// transaction: a log that fails leaves the store as it was before the bundle, and the error
-/// names it.
+/// names it. The bundle is read from `input` section by section and its blocks are read again
+/// when they are needed: memory holds one log's revisions at a time, never the whole bundle.
 ///
-/// Carried artifacts are handed to `keep` first (reassembled from their chunks and checked
-/// against their CID and size): they are content-addressed, so keeping one is harmless even if
-/// a log is then refused.
-pub fn import(
+/// Carried artifacts are reassembled from their chunks into `artifacts` (the home's artifact
+/// directory), checked against their CID and size, and kept first: they are content-addressed,
+/// so keeping one is harmless even if a log is then refused (`cairn gc` removes it).
+pub fn import<R: Read + Seek>(
     store: &mut Store,
-    data: &[u8],
-    keep: &mut KeepArtifact<'_>,
+    input: R,
+    artifacts: &Path,
 ) -> Result<Vec<ImportReport>, BundleError> {
-    let (roots, blocks) = car::read(data)?;
-    let [root] = roots.as_slice() else {
+    let mut car = car::Indexed::new(input)?;
+    let (logs, _, carried) = parse_manifest(&root_manifest(&mut car)?)?;
+    for a in &carried {
+        let staged = reassemble(&mut car, a, artifacts)?;
+        staged.keep(store, artifacts)?;
+    }
+    store.immediate(|store| import_logs(store, &logs, &mut car))
+}
+
+/// The manifest block of a bundle: the CAR's single root.
+fn root_manifest<R: Read + Seek>(car: &mut car::Indexed<R>) -> Result<Vec<u8>, BundleError> {
+    let [root] = *car.roots() else {
         return Err(BundleError::Manifest(format!(
             "a bundle has one root, this CAR has {}",
-            roots.len()
+            car.roots().len()
         )));
     };
-    let blocks: BTreeMap<Cid, Vec<u8>> = blocks.into_iter().collect();
-    let manifest = blocks.get(root).ok_or(BundleError::MissingBlock(*root))?;
-    let (logs, _, artifacts) = parse_manifest(manifest)?;
-    for a in &artifacts {
-        let mut bytes = Vec::new();
-        for c in &a.chunks {
-            let chunk = blocks.get(c).ok_or(BundleError::MissingBlock(*c))?;
-            if bytes.len() as u64 + chunk.len() as u64 > a.size {
-                break;
-            }
-            bytes.extend_from_slice(chunk);
+    car.get(&root)?.ok_or(BundleError::MissingBlock(root))
+}
+
+/// Writes a carried artifact's chunks, in order, to a temporary file in `dir`; refused unless
+/// they concatenate to exactly its size and CID.
+fn reassemble<R: Read + Seek>(
+    car: &mut car::Indexed<R>,
+    a: &BundledArtifact,
+    dir: &Path,
+) -> Result<Staged, BundleError> {
+    let io = |cause| StoreError::Io {
+        path: dir.to_path_buf(),
+        cause,
+    };
+    let mut out = Stager::new(dir).map_err(io)?;
+    for c in &a.chunks {
+        let chunk = car.get(c)?.ok_or(BundleError::MissingBlock(*c))?;
+        if out.written() + chunk.len() as u64 > a.size {
+            break;
         }
-        if bytes.len() as u64 != a.size || !a.cid.matches(&bytes) {
-            return Err(BundleError::Manifest(format!(
-                "artifact {}: its chunks do not concatenate to its CID and size",
-                a.cid
-            )));
-        }
-        keep(store, a.cid, &bytes)?;
+        out.write_all(&chunk).map_err(io)?;
     }
-    store.immediate(|store| import_logs(store, &logs, &blocks))
+    let staged = out.finish().map_err(io)?;
+    if staged.artifact().size != a.size || staged.artifact().cid != a.cid {
+        return Err(BundleError::Manifest(format!(
+            "artifact {}: its chunks do not concatenate to its CID and size",
+            a.cid
+        )));
+    }
+    Ok(staged)
 }
 
 /// Imports the manifest's logs, identities first.
-fn import_logs(
+fn import_logs<R: Read + Seek>(
     store: &mut Store,
     logs: &[BundledLog],
-    blocks: &BTreeMap<Cid, Vec<u8>>,
+    car: &mut car::Indexed<R>,
 ) -> Result<Vec<ImportReport>, BundleError> {
     let mut reports = Vec::new();
     for kind in ["identity", "version-index", "package-index"] {
@@ -389,7 +496,7 @@ fn import_logs(
             let envs = l
                 .revisions
                 .iter()
-                .map(|c| blocks.get(c).cloned().ok_or(BundleError::MissingBlock(*c)))
+                .map(|c| car.get(c)?.ok_or(BundleError::MissingBlock(*c)))
                 .collect::<Result<Vec<_>, _>>()?;
             let report = if kind == "identity" {
                 check_identity_named(&l.log, &envs)?;
@@ -403,8 +510,8 @@ fn import_logs(
                     let r = store.import_index::<VersionIndex>(&name, &envs)?;
                     if let Some(tip) = store.index_tip::<VersionIndex>(&l.log)? {
                         for e in tip.state.releases() {
-                            if let Some(bytes) = blocks.get(&e.release) {
-                                store.put_block(&e.release, bytes)?;
+                            if let Some(bytes) = car.get(&e.release)? {
+                                store.put_block(&e.release, &bytes)?;
                             }
                         }
                     }
@@ -501,13 +608,8 @@ pub fn import_with_keys(
     store: &mut Store,
     data: &[u8],
 ) -> Result<(IdentityId, Vec<u8>), BundleError> {
-    let (roots, blocks) = car::read(data)?;
-    let [root] = roots.as_slice() else {
-        return Err(BundleError::Manifest("a bundle has one root".into()));
-    };
-    let blocks: BTreeMap<Cid, Vec<u8>> = blocks.into_iter().collect();
-    let (logs, keys, _) =
-        parse_manifest(blocks.get(root).ok_or(BundleError::MissingBlock(*root))?)?;
+    let mut car = car::Indexed::new(std::io::Cursor::new(data))?;
+    let (logs, keys, _) = parse_manifest(&root_manifest(&mut car)?)?;
     let keys = keys.ok_or_else(|| {
         BundleError::Manifest(
             "this bundle carries no key file (use `cairn import` for logs)".into(),
@@ -528,7 +630,7 @@ pub fn import_with_keys(
             other.log
         )));
     }
-    let reports = store.immediate(|store| import_logs(store, &logs, &blocks))?;
+    let reports = store.immediate(|store| import_logs(store, &logs, &mut car))?;
     let id: IdentityId = reports
         .iter()
         .find(|r| r.log == owner)
@@ -536,10 +638,7 @@ pub fn import_with_keys(
         .unwrap_or(owner)
         .parse()
         .map_err(|e| BundleError::Manifest(format!("{e}")))?;
-    let key_file = blocks
-        .get(&keys)
-        .cloned()
-        .ok_or(BundleError::MissingBlock(keys))?;
+    let key_file = car.get(&keys)?.ok_or(BundleError::MissingBlock(keys))?;
     Ok((id, key_file))
 }
 
@@ -597,7 +696,12 @@ mod tests {
             (&mallory.id().to_string(), "identity", &mallory.envelopes),
             (&index.to_string(), "version-index", &[bad]),
         ]);
-        let err = import(&mut store, &car, &mut |_, _, _| Ok(())).expect_err("refused");
+        let err = import(
+            &mut store,
+            std::io::Cursor::new(&car),
+            &tmp.path().join("artifacts"),
+        )
+        .expect_err("refused");
         assert!(
             matches!(err, BundleError::Store(StoreError::Chain { .. })),
             "{err}"
@@ -616,7 +720,12 @@ mod tests {
         let mut store = Store::open(tmp.path()).expect("store");
         let (lucy, other) = (Person::new(1), Person::new(2));
         let car = bundle(&[(&other.id().to_string(), "identity", &lucy.envelopes)]);
-        let err = import(&mut store, &car, &mut |_, _, _| Ok(())).expect_err("misnamed");
+        let err = import(
+            &mut store,
+            std::io::Cursor::new(&car),
+            &tmp.path().join("artifacts"),
+        )
+        .expect_err("misnamed");
         assert_eq!(err.code(), "bundle-manifest");
         assert!(err.to_string().contains(&lucy.id().to_string()), "{err}");
         assert!(store.head(&lucy.id().to_string()).expect("head").is_none());

@@ -11,14 +11,11 @@ use cairn_protocol::name::IndexName;
 use cairn_protocol::signed::Signed;
 
 use cairn_protocol::cid::Cid;
-use sha2::Digest as _;
 
-use crate::atomic::{self, Access};
 use crate::bundle::{self, BundleError};
 use crate::home::Home;
 use crate::keys::KeyRing;
 use crate::publish::{self, PublishError};
-use crate::store::StoreError;
 use crate::store::{ImportReport, Outcome};
 
 /// A bundle of `log` (an index or an identity) with everything needed to verify it.
@@ -26,57 +23,34 @@ pub fn export(home: &Home, log: &str) -> Result<Vec<u8>, BundleError> {
     bundle::export(&home.store, log)
 }
 
-/// Verifies and stores a bundle's logs; reports what happened to each.
-pub fn import(home: &mut Home, data: &[u8]) -> Result<Vec<ImportReport>, BundleError> {
+/// Verifies and stores a bundle's logs (and keeps the artifacts it carries); reports what
+/// happened to each log. The bundle is read from `input` as it is needed, never held whole.
+pub fn import(
+    home: &mut Home,
+    input: impl std::io::Read + std::io::Seek,
+) -> Result<Vec<ImportReport>, BundleError> {
     let dir = home.dir().join("artifacts");
-    bundle::import(&mut home.store, data, &mut |store, cid, bytes| {
-        keep_artifact(store, &dir, cid, bytes)
-    })
+    bundle::import(&mut home.store, input, &dir)
 }
 
-/// Stores a checked artifact under `artifacts/<cid>` (atomically) and records it.
-fn keep_artifact(
-    store: &mut crate::store::Store,
-    dir: &std::path::Path,
-    cid: Cid,
-    bytes: &[u8],
-) -> Result<(), BundleError> {
-    let path = dir.join(cid.to_string());
-    if !(path.is_file() && store.has_artifact(&cid)?) {
-        atomic::write(&path, bytes, Access::Public, "import:artifact")
-            .map_err(|cause| StoreError::Io { path, cause })?;
-    }
-    let sha: [u8; 32] = sha2::Sha256::digest(bytes).into();
-    store.put_artifact(&cid, bytes.len() as u64, &sha)?;
-    Ok(())
-}
-
-/// One bundle of several logs (indexes or identities) and the artifacts named, read from this
-/// home and checked against their CIDs before they go in.
+/// Writes to `out` one bundle of several logs (indexes or identities) and the artifacts named,
+/// read from this home and checked against their CIDs as they go in; returns the bytes written.
 ///
 /// # Errors
-/// When a log is not held, or an artifact is not held or does not match its CID.
+/// When a log is not held, an artifact is not held or does not match its CID, or the bundle
+/// would be larger than a CAR may be.
 pub fn export_with_artifacts(
     home: &Home,
     logs: &[String],
     artifacts: &[Cid],
-) -> Result<Vec<u8>, BundleError> {
-    let mut carried = Vec::new();
-    for cid in artifacts {
-        let path = home.dir().join("artifacts").join(cid.to_string());
-        let bytes = std::fs::read(&path).map_err(|cause| StoreError::Io {
-            path: path.clone(),
-            cause,
-        })?;
-        if !cid.matches(&bytes) {
-            return Err(BundleError::Manifest(format!(
-                "the artifact held at `{}` does not match its CID; delete it and import it again",
-                path.display()
-            )));
-        }
-        carried.push((*cid, bytes));
-    }
-    bundle::export_many(&home.store, logs, &carried)
+    out: &mut impl std::io::Write,
+) -> Result<u64, BundleError> {
+    let dir = home.dir().join("artifacts");
+    let carried: Vec<(Cid, std::path::PathBuf)> = artifacts
+        .iter()
+        .map(|c| (*c, crate::artifact::path_in(&dir, c)))
+        .collect();
+    bundle::export_many(&home.store, logs, &carried, out)
 }
 
 /// The artifacts every release of a version index held here offers (none for other logs).

@@ -1,9 +1,9 @@
 //! `cairn-core`: Cairn's state and effects.
 //!
-//! Today it holds the two pieces every later part builds on: checking that a block's bytes are
-//! what its CID names ([`block`]), and the typed JSON form used to show records to people and
-//! to write test vectors ([`json`]). The SQLite store, chain verification, curation, resolution
-//! and networking arrive here as their issues land.
+//! It holds the home (a SQLite [`store`] of verified logs and blocks, artifacts on disk, keys),
+//! verification ([`verify`], [`block`]), publishing and curation ([`publish`], [`curate`]),
+//! resolution ([`resolve`]), the consumer's project, lockfile and installs ([`project`],
+//! [`lockfile`]), and moving logs and artifacts between homes ([`bundle`], [`exchange`]).
 //!
 //! ```
 //! use cairn_core::block::{Block, verify_block};
@@ -16,6 +16,7 @@
 //! # Ok::<(), cairn_core::block::BlockError>(())
 //! ```
 
+pub mod artifact;
 pub mod atomic;
 pub mod block;
 pub mod blocks;

@@ -112,7 +112,7 @@ fn run_writer(
             for k in 1..=GAMMA {
                 let car = &gamma.1[k as usize - 1];
                 for _ in 0..2 {
-                    cairn_core::exchange::import(&mut home, car)
+                    cairn_core::exchange::import(&mut home, std::io::Cursor::new(car))
                         .unwrap_or_else(|e| panic!("import gamma {k}: {e}"));
                     *done_ops += 1;
                 }

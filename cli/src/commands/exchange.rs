@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use cairn_core::atomic::Access;
+use std::io::Write as _;
+
+use cairn_core::atomic::{Access, AtomicFile};
 use cairn_core::exchange;
 use cairn_core::home::Home;
 use cairn_core::store::{ImportReport, Outcome};
@@ -40,7 +42,7 @@ pub(crate) struct Import {
 
 pub(crate) fn export(home: Option<&Path>, e: &Export) -> anyhow::Result<ExitCode> {
     let home = settings::open_existing_home(home)?;
-    let (log, car) = match (e.log.as_slice(), &e.lockfile) {
+    let (what, logs, artifacts) = match (e.log.as_slice(), &e.lockfile) {
         (_, Some(path)) => {
             let lock = cairn_core::lockfile::Lockfile::load(path)?
                 .with_context(|| format!("there is no lockfile at `{}`", path.display()))?;
@@ -61,9 +63,7 @@ pub(crate) fn export(home: Option<&Path>, e: &Export) -> anyhow::Result<ExitCode
                 artifacts.len(),
                 path.display()
             );
-            let car = exchange::export_with_artifacts(&home, &logs, &artifacts)
-                .with_context(|| format!("failed to export {what}"))?;
-            (what, car)
+            (what, logs, artifacts)
         }
         ([], None) => anyhow::bail!("name a log, or pass `--lockfile FILE`"),
         (given, None) => {
@@ -81,26 +81,31 @@ pub(crate) fn export(home: Option<&Path>, e: &Export) -> anyhow::Result<ExitCode
                 .map(|l| format!("`{l}`"))
                 .collect::<Vec<_>>()
                 .join(", ");
-            let car = exchange::export_with_artifacts(&home, &logs, &artifacts)
-                .with_context(|| format!("failed to export {what}"))?;
-            (what, car)
+            (what, logs, artifacts)
         }
     };
-    cairn_core::atomic::write(&e.car, &car, Access::Public, "export:after-temp-write")
-        .with_context(|| format!("failed to write `{}`", e.car.display()))?;
-    eprintln!(
-        "exported {log} to `{}` ({} bytes)",
-        e.car.display(),
-        car.len()
-    );
+    let written = (|| {
+        let mut file = AtomicFile::create(&e.car, Access::Public)
+            .with_context(|| format!("failed to write `{}`", e.car.display()))?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, &mut file);
+        let written = exchange::export_with_artifacts(&home, &logs, &artifacts, &mut out)
+            .with_context(|| format!("failed to export {what}"))?;
+        out.flush()
+            .with_context(|| format!("failed to write `{}`", e.car.display()))?;
+        drop(out);
+        file.commit("export:after-temp-write")
+            .with_context(|| format!("failed to write `{}`", e.car.display()))?;
+        anyhow::Ok(written)
+    })()?;
+    eprintln!("exported {what} to `{}` ({written} bytes)", e.car.display());
     Ok(ExitCode::SUCCESS)
 }
 
 pub(crate) fn import(home: Option<&Path>, i: &Import) -> anyhow::Result<ExitCode> {
     let mut home = settings::open_home(home)?;
-    let data =
-        std::fs::read(&i.file).with_context(|| format!("failed to read `{}`", i.file.display()))?;
-    let reports = exchange::import(&mut home, &data)
+    let file = std::fs::File::open(&i.file)
+        .with_context(|| format!("failed to read `{}`", i.file.display()))?;
+    let reports = exchange::import(&mut home, file)
         .with_context(|| format!("failed to import `{}`", i.file.display()))?;
     let reapplied = reapply_own(&mut home, &reports)?;
     if i.json {

@@ -16,10 +16,9 @@ use cairn_protocol::name::IndexName;
 use cairn_protocol::profile::RecordError;
 use cairn_protocol::release::{Artifact, Release};
 use cairn_protocol::version::Version;
-use sha2::Digest as _;
 use thiserror::Error;
 
-use crate::atomic::{Access, AtomicFile};
+use crate::artifact::{Staged, Stager};
 use crate::home::{Home, HomeError};
 use crate::keys::KeyRing;
 use crate::store::StoreError;
@@ -159,27 +158,40 @@ pub struct PublishReport {
     pub outcome: PublishOutcome,
 }
 
-/// A release built from a manifest, before anything is written.
+/// A release built from a manifest: its artifacts written to temporary files, nothing kept.
 struct Built {
-    blobs: BTreeMap<String, Vec<u8>>,
+    staged: BTreeMap<String, Staged>,
     artifacts: BTreeMap<String, Artifact>,
     files: Vec<PackedFile>,
     cid: Cid,
     bytes: Vec<u8>,
 }
 
-/// Packs the directory, reads the assets, and builds and checks the release record.
-fn build(manifest: &Manifest, dir: &Path) -> Result<Built, PublishError> {
+/// Packs the directory and copies the assets into temporary files in `artifacts` (hashed as
+/// they are written), and builds and checks the release record.
+fn build(manifest: &Manifest, dir: &Path, artifacts_dir: &Path) -> Result<Built, PublishError> {
+    let io = |cause| PublishError::Io {
+        path: artifacts_dir.to_path_buf(),
+        cause,
+    };
     let files = pack::list(dir, &manifest.include, &manifest.exclude)?;
-    let archive = pack::pack(dir, &files)?;
-    let mut blobs: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    blobs.insert("default".into(), archive);
+    let mut staged: BTreeMap<String, Staged> = BTreeMap::new();
+    let mut archive = Stager::new(artifacts_dir).map_err(io)?;
+    pack::pack(dir, &files, artifacts_dir, &mut archive)?;
+    staged.insert("default".into(), archive.finish().map_err(io)?);
     for (platform, file) in &manifest.assets {
-        blobs.insert(platform.clone(), pack::read_asset(dir, platform, file)?);
+        let mut asset = pack::open_asset(dir, platform, file)?;
+        let read = |cause| PublishError::Io {
+            path: dir.join(file),
+            cause,
+        };
+        let mut out = Stager::new(artifacts_dir).map_err(io)?;
+        std::io::copy(&mut asset, &mut out).map_err(read)?;
+        staged.insert(platform.clone(), out.finish().map_err(io)?);
     }
-    let artifacts: BTreeMap<String, Artifact> = blobs
+    let artifacts: BTreeMap<String, Artifact> = staged
         .iter()
-        .map(|(p, b)| (p.clone(), artifact_of(b)))
+        .map(|(p, s)| (p.clone(), s.artifact().clone()))
         .collect();
     let release = Release {
         name: manifest.name.clone(),
@@ -198,20 +210,12 @@ fn build(manifest: &Manifest, dir: &Path) -> Result<Built, PublishError> {
     let (cid, bytes) = release.block()?;
     Release::decode(&bytes)?; // Every limit of the record holds.
     Ok(Built {
-        blobs,
+        staged,
         artifacts,
         files,
         cid,
         bytes,
     })
-}
-
-fn artifact_of(bytes: &[u8]) -> Artifact {
-    Artifact {
-        cid: Cid::of_raw(bytes),
-        size: bytes.len() as u64,
-        sha256: sha2::Sha256::digest(bytes).into(),
-    }
 }
 
 /// Reads the manifest, packs, builds the release record, and (unless a dry run) signs with
@@ -224,7 +228,7 @@ pub fn publish(
     opts: &PublishOptions,
 ) -> Result<PublishReport, PublishError> {
     let manifest = Manifest::load(&opts.dir)?;
-    let built = build(&manifest, &opts.dir)?;
+    let built = build(&manifest, &opts.dir, &home.dir().join("artifacts"))?;
     // From reading the head to storing the signed revision, no other writer may move it.
     home.immediate(|home| publish_built(home, identity, ring, opts, &manifest, built))
 }
@@ -238,7 +242,7 @@ fn publish_built(
     built: Built,
 ) -> Result<PublishReport, PublishError> {
     let (release_cid, release_bytes) = (built.cid, built.bytes);
-    let (blobs, artifacts, files) = (built.blobs, built.artifacts, built.files);
+    let (staged, artifacts, files) = (built.staged, built.artifacts, built.files);
     let index = match &opts.index {
         Some(i) => i.clone(),
         None => IndexName::new(identity, manifest.name.clone()),
@@ -308,8 +312,9 @@ fn publish_built(
     let key = key.ok_or(PublishError::NoSigningKey(identity))?;
     let (signed, _) =
         sign_next(tip.as_ref(), &index, cite, key, opts.time, vec![op]).map_err(refused)?;
-    for (platform, bytes) in &blobs {
-        write_artifact(home, &report.artifacts[platform], bytes)?;
+    let artifacts_dir = home.dir().join("artifacts");
+    for artifact in staged.into_values() {
+        artifact.keep(&mut home.store, &artifacts_dir)?;
     }
     crate::fault::point("publish:after-artifacts");
     home.store.put_block(&release_cid, &release_bytes)?;
@@ -319,30 +324,6 @@ fn publish_built(
         .import_index::<VersionIndex>(&index, &[signed.encode()])?;
     report.outcome = PublishOutcome::Published { seq: imported.head };
     Ok(report)
-}
-
-/// Writes an artifact under `artifacts/<cid>` atomically, checking the written bytes against
-/// the artifact CID before they take its name.
-fn write_artifact(home: &mut Home, artifact: &Artifact, bytes: &[u8]) -> Result<(), PublishError> {
-    let path = home.dir().join("artifacts").join(artifact.cid.to_string());
-    if !(path.exists() && home.store.has_artifact(&artifact.cid)?) {
-        let io = |cause| PublishError::Io {
-            path: path.clone(),
-            cause,
-        };
-        let mut f = AtomicFile::create(&path, Access::Public).map_err(io)?;
-        f.write_all(bytes).map_err(io)?;
-        let written = std::fs::read(f.temp_path()).map_err(io)?;
-        if !artifact.cid.matches(&written) {
-            return Err(io(std::io::Error::other(
-                "the written bytes do not match the artifact CID",
-            )));
-        }
-        f.commit("artifact:after-temp-write").map_err(io)?;
-    }
-    home.store
-        .put_artifact(&artifact.cid, artifact.size, &artifact.sha256)?;
-    Ok(())
 }
 
 /// What [`append`] did.

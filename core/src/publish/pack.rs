@@ -1,6 +1,8 @@
 //! Packing a package directory into a deterministic archive: the same files give the same bytes
 //! (entries sorted by path, times, owners and names zeroed, modes normalised), tar then zstd.
 
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Seek as _, Write};
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
@@ -64,9 +66,9 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PackError + '_ {
     }
 }
 
-/// Reads an asset: `rel` must be a relative path with no `..` naming a regular file inside
+/// Opens an asset: `rel` must be a relative path with no `..` naming a regular file inside
 /// `dir` (not a symbolic link, so it cannot lead outside either).
-pub fn read_asset(dir: &Path, platform: &str, rel: &Path) -> Result<Vec<u8>, PackError> {
+pub fn open_asset(dir: &Path, platform: &str, rel: &Path) -> Result<File, PackError> {
     let outside = || PackError::Outside {
         platform: platform.to_owned(),
         path: rel.to_path_buf(),
@@ -94,7 +96,11 @@ pub fn read_asset(dir: &Path, platform: &str, rel: &Path) -> Result<Vec<u8>, Pac
     if !meta.is_file() {
         return Err(PackError::Special(path));
     }
-    std::fs::read(&path).map_err(io(&path))
+    let file = File::open(&path).map_err(io(&path))?;
+    if !file.metadata().map_err(io(&path))?.is_file() {
+        return Err(PackError::Special(path)); // Replaced between the check and the opening.
+    }
+    Ok(file)
 }
 
 /// Lists the files to pack, sorted.
@@ -166,26 +172,72 @@ fn is_executable(_: &std::fs::Metadata) -> bool {
     false
 }
 
-/// Packs `files` (from [`list`]) into tar + zstd bytes.
-pub fn pack(dir: &Path, files: &[PackedFile]) -> Result<Vec<u8>, PackError> {
-    let mut builder = tar::Builder::new(Vec::new());
+/// Packs `files` (from [`list`]) as tar + zstd into `out`. The tar is spooled to an unnamed
+/// temporary file in `spool` first (so that the zstd frame carries its size, as a one-shot
+/// compression would): memory stays the same whatever the files' sizes.
+pub fn pack(
+    dir: &Path,
+    files: &[PackedFile],
+    spool: &Path,
+    out: &mut impl Write,
+) -> Result<(), PackError> {
+    std::fs::create_dir_all(spool).map_err(io(spool))?;
+    let temp = tempfile::tempfile_in(spool).map_err(io(spool))?;
+    let mut builder = tar::Builder::new(BufWriter::with_capacity(1 << 16, temp));
     builder.mode(tar::HeaderMode::Deterministic);
     for f in files {
         let path = dir.join(&f.path);
-        let data = std::fs::read(&path).map_err(io(&path))?;
+        let file = File::open(&path).map_err(io(&path))?;
+        let size = file.metadata().map_err(io(&path))?.len();
         let mut header = tar::Header::new_gnu();
-        header.set_size(data.len() as u64);
+        header.set_size(size);
         header.set_mode(if f.executable { 0o755 } else { 0o644 });
         header.set_mtime(0);
         header.set_uid(0);
         header.set_gid(0);
         header.set_entry_type(tar::EntryType::Regular);
+        let mut data = Exactly {
+            inner: file.take(size),
+            left: size,
+        };
         builder
-            .append_data(&mut header, &f.path, data.as_slice())
+            .append_data(&mut header, &f.path, &mut data)
             .map_err(io(&path))?;
     }
-    let tar_bytes = builder.into_inner().map_err(io(dir))?;
-    zstd::bulk::compress(&tar_bytes, ZSTD_LEVEL).map_err(io(dir))
+    let mut tar = builder
+        .into_inner()
+        .and_then(|w| w.into_inner().map_err(io::IntoInnerError::into_error))
+        .map_err(io(spool))?;
+    let size = tar.stream_position().map_err(io(spool))?;
+    tar.rewind().map_err(io(spool))?;
+    let mut encoder = zstd::stream::Encoder::new(out, ZSTD_LEVEL).map_err(io(spool))?;
+    encoder
+        .set_pledged_src_size(Some(size))
+        .and_then(|()| encoder.include_contentsize(true))
+        .map_err(io(spool))?;
+    io::copy(&mut BufReader::with_capacity(1 << 16, tar), &mut encoder).map_err(io(spool))?;
+    encoder.finish().map_err(io(spool))?;
+    Ok(())
+}
+
+/// A file's bytes up to the size its header announced; a file that shrank while it was packed
+/// is an error (one that grew is cut by the `take`, and the error is raised by the check).
+struct Exactly<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: Read> Read for Exactly<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 && self.left > 0 && !buf.is_empty() {
+            return Err(io::Error::other(
+                "the file changed size while it was packed; publish again",
+            ));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
 }
 
 #[cfg(test)]
@@ -201,10 +253,13 @@ mod tests {
         std::fs::write(outside.join("secret.txt"), b"secret").expect("secret");
         std::fs::write(pkg.join("dist/lib.so"), b"elf").expect("asset");
         assert_eq!(
-            read_asset(&pkg, "linux-x86_64", Path::new("dist/lib.so")).expect("inside"),
-            b"elf"
+            std::io::read_to_string(
+                open_asset(&pkg, "linux-x86_64", Path::new("dist/lib.so")).expect("inside")
+            )
+            .expect("read"),
+            "elf"
         );
-        let refused = |rel: &Path| read_asset(&pkg, "linux-x86_64", rel).expect_err("outside");
+        let refused = |rel: &Path| open_asset(&pkg, "linux-x86_64", rel).expect_err("outside");
         assert!(matches!(
             refused(Path::new("../outside/secret.txt")),
             PackError::Outside { .. }
@@ -249,12 +304,22 @@ mod tests {
         let files = list(&dir, &[], &exclude).expect("list");
         let names: Vec<_> = files.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(names, ["README", "src/lib.rs"]);
-        let a = pack(&dir, &files).expect("pack");
+        let packed = || {
+            let mut out = Vec::new();
+            pack(&dir, &files, &dir.join(".cairn"), &mut out).expect("pack");
+            out
+        };
+        let a = packed();
         std::thread::sleep(std::time::Duration::from_millis(20));
         std::fs::write(dir.join("README"), b"hi").expect("touch");
-        let b = pack(&dir, &files).expect("pack");
+        let b = packed();
         assert_eq!(a, b, "deterministic");
         let tar = zstd::bulk::decompress(&a, 1 << 20).expect("zstd");
+        assert_eq!(
+            zstd::bulk::compress(&tar, ZSTD_LEVEL).expect("zstd"),
+            a,
+            "streamed, a small archive has the bytes a one-shot compression gives"
+        );
         let mut archive = tar::Archive::new(tar.as_slice());
         let entries: Vec<(String, u64)> = archive
             .entries()

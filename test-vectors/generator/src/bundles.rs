@@ -60,15 +60,12 @@ fn outcome(o: &Outcome) -> Json {
 /// Imports `car` into an empty store: the reports and the artifacts kept, or the error code.
 fn run(car: &[u8]) -> anyhow::Result<Result<(Json, Vec<String>), String>> {
     let mut t = TempStore::new()?;
-    let mut kept = Vec::new();
+    let artifacts = t.dir.join("artifacts");
     Ok(
-        match bundle::import(&mut t.store, car, &mut |_, cid, _| {
-            kept.push(cid.to_string());
-            Ok(())
-        }) {
+        match bundle::import(&mut t.store, std::io::Cursor::new(car), &artifacts) {
             Ok(reports) => Ok((
                 json!(reports.iter().map(|r| json!({ "log": r.log, "head": r.head.to_string(), "outcome": outcome(&r.outcome) })).collect::<Vec<_>>()),
-                kept,
+                t.store.artifacts()?.iter().map(ToString::to_string).collect(),
             )),
             Err(e) => Err(e.code().to_owned()),
         },
@@ -100,7 +97,11 @@ fn carried_artifacts(
     // One artifact a little over a chunk: a full chunk of `a`, then 100 more bytes.
     let artifact = vec![b'a'; bundle::CHUNK + 100];
     let cid = Cid::of_raw(&artifact);
-    let car = bundle::export_many(store, &[index.to_string()], &[(cid, artifact.clone())])?;
+    let held = TempStore::new()?;
+    let path = held.dir.join("artifact");
+    std::fs::write(&path, &artifact)?;
+    let mut car = Vec::new();
+    bundle::export_many(store, &[index.to_string()], &[(cid, path)], &mut car)?;
     let big = Cid::of_raw(&artifact[..bundle::CHUNK]).to_bytes();
     let at = car
         .windows(big.len())
