@@ -8,6 +8,7 @@
 /// The steps: those of a publish in the order it reaches them, then those of the consumer's
 /// commands (documented for tests).
 pub const STEPS: &[&str] = &[
+    "node-key:after-temp-write",
     "keys:after-temp-write",
     "artifact:after-temp-write",
     "publish:after-artifacts",

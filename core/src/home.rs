@@ -223,6 +223,16 @@ impl Home {
         &self.dir
     }
 
+    /// The head of a held log (seq and payload CID).
+    pub fn head(&self, log: &str) -> Result<Option<(u64, cairn_protocol::cid::Cid)>, HomeError> {
+        Ok(self.store.head(log)?)
+    }
+
+    /// The forks recorded for a log, with their evidence.
+    pub fn forks(&self, log: &str) -> Result<Vec<crate::store::ForkRecord>, HomeError> {
+        Ok(self.store.forks(log)?)
+    }
+
     /// Where an identity's key file lives.
     #[must_use]
     pub fn key_path(&self, id: &IdentityId) -> PathBuf {

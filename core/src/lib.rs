@@ -31,6 +31,7 @@ pub mod inspect;
 pub mod json;
 pub mod keys;
 pub mod lockfile;
+pub mod net;
 pub mod project;
 pub mod publish;
 pub mod resolve;

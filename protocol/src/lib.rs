@@ -12,10 +12,7 @@
 //! - [`index`]: version indexes and package indexes as signed append-only logs ([`chain`] holds
 //!   the shared rules), with state in canonical chunked maps ([`hamt`]).
 //! - [`release`]: the release record. [`head`]: announcement heads, fork evidence, conflicts.
-//! - [`identity`], [`name`]: self-certifying identities with root and signing keys; names.
-//! - [`index`]: version indexes and package indexes as signed append-only logs ([`chain`] holds
-//!   the shared rules), with state in canonical chunked maps ([`hamt`]).
-//! - [`release`]: the release record. [`head`]: announcement heads, fork evidence, conflicts.
+//! - [`wire`]: what one node asks another for on the peer network.
 //!
 //! The normative text is `spec/` at the repository root; `test-vectors/` holds the
 //! language-neutral vectors that this crate is checked against.
@@ -76,3 +73,4 @@ pub mod signed;
 #[cfg(feature = "test-utils")]
 pub mod testing;
 pub mod version;
+pub mod wire;

@@ -22,6 +22,7 @@ mod records;
 mod signatures;
 mod util;
 mod versions;
+mod wire;
 
 use std::path::Path;
 
@@ -52,6 +53,7 @@ pub fn files() -> Vec<VectorFile> {
     all.extend(keyfiles::files());
     all.extend(bundles::files());
     all.extend(lockfiles::files());
+    all.extend(wire::files());
     all
 }
 

@@ -1,0 +1,271 @@
+//! The peer network: each home runs (or borrows) one iroh endpoint, serves what its store holds
+//! to peers that ask ([`serve`]), and fetches logs, records and artifacts from peers, checking
+//! every byte against what it asked for before anything is kept ([`sync`]).
+//!
+//! Offline first: endpoints bind the address they are given (loopback in tests), with no relay
+//! servers, no address-lookup service and no port mapping. Peers are named by endpoint ID and
+//! direct addresses, kept in the home's peer list.
+//!
+//! Normative text: `spec/14-network.md`.
+
+pub mod serve;
+pub mod sync;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use iroh::address_lookup::memory::MemoryLookup;
+use iroh::endpoint::{PortmapperConfig, presets};
+use iroh::{Endpoint, EndpointAddr, EndpointId, RelayMode, SecretKey};
+use thiserror::Error;
+
+use crate::atomic::{Access, AtomicFile};
+use crate::store::{Store, StoreError};
+
+/// The file holding the home's node key (not an identity key: it only names the endpoint).
+pub const NODE_KEY: &str = "node.key";
+
+/// Settings key prefix of the peer list.
+const PEER: &str = "peer:";
+
+/// Why a network operation failed.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum NetError {
+    /// The store refused or could not be read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A local file could not be read or written.
+    #[error("cannot use `{path}`: {cause}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        cause: std::io::Error,
+    },
+    /// The endpoint could not be started.
+    #[error("cannot start the network endpoint on {addr}: {reason}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why.
+        reason: String,
+    },
+    /// A peer named badly.
+    #[error(
+        "`{given}` is not a peer: {reason}\n\nhint: a peer is ENDPOINT-ID or ENDPOINT-ID@IP:PORT[,IP:PORT…], as `cairn node addr` prints it"
+    )]
+    BadPeer {
+        /// What was given.
+        given: String,
+        /// Why.
+        reason: String,
+    },
+    /// No peer could be reached, or none had what was asked.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// A peer: its endpoint ID and the direct addresses to dial it on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    /// The endpoint ID (an Ed25519 public key).
+    pub id: EndpointId,
+    /// Direct addresses.
+    pub addrs: Vec<SocketAddr>,
+}
+
+impl Peer {
+    /// The address iroh dials.
+    #[must_use]
+    pub fn endpoint_addr(&self) -> EndpointAddr {
+        self.addrs
+            .iter()
+            .fold(EndpointAddr::new(self.id), |a, s| a.with_ip_addr(*s))
+    }
+}
+
+impl fmt::Display for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.id)?;
+        for (i, a) in self.addrs.iter().enumerate() {
+            write!(f, "{}{a}", if i == 0 { '@' } else { ',' })?;
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for Peer {
+    type Err = NetError;
+
+    fn from_str(s: &str) -> Result<Peer, NetError> {
+        let bad = |reason: String| NetError::BadPeer {
+            given: s.to_owned(),
+            reason,
+        };
+        let (id, addrs) = s.split_once('@').unwrap_or((s, ""));
+        let id: EndpointId = id
+            .parse()
+            .map_err(|e| bad(format!("the endpoint ID: {e}")))?;
+        if id.as_verifying_key().is_weak() {
+            return Err(bad("the endpoint ID is a weak key".into()));
+        }
+        let addrs = addrs
+            .split(',')
+            .filter(|a| !a.is_empty())
+            .map(|a| {
+                a.parse::<SocketAddr>()
+                    .map_err(|e| bad(format!("`{a}`: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Peer { id, addrs })
+    }
+}
+
+/// The home's node key, created (owner-only, atomically) on first use. Two processes creating
+/// it at once agree: the second keeps the first one's.
+pub fn node_key(home: &Path) -> Result<SecretKey, NetError> {
+    let path = home.join(NODE_KEY);
+    let io = |cause| NetError::Io {
+        path: path.clone(),
+        cause,
+    };
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let bytes: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+                io(std::io::Error::other(
+                    "a node key is 32 bytes; delete the file and a new key is made",
+                ))
+            })?;
+            return Ok(SecretKey::from_bytes(&bytes));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(e)),
+    }
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| io(std::io::Error::other(e.to_string())))?;
+    let mut file = AtomicFile::create(&path, Access::Private).map_err(io)?;
+    file.write_all(&seed).map_err(io)?;
+    match file.commit_new("node-key:after-temp-write") {
+        Ok(()) => Ok(SecretKey::from_bytes(&seed)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => node_key(home),
+        Err(e) => Err(io(e)),
+    }
+}
+
+/// Binds an endpoint with `key` on `listen`: no relays, no address lookup but the in-process
+/// `book` (filled from the peer list), no port mapping.
+pub async fn endpoint(
+    key: SecretKey,
+    listen: SocketAddr,
+    book: &MemoryLookup,
+) -> Result<Endpoint, NetError> {
+    let bind = |reason: String| NetError::Bind {
+        addr: listen,
+        reason,
+    };
+    Endpoint::builder(presets::Minimal)
+        .secret_key(key)
+        .relay_mode(RelayMode::Disabled)
+        .clear_address_lookup()
+        .address_lookup(book.clone())
+        .portmapper_config(PortmapperConfig::Disabled)
+        .clear_ip_transports()
+        .bind_addr(listen)
+        .map_err(|e| bind(e.to_string()))?
+        .bind()
+        .await
+        .map_err(|e| bind(e.to_string()))
+}
+
+/// This endpoint as a peer others can dial.
+#[must_use]
+pub fn own_addr(ep: &Endpoint) -> Peer {
+    Peer {
+        id: ep.id(),
+        addrs: ep.bound_sockets(),
+    }
+}
+
+/// The home's peer list.
+pub fn peers(store: &Store) -> Result<Vec<Peer>, NetError> {
+    store
+        .settings_with_prefix(PEER)?
+        .into_iter()
+        .map(|(k, v)| {
+            let id = k.strip_prefix(PEER).unwrap_or(&k);
+            if v.is_empty() {
+                id.parse()
+            } else {
+                format!("{id}@{v}").parse()
+            }
+        })
+        .collect()
+}
+
+/// Adds (or updates the addresses of) a peer.
+pub fn add_peer(store: &mut Store, peer: &Peer) -> Result<(), NetError> {
+    let addrs = peer
+        .addrs
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    store.set_setting(&format!("{PEER}{}", peer.id), &addrs)?;
+    Ok(())
+}
+
+/// Removes a peer; whether it was listed.
+pub fn remove_peer(store: &mut Store, id: &EndpointId) -> Result<bool, NetError> {
+    let key = format!("{PEER}{id}");
+    let held = store.setting(&key)?.is_some();
+    store.remove_setting(&key)?;
+    Ok(held)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peers_print_and_parse_and_weak_keys_are_refused() {
+        let key = SecretKey::from_bytes(&[7; 32]);
+        let p = Peer {
+            id: key.public(),
+            addrs: vec![
+                "127.0.0.1:4000".parse().expect("addr"),
+                "[::1]:4001".parse().expect("addr"),
+            ],
+        };
+        assert_eq!(p.to_string().parse::<Peer>().expect("parse"), p);
+        let bare: Peer = key.public().to_string().parse().expect("bare");
+        assert!(bare.addrs.is_empty());
+        let mut weak = [0u8; 32];
+        weak[0] = 1; // The identity point: small order.
+        let weak = hex::encode(weak);
+        assert!(matches!(
+            weak.parse::<Peer>(),
+            Err(NetError::BadPeer { .. })
+        ));
+        assert!("nope@127.0.0.1:1".parse::<Peer>().is_err());
+    }
+
+    #[test]
+    fn a_node_key_is_made_once_and_kept_private() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let a = node_key(tmp.path()).expect("key");
+        let b = node_key(tmp.path()).expect("key");
+        assert_eq!(a.public(), b.public());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(tmp.path().join(NODE_KEY))
+                .expect("meta")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! Serving peers: the `cairn/sync/1` protocol handler. Each request arrives on its own stream;
+//! the answer is read from the home's store (a fresh read connection per request, so the CLI,
+//! the node and other processes share the home as usual) and streamed back.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use cairn_protocol::cid::Cid;
+use cairn_protocol::wire::{self, FOUND, NOT_HELD, REFUSED, Request};
+use iroh::endpoint::{Connection, RecvStream, SendStream};
+use iroh::protocol::{AcceptError, ProtocolHandler};
+use tokio::io::AsyncReadExt as _;
+use tokio::sync::Semaphore;
+
+use crate::store::{Store, StoreError};
+
+/// Requests one connection may have in flight at once; more wait for a slot.
+const IN_FLIGHT: usize = 32;
+
+/// A chain answer stops after the envelope that takes it past this many bytes.
+pub const CHAIN_BYTES: usize = 4 << 20;
+
+/// The request handler for one home.
+#[derive(Debug, Clone)]
+pub struct Serve {
+    home: Arc<PathBuf>,
+}
+
+impl Serve {
+    /// Serves what the home at `home` holds.
+    #[must_use]
+    pub fn new(home: &Path) -> Serve {
+        Serve {
+            home: Arc::new(home.to_path_buf()),
+        }
+    }
+}
+
+impl ProtocolHandler for Serve {
+    async fn accept(&self, conn: Connection) -> Result<(), AcceptError> {
+        let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+        while let Ok((send, recv)) = conn.accept_bi().await {
+            let Ok(slot) = slots.clone().acquire_owned().await else {
+                break;
+            };
+            let home = self.home.clone();
+            tokio::spawn(async move {
+                if let Err(e) = answer(&home, send, recv).await {
+                    tracing::debug!("a request ended early: {e}");
+                }
+                drop(slot);
+            });
+        }
+        Ok(())
+    }
+}
+
+/// What a request is answered with, read from the store.
+enum Reply {
+    Bytes(Vec<u8>),
+    Artifact(PathBuf, u64),
+    NotHeld,
+    Refused(String),
+}
+
+async fn answer(
+    home: &Path,
+    mut send: SendStream,
+    mut recv: RecvStream,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let request = recv.read_to_end(wire::MAX_REQUEST).await?;
+    let reply = match Request::decode(&request) {
+        Err(e) => Reply::Refused(format!("bad request: {e}")),
+        Ok(request) => {
+            let home = home.to_path_buf();
+            tokio::task::spawn_blocking(move || {
+                read(&home, &request).unwrap_or_else(|e| Reply::Refused(e.to_string()))
+            })
+            .await?
+        }
+    };
+    match reply {
+        Reply::Bytes(bytes) => {
+            send.write_all(&[FOUND]).await?;
+            send.write_all(&bytes).await?;
+        }
+        Reply::Artifact(path, size) => {
+            let mut file = tokio::fs::File::open(&path).await?;
+            send.write_all(&[FOUND]).await?;
+            send.write_all(&size.to_be_bytes()).await?;
+            let mut buf = vec![0u8; 1 << 16];
+            loop {
+                let n = file.read(&mut buf).await?;
+                if n == 0 {
+                    break;
+                }
+                send.write_all(&buf[..n]).await?;
+            }
+        }
+        Reply::NotHeld => send.write_all(&[NOT_HELD]).await?,
+        Reply::Refused(reason) => {
+            send.write_all(&[REFUSED]).await?;
+            send.write_all(reason.as_bytes()).await?;
+        }
+    }
+    send.finish()?;
+    send.stopped().await.ok();
+    Ok(())
+}
+
+/// Reads the answer to `request` from the store at `home`.
+fn read(home: &Path, request: &Request) -> Result<Reply, StoreError> {
+    let store = Store::open(home)?;
+    Ok(match request {
+        Request::Head { log } => match store.head(log)? {
+            Some((seq, _)) => store
+                .envelope(log, seq)?
+                .map_or(Reply::NotHeld, Reply::Bytes),
+            None => Reply::NotHeld,
+        },
+        Request::Chain {
+            log,
+            from,
+            stop,
+            max,
+        } => chain(&store, log, from, stop.as_ref(), *max)?,
+        Request::Block { cid } => store.block(cid)?.map_or(Reply::NotHeld, Reply::Bytes),
+        Request::Artifact { cid } => {
+            let path = home.join("artifacts").join(cid.to_string());
+            match std::fs::metadata(&path) {
+                Ok(meta) if store.has_artifact(cid)? => Reply::Artifact(path, meta.len()),
+                _ => Reply::NotHeld,
+            }
+        }
+    })
+}
+
+/// Envelopes of `log` from the revision whose payload is `from` back to (not including) `stop`
+/// or the first revision.
+fn chain(
+    store: &Store,
+    log: &str,
+    from: &Cid,
+    stop: Option<&Cid>,
+    max: u64,
+) -> Result<Reply, StoreError> {
+    let Some((held, seq)) = store.revision_by_payload(from)? else {
+        return Ok(Reply::NotHeld);
+    };
+    if held != log {
+        return Ok(Reply::NotHeld);
+    }
+    let floor = match stop {
+        Some(stop) => match store.revision_by_payload(stop)? {
+            Some((l, s)) if l == log && s < seq => s,
+            _ => 0,
+        },
+        None => 0,
+    };
+    let mut out = Vec::new();
+    let mut at = seq;
+    while at > floor && seq - at < max && out.len() < CHAIN_BYTES {
+        let Some(envelope) = store.envelope(log, at)? else {
+            break;
+        };
+        wire::frame(&mut out, &envelope);
+        at -= 1;
+    }
+    Ok(Reply::Bytes(out))
+}

@@ -1,0 +1,566 @@
+//! Fetching from peers: logs through the log verifier (head first, then exactly the revisions,
+//! identity logs, state blocks and release records it asks for that this home lacks), a
+//! curator's closure, and artifacts. Every byte is checked against what was asked for; a peer
+//! that fails or lies costs a retry with the next peer, never a bad byte kept. Nothing of a
+//! log is written until the verifier accepts the chain, and then it is written in one
+//! transaction through the store's import (which also records forks and refuses rollbacks).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::Duration;
+
+use cairn_protocol::cid::Cid;
+use cairn_protocol::identity::IdentityId;
+use cairn_protocol::index::IndexKind;
+use cairn_protocol::index::package::PackageIndex;
+use cairn_protocol::index::version::VersionIndex;
+use cairn_protocol::name::IndexName;
+use cairn_protocol::release::{Artifact, Release};
+use cairn_protocol::signed::{Opaque, Signed, domains};
+use cairn_protocol::wire::{self, FOUND, NOT_HELD, Request};
+use iroh::endpoint::Connection;
+use iroh::{Endpoint, EndpointId};
+use serde::Serialize;
+
+use super::{NetError, Peer};
+use crate::artifact::Stager;
+use crate::home::Home;
+use crate::store::{ImportReport, Outcome, Store, StoreError};
+use crate::verify::{Answer, LogVerifier, Need, Refusal, Step};
+
+/// How long dialing one peer may take.
+const DIAL: Duration = Duration::from_secs(5);
+/// How long one request may take before the next peer is asked.
+const REQUEST: Duration = Duration::from_secs(30);
+/// Requests in flight at once while fetching records.
+const PARALLEL: usize = 16;
+/// The most indexes one closure may name.
+const MAX_CLOSURE: usize = 10_000;
+
+/// The peers a fetch asks, in order: the first that has something valid wins.
+#[derive(Debug, Clone)]
+pub struct Peers {
+    conns: Vec<(EndpointId, Connection)>,
+    /// Why peers were skipped (unreachable, or sent something wrong), for the report.
+    pub skipped: Vec<String>,
+}
+
+/// What one answer said.
+enum Reply {
+    Found(Vec<u8>),
+    NotHeld,
+}
+
+impl Peers {
+    /// Dials `peers` from `ep`; those that cannot be reached are noted and skipped. Refused
+    /// when none can be.
+    pub async fn dial(ep: &Endpoint, peers: &[Peer]) -> Result<Peers, NetError> {
+        let mut conns = Vec::new();
+        let mut skipped = Vec::new();
+        for p in peers {
+            match tokio::time::timeout(DIAL, ep.connect(p.endpoint_addr(), wire::ALPN)).await {
+                Ok(Ok(c)) => conns.push((p.id, c)),
+                Ok(Err(e)) => skipped.push(format!("{}: {e}", p.id.fmt_short())),
+                Err(_) => skipped.push(format!("{}: no answer within {DIAL:?}", p.id.fmt_short())),
+            }
+        }
+        if conns.is_empty() {
+            return Err(NetError::Unavailable(if peers.is_empty() {
+                "no peer to ask\n\nhint: add one with `cairn peer add ID@ADDR`, or pass `--from ID@ADDR`".into()
+            } else {
+                format!("no peer could be reached ({})", skipped.join("; "))
+            }));
+        }
+        Ok(Peers { conns, skipped })
+    }
+
+    /// Asks each peer in turn until one answers with bytes that pass `check`.
+    async fn ask(
+        &mut self,
+        request: &Request,
+        limit: usize,
+        check: impl Fn(&[u8]) -> bool,
+    ) -> Option<Vec<u8>> {
+        for (id, conn) in &self.conns {
+            match tokio::time::timeout(REQUEST, ask_one(conn, request, limit)).await {
+                Ok(Ok(Reply::Found(bytes))) if check(&bytes) => return Some(bytes),
+                Ok(Ok(Reply::Found(_))) => self.skipped.push(format!(
+                    "{}: sent bytes that are not what was asked for ({request:?})",
+                    id.fmt_short()
+                )),
+                Ok(Ok(Reply::NotHeld)) => {}
+                Ok(Err(e)) => self.skipped.push(format!("{}: {e}", id.fmt_short())),
+                Err(_) => self
+                    .skipped
+                    .push(format!("{}: no answer within {REQUEST:?}", id.fmt_short())),
+            }
+        }
+        None
+    }
+
+    /// Closes the connections.
+    pub fn close(&self) {
+        for (_, c) in &self.conns {
+            c.close(0u32.into(), b"done");
+        }
+    }
+}
+
+/// One request to one peer.
+async fn ask_one(conn: &Connection, request: &Request, limit: usize) -> Result<Reply, String> {
+    let (mut send, mut recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
+    send.write_all(&request.encode())
+        .await
+        .map_err(|e| e.to_string())?;
+    send.finish().map_err(|e| e.to_string())?;
+    let answer = recv
+        .read_to_end(limit + 1)
+        .await
+        .map_err(|e| e.to_string())?;
+    match answer.split_first() {
+        Some((&FOUND, rest)) => Ok(Reply::Found(rest.to_vec())),
+        Some((&NOT_HELD, _)) => Ok(Reply::NotHeld),
+        Some((_, reason)) => Err(format!(
+            "refused: {}",
+            String::from_utf8_lossy(&reason[..reason.len().min(300)])
+        )),
+        None => Err("an empty answer".into()),
+    }
+}
+
+/// An envelope's payload CID and `prev`, whatever its log kind.
+fn links_of(envelope: &[u8]) -> Option<(Cid, Option<Cid>)> {
+    let env = Signed::<Opaque<domains::Head>>::decode(envelope).ok()?;
+    let prev = match &env.payload().value {
+        cairn_protocol::codec::Value::Map(m) => match m.get("prev") {
+            Some(cairn_protocol::codec::Value::Link(l)) => Some(Cid::try_from(l).ok()?),
+            _ => None,
+        },
+        _ => None,
+    };
+    Some((env.payload_cid(), prev))
+}
+
+/// What syncing one log did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Synced {
+    /// The log.
+    pub log: String,
+    /// What happened.
+    #[serde(flatten)]
+    pub outcome: SyncOutcome,
+}
+
+/// What happened to one log.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum SyncOutcome {
+    /// The store's import ran: the head, and what it found.
+    Imported {
+        /// The head afterwards.
+        head: u64,
+        /// The import's outcome.
+        report: Outcome,
+    },
+    /// The peers hold this head already held here, or an older one.
+    UpToDate {
+        /// The head held.
+        head: u64,
+    },
+    /// No peer holds the log.
+    NotFound,
+    /// The peers offered a chain the verifier refused: nothing was kept.
+    Refused {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Fetches and verifies `index` from `peers` into `home`.
+pub async fn sync_index<K: IndexKind>(
+    home: &mut Home,
+    peers: &mut Peers,
+    index: &IndexName,
+) -> Result<Synced, NetError> {
+    let store = &mut home.store;
+    let log = index.to_string();
+    let done = |outcome| Synced {
+        log: log.clone(),
+        outcome,
+    };
+    let Some(head) = peers
+        .ask(
+            &Request::Head { log: log.clone() },
+            cairn_protocol::profile::MAX_BLOCK_SIZE,
+            |b| Signed::<cairn_protocol::index::Revision<K>>::decode(b).is_ok(),
+        )
+        .await
+    else {
+        return Ok(done(SyncOutcome::NotFound));
+    };
+    let Some((payload, _)) = links_of(&head) else {
+        return Ok(done(SyncOutcome::NotFound));
+    };
+    if let Some((seq, _)) = store.head(&log)?
+        && store.revision_by_payload(&payload)?.is_some()
+    {
+        // The same head, or one this home has gone past (a peer behind, or a rollback offered).
+        return Ok(done(SyncOutcome::UpToDate { head: seq }));
+    }
+    let tip = store.index_tip::<K>(&log)?;
+    let base = tip.map(|t| (t.seq(), t.payload_cid, t.revision.state));
+    let records = std::any::type_name::<K>() == std::any::type_name::<VersionIndex>();
+    let mut outcome =
+        verify_from_peers::<K>(store, peers, index, head.clone(), base, records).await?;
+    if base.is_some() && matches!(outcome, Err(Refusal::Chain { .. })) {
+        // The offer does not extend what is held: verify it from its first revision, and let
+        // the import settle the divergence (a fork is recorded with its evidence).
+        outcome = verify_from_peers::<K>(store, peers, index, head, None, records).await?;
+    }
+    let verified = match outcome {
+        Ok(v) => v,
+        Err(Refusal::Chain { log, seq, error }) => {
+            return Ok(done(SyncOutcome::Refused {
+                reason: format!("`{log}` revision {seq}: {error}"),
+            }));
+        }
+        Err(Refusal::Unavailable(need)) => {
+            return Ok(done(SyncOutcome::Refused {
+                reason: format!("no peer holds {need:?}"),
+            }));
+        }
+    };
+    let report = store.immediate(|s| commit::<K>(s, index, verified))?;
+    Ok(done(SyncOutcome::Imported {
+        head: report.head,
+        report: report.outcome,
+    }))
+}
+
+/// Writes a verified extension: identity logs first, then the index, then its records.
+fn commit<K: IndexKind>(
+    store: &mut Store,
+    index: &IndexName,
+    verified: crate::verify::Verified<K>,
+) -> Result<ImportReport, StoreError> {
+    for update in &verified.identities {
+        let log = update.identity.to_string();
+        let first = update.revisions.first().map_or(1, |r| r.0);
+        let mut envelopes: Vec<Vec<u8>> = store
+            .envelopes(&log)?
+            .into_iter()
+            .take(usize::try_from(first.saturating_sub(1)).unwrap_or(usize::MAX))
+            .collect();
+        envelopes.extend(update.revisions.iter().map(|r| r.2.clone()));
+        if !envelopes.is_empty() {
+            store.import_identity(&envelopes)?;
+        }
+    }
+    let envelopes: Vec<Vec<u8>> = verified.revisions.into_iter().map(|(_, e)| e).collect();
+    let report = store.import_index::<K>(index, &envelopes)?;
+    for (cid, bytes) in &verified.records {
+        store.put_block(cid, bytes)?;
+    }
+    Ok(report)
+}
+
+/// Drives the log verifier from this store and the peers.
+async fn verify_from_peers<K: IndexKind>(
+    store: &Store,
+    peers: &mut Peers,
+    index: &IndexName,
+    head: Vec<u8>,
+    base: Option<crate::verify::Base>,
+    records: bool,
+) -> Result<Result<crate::verify::Verified<K>, Refusal>, NetError> {
+    let (mut machine, mut step) = LogVerifier::<K>::start(index.clone(), head, base, records);
+    // Envelopes a chain answer carried beyond the one asked for, by payload CID.
+    let mut fetched: BTreeMap<Cid, Vec<u8>> = BTreeMap::new();
+    loop {
+        let needs = match step {
+            Step::Done(done) => return Ok(*done),
+            Step::Needs(needs) => needs,
+        };
+        let mut answers = Vec::with_capacity(needs.len());
+        let mut remote = Vec::new();
+        for need in needs {
+            match local(store, &need, &mut fetched)? {
+                Some(answer) => answers.push(answer),
+                None => remote.push(need),
+            }
+        }
+        answers.extend(fetch_all(store, peers, remote, &mut fetched).await?);
+        step = machine.feed(answers);
+    }
+}
+
+/// Answers a need from this store (or envelopes already fetched), when it can.
+fn local(
+    store: &Store,
+    need: &Need,
+    fetched: &mut BTreeMap<Cid, Vec<u8>>,
+) -> Result<Option<Answer>, NetError> {
+    Ok(match need {
+        Need::Revision { log, payload } => {
+            if let Some(env) = fetched.remove(payload) {
+                Some(Answer::Revision(env))
+            } else if let Some((held, seq)) = store.revision_by_payload(payload)?
+                && held == *log
+            {
+                store.envelope(log, seq)?.map(Answer::Revision)
+            } else {
+                None
+            }
+        }
+        Need::Keys { identity, seq } => Some(Answer::Keys {
+            identity: *identity,
+            seq: *seq,
+            keys: store.key_state(identity, *seq)?,
+        }),
+        Need::IdentityHead { .. } => None,
+        Need::Block(cid) | Need::Record(cid) => store.block(cid)?.map(|b| Answer::Block(*cid, b)),
+    })
+}
+
+/// Answers needs from the peers: revisions by chain requests (one round trip brings up to
+/// [`wire::MAX_CHAIN`] of them), identity heads, and blocks in parallel.
+async fn fetch_all(
+    store: &Store,
+    peers: &mut Peers,
+    needs: Vec<Need>,
+    fetched: &mut BTreeMap<Cid, Vec<u8>>,
+) -> Result<Vec<Answer>, NetError> {
+    let mut answers = Vec::new();
+    let mut blocks = Vec::new();
+    for need in needs {
+        match need {
+            Need::Revision { ref log, payload } => {
+                let stop = store.head(log)?.map(|(_, p)| p);
+                let request = Request::Chain {
+                    log: log.clone(),
+                    from: payload,
+                    stop,
+                    max: wire::MAX_CHAIN,
+                };
+                let limit =
+                    super::serve::CHAIN_BYTES + cairn_protocol::profile::MAX_BLOCK_SIZE + 16;
+                let chain = peers
+                    .ask(&request, limit, |b| {
+                        wire::unframe(b)
+                            .and_then(|e| e.first().and_then(|e| links_of(e)))
+                            .is_some_and(|(p, _)| p == payload)
+                    })
+                    .await
+                    .and_then(|b| wire::unframe(&b));
+                match chain {
+                    Some(envelopes) => {
+                        for env in envelopes {
+                            if let Some((p, _)) = links_of(&env) {
+                                fetched.insert(p, env);
+                            }
+                        }
+                        answers.push(
+                            fetched
+                                .remove(&payload)
+                                .map_or(Answer::Missing(need.clone()), Answer::Revision),
+                        );
+                    }
+                    None => answers.push(Answer::Missing(need)),
+                }
+            }
+            Need::IdentityHead { identity, .. } => {
+                let envelope = peers
+                    .ask(
+                        &Request::Head {
+                            log: identity.to_string(),
+                        },
+                        cairn_protocol::profile::MAX_BLOCK_SIZE,
+                        |b| links_of(b).is_some(),
+                    )
+                    .await;
+                answers.push(match envelope {
+                    Some(envelope) => Answer::IdentityHead { identity, envelope },
+                    None => Answer::Missing(need),
+                });
+            }
+            Need::Block(cid) | Need::Record(cid) => blocks.push((cid, need)),
+            Need::Keys { .. } => answers.push(Answer::Missing(need)),
+        }
+    }
+    for batch in blocks.chunks(PARALLEL) {
+        let mut set = tokio::task::JoinSet::new();
+        for (cid, need) in batch.iter().cloned() {
+            let mut peers = peers.clone();
+            set.spawn(async move {
+                let bytes = peers
+                    .ask(
+                        &Request::Block { cid },
+                        cairn_protocol::profile::MAX_BLOCK_SIZE,
+                        |b| cid.matches(b),
+                    )
+                    .await;
+                (cid, need, bytes, peers.skipped)
+            });
+        }
+        while let Some(joined) = set.join_next().await {
+            let (cid, need, bytes, skipped) =
+                joined.map_err(|e| NetError::Unavailable(e.to_string()))?;
+            for s in skipped {
+                if !peers.skipped.contains(&s) {
+                    peers.skipped.push(s);
+                }
+            }
+            answers.push(match bytes {
+                Some(b) => Answer::Block(cid, b),
+                None => Answer::Missing(need),
+            });
+        }
+    }
+    Ok(answers)
+}
+
+/// Syncs a curator's package index and everything it admits: the package indexes it includes
+/// (and theirs) and every version index an alias names.
+pub async fn sync_closure(
+    home: &mut Home,
+    peers: &mut Peers,
+    root: &IndexName,
+) -> Result<Vec<Synced>, NetError> {
+    let mut out = Vec::new();
+    let mut seen: BTreeSet<IndexName> = BTreeSet::new();
+    let mut packages = vec![root.clone()];
+    let mut versions: BTreeSet<IndexName> = BTreeSet::new();
+    while let Some(p) = packages.pop() {
+        if !seen.insert(p.clone()) || seen.len() > MAX_CLOSURE {
+            continue;
+        }
+        out.push(sync_index::<PackageIndex>(home, peers, &p).await?);
+        if let Some(tip) = home.store.index_tip::<PackageIndex>(&p.to_string())? {
+            packages.extend(tip.state.includes.keys().cloned());
+            versions.extend(tip.state.aliases().into_iter().map(|a| a.target));
+        }
+    }
+    for v in versions.into_iter().take(MAX_CLOSURE) {
+        out.push(sync_index::<VersionIndex>(home, peers, &v).await?);
+    }
+    Ok(out)
+}
+
+/// Fetches `artifact` from the first peer that sends exactly its bytes into `home`; `false`
+/// when no peer has it.
+pub async fn fetch_artifact(
+    home: &mut Home,
+    peers: &mut Peers,
+    artifact: &Artifact,
+) -> Result<bool, NetError> {
+    let dir = home.dir().join("artifacts");
+    let (dir, store) = (dir.as_path(), &mut home.store);
+    if store.has_artifact(&artifact.cid)? && dir.join(artifact.cid.to_string()).is_file() {
+        return Ok(true);
+    }
+    let request = Request::Artifact { cid: artifact.cid };
+    for (id, conn) in peers.conns.clone() {
+        match tokio::time::timeout(
+            REQUEST * 10,
+            stream_artifact(&conn, &request, dir, artifact),
+        )
+        .await
+        {
+            Ok(Ok(Some(staged))) => {
+                staged.keep(store, dir)?;
+                return Ok(true);
+            }
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => peers.skipped.push(format!(
+                "{}: artifact {}: {e}",
+                id.fmt_short(),
+                artifact.cid
+            )),
+            Err(_) => peers.skipped.push(format!(
+                "{}: artifact {} took too long",
+                id.fmt_short(),
+                artifact.cid
+            )),
+        }
+    }
+    Ok(false)
+}
+
+/// Streams one artifact from one peer into a temporary file, hashing as it goes; `None` when
+/// the peer does not hold it. Bytes that are not the artifact are an error (and are dropped).
+async fn stream_artifact(
+    conn: &Connection,
+    request: &Request,
+    dir: &Path,
+    artifact: &Artifact,
+) -> Result<Option<crate::artifact::Staged>, String> {
+    use std::io::Write as _;
+    let (mut send, mut recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
+    send.write_all(&request.encode())
+        .await
+        .map_err(|e| e.to_string())?;
+    send.finish().map_err(|e| e.to_string())?;
+    let mut status = [0u8; 1];
+    recv.read_exact(&mut status)
+        .await
+        .map_err(|e| e.to_string())?;
+    match status[0] {
+        FOUND => {}
+        NOT_HELD => return Ok(None),
+        _ => return Err("refused".into()),
+    }
+    let mut size = [0u8; 8];
+    recv.read_exact(&mut size)
+        .await
+        .map_err(|e| e.to_string())?;
+    let size = u64::from_be_bytes(size);
+    if size != artifact.size {
+        return Err(format!(
+            "announced {size} bytes where the release says {}",
+            artifact.size
+        ));
+    }
+    let mut out = Stager::new(dir).map_err(|e| e.to_string())?;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let Some(n) = recv.read(&mut buf).await.map_err(|e| e.to_string())? else {
+            break;
+        };
+        if out.written() + n as u64 > artifact.size {
+            return Err("sent more bytes than the artifact has".into());
+        }
+        out.write_all(&buf[..n]).map_err(|e| e.to_string())?;
+    }
+    let staged = out.finish().map_err(|e| e.to_string())?;
+    if staged.artifact() != artifact {
+        return Err("the bytes sent do not match the artifact's CID, size and SHA-256".into());
+    }
+    Ok(Some(staged))
+}
+
+/// The artifacts a version index's releases list that `home` lacks (every platform).
+pub fn missing_artifacts(home: &Home, index: &str) -> Result<Vec<Artifact>, NetError> {
+    let dir = home.dir().join("artifacts");
+    let store = &home.store;
+    let mut out = Vec::new();
+    if let Some(tip) = store.index_tip::<VersionIndex>(index)? {
+        for e in tip.state.releases() {
+            if let Some(bytes) = store.block(&e.release)?
+                && let Ok(r) = Release::decode(&bytes)
+            {
+                for a in r.artifacts.values() {
+                    if !(store.has_artifact(&a.cid)? && dir.join(a.cid.to_string()).is_file()) {
+                        out.push(a.clone());
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Whether `log` names an identity (rather than an index).
+#[must_use]
+pub fn is_identity(log: &str) -> bool {
+    log.parse::<IdentityId>().is_ok()
+}

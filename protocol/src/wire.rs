@@ -1,0 +1,274 @@
+//! Peer requests: what one Cairn node asks another for over the `cairn/sync/1` protocol.
+//!
+//! A request is one record (the record profile, at most [`MAX_REQUEST`] bytes) sent on a fresh
+//! bidirectional stream; the answer is one status byte and the bytes the request names. Every
+//! byte a peer sends is checked by the asker against the CID or log it asked for, so a peer can
+//! waste time but never make anyone keep a wrong byte.
+//!
+//! Normative text: `spec/14-network.md`.
+
+use crate::cid::{Cid, Codec};
+use crate::codec::{Map, Value};
+use crate::identity::IdentityId;
+use crate::name::IndexName;
+use crate::profile::{self, Fields, RecordError};
+
+/// The ALPN of the request protocol.
+pub const ALPN: &[u8] = b"cairn/sync/1";
+
+/// The largest request record.
+pub const MAX_REQUEST: usize = 4096;
+
+/// The most envelopes one chain answer carries.
+pub const MAX_CHAIN: u64 = 1024;
+
+/// Answer status: what follows is what was asked for.
+pub const FOUND: u8 = 0;
+/// Answer status: the node does not hold it.
+pub const NOT_HELD: u8 = 1;
+/// Answer status: refused; a UTF-8 reason follows (a bad request, or a rate limit).
+pub const REFUSED: u8 = 2;
+
+/// A request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// The newest envelope of `log` (an index name or an identity ID) that the node holds.
+    Head {
+        /// The log.
+        log: String,
+    },
+    /// Envelopes of `log` from the revision whose payload CID is `from`, following `prev`
+    /// links, until the revision whose payload CID is `stop` (not sent) or the first revision;
+    /// at most `max` of them (at most [`MAX_CHAIN`]). Each is sent as `varint(len) envelope`.
+    Chain {
+        /// The log.
+        log: String,
+        /// The payload CID of the newest revision wanted.
+        from: Cid,
+        /// The payload CID of a revision the asker holds: the walk stops before it.
+        stop: Option<Cid>,
+        /// The most envelopes wanted.
+        max: u64,
+    },
+    /// A block (a record, or a raw chunk) by its CID.
+    Block {
+        /// The CID.
+        cid: Cid,
+    },
+    /// An artifact's bytes, by its raw CID.
+    Artifact {
+        /// The CID.
+        cid: Cid,
+    },
+}
+
+const RECORD: &str = "request";
+
+/// Checks that `log` names a log: an identity ID or an index name.
+fn check_log(f: &Fields, log: &str) -> Result<(), RecordError> {
+    if log.parse::<IdentityId>().is_ok() || log.parse::<IndexName>().is_ok() {
+        Ok(())
+    } else {
+        Err(f.invalid("log", "neither an identity ID nor an index name"))
+    }
+}
+
+impl Request {
+    /// The request's record bytes.
+    #[must_use]
+    pub fn encode(&self) -> Vec<u8> {
+        let mut m = Map::new();
+        let (op, log) = match self {
+            Request::Head { log } => ("head", Some(log)),
+            Request::Chain {
+                log,
+                from,
+                stop,
+                max,
+            } => {
+                m.insert("from", Value::Link((*from).into()));
+                if let Some(stop) = stop {
+                    m.insert("stop", Value::Link((*stop).into()));
+                }
+                m.insert("max", Value::Integer((*max).into()));
+                ("chain", Some(log))
+            }
+            Request::Block { cid } => {
+                m.insert("cid", Value::Link((*cid).into()));
+                ("block", None)
+            }
+            Request::Artifact { cid } => {
+                m.insert("cid", Value::Link((*cid).into()));
+                ("artifact", None)
+            }
+        };
+        m.insert("op", Value::text(op));
+        if let Some(log) = log {
+            m.insert("log", Value::text(log.as_str()));
+        }
+        crate::codec::encode(&Value::Map(m))
+    }
+
+    /// Reads a request record; refuses anything this version does not know.
+    pub fn decode(bytes: &[u8]) -> Result<Request, RecordError> {
+        if bytes.len() > MAX_REQUEST {
+            return Err(RecordError::TooLarge {
+                size: bytes.len(),
+                limit: MAX_REQUEST,
+            });
+        }
+        let mut f = Fields::new(RECORD, profile::decode_record(bytes)?)?;
+        let op = f.text("op")?;
+        let request = match op.as_str() {
+            "head" => {
+                let log = f.text("log")?;
+                check_log(&f, &log)?;
+                Request::Head { log }
+            }
+            "chain" => {
+                let log = f.text("log")?;
+                check_log(&f, &log)?;
+                let from = f.link("from")?;
+                let stop = f.optional_link("stop")?;
+                let max = f.uint("max")?;
+                if max == 0 || max > MAX_CHAIN {
+                    return Err(f.invalid("max", format!("1 to {MAX_CHAIN}")));
+                }
+                for (field, cid) in [("from", Some(from)), ("stop", stop)] {
+                    if cid.is_some_and(|c| c.codec() != Codec::DagCbor) {
+                        return Err(f.invalid(field, "a revision's payload is a record"));
+                    }
+                }
+                Request::Chain {
+                    log,
+                    from,
+                    stop,
+                    max,
+                }
+            }
+            "block" => Request::Block {
+                cid: f.link("cid")?,
+            },
+            "artifact" => {
+                let cid = f.link("cid")?;
+                if cid.codec() != Codec::Raw {
+                    return Err(f.invalid("cid", "an artifact is raw bytes"));
+                }
+                Request::Artifact { cid }
+            }
+            _ => return Err(f.invalid("op", format!("unknown operation `{op}`"))),
+        };
+        f.finish()?;
+        Ok(request)
+    }
+}
+
+/// Appends `varint(len) bytes` (a chain answer's framing).
+pub fn frame(out: &mut Vec<u8>, bytes: &[u8]) {
+    let mut v = bytes.len() as u64;
+    loop {
+        let b = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(b);
+            break;
+        }
+        out.push(b | 0x80);
+    }
+    out.extend_from_slice(bytes);
+}
+
+/// Splits a chain answer into its envelopes; `None` when the framing is broken or an envelope
+/// is larger than a block may be.
+#[must_use]
+pub fn unframe(mut data: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let mut out = Vec::new();
+    while !data.is_empty() {
+        let mut len: u64 = 0;
+        let mut used = 0;
+        loop {
+            let b = *data.get(used)?;
+            len |= u64::from(b & 0x7f) << (7 * used);
+            used += 1;
+            if b & 0x80 == 0 {
+                break;
+            }
+            if used == 9 {
+                return None;
+            }
+        }
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|l| *l <= profile::MAX_BLOCK_SIZE)?;
+        let body = data.get(used..used + len)?;
+        out.push(body.to_vec());
+        data = &data[used + len..];
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_round_trip_and_unknowns_are_refused() {
+        let id = IdentityId::from_genesis(Cid::of_record(b"\xa0")).to_string();
+        let payload = Cid::of_record(b"\x01");
+        let requests = [
+            Request::Head { log: id.clone() },
+            Request::Head {
+                log: format!("{id}:libfoo"),
+            },
+            Request::Chain {
+                log: id.clone(),
+                from: payload,
+                stop: None,
+                max: 10,
+            },
+            Request::Chain {
+                log: id.clone(),
+                from: payload,
+                stop: Some(payload),
+                max: MAX_CHAIN,
+            },
+            Request::Block { cid: payload },
+            Request::Artifact {
+                cid: Cid::of_raw(b"x"),
+            },
+        ];
+        for r in requests {
+            assert_eq!(Request::decode(&r.encode()).expect("decode"), r);
+        }
+        let refused = |r: &Request| Request::decode(&r.encode()).expect_err("refused");
+        assert!(matches!(
+            refused(&Request::Head { log: "nope".into() }),
+            RecordError::InvalidField { field: "log", .. }
+        ));
+        assert!(matches!(
+            refused(&Request::Chain {
+                log: id,
+                from: payload,
+                stop: None,
+                max: MAX_CHAIN + 1
+            }),
+            RecordError::InvalidField { field: "max", .. }
+        ));
+        assert!(matches!(
+            refused(&Request::Artifact { cid: payload }),
+            RecordError::InvalidField { field: "cid", .. }
+        ));
+    }
+
+    #[test]
+    fn chain_framing_round_trips_and_refuses_broken_frames() {
+        let mut out = Vec::new();
+        let envs = [vec![], vec![1u8; 3], vec![2u8; 300]];
+        for e in &envs {
+            frame(&mut out, e);
+        }
+        assert_eq!(unframe(&out).expect("frames"), envs);
+        assert!(unframe(&out[..out.len() - 1]).is_none(), "truncated");
+        assert!(unframe(&[0x80]).is_none(), "cut varint");
+    }
+}

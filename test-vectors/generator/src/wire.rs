@@ -1,0 +1,244 @@
+//! `net/requests.json`: peer requests (their record bytes, or why they are refused) and chain
+//! answer framing.
+
+use anyhow::{Context as _, bail};
+use cairn_protocol::cid::Cid;
+use cairn_protocol::codec::{self, Value};
+use cairn_protocol::identity::IdentityId;
+use cairn_protocol::wire::{self, Request};
+use serde_json::{Value as Json, json};
+
+use crate::VectorFile;
+use crate::util::{expect_input_cid, file, hex_field, map, negative, text};
+
+pub(crate) fn files() -> Vec<VectorFile> {
+    vec![VectorFile {
+        path: "net/requests.json",
+        generate,
+        check,
+    }]
+}
+
+/// A request as the vectors write it.
+fn describe(r: &Request) -> Json {
+    match r {
+        Request::Head { log } => json!({ "op": "head", "log": log }),
+        Request::Chain {
+            log,
+            from,
+            stop,
+            max,
+        } => json!({
+            "op": "chain",
+            "log": log,
+            "from": from.to_string(),
+            "stop": stop.map(|s| s.to_string()),
+            "max": max,
+        }),
+        Request::Block { cid } => json!({ "op": "block", "cid": cid.to_string() }),
+        Request::Artifact { cid } => json!({ "op": "artifact", "cid": cid.to_string() }),
+    }
+}
+
+fn request(name: &str, r: &Request) -> Json {
+    let bytes = r.encode();
+    json!({
+        "name": name,
+        "kind": "request",
+        "hex": hex::encode(&bytes),
+        "input_cid": Cid::of_raw(&bytes).to_string(),
+        "request": describe(r),
+        "error": null,
+    })
+}
+
+fn refused(name: &str, value: &Value, error: &str) -> Json {
+    let mut v = negative(name, &codec::encode(value), error);
+    v["kind"] = json!("request");
+    v
+}
+
+fn frames(name: &str, data: &[u8], envelopes: Option<&[Vec<u8>]>) -> Json {
+    json!({
+        "name": name,
+        "kind": "chain-answer",
+        "hex": hex::encode(data),
+        "input_cid": Cid::of_raw(data).to_string(),
+        "envelopes": envelopes.map(|e| e.iter().map(hex::encode).collect::<Vec<_>>()),
+        "error": if envelopes.is_some() { Json::Null } else { json!("chain-frame") },
+    })
+}
+
+fn generate() -> anyhow::Result<Json> {
+    let id = IdentityId::from_digest([7; 32]).to_string();
+    let index = format!("{id}:libfoo");
+    let payload = Cid::of_record(b"\xa1\x63seq\x01");
+    let older = Cid::of_record(b"\xa1\x63seq\x00");
+    let raw = Cid::of_raw(b"artifact bytes");
+    let mut vectors = vec![
+        request("head of an index", &Request::Head { log: index.clone() }),
+        request(
+            "head of an identity log",
+            &Request::Head { log: id.clone() },
+        ),
+        request(
+            "chain to the first revision",
+            &Request::Chain {
+                log: index.clone(),
+                from: payload,
+                stop: None,
+                max: wire::MAX_CHAIN,
+            },
+        ),
+        request(
+            "chain down to a held revision",
+            &Request::Chain {
+                log: index.clone(),
+                from: payload,
+                stop: Some(older),
+                max: 1,
+            },
+        ),
+        request("a block", &Request::Block { cid: payload }),
+        request("an artifact", &Request::Artifact { cid: raw }),
+    ];
+    let link = |c: Cid| Value::Link(c.into());
+    for (name, value, error) in [
+        (
+            "unknown operation",
+            map(vec![("op", Value::text("put")), ("cid", link(raw))]),
+            "record-invalid-field",
+        ),
+        (
+            "a log that is neither an identity nor an index",
+            map(vec![
+                ("op", Value::text("head")),
+                ("log", Value::text("libfoo")),
+            ]),
+            "record-invalid-field",
+        ),
+        (
+            "an unknown field",
+            map(vec![
+                ("op", Value::text("block")),
+                ("cid", link(payload)),
+                ("depth", Value::Integer(1)),
+            ]),
+            "record-unknown-field",
+        ),
+        (
+            "a chain of zero envelopes",
+            map(vec![
+                ("op", Value::text("chain")),
+                ("log", Value::text(index.as_str())),
+                ("from", link(payload)),
+                ("max", Value::Integer(0)),
+            ]),
+            "record-invalid-field",
+        ),
+        (
+            "a chain longer than an answer may be",
+            map(vec![
+                ("op", Value::text("chain")),
+                ("log", Value::text(index.as_str())),
+                ("from", link(payload)),
+                ("max", Value::Integer(i128::from(wire::MAX_CHAIN) + 1)),
+            ]),
+            "record-invalid-field",
+        ),
+        (
+            "a chain from a raw CID",
+            map(vec![
+                ("op", Value::text("chain")),
+                ("log", Value::text(index.as_str())),
+                ("from", link(raw)),
+                ("max", Value::Integer(1)),
+            ]),
+            "record-invalid-field",
+        ),
+        (
+            "an artifact named by a record CID",
+            map(vec![
+                ("op", Value::text("artifact")),
+                ("cid", link(payload)),
+            ]),
+            "record-invalid-field",
+        ),
+        (
+            "a head without its log",
+            map(vec![("op", Value::text("head"))]),
+            "record-missing-field",
+        ),
+        (
+            "a request larger than 4096 bytes",
+            map(vec![
+                ("op", Value::text("head")),
+                ("log", Value::text("x".repeat(wire::MAX_REQUEST))),
+            ]),
+            "record-too-large",
+        ),
+    ] {
+        vectors.push(refused(name, &value, error));
+    }
+    let envs = vec![b"\x01".to_vec(), vec![2; 200]];
+    let mut data = Vec::new();
+    for e in &envs {
+        wire::frame(&mut data, e);
+    }
+    vectors.push(frames("two envelopes", &data, Some(&envs)));
+    vectors.push(frames("an empty answer", &[], Some(&[])));
+    vectors.push(frames(
+        "cut inside an envelope",
+        &data[..data.len() - 1],
+        None,
+    ));
+    vectors.push(frames("cut inside a length", &[0x81], None));
+    Ok(file(
+        "Peer requests of the cairn/sync/1 protocol, and the framing of chain answers.",
+        "spec/14-network.md",
+        vectors,
+    ))
+}
+
+fn check(v: &Json) -> anyhow::Result<()> {
+    let bytes = hex_field(v, "hex")?;
+    expect_input_cid(v, &bytes)?;
+    let error = v.get("error").and_then(Json::as_str);
+    match text(v, "kind")? {
+        "request" => match (Request::decode(&bytes), error) {
+            (Ok(r), None) => {
+                if describe(&r) != v["request"] {
+                    bail!(
+                        "decodes to {}, the vector says {}",
+                        describe(&r),
+                        v["request"]
+                    );
+                }
+                if r.encode() != bytes {
+                    bail!("does not re-encode to the same bytes");
+                }
+                Ok(())
+            }
+            (Err(e), Some(code)) if e.code() == code => Ok(()),
+            (Ok(r), Some(code)) => bail!("accepted as {r:?}; the vector expects `{code}`"),
+            (Err(e), expected) => bail!(
+                "refused with `{}`; the vector expects {expected:?}",
+                e.code()
+            ),
+        },
+        "chain-answer" => match (wire::unframe(&bytes), error) {
+            (Some(envs), None) => {
+                let listed: Vec<String> = envs.iter().map(hex::encode).collect();
+                let expected: Vec<String> = serde_json::from_value(v["envelopes"].clone())
+                    .context("`envelopes` is a list of hex")?;
+                if listed != expected {
+                    bail!("splits into {listed:?}");
+                }
+                Ok(())
+            }
+            (None, Some("chain-frame")) => Ok(()),
+            (got, expected) => bail!("unframe gives {got:?}; the vector expects {expected:?}"),
+        },
+        other => bail!("unknown kind `{other}`"),
+    }
+}
