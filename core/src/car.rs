@@ -86,18 +86,6 @@ impl CarError {
     }
 }
 
-fn write_varint(out: &mut Vec<u8>, mut v: u64) {
-    loop {
-        let b = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(b);
-            return;
-        }
-        out.push(b | 0x80);
-    }
-}
-
 /// Writes a CAR with `roots` and `blocks` (in the given order).
 #[must_use]
 pub fn write(roots: &[Cid], blocks: &[(Cid, Vec<u8>)]) -> Vec<u8> {
@@ -141,7 +129,7 @@ impl<W: Write> Writer<W> {
 
     fn put(&mut self, data: &[u8]) -> std::io::Result<()> {
         let mut len = Vec::with_capacity(9);
-        write_varint(&mut len, data.len() as u64);
+        cairn_protocol::multiformats::write_varint(&mut len, data.len() as u64);
         self.out.write_all(&len)?;
         self.out.write_all(data)?;
         self.written += (len.len() + data.len()) as u64;

@@ -64,7 +64,7 @@ pub mod hamt;
 pub mod head;
 pub mod identity;
 pub mod index;
-mod multiformats;
+pub mod multiformats;
 pub mod name;
 pub mod profile;
 pub mod release;

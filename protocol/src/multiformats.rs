@@ -7,7 +7,7 @@
 const MAX_VARINT_BYTES: usize = 9;
 
 /// Appends `v` as a minimal unsigned varint.
-pub(crate) fn write_varint(out: &mut Vec<u8>, mut v: u64) {
+pub fn write_varint(out: &mut Vec<u8>, mut v: u64) {
     loop {
         let byte = (v & 0x7f) as u8;
         v >>= 7;
@@ -21,7 +21,7 @@ pub(crate) fn write_varint(out: &mut Vec<u8>, mut v: u64) {
 
 /// Reads one unsigned varint from the front of `input`, refusing non-minimal forms and values
 /// over 63 bits, as the unsigned-varint spec requires.
-pub(crate) fn read_varint(input: &mut &[u8]) -> Result<u64, &'static str> {
+pub fn read_varint(input: &mut &[u8]) -> Result<u64, &'static str> {
     let mut value: u64 = 0;
     for i in 0..MAX_VARINT_BYTES {
         let Some(&byte) = input.get(i) else {

@@ -165,44 +165,22 @@ impl Request {
 
 /// Appends `varint(len) bytes` (a chain answer's framing).
 pub fn frame(out: &mut Vec<u8>, bytes: &[u8]) {
-    let mut v = bytes.len() as u64;
-    loop {
-        let b = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(b);
-            break;
-        }
-        out.push(b | 0x80);
-    }
+    crate::multiformats::write_varint(out, bytes.len() as u64);
     out.extend_from_slice(bytes);
 }
 
-/// Splits a chain answer into its envelopes; `None` when the framing is broken or an envelope
-/// is larger than a block may be.
+/// Splits a chain answer into its envelopes; `None` when the framing is broken (a length not
+/// in shortest form, or past the end) or an envelope is larger than a block may be.
 #[must_use]
 pub fn unframe(mut data: &[u8]) -> Option<Vec<Vec<u8>>> {
     let mut out = Vec::new();
     while !data.is_empty() {
-        let mut len: u64 = 0;
-        let mut used = 0;
-        loop {
-            let b = *data.get(used)?;
-            len |= u64::from(b & 0x7f) << (7 * used);
-            used += 1;
-            if b & 0x80 == 0 {
-                break;
-            }
-            if used == 9 {
-                return None;
-            }
-        }
+        let len = crate::multiformats::read_varint(&mut data).ok()?;
         let len = usize::try_from(len)
             .ok()
             .filter(|l| *l <= profile::MAX_BLOCK_SIZE)?;
-        let body = data.get(used..used + len)?;
-        out.push(body.to_vec());
-        data = &data[used + len..];
+        out.push(data.get(..len)?.to_vec());
+        data = &data[len..];
     }
     Some(out)
 }

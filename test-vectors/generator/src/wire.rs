@@ -193,6 +193,11 @@ fn generate() -> anyhow::Result<Json> {
         None,
     ));
     vectors.push(frames("cut inside a length", &[0x81], None));
+    vectors.push(frames(
+        "a length not in its shortest form",
+        &[0x81, 0x00, 0x05],
+        None,
+    ));
     Ok(file(
         "Peer requests of the cairn/sync/1 protocol, and the framing of chain answers.",
         "spec/14-network.md",
