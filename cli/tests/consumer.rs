@@ -658,3 +658,101 @@ fn installs_running_at_once_in_one_project_take_turns() {
         .collect();
     assert_eq!(left.len(), 1, "one tree in use, nothing half-built left");
 }
+
+/// A running `cairn node start`, killed when dropped.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_second_home_syncs_and_installs_from_a_running_node() {
+    let w = World::new("network");
+    let id = w.identity("pub", &[]);
+    w.package("pub", &id, "src/libbar", ("libbar", "2.0.0", ""));
+    w.package(
+        "pub",
+        &id,
+        "src/libfoo",
+        ("libfoo", "1.0.0", "[dependencies]\nlibbar = \"^2.0\"\n"),
+    );
+    w.curate("pub", "community", &id, &["libbar", "libfoo"]);
+    let community = format!("{id}:community");
+
+    // The publisher's node runs in its own process, on loopback.
+    let node = Running(
+        Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .arg("--home")
+            .arg(w.path("pub"))
+            .args(["node", "start", "--listen", "127.0.0.1:0"])
+            .env_remove("CAIRN_HOME")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start the node"),
+    );
+    let addr_file = w.path("pub/node.addr");
+    let started = std::time::Instant::now();
+    while !addr_file.is_file() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the node did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let addr = w.ok("pub", ".", &["node", "addr"]);
+    let addr = addr.trim();
+    assert!(addr.contains("@127.0.0.1:"), "{addr}");
+
+    // A second home knows only that address: it syncs the curator's closure, then installs,
+    // fetching the artifacts from the peer.
+    w.ok("app", ".", &["peer", "add", addr]);
+    let peers = w.ok("app", ".", &["peer", "list"]);
+    assert_eq!(peers.trim(), addr);
+    let synced = w.ok("app", ".", &["sync", &community]);
+    assert!(
+        synced.contains(&format!("{community}: verified and stored revisions"))
+            && synced.contains(&format!("{id}:libfoo: verified and stored"))
+            && synced.contains(&format!("{id}:libbar: verified and stored")),
+        "{synced}"
+    );
+    w.ok("app", "project", &["init", "--index", &community]);
+    w.ok("app", "project", &["add", "libfoo"]);
+    assert_eq!(
+        w.read("project/.cairn/packages/libbar/libbar.txt"),
+        b"libbar 2.0.0\n"
+    );
+    assert_eq!(
+        w.read("project/.cairn/packages/libfoo/libfoo.txt"),
+        b"libfoo 1.0.0\n"
+    );
+    let again = w.ok("app", ".", &["sync", &community, "--json"]);
+    let again: serde_json::Value = serde_json::from_str(&again).expect("json");
+    assert!(
+        again["logs"]
+            .as_array()
+            .expect("logs")
+            .iter()
+            .all(|l| l["outcome"] == "up-to-date"),
+        "{again}"
+    );
+
+    // A yank reaches the second home on the next sync.
+    w.ok("pub", ".", &["yank", "libbar@2.0.0", "--reason", "broken"]);
+    let synced = w.ok("app", ".", &["sync", &community]);
+    assert!(
+        synced.contains(&format!("{id}:libbar: verified and stored revisions 2..=2")),
+        "{synced}"
+    );
+    let shown = w.ok("app", ".", &["show", &format!("{id}:libbar")]);
+    assert!(shown.contains("yanked"), "{shown}");
+
+    // Without a reachable peer, sync says so and what to do.
+    drop(node);
+    let err = w.fails("app", ".", &["sync", &community]);
+    assert!(err.contains("no peer could be reached"), "{err}");
+}

@@ -9,6 +9,7 @@
 /// commands (documented for tests).
 pub const STEPS: &[&str] = &[
     "node-key:after-temp-write",
+    "node-addr:after-temp-write",
     "keys:after-temp-write",
     "artifact:after-temp-write",
     "publish:after-artifacts",

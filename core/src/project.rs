@@ -883,6 +883,17 @@ pub fn platform() -> String {
     format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH)
 }
 
+/// Whether `home` holds `a` (recorded, and its file present).
+pub fn holds_artifact(home: &Home, a: &Artifact) -> Result<bool, ProjectError> {
+    let held = (home.store.has_artifact(&a.cid)).map_err(|e| ProjectError::Other(e.to_string()))?;
+    Ok(held
+        && home
+            .dir()
+            .join("artifacts")
+            .join(a.cid.to_string())
+            .is_file())
+}
+
 /// The artifact a package installs on `platform`: that platform's, else `default`.
 ///
 /// # Errors
@@ -1257,7 +1268,7 @@ fn read_verified(
     let path = artifacts.join(a.cid.to_string());
     let bytes = std::fs::read(&path).map_err(|e| {
         ProjectError::Artifact(format!(
-            "{} {}: artifact {} is not held here ({e})\n\nhint: import a bundle that carries it (`cairn export … --with-artifacts` on a home that has it)",
+            "{} {}: artifact {} is not held here ({e})\n\nhint: add a peer that holds it (`cairn peer add ID@ADDR`) and install again, or import a bundle that carries it (`cairn export … --with-artifacts` on a home that has it)",
             p.alias, p.version, a.cid
         ))
     })?;

@@ -8,6 +8,7 @@ mod id;
 mod index;
 mod inspect;
 mod inspect_log;
+mod net;
 mod project;
 mod publish;
 mod query;
@@ -176,6 +177,14 @@ pub(crate) enum Command {
     /// Compare versions and test constraints.
     #[command(subcommand)]
     Version(version::Command),
+    /// Run this home's node on the peer network, or print its address.
+    #[command(subcommand)]
+    Node(net::NodeCommand),
+    /// Keep the home's list of peers.
+    #[command(subcommand)]
+    Peer(net::PeerCommand),
+    /// Fetch and verify a curator's package index and everything it admits from peers.
+    Sync(net::SyncArgs),
 }
 
 pub(crate) fn run(home: Option<&std::path::Path>, command: Command) -> anyhow::Result<ExitCode> {
@@ -224,5 +233,8 @@ pub(crate) fn run(home: Option<&std::path::Path>, command: Command) -> anyhow::R
         Command::Resolve(args) => resolve::run(home, &args),
         Command::Inspect(args) => inspect::run(&args),
         Command::Version(cmd) => version::run(cmd),
+        Command::Node(cmd) => net::node(home, &cmd),
+        Command::Peer(cmd) => net::peer(home, &cmd),
+        Command::Sync(args) => net::sync(home, &args),
     }
 }

@@ -283,6 +283,12 @@ fn install_lock(
     how: &How,
 ) -> anyhow::Result<ExitCode> {
     let platform = platform.map_or_else(project::platform, str::to_owned);
+    if !how.offline {
+        let fetched = super::net::fetch_missing(&mut s.home, lock, &platform)?;
+        if fetched > 0 && !how.quiet {
+            eprintln!("fetched {fetched} artifacts from peers");
+        }
+    }
     // A progress bar on a terminal only, and never with `--quiet`.
     let bar = (!how.quiet && std::io::stderr().is_terminal()).then(|| {
         let bar = indicatif::ProgressBar::new(0);

@@ -22,7 +22,8 @@ use iroh::{Endpoint, EndpointAddr, EndpointId, RelayMode, SecretKey};
 use thiserror::Error;
 
 use crate::atomic::{Access, AtomicFile};
-use crate::store::{Store, StoreError};
+use crate::home::Home;
+use crate::store::StoreError;
 
 /// The file holding the home's node key (not an identity key: it only names the endpoint).
 pub const NODE_KEY: &str = "node.key";
@@ -180,6 +181,85 @@ pub async fn endpoint(
         .map_err(|e| bind(e.to_string()))
 }
 
+/// The file a running node writes its address to (removed when it stops).
+pub const NODE_ADDR: &str = "node.addr";
+
+/// A running node: the home's endpoint serving the home's store.
+#[derive(Debug)]
+pub struct Node {
+    router: iroh::protocol::Router,
+    home: PathBuf,
+}
+
+impl Node {
+    /// Binds the home's endpoint on `listen` and serves the store; writes the address others
+    /// dial to [`NODE_ADDR`].
+    pub async fn start(home: &Path, listen: SocketAddr) -> Result<Node, NetError> {
+        let key = node_key(home)?;
+        let ep = endpoint(key, listen, &MemoryLookup::new()).await?;
+        let router = iroh::protocol::Router::builder(ep)
+            .accept(cairn_protocol::wire::ALPN, serve::Serve::new(home))
+            .spawn();
+        let node = Node {
+            router,
+            home: home.to_path_buf(),
+        };
+        let path = home.join(NODE_ADDR);
+        crate::atomic::write(
+            &path,
+            format!("{}\n", node.addr()).as_bytes(),
+            Access::Public,
+            "node-addr:after-temp-write",
+        )
+        .map_err(|cause| NetError::Io { path, cause })?;
+        Ok(node)
+    }
+
+    /// The address others dial.
+    #[must_use]
+    pub fn addr(&self) -> Peer {
+        own_addr(self.router.endpoint())
+    }
+
+    /// The endpoint (to dial others from the node's own ID).
+    #[must_use]
+    pub fn endpoint(&self) -> &Endpoint {
+        self.router.endpoint()
+    }
+
+    /// Stops serving (requests in flight finish first) and removes [`NODE_ADDR`].
+    pub async fn shutdown(self) {
+        let _ = std::fs::remove_file(self.home.join(NODE_ADDR));
+        if let Err(e) = self.router.shutdown().await {
+            tracing::warn!("the node did not stop cleanly: {e}");
+        }
+    }
+}
+
+/// The address a running node of this home wrote, if one runs.
+pub fn running(home: &Path) -> Option<Peer> {
+    std::fs::read_to_string(home.join(NODE_ADDR))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+}
+
+/// An endpoint for one command to dial peers from: a fresh key (a node of the same home may be
+/// running under the home's key), bound on loopback when every peer is on loopback.
+pub async fn client(peers: &[Peer]) -> Result<Endpoint, NetError> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| NetError::Unavailable(e.to_string()))?;
+    let loopback = peers
+        .iter()
+        .flat_map(|p| &p.addrs)
+        .all(|a| a.ip().is_loopback());
+    let listen: SocketAddr = if loopback {
+        SocketAddr::from(([127, 0, 0, 1], 0))
+    } else {
+        SocketAddr::from(([0, 0, 0, 0], 0))
+    };
+    endpoint(SecretKey::from_bytes(&seed), listen, &MemoryLookup::new()).await
+}
+
 /// This endpoint as a peer others can dial.
 #[must_use]
 pub fn own_addr(ep: &Endpoint) -> Peer {
@@ -190,8 +270,8 @@ pub fn own_addr(ep: &Endpoint) -> Peer {
 }
 
 /// The home's peer list.
-pub fn peers(store: &Store) -> Result<Vec<Peer>, NetError> {
-    store
+pub fn peers(home: &Home) -> Result<Vec<Peer>, NetError> {
+    home.store
         .settings_with_prefix(PEER)?
         .into_iter()
         .map(|(k, v)| {
@@ -206,22 +286,23 @@ pub fn peers(store: &Store) -> Result<Vec<Peer>, NetError> {
 }
 
 /// Adds (or updates the addresses of) a peer.
-pub fn add_peer(store: &mut Store, peer: &Peer) -> Result<(), NetError> {
+pub fn add_peer(home: &mut Home, peer: &Peer) -> Result<(), NetError> {
     let addrs = peer
         .addrs
         .iter()
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(",");
-    store.set_setting(&format!("{PEER}{}", peer.id), &addrs)?;
+    home.store
+        .set_setting(&format!("{PEER}{}", peer.id), &addrs)?;
     Ok(())
 }
 
 /// Removes a peer; whether it was listed.
-pub fn remove_peer(store: &mut Store, id: &EndpointId) -> Result<bool, NetError> {
+pub fn remove_peer(home: &mut Home, id: &EndpointId) -> Result<bool, NetError> {
     let key = format!("{PEER}{id}");
-    let held = store.setting(&key)?.is_some();
-    store.remove_setting(&key)?;
+    let held = home.store.setting(&key)?.is_some();
+    home.store.remove_setting(&key)?;
     Ok(held)
 }
 

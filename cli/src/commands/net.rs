@@ -1,0 +1,300 @@
+//! `cairn node`, `cairn peer` and `cairn sync`: this home on the peer network.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use cairn_core::home::Home;
+use cairn_core::lockfile::{LOCKFILE, Lockfile};
+use cairn_core::net::sync::{self, Peers, SyncOutcome, Synced};
+use cairn_core::net::{self, Peer};
+use cairn_core::project;
+
+use crate::settings;
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum NodeCommand {
+    /// Run this home's node in the foreground, serving what the home holds to peers; stop it
+    /// with Ctrl-C (requests in flight finish first).
+    Start {
+        /// The address to listen on (loopback by default; `0.0.0.0:PORT` to serve a network).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+    },
+    /// Print this node's address, `ENDPOINT-ID@ADDR`, for peers to add (only the ID when no
+    /// node of this home runs).
+    Addr,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum PeerCommand {
+    /// Add a peer (or update its addresses): `ENDPOINT-ID@IP:PORT[,IP:PORT…]`.
+    Add {
+        /// The peer, as `cairn node addr` prints it on its machine.
+        peer: String,
+    },
+    /// List the peers.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a peer.
+    Remove {
+        /// Its endpoint ID.
+        id: String,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct SyncArgs {
+    /// The curator's package index (`IDENTITY:NAME`, or a petname's): it, the indexes it
+    /// includes and every version index it admits are fetched and verified.
+    index: String,
+    /// Ask these peers (default: the home's peer list).
+    #[arg(long = "from", value_name = "PEER")]
+    from: Vec<String>,
+    /// Also fetch every artifact this project's lockfile pins (for this platform).
+    #[arg(long)]
+    artifacts: bool,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the network runtime")
+}
+
+pub(crate) fn node(home: Option<&Path>, cmd: &NodeCommand) -> anyhow::Result<ExitCode> {
+    let home = settings::open_home(home)?;
+    match cmd {
+        NodeCommand::Addr => {
+            if let Some(peer) = net::running(home.dir()) {
+                outln!("{peer}");
+            } else {
+                let id = net::node_key(home.dir())?.public();
+                outln!("{id}");
+                eprintln!("note: no node of this home runs; start one with `cairn node start`");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        NodeCommand::Start { listen } => {
+            let dir = home.dir().to_path_buf();
+            drop(home);
+            runtime()?.block_on(async {
+                let node = net::Node::start(&dir, *listen).await?;
+                eprintln!("serving `{}` as {}", dir.display(), node.addr());
+                eprintln!("peers add it with: cairn peer add {}", node.addr());
+                shutdown_signal().await;
+                eprintln!("stopping");
+                node.shutdown().await;
+                anyhow::Ok(())
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Waits for Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+pub(crate) fn peer(home: Option<&Path>, cmd: &PeerCommand) -> anyhow::Result<ExitCode> {
+    let mut home = settings::open_home(home)?;
+    match cmd {
+        PeerCommand::Add { peer } => {
+            let peer: Peer = peer.parse()?;
+            if peer.addrs.is_empty() {
+                eprintln!(
+                    "warning: `{}` has no address; it can be reached only once an address is added",
+                    peer.id
+                );
+            }
+            net::add_peer(&mut home, &peer)?;
+            outln!("added {peer}");
+        }
+        PeerCommand::List { json } => {
+            let peers = net::peers(&home)?;
+            if *json {
+                let list: Vec<_> = peers
+                    .iter()
+                    .map(|p| {
+                        serde_json::json!({
+                            "id": p.id.to_string(),
+                            "addrs": p.addrs.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                        })
+                    })
+                    .collect();
+                outln!("{}", serde_json::to_string(&list)?);
+            } else if peers.is_empty() {
+                eprintln!("no peers; add one with `cairn peer add ID@ADDR`");
+            } else {
+                for p in peers {
+                    outln!("{p}");
+                }
+            }
+        }
+        PeerCommand::Remove { id } => {
+            let peer: Peer = id.parse()?;
+            if !net::remove_peer(&mut home, &peer.id)? {
+                anyhow::bail!("`{id}` is not in this home's peer list (see `cairn peer list`)");
+            }
+            outln!("removed {}", peer.id);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The peers to ask: those given, else the home's list.
+fn chosen(home: &Home, from: &[String]) -> anyhow::Result<Vec<Peer>> {
+    if from.is_empty() {
+        Ok(net::peers(home)?)
+    } else {
+        Ok(from
+            .iter()
+            .map(|p| p.parse())
+            .collect::<Result<Vec<Peer>, _>>()?)
+    }
+}
+
+pub(crate) fn sync(home: Option<&Path>, args: &SyncArgs) -> anyhow::Result<ExitCode> {
+    let mut home = settings::open_home(home)?;
+    let index = settings::index_name(&home, &args.index, None)?;
+    let peers = chosen(&home, &args.from)?;
+    let lock = if args.artifacts {
+        let cwd = std::env::current_dir().context("cannot read the current directory")?;
+        let dir = project::find(&cwd).unwrap_or_else(|| project::global(&home));
+        let path = dir.join(LOCKFILE);
+        Some(Lockfile::load(&path)?.with_context(|| {
+            format!(
+                "`--artifacts` fetches what `{}` pins, and there is none\n\nhint: run `cairn lock` first",
+                path.display()
+            )
+        })?)
+    } else {
+        None
+    };
+    let (synced, fetched, skipped) = runtime()?.block_on(async {
+        let ep = net::client(&peers).await?;
+        let mut conns = Peers::dial(&ep, &peers).await?;
+        let synced = sync::sync_closure(&mut home, &mut conns, &index).await?;
+        let mut fetched = 0;
+        if let Some(lock) = &lock {
+            fetched = fetch_locked(&mut home, &mut conns, lock, &project::platform()).await?;
+        }
+        conns.close();
+        ep.close().await;
+        anyhow::Ok((synced, fetched, conns.skipped))
+    })?;
+    for s in &skipped {
+        eprintln!("warning: skipped a peer: {s}");
+    }
+    if args.json {
+        outln!(
+            "{}",
+            serde_json::json!({ "logs": synced, "artifacts_fetched": fetched })
+        );
+    } else {
+        for s in &synced {
+            outln!("{}", describe(s));
+        }
+        if lock.is_some() {
+            outln!("fetched {fetched} artifacts");
+        }
+    }
+    match synced.first().map(|s| &s.outcome) {
+        Some(SyncOutcome::NotFound) => {
+            anyhow::bail!("no peer holds `{index}`")
+        }
+        Some(SyncOutcome::Refused { reason }) => {
+            anyhow::bail!("`{index}` was refused: {reason}")
+        }
+        _ => Ok(ExitCode::SUCCESS),
+    }
+}
+
+fn describe(s: &Synced) -> String {
+    match &s.outcome {
+        SyncOutcome::Imported { head, report } => match report {
+            cairn_core::store::Outcome::Imported { from, to } => {
+                format!("{}: verified and stored revisions {from}..={to}", s.log)
+            }
+            cairn_core::store::Outcome::Fork { seq, signer } => format!(
+                "{}: FORK at revision {seq}: {signer} signed two different revisions; evidence kept, signer flagged (head {head})",
+                s.log
+            ),
+            other => format!("{}: {other:?} (head {head})", s.log),
+        },
+        SyncOutcome::UpToDate { head } => format!("{}: up to date (head {head})", s.log),
+        SyncOutcome::NotFound => format!("{}: no peer holds it", s.log),
+        SyncOutcome::Refused { reason } => format!("{}: refused: {reason}", s.log),
+    }
+}
+
+/// Fetches the artifacts `lock` pins for `platform` that the home lacks; how many arrived.
+async fn fetch_locked(
+    home: &mut Home,
+    peers: &mut Peers,
+    lock: &Lockfile,
+    platform: &str,
+) -> anyhow::Result<usize> {
+    let mut fetched = 0;
+    for p in &lock.packages {
+        let (_, a) = project::pick(p, platform)?;
+        if project::holds_artifact(home, a)? {
+            continue;
+        }
+        if sync::fetch_artifact(home, peers, a).await? {
+            fetched += 1;
+        }
+    }
+    Ok(fetched)
+}
+
+/// Before an install: fetches from the home's peers the artifacts `lock` pins that the home
+/// lacks. Nothing happens when none is missing or there are no peers.
+pub(crate) fn fetch_missing(
+    home: &mut Home,
+    lock: &Lockfile,
+    platform: &str,
+) -> anyhow::Result<usize> {
+    let mut missing = false;
+    for p in &lock.packages {
+        let (_, a) = project::pick(p, platform)?;
+        missing |= !project::holds_artifact(home, a)?;
+    }
+    let peers = net::peers(home)?;
+    if !missing || peers.is_empty() {
+        return Ok(0);
+    }
+    let (fetched, skipped) = runtime()?.block_on(async {
+        let ep = net::client(&peers).await?;
+        let mut conns = Peers::dial(&ep, &peers).await?;
+        let fetched = fetch_locked(home, &mut conns, lock, platform).await?;
+        conns.close();
+        ep.close().await;
+        anyhow::Ok((fetched, conns.skipped))
+    })?;
+    for s in &skipped {
+        eprintln!("warning: skipped a peer: {s}");
+    }
+    Ok(fetched)
+}
