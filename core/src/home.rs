@@ -228,6 +228,16 @@ impl Home {
         Ok(self.store.head(log)?)
     }
 
+    /// Every held log's head: log, seq, payload CID and kind.
+    pub fn heads(&self) -> Result<Vec<(String, u64, cairn_protocol::cid::Cid, String)>, HomeError> {
+        Ok(self.store.heads()?)
+    }
+
+    /// A held log's kind (`identity`, `version-index`, `package-index`).
+    pub fn head_kind(&self, log: &str) -> Result<Option<String>, HomeError> {
+        Ok(self.store.head_kind(log)?)
+    }
+
     /// The forks recorded for a log, with their evidence.
     pub fn forks(&self, log: &str) -> Result<Vec<crate::store::ForkRecord>, HomeError> {
         Ok(self.store.forks(log)?)

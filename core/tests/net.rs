@@ -83,17 +83,22 @@ impl Node {
     }
 
     fn publish(&mut self, who: &Person, work: &Path, version: &str, time: u64) {
-        let dir = work.join(format!("alpha-{version}"));
-        write_package(&dir, "alpha", version);
-        let opts = PublishOptions {
-            dir,
-            index: None,
-            dry_run: false,
-            new_index: false,
-            time,
-        };
-        publish::publish(&mut self.home, who.id(), Some(&ring(who)), &opts).expect("publish");
+        publish_alpha(&mut self.home, who, work, version, time);
     }
+}
+
+/// Publishes `alpha` at `version` as `who` from a package written under `work`.
+fn publish_alpha(home: &mut Home, who: &Person, work: &Path, version: &str, time: u64) {
+    let dir = work.join(format!("alpha-{version}"));
+    write_package(&dir, "alpha", version);
+    let opts = PublishOptions {
+        dir,
+        index: None,
+        dry_run: false,
+        new_index: false,
+        time,
+    };
+    publish::publish(home, who.id(), Some(&ring(who)), &opts).expect("publish");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -240,4 +245,224 @@ async fn two_revisions_with_one_seq_are_recorded_as_a_fork() {
     for n in [a, twin, b] {
         n.router.shutdown().await.expect("shutdown");
     }
+}
+
+/// Waits until `check` holds, up to `secs` seconds.
+async fn eventually(secs: u64, mut check: impl FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < end {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    check()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_announced_head_travels_a_chain_of_nodes_by_gossip() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let alice = Person::new(1);
+    let index = alice.index("alpha");
+    let loopback: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    let dirs: Vec<PathBuf> = ["a", "b", "c"].iter().map(|n| tmp.path().join(n)).collect();
+    let mut a_home = Home::open(&dirs[0]).expect("home");
+    create_in(&alice, &mut a_home);
+    publish_alpha(&mut a_home, &alice, tmp.path(), "1.0.0", T);
+    // A knows nobody, B knows A, C knows B.
+    let a = net::Node::start(&dirs[0], loopback, &[]).await.expect("a");
+    let b = net::Node::start(&dirs[1], loopback, &[a.addr()])
+        .await
+        .expect("b");
+    let mut c = net::Node::start(&dirs[2], loopback, &[b.addr()])
+        .await
+        .expect("c");
+    let mut heard = c.heard().expect("heard");
+    // B and C follow the index (a first pull, as `cairn sync` does).
+    for (dir, from) in [(&dirs[1], a.addr()), (&dirs[2], b.addr())] {
+        let mut home = Home::open(dir).expect("home");
+        let ep = net::client(std::slice::from_ref(&from))
+            .await
+            .expect("client");
+        let mut peers = Peers::dial(&ep, &[from]).await.expect("dial");
+        let synced = sync::sync_index::<VersionIndex>(&mut home, &mut peers, &index)
+            .await
+            .expect("sync");
+        assert!(matches!(synced.outcome, SyncOutcome::Imported { .. }));
+        ep.close().await;
+    }
+    // A publishes; its node announces; B fetches from A and relays; C fetches from B.
+    publish_alpha(&mut a_home, &alice, tmp.path(), "1.1.0", T + 10);
+    let c_home = Home::open(&dirs[2]).expect("home");
+    let a_head = a_home.head(&index.to_string()).expect("head");
+    assert!(
+        eventually(30, || c_home.head(&index.to_string()).expect("head")
+            == a_head)
+        .await,
+        "C holds A's new head"
+    );
+    let got = heard.recv().await.expect("heard");
+    assert_eq!(
+        got,
+        cairn_core::net::gossip::Heard::Fetched(index.to_string(), 2)
+    );
+    cairn_core::inspect::verify_log(&c_home, &index.to_string()).expect("C re-verifies");
+    for n in [a, b, c] {
+        n.shutdown().await;
+    }
+    assert!(
+        !dirs[0].join(net::NODE_ADDR).exists(),
+        "a stopped node removes its address"
+    );
+}
+
+/// A peer that answers every request with the same bytes (a forged head).
+#[derive(Debug, Clone)]
+struct Liar(std::sync::Arc<Vec<u8>>);
+
+impl iroh::protocol::ProtocolHandler for Liar {
+    async fn accept(
+        &self,
+        conn: iroh::endpoint::Connection,
+    ) -> Result<(), iroh::protocol::AcceptError> {
+        while let Ok((mut send, mut recv)) = conn.accept_bi().await {
+            let _ = recv.read_to_end(wire::MAX_REQUEST).await;
+            let _ = send.write_all(&[wire::FOUND]).await;
+            let _ = send.write_all(&self.0).await;
+            let _ = send.finish();
+        }
+        Ok(())
+    }
+}
+
+/// Pulls `index` into the home at `dir` from `from` (as `cairn sync` does).
+async fn pull(dir: &Path, from: &Peer, index: &IndexName) -> SyncOutcome {
+    let mut home = Home::open(dir).expect("home");
+    let ep = net::client(std::slice::from_ref(from))
+        .await
+        .expect("client");
+    let mut peers = Peers::dial(&ep, std::slice::from_ref(from))
+        .await
+        .expect("dial");
+    let synced = sync::sync_index::<VersionIndex>(&mut home, &mut peers, index)
+        .await
+        .expect("sync");
+    ep.close().await;
+    synced.outcome
+}
+
+/// A revision 2 of `who`'s `index` whose signature is broken (it still decodes).
+fn forged_revision(who: &Person, index: &IndexName) -> Vec<u8> {
+    let op = |v: &str| cairn_protocol::index::version::VersionOp::Release {
+        version: v.parse().expect("version"),
+        release: cairn_protocol::cid::Cid::of_record(v.as_bytes()),
+    };
+    let (_, tip) = who.sign::<VersionIndex>(None, index, vec![op("0.1.0")]);
+    let (mut forged, _) = who.sign::<VersionIndex>(Some(&tip), index, vec![op("0.2.0")]);
+    let sig =
+        cairn_protocol::signed::Signed::<cairn_protocol::index::Revision<VersionIndex>>::decode(
+            &forged,
+        )
+        .expect("decodes")
+        .signatures()[0]
+            .sig
+            .0;
+    let at = forged
+        .windows(sig.len())
+        .position(|w| w == sig.as_slice())
+        .expect("the signature's bytes");
+    forged[at] ^= 1;
+    forged
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_and_a_forged_head_change_nothing_and_the_node_keeps_serving() {
+    use cairn_core::net::gossip::Heard;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let alice = Person::new(1);
+    let index = alice.index("alpha");
+    let loopback: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    let (a_dir, b_dir) = (tmp.path().join("a"), tmp.path().join("b"));
+    let mut a_home = Home::open(&a_dir).expect("home");
+    create_in(&alice, &mut a_home);
+    publish_alpha(&mut a_home, &alice, tmp.path(), "1.0.0", T);
+    let a = net::Node::start(&a_dir, loopback, &[]).await.expect("a");
+    let mut b = net::Node::start(&b_dir, loopback, &[]).await.expect("b");
+    let mut heard = b.heard().expect("heard");
+    assert!(matches!(
+        pull(&b_dir, &a.addr(), &index).await,
+        SyncOutcome::Imported { .. }
+    ));
+    let before = Home::open(&b_dir)
+        .expect("home")
+        .head(&index.to_string())
+        .expect("head");
+
+    // The liar: a revision 2 of alice's index with a broken signature, served to any request,
+    // and a flood of announcements of it to B.
+    let forged = forged_revision(&alice, &index);
+    let book = MemoryLookup::new();
+    book.add_endpoint_info(b.addr().endpoint_addr());
+    let key = iroh::SecretKey::from_bytes(&[9; 32]);
+    let ep = net::endpoint(key, loopback, &book).await.expect("liar");
+    let gossip = iroh_gossip::Gossip::builder().spawn(ep.clone());
+    let router = Router::builder(ep.clone())
+        .accept(wire::ALPN, Liar(std::sync::Arc::new(forged)))
+        .accept(iroh_gossip::ALPN, gossip.clone())
+        .spawn();
+    let mut topic = gossip
+        .subscribe(
+            iroh_gossip::TopicId::from_bytes(wire::global_topic()),
+            vec![b.addr().id],
+        )
+        .await
+        .expect("subscribe");
+    topic.joined().await.expect("joined");
+    let started = std::time::Instant::now();
+    for seq in 2..302u64 {
+        let a = wire::Announcement {
+            log: index.to_string(),
+            seq,
+            payload: cairn_protocol::cid::Cid::of_record(&seq.to_be_bytes()),
+        };
+        topic
+            .broadcast_neighbors(bytes::Bytes::from(a.encode()))
+            .await
+            .expect("broadcast");
+    }
+    let mut refused = 0;
+    let mut over_budget = 0;
+    while let Ok(Some(h)) =
+        tokio::time::timeout(std::time::Duration::from_secs(5), heard.recv()).await
+    {
+        match h {
+            Heard::Dropped(why) if why.contains("refused") => refused += 1,
+            Heard::Dropped(why) if why.contains("budget") => over_budget += 1,
+            Heard::Dropped(_) => {}
+            Heard::Fetched(log, seq) => panic!("fetched {log} {seq} from a liar"),
+        }
+        if refused > 0 && over_budget > 0 {
+            break;
+        }
+    }
+    assert!(
+        refused > 0,
+        "the forged head was fetched, verified and refused"
+    );
+    assert!(over_budget > 0, "the flood ran into the budget");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    let after = Home::open(&b_dir)
+        .expect("home")
+        .head(&index.to_string())
+        .expect("head");
+    assert_eq!(after, before, "nothing of the liar's was kept");
+
+    // B still serves: a new home pulls the index from B.
+    assert!(matches!(
+        pull(&tmp.path().join("c"), &b.addr(), &index).await,
+        SyncOutcome::Imported { head: 1, .. }
+    ));
+    router.shutdown().await.expect("shutdown");
+    a.shutdown().await;
+    b.shutdown().await;
 }

@@ -163,6 +163,78 @@ impl Request {
     }
 }
 
+/// The largest announcement (gossip messages are at most 4,096 bytes).
+pub const MAX_ANNOUNCEMENT: usize = 1024;
+
+/// A gossip announcement: a node holds the verified head `seq` (payload CID `payload`) of
+/// `log`, and anyone who wants it can fetch it from the node that sent the announcement.
+/// Receivers trust nothing in it: they fetch the head and verify it before they keep it or
+/// announce it further.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Announcement {
+    /// The log (an index name or an identity ID).
+    pub log: String,
+    /// The head's seq.
+    pub seq: u64,
+    /// The head's payload CID.
+    pub payload: Cid,
+}
+
+const ANNOUNCEMENT: &str = "announcement";
+
+impl Announcement {
+    /// The announcement's record bytes.
+    #[must_use]
+    pub fn encode(&self) -> Vec<u8> {
+        let mut m = Map::new();
+        m.insert("announce", Value::text("head"));
+        m.insert("log", Value::text(self.log.as_str()));
+        m.insert("seq", Value::Integer(self.seq.into()));
+        m.insert("payload", Value::Link(self.payload.into()));
+        crate::codec::encode(&Value::Map(m))
+    }
+
+    /// Reads an announcement; refuses anything else.
+    pub fn decode(bytes: &[u8]) -> Result<Announcement, RecordError> {
+        if bytes.len() > MAX_ANNOUNCEMENT {
+            return Err(RecordError::TooLarge {
+                size: bytes.len(),
+                limit: MAX_ANNOUNCEMENT,
+            });
+        }
+        let mut f = Fields::new(ANNOUNCEMENT, profile::decode_record(bytes)?)?;
+        let kind = f.text("announce")?;
+        if kind != "head" {
+            return Err(f.invalid("announce", format!("unknown announcement `{kind}`")));
+        }
+        let log = f.text("log")?;
+        check_log(&f, &log)?;
+        let seq = f.uint("seq")?;
+        if seq == 0 {
+            return Err(f.invalid("seq", "revisions start at 1"));
+        }
+        let payload = f.link("payload")?;
+        if payload.codec() != Codec::DagCbor {
+            return Err(f.invalid("payload", "a revision's payload is a record"));
+        }
+        f.finish()?;
+        Ok(Announcement { log, seq, payload })
+    }
+}
+
+/// The gossip topic of announcements of `log`: the BLAKE3 hash of `cairn/gossip/1/log/` and
+/// the log's name.
+#[must_use]
+pub fn log_topic(log: &str) -> [u8; 32] {
+    *blake3::hash(format!("cairn/gossip/1/log/{log}").as_bytes()).as_bytes()
+}
+
+/// The gossip topic every node joins: the BLAKE3 hash of `cairn/gossip/1/global`.
+#[must_use]
+pub fn global_topic() -> [u8; 32] {
+    *blake3::hash(b"cairn/gossip/1/global").as_bytes()
+}
+
 /// Appends `varint(len) bytes` (a chain answer's framing).
 pub fn frame(out: &mut Vec<u8>, bytes: &[u8]) {
     crate::multiformats::write_varint(out, bytes.len() as u64);

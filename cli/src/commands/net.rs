@@ -86,9 +86,10 @@ pub(crate) fn node(home: Option<&Path>, cmd: &NodeCommand) -> anyhow::Result<Exi
         }
         NodeCommand::Start { listen } => {
             let dir = home.dir().to_path_buf();
+            let peers = net::peers(&home)?;
             drop(home);
             runtime()?.block_on(async {
-                let node = net::Node::start(&dir, *listen).await?;
+                let node = net::Node::start(&dir, *listen, &peers).await?;
                 eprintln!("serving `{}` as {}", dir.display(), node.addr());
                 eprintln!("peers add it with: cairn peer add {}", node.addr());
                 shutdown_signal().await;

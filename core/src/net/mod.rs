@@ -8,6 +8,7 @@
 //!
 //! Normative text: `spec/14-network.md`.
 
+pub mod gossip;
 pub mod serve;
 pub mod sync;
 
@@ -184,25 +185,47 @@ pub async fn endpoint(
 /// The file a running node writes its address to (removed when it stops).
 pub const NODE_ADDR: &str = "node.addr";
 
-/// A running node: the home's endpoint serving the home's store.
+/// A running node: the home's endpoint serving the home's store and announcing its heads.
 #[derive(Debug)]
 pub struct Node {
     router: iroh::protocol::Router,
     home: PathBuf,
+    stop: tokio::sync::watch::Sender<bool>,
+    announcer: tokio::task::JoinHandle<()>,
+    heard: Option<tokio::sync::mpsc::UnboundedReceiver<gossip::Heard>>,
 }
 
 impl Node {
-    /// Binds the home's endpoint on `listen` and serves the store; writes the address others
-    /// dial to [`NODE_ADDR`].
-    pub async fn start(home: &Path, listen: SocketAddr) -> Result<Node, NetError> {
+    /// Binds the home's endpoint on `listen`, serves the store, and announces over gossip
+    /// with `peers` as the first neighbours; writes the address others dial to [`NODE_ADDR`].
+    pub async fn start(home: &Path, listen: SocketAddr, peers: &[Peer]) -> Result<Node, NetError> {
         let key = node_key(home)?;
-        let ep = endpoint(key, listen, &MemoryLookup::new()).await?;
-        let router = iroh::protocol::Router::builder(ep)
+        let book = MemoryLookup::new();
+        for p in peers {
+            book.add_endpoint_info(p.endpoint_addr());
+        }
+        let ep = endpoint(key, listen, &book).await?;
+        let gossip = iroh_gossip::Gossip::builder().spawn(ep.clone());
+        let router = iroh::protocol::Router::builder(ep.clone())
             .accept(cairn_protocol::wire::ALPN, serve::Serve::new(home))
+            .accept(iroh_gossip::ALPN, gossip.clone())
             .spawn();
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let (heard_tx, heard) = tokio::sync::mpsc::unbounded_channel();
+        let announcer = tokio::spawn(gossip::run(
+            gossip,
+            ep,
+            home.to_path_buf(),
+            peers.iter().map(|p| p.id).collect(),
+            stopped,
+            heard_tx,
+        ));
         let node = Node {
             router,
             home: home.to_path_buf(),
+            stop,
+            announcer,
+            heard: Some(heard),
         };
         let path = home.join(NODE_ADDR);
         crate::atomic::write(
@@ -227,13 +250,28 @@ impl Node {
         self.router.endpoint()
     }
 
-    /// Stops serving (requests in flight finish first) and removes [`NODE_ADDR`].
+    /// What the announcement task fetched or dropped (once; later calls get `None`).
+    pub fn heard(&mut self) -> Option<tokio::sync::mpsc::UnboundedReceiver<gossip::Heard>> {
+        self.heard.take()
+    }
+
+    /// Stops announcing and serving (requests in flight finish first) and removes
+    /// [`NODE_ADDR`].
     pub async fn shutdown(self) {
         let _ = std::fs::remove_file(self.home.join(NODE_ADDR));
+        let _ = self.stop.send(true);
+        let _ = self.announcer.await;
         if let Err(e) = self.router.shutdown().await {
             tracing::warn!("the node did not stop cleanly: {e}");
         }
     }
+}
+
+/// Seconds since the Unix epoch.
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// The address a running node of this home wrote, if one runs.

@@ -43,6 +43,8 @@ pub struct Peers {
     conns: Vec<(EndpointId, Connection)>,
     /// Why peers were skipped (unreachable, or sent something wrong), for the report.
     pub skipped: Vec<String>,
+    /// Heads dated after this (Unix seconds) are refused.
+    pub not_after: Option<u64>,
 }
 
 /// What one answer said.
@@ -71,7 +73,21 @@ impl Peers {
                 format!("no peer could be reached ({})", skipped.join("; "))
             }));
         }
-        Ok(Peers { conns, skipped })
+        Ok(Peers {
+            conns,
+            skipped,
+            not_after: None,
+        })
+    }
+
+    /// Peers over connections already open.
+    #[must_use]
+    pub fn from_connections(conns: Vec<(EndpointId, Connection)>) -> Peers {
+        Peers {
+            conns,
+            skipped: Vec::new(),
+            not_after: None,
+        }
     }
 
     /// Asks each peer in turn until one answers with bytes that pass `check`.
@@ -201,6 +217,17 @@ pub async fn sync_index<K: IndexKind>(
     let Some((payload, _)) = links_of(&head) else {
         return Ok(done(SyncOutcome::NotFound));
     };
+    if let Some(limit) = peers.not_after
+        && let Ok(env) = Signed::<cairn_protocol::index::Revision<K>>::decode(&head)
+        && env.payload().time > limit
+    {
+        return Ok(done(SyncOutcome::Refused {
+            reason: format!(
+                "the head is dated {}, in the future beyond the tolerance",
+                env.payload().time
+            ),
+        }));
+    }
     if let Some((seq, _)) = store.head(&log)?
         && store.revision_by_payload(&payload)?.is_some()
     {
@@ -266,7 +293,7 @@ fn commit<K: IndexKind>(
 
 /// Drives the log verifier from this store and the peers.
 async fn verify_from_peers<K: IndexKind>(
-    store: &Store,
+    store: &mut Store,
     peers: &mut Peers,
     index: &IndexName,
     head: Vec<u8>,
@@ -325,7 +352,7 @@ fn local(
 /// Answers needs from the peers: revisions by chain requests (one round trip brings up to
 /// [`wire::MAX_CHAIN`] of them), identity heads, and blocks in parallel.
 async fn fetch_all(
-    store: &Store,
+    store: &mut Store,
     peers: &mut Peers,
     needs: Vec<Need>,
     fetched: &mut BTreeMap<Cid, Vec<u8>>,

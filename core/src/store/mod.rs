@@ -177,7 +177,20 @@ impl Store {
         // First, so that every later statement waits for another process's write instead of
         // failing with "database is locked".
         conn.busy_timeout(BUSY_TIMEOUT)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // Switching a new database to WAL needs it alone for a moment, and SQLite reports
+        // "busy" at once (without waiting) when another connection is opening it too: retry.
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        loop {
+            match conn.pragma_update(None, "journal_mode", "WAL") {
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::DatabaseBusy
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                other => break other?,
+            }
+        }
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         let mut store = Store {
@@ -362,6 +375,27 @@ impl Store {
             .optional()?
             .map(|(seq, cid)| Ok((from_sql_seq(seq)?, decode_cid(&cid)?)))
             .transpose()
+    }
+
+    /// Every held log's head: log, seq, payload CID and kind (`identity`, `version-index`,
+    /// `package-index`), by log.
+    pub fn heads(&self) -> Result<Vec<(String, u64, Cid, String)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT log, seq, payload_cid, kind FROM heads ORDER BY log")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (log, seq, cid, kind) = row?;
+            Ok((log, from_sql_seq(seq)?, decode_cid(&cid)?, kind))
+        })
+        .collect()
     }
 
     /// The state root linked by a log's verified head.
@@ -712,3 +746,25 @@ impl From<rusqlite::Error> for StoreError {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod opening_tests {
+    use super::*;
+
+    #[test]
+    fn many_connections_open_a_new_home_at_once() {
+        for round in 0..20 {
+            let tmp = tempfile::tempdir().expect("tmp");
+            let dir = tmp.path().join(format!("home-{round}"));
+            let threads: Vec<_> = (0..6)
+                .map(|_| {
+                    let dir = dir.clone();
+                    std::thread::spawn(move || Store::open(&dir).map(|_| ()))
+                })
+                .collect();
+            for t in threads {
+                t.join().expect("thread").expect("every opening succeeds");
+            }
+        }
+    }
+}

@@ -5,7 +5,7 @@ use anyhow::{Context as _, bail};
 use cairn_protocol::cid::Cid;
 use cairn_protocol::codec::{self, Value};
 use cairn_protocol::identity::IdentityId;
-use cairn_protocol::wire::{self, Request};
+use cairn_protocol::wire::{self, Announcement, Request};
 use serde_json::{Value as Json, json};
 
 use crate::VectorFile;
@@ -180,6 +180,58 @@ fn generate() -> anyhow::Result<Json> {
     ] {
         vectors.push(refused(name, &value, error));
     }
+    let announcement = Announcement {
+        log: index.clone(),
+        seq: 7,
+        payload,
+    };
+    let bytes = announcement.encode();
+    vectors.push(json!({
+        "name": "an announcement",
+        "kind": "announcement",
+        "hex": hex::encode(&bytes),
+        "input_cid": Cid::of_raw(&bytes).to_string(),
+        "announcement": { "log": index, "seq": 7, "payload": payload.to_string() },
+        "topic": hex::encode(wire::log_topic(&index)),
+        "global_topic": hex::encode(wire::global_topic()),
+        "error": null,
+    }));
+    for (name, value, error) in [
+        (
+            "an announcement of seq 0",
+            map(vec![
+                ("announce", Value::text("head")),
+                ("log", Value::text(index.as_str())),
+                ("seq", Value::Integer(0)),
+                ("payload", link(payload)),
+            ]),
+            "record-invalid-field",
+        ),
+        (
+            "an unknown announcement",
+            map(vec![
+                ("announce", Value::text("fork")),
+                ("log", Value::text(index.as_str())),
+                ("seq", Value::Integer(1)),
+                ("payload", link(payload)),
+            ]),
+            "record-invalid-field",
+        ),
+        (
+            "an announcement with a raw payload CID",
+            map(vec![
+                ("announce", Value::text("head")),
+                ("log", Value::text(index.as_str())),
+                ("seq", Value::Integer(1)),
+                ("payload", link(raw)),
+            ]),
+            "record-invalid-field",
+        ),
+    ] {
+        let mut v = negative(name, &codec::encode(&value), error);
+        v["kind"] = json!("announcement");
+        vectors.push(v);
+    }
     let envs = vec![b"\x01".to_vec(), vec![2; 200]];
     let mut data = Vec::new();
     for e in &envs {
@@ -199,7 +251,7 @@ fn generate() -> anyhow::Result<Json> {
         None,
     ));
     Ok(file(
-        "Peer requests of the cairn/sync/1 protocol, and the framing of chain answers.",
+        "Peer requests of the cairn/sync/1 protocol, gossip announcements and their topics, and the framing of chain answers.",
         "spec/14-network.md",
         vectors,
     ))
@@ -230,6 +282,23 @@ fn check(v: &Json) -> anyhow::Result<()> {
                 "refused with `{}`; the vector expects {expected:?}",
                 e.code()
             ),
+        },
+        "announcement" => match (Announcement::decode(&bytes), error) {
+            (Ok(a), None) => {
+                let described =
+                    json!({ "log": a.log, "seq": a.seq, "payload": a.payload.to_string() });
+                if described != v["announcement"] || a.encode() != bytes {
+                    bail!("decodes to {described}, or does not re-encode to the same bytes");
+                }
+                if hex::encode(wire::log_topic(&a.log)) != text(v, "topic")?
+                    || hex::encode(wire::global_topic()) != text(v, "global_topic")?
+                {
+                    bail!("the topics differ");
+                }
+                Ok(())
+            }
+            (Err(e), Some(code)) if e.code() == code => Ok(()),
+            (got, expected) => bail!("decode gives {got:?}; the vector expects {expected:?}"),
         },
         "chain-answer" => match (wire::unframe(&bytes), error) {
             (Some(envs), None) => {
