@@ -107,7 +107,10 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let platform = cairn_core::project::platform();
     println!("Cairn demo in {}", root.display());
     println!("Every home below is a separate Cairn home (--home DIR): a publisher's, a curator's,");
-    println!("a consumer's. Nothing leaves this directory; data moves between homes as files.\n");
+    println!(
+        "a consumer's. Nothing leaves this directory: data moves between homes as files, then"
+    );
+    println!("between nodes on loopback.\n");
 
     say("1. Publishers create identities and publish releases under them.");
     let ann = d.new_identity("ann")?;
@@ -289,14 +292,114 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         &["--home", "../me", "import", "../libbar-yanked.car"],
     )?;
     d.run("app", &["--home", "../me", "install"])?;
+    over_the_network(&d, &community, &ann)?;
     println!(
-        "Done in {:.1} s: 3 identities, 4 releases, 1 curated index, 2 installs.",
+        "Done in {:.1} s: 3 identities, 4 releases, 1 curated index, 3 installs, 3 nodes.",
         started.elapsed().as_secs_f64()
     );
     if args.dir.is_none() {
         println!("(The temporary directory is removed; pass `--dir DIR` to keep it.)");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A `cairn node start` running in the background; stopped (SIGTERM, then waited for) on drop.
+struct Node {
+    child: std::process::Child,
+    home: String,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Demo {
+    /// Starts `home`'s node on loopback; returns it and the address it prints.
+    fn node(&self, home: &str) -> anyhow::Result<(Node, String)> {
+        println!("$ cairn --home {home} node start --listen 127.0.0.1:0 &");
+        let log = std::fs::File::create(self.root.join(format!("{home}-node.log")))?;
+        let child = Command::new(&self.exe)
+            .args(["--home", home, "node", "start", "--listen", "127.0.0.1:0"])
+            .current_dir(&self.root)
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("cannot start `{home}`'s node"))?;
+        let node = Node {
+            child,
+            home: home.to_owned(),
+        };
+        let addr = self.root.join(home).join(cairn_core::net::NODE_ADDR);
+        let started = std::time::Instant::now();
+        while !addr.is_file() {
+            if started.elapsed() > std::time::Duration::from_secs(30) {
+                bail!("`{}`'s node did not start", node.home);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let addr = self.run(".", &["--home", home, "node", "addr"])?;
+        Ok((node, addr.trim().to_owned()))
+    }
+}
+
+/// The last act: the same jobs over the peer network, with no file carried by hand.
+fn over_the_network(d: &Demo, community: &str, ann: &str) -> anyhow::Result<()> {
+    say("6. Over the peer network (iroh on loopback, no server): the curator's node serves what");
+    say("   it holds; a new machine syncs the community index from it and installs, fetching");
+    say("   every artifact from the peer and checking it before it lands.");
+    let (_cora_node, cora) = d.node("cora")?;
+    d.run(".", &["--home", "laptop", "peer", "add", &cora])?;
+    d.run(".", &["--home", "laptop", "sync", community])?;
+    std::fs::create_dir_all(d.root.join("app2"))?;
+    d.run(
+        "app2",
+        &["--home", "../laptop", "init", "--index", community],
+    )?;
+    d.run("app2", &["--home", "../laptop", "add", "libfoo"])?;
+
+    say("7. The publisher and the laptop run nodes too, and the publisher yanks a release: the");
+    say("   announcement spreads node to node, each fetching the new revision from the one that");
+    say("   told it and verifying it before passing it on. Nobody runs a sync.");
+    d.run(".", &["--home", "ann", "peer", "add", &cora])?;
+    let (_ann_node, _) = d.node("ann")?;
+    let (_laptop_node, _) = d.node("laptop")?;
+    d.run(
+        ".",
+        &[
+            "--home",
+            "ann",
+            "yank",
+            "libbar@2.0.0",
+            "--reason",
+            "superseded by 2.1.0",
+        ],
+    )?;
+    let libbar = format!("{ann}:libbar");
+    let started = std::time::Instant::now();
+    loop {
+        let out = Command::new(&d.exe)
+            .args(["--home", "laptop", "show", &libbar, "--json"])
+            .current_dir(&d.root)
+            .output()?;
+        if String::from_utf8_lossy(&out.stdout).contains("superseded by 2.1.0") {
+            break;
+        }
+        if started.elapsed() > std::time::Duration::from_mins(1) {
+            bail!("the yank did not reach the laptop within a minute");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    println!(
+        "# the yank reached the laptop in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    d.run(".", &["--home", "laptop", "show", &libbar])?;
+    Ok(())
 }
 
 fn say(text: &str) {

@@ -123,6 +123,12 @@ pub(crate) fn peer(home: Option<&Path>, cmd: &PeerCommand) -> anyhow::Result<Exi
     match cmd {
         PeerCommand::Add { peer } => {
             let peer: Peer = peer.parse()?;
+            if peer.id == net::node_key(home.dir())?.public() {
+                anyhow::bail!(
+                    "`{}` is this home's own node\n\nhint: add the address another home's `cairn node addr` prints",
+                    peer.id
+                );
+            }
             if peer.addrs.is_empty() {
                 eprintln!(
                     "warning: `{}` has no address; it can be reached only once an address is added",
