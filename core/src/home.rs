@@ -238,6 +238,11 @@ impl Home {
         Ok(self.store.head_kind(log)?)
     }
 
+    /// Every fork recorded here: log, seq, and the second revision's envelope.
+    pub fn fork_list(&self) -> Result<Vec<(String, u64, Vec<u8>)>, HomeError> {
+        Ok(self.store.fork_list()?)
+    }
+
     /// The forks recorded for a log, with their evidence.
     pub fn forks(&self, log: &str) -> Result<Vec<crate::store::ForkRecord>, HomeError> {
         Ok(self.store.forks(log)?)

@@ -421,6 +421,7 @@ async fn a_flood_and_a_forged_head_change_nothing_and_the_node_keeps_serving() {
     let started = std::time::Instant::now();
     for seq in 2..302u64 {
         let a = wire::Announcement {
+            kind: wire::Announced::Head,
             log: index.to_string(),
             seq,
             payload: cairn_protocol::cid::Cid::of_record(&seq.to_be_bytes()),
@@ -465,4 +466,85 @@ async fn a_flood_and_a_forged_head_change_nothing_and_the_node_keeps_serving() {
     router.shutdown().await.expect("shutdown");
     a.shutdown().await;
     b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fork_evidence_reaches_every_node_and_show_flags_the_index() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let alice = Person::new(1);
+    let index = alice.index("alpha");
+    let loopback: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    let dir = |n: &str| tmp.path().join(n);
+    let mut a_home = Home::open(&dir("a")).expect("home");
+    create_in(&alice, &mut a_home);
+    publish_alpha(&mut a_home, &alice, &dir("work"), "1.0.0", T);
+    // A chain of nodes: B knows A, C knows B.
+    let a = net::Node::start(&dir("a"), loopback, &[]).await.expect("a");
+    let b = net::Node::start(&dir("b"), loopback, &[a.addr()])
+        .await
+        .expect("b");
+    let c = net::Node::start(&dir("c"), loopback, &[b.addr()])
+        .await
+        .expect("c");
+    for (d, from) in [(dir("b"), a.addr()), (dir("c"), b.addr())] {
+        assert!(matches!(
+            pull(&d, &from, &index).await,
+            SyncOutcome::Imported { .. }
+        ));
+    }
+    // The same publisher on a second machine signs another revision 2.
+    assert!(matches!(
+        pull(&dir("twin"), &a.addr(), &index).await,
+        SyncOutcome::Imported { .. }
+    ));
+    let mut twin = Home::open(&dir("twin")).expect("home");
+    create_in(&alice, &mut twin);
+    publish_alpha(&mut a_home, &alice, &dir("one"), "1.1.0", T + 10);
+    publish_alpha(&mut twin, &alice, &dir("two"), "1.2.0", T + 10);
+    let twin_node = net::Node::start(&dir("twin"), loopback, &[])
+        .await
+        .expect("twin");
+    let held_by = |n: &str| {
+        Home::open(&dir(n))
+            .expect("home")
+            .head(&index.to_string())
+            .expect("head")
+    };
+    let a_head = held_by("a");
+    assert!(
+        eventually(30, || held_by("c") == a_head).await,
+        "revision 2 spread"
+    );
+    // B meets the twin's revision 2: the fork is recorded there, then announced; A and C
+    // fetch the evidence from B, verify it and record it too.
+    let outcome = pull(&dir("b"), &twin_node.addr(), &index).await;
+    assert!(
+        matches!(
+            outcome,
+            SyncOutcome::Imported {
+                report: Outcome::Fork { seq: 2, .. },
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+    let started = std::time::Instant::now();
+    let forked = |n: &str| {
+        let home = Home::open(&dir(n)).expect("home");
+        cairn_core::inspect::show(&home, &index)
+            .expect("show")
+            .is_some_and(|r| r.forked)
+    };
+    assert!(
+        eventually(30, || ["a", "b", "c"].iter().all(|n| forked(n))).await,
+        "every node holds the evidence and flags the index"
+    );
+    eprintln!(
+        "fork evidence reached every node in {:?}",
+        started.elapsed()
+    );
+    assert_eq!(held_by("c"), a_head, "heads stay where they were");
+    for n in [a, b, c, twin_node] {
+        n.shutdown().await;
+    }
 }

@@ -60,6 +60,12 @@ pub enum Request {
         /// The CID.
         cid: Cid,
     },
+    /// The fork evidence the node holds for `log`: the two envelopes of its first recorded
+    /// fork, framed as in a chain answer.
+    Fork {
+        /// The log.
+        log: String,
+    },
 }
 
 const RECORD: &str = "request";
@@ -101,6 +107,7 @@ impl Request {
                 m.insert("cid", Value::Link((*cid).into()));
                 ("artifact", None)
             }
+            Request::Fork { log } => ("fork", Some(log)),
         };
         m.insert("op", Value::text(op));
         if let Some(log) = log {
@@ -149,6 +156,11 @@ impl Request {
             "block" => Request::Block {
                 cid: f.link("cid")?,
             },
+            "fork" => {
+                let log = f.text("log")?;
+                check_log(&f, &log)?;
+                Request::Fork { log }
+            }
             "artifact" => {
                 let cid = f.link("cid")?;
                 if cid.codec() != Codec::Raw {
@@ -166,12 +178,24 @@ impl Request {
 /// The largest announcement (gossip messages are at most 4,096 bytes).
 pub const MAX_ANNOUNCEMENT: usize = 1024;
 
+/// What an announcement tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Announced {
+    /// The sender holds the verified head `seq` of the log (payload CID `payload`).
+    Head,
+    /// The sender holds fork evidence for the log: two revisions at `seq`, one of them with
+    /// payload CID `payload`.
+    Fork,
+}
+
 /// A gossip announcement: a node holds the verified head `seq` (payload CID `payload`) of
-/// `log`, and anyone who wants it can fetch it from the node that sent the announcement.
-/// Receivers trust nothing in it: they fetch the head and verify it before they keep it or
-/// announce it further.
+/// `log`, or fork evidence at `seq`, and anyone who wants it can fetch it from the node that
+/// sent the announcement. Receivers trust nothing in it: they fetch and verify before they keep
+/// anything or announce it further.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Announcement {
+    /// A head or fork evidence.
+    pub kind: Announced,
     /// The log (an index name or an identity ID).
     pub log: String,
     /// The head's seq.
@@ -187,7 +211,13 @@ impl Announcement {
     #[must_use]
     pub fn encode(&self) -> Vec<u8> {
         let mut m = Map::new();
-        m.insert("announce", Value::text("head"));
+        m.insert(
+            "announce",
+            Value::text(match self.kind {
+                Announced::Head => "head",
+                Announced::Fork => "fork",
+            }),
+        );
         m.insert("log", Value::text(self.log.as_str()));
         m.insert("seq", Value::Integer(self.seq.into()));
         m.insert("payload", Value::Link(self.payload.into()));
@@ -203,10 +233,13 @@ impl Announcement {
             });
         }
         let mut f = Fields::new(ANNOUNCEMENT, profile::decode_record(bytes)?)?;
-        let kind = f.text("announce")?;
-        if kind != "head" {
-            return Err(f.invalid("announce", format!("unknown announcement `{kind}`")));
-        }
+        let kind = match f.text("announce")?.as_str() {
+            "head" => Announced::Head,
+            "fork" => Announced::Fork,
+            other => {
+                return Err(f.invalid("announce", format!("unknown announcement `{other}`")));
+            }
+        };
         let log = f.text("log")?;
         check_log(&f, &log)?;
         let seq = f.uint("seq")?;
@@ -218,7 +251,12 @@ impl Announcement {
             return Err(f.invalid("payload", "a revision's payload is a record"));
         }
         f.finish()?;
-        Ok(Announcement { log, seq, payload })
+        Ok(Announcement {
+            kind,
+            log,
+            seq,
+            payload,
+        })
     }
 }
 
@@ -285,6 +323,9 @@ mod tests {
             Request::Block { cid: payload },
             Request::Artifact {
                 cid: Cid::of_raw(b"x"),
+            },
+            Request::Fork {
+                log: format!("{id}:libfoo"),
             },
         ];
         for r in requests {

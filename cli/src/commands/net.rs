@@ -85,16 +85,28 @@ pub(crate) fn node(home: Option<&Path>, cmd: &NodeCommand) -> anyhow::Result<Exi
             Ok(ExitCode::SUCCESS)
         }
         NodeCommand::Start { listen } => {
+            // Structured logs on stderr: info by default, `CAIRN_LOG=debug` (or `warn`, …) to
+            // change the level.
+            let level = std::env::var("CAIRN_LOG")
+                .ok()
+                .and_then(|l| l.parse::<tracing::Level>().ok())
+                .unwrap_or(tracing::Level::INFO);
+            tracing_subscriber::fmt()
+                .with_max_level(level)
+                .with_writer(std::io::stderr)
+                .with_target(false)
+                .init();
             let dir = home.dir().to_path_buf();
             let peers = net::peers(&home)?;
             drop(home);
             runtime()?.block_on(async {
                 let node = net::Node::start(&dir, *listen, &peers).await?;
-                eprintln!("serving `{}` as {}", dir.display(), node.addr());
-                eprintln!("peers add it with: cairn peer add {}", node.addr());
+                tracing::info!(home = %dir.display(), addr = %node.addr(), peers = peers.len(), "serving");
+                eprintln!("peers add this node with: cairn peer add {}", node.addr());
                 shutdown_signal().await;
-                eprintln!("stopping");
+                tracing::info!("stopping: requests in flight finish first");
                 node.shutdown().await;
+                tracing::info!("stopped");
                 anyhow::Ok(())
             })?;
             Ok(ExitCode::SUCCESS)

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use cairn_protocol::index::package::PackageIndex;
 use cairn_protocol::index::version::VersionIndex;
 use cairn_protocol::name::IndexName;
-use cairn_protocol::wire::{self, Announcement};
+use cairn_protocol::wire::{self, Announced, Announcement};
 use iroh::{Endpoint, EndpointAddr, EndpointId};
 use iroh_gossip::api::{Event, GossipSender};
 use iroh_gossip::{Gossip, TopicId};
@@ -168,10 +168,39 @@ impl Announcer {
                 kind != "identity" && (all || self.announced.get(log) != Some(seq))
             })
             .take(PER_ROUND)
-            .map(|(log, seq, payload, _)| Announcement { log, seq, payload })
+            .map(|(log, seq, payload, _)| Announcement {
+                kind: Announced::Head,
+                log,
+                seq,
+                payload,
+            })
             .collect();
         for a in moved {
             self.announce(&a).await;
+        }
+        // Fork evidence held here, announced once per fork (and again with every head).
+        let forks = match Home::open(&self.home).and_then(|h| h.fork_list()) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!("cannot read the forks to announce: {e}");
+                return;
+            }
+        };
+        for (log, seq, evidence) in forks {
+            let key = format!("fork {log} {seq}");
+            if !all && self.announced.contains_key(&key) {
+                continue;
+            }
+            if let Some((payload, _)) = sync::links_of(&evidence) {
+                let a = Announcement {
+                    kind: Announced::Fork,
+                    log,
+                    seq,
+                    payload,
+                };
+                self.announce(&a).await;
+                self.announced.insert(key, seq);
+            }
         }
     }
 
@@ -186,7 +215,9 @@ impl Announcer {
                 tracing::debug!("announcing {}: {e}", a.log);
             }
         }
-        self.announced.insert(a.log.clone(), a.seq);
+        if a.kind == Announced::Head && self.announced.insert(a.log.clone(), a.seq) != Some(a.seq) {
+            tracing::info!(log = %a.log, seq = a.seq, "announced");
+        }
     }
 
     async fn on_event(&mut self, topic: [u8; 32], event: Event) {
@@ -221,7 +252,7 @@ impl Announcer {
             }
             Ok(None) => {}
             Err(why) => {
-                tracing::debug!("fetching `{log}` after an announcement: {why}");
+                tracing::warn!("fetching `{log}` after an announcement: {why}");
                 let _ = self.heard.send(Heard::Dropped(why));
             }
         }
@@ -243,12 +274,26 @@ impl Announcer {
         let Some(kind) = home.head_kind(&a.log).map_err(|e| e.to_string())? else {
             return Ok(()); // Not a log this home follows.
         };
-        if home
-            .head(&a.log)
-            .map_err(|e| e.to_string())?
-            .is_some_and(|(seq, _)| seq >= a.seq)
-        {
-            return Ok(()); // Held already, or older than what is held.
+        if kind == "identity" {
+            return Ok(()); // Identity logs travel with the indexes that cite them.
+        }
+        let held = home.head(&a.log).map_err(|e| e.to_string())?;
+        let known = match a.kind {
+            // Held already, or older than what is held.
+            Announced::Head => held.is_some_and(|(seq, _)| seq >= a.seq),
+            // Evidence already held at that seq, or a seq this home has not reached (the head
+            // announcements bring the log first).
+            Announced::Fork => {
+                held.is_none_or(|(seq, _)| seq < a.seq)
+                    || home
+                        .forks(&a.log)
+                        .map_err(|e| e.to_string())?
+                        .iter()
+                        .any(|f| f.seq == a.seq)
+            }
+        };
+        if known {
+            return Ok(());
         }
         drop(home);
         if self.in_flight.contains(&a.log) {
@@ -261,6 +306,11 @@ impl Announcer {
             ));
         };
         self.in_flight.insert(a.log.clone());
+        let kind = if a.kind == Announced::Fork {
+            format!("fork {kind}")
+        } else {
+            kind
+        };
         let (ep, dir, done) = (self.ep.clone(), self.home.clone(), self.done.clone());
         tokio::spawn(async move {
             let log = a.log.clone();
@@ -292,6 +342,24 @@ async fn fetch(
     let mut peers = Peers::from_connections(vec![(from, conn)]);
     peers.not_after = Some(super::unix_now() + FUTURE_TOLERANCE);
     let mut home = Home::open(&dir).map_err(|e| e.to_string())?;
+    if let Some(kind) = kind.strip_prefix("fork ") {
+        let report = if kind == "package-index" {
+            sync::fetch_fork::<PackageIndex>(&mut home, &mut peers, &index).await
+        } else {
+            sync::fetch_fork::<VersionIndex>(&mut home, &mut peers, &index).await
+        }
+        .map_err(|e| e.to_string())?;
+        peers.close();
+        return Ok(match report.map(|r| r.outcome) {
+            Some(crate::store::Outcome::Fork { seq, .. }) => Some(Announcement {
+                kind: Announced::Fork,
+                log: a.log,
+                seq,
+                payload: a.payload,
+            }),
+            _ => None,
+        });
+    }
     let synced = if kind == "package-index" {
         sync::sync_index::<PackageIndex>(&mut home, &mut peers, &index).await
     } else {
@@ -306,6 +374,7 @@ async fn fetch(
                 .map_err(|e| e.to_string())?
                 .ok_or("the log vanished")?;
             Ok(Some(Announcement {
+                kind: Announced::Head,
                 log: a.log,
                 seq,
                 payload,

@@ -125,6 +125,15 @@ fn read(home: &Path, request: &Request) -> Result<Reply, StoreError> {
             max,
         } => chain(&store, log, from, stop.as_ref(), *max)?,
         Request::Block { cid } => store.block(cid)?.map_or(Reply::NotHeld, Reply::Bytes),
+        Request::Fork { log } => match store.forks(log)?.into_iter().next() {
+            Some(fork) => {
+                let mut out = Vec::new();
+                wire::frame(&mut out, &fork.a);
+                wire::frame(&mut out, &fork.b);
+                Reply::Bytes(out)
+            }
+            None => Reply::NotHeld,
+        },
         Request::Artifact { cid } => {
             let path = home.join("artifacts").join(cid.to_string());
             match std::fs::metadata(&path) {

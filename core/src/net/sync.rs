@@ -145,7 +145,7 @@ async fn ask_one(conn: &Connection, request: &Request, limit: usize) -> Result<R
 }
 
 /// An envelope's payload CID and `prev`, whatever its log kind.
-fn links_of(envelope: &[u8]) -> Option<(Cid, Option<Cid>)> {
+pub(crate) fn links_of(envelope: &[u8]) -> Option<(Cid, Option<Cid>)> {
     let env = Signed::<Opaque<domains::Head>>::decode(envelope).ok()?;
     let prev = match &env.payload().value {
         cairn_protocol::codec::Value::Map(m) => match m.get("prev") {
@@ -444,6 +444,48 @@ async fn fetch_all(
         }
     }
     Ok(answers)
+}
+
+/// Fetches the fork evidence peers hold for `index` and imports the revision of it this home
+/// does not hold, so that the store records the fork itself (verified, with its evidence).
+/// `None` when no peer holds evidence, or it changes nothing here.
+pub async fn fetch_fork<K: IndexKind>(
+    home: &mut Home,
+    peers: &mut Peers,
+    index: &IndexName,
+) -> Result<Option<ImportReport>, NetError> {
+    let log = index.to_string();
+    let limit = 2 * (cairn_protocol::profile::MAX_BLOCK_SIZE + 16);
+    let Some(pair) = peers
+        .ask(&Request::Fork { log: log.clone() }, limit, |b| {
+            wire::unframe(b).is_some_and(|e| e.len() == 2)
+        })
+        .await
+        .and_then(|b| wire::unframe(&b))
+    else {
+        return Ok(None);
+    };
+    for envelope in pair {
+        let Ok(env) = Signed::<cairn_protocol::index::Revision<K>>::decode(&envelope) else {
+            continue;
+        };
+        let seq = env.payload().seq;
+        if env.payload().index != *index
+            || home
+                .store
+                .revision_by_payload(&env.payload_cid())?
+                .is_some()
+        {
+            continue;
+        }
+        // A revision at a seq this home holds, other than the one it holds: the import
+        // compares them and records the fork when one signer signed both.
+        if home.store.head(&log)?.is_some_and(|(held, _)| held >= seq) {
+            let report = home.store.import_index::<K>(index, &[envelope])?;
+            return Ok(Some(report));
+        }
+    }
+    Ok(None)
 }
 
 /// Syncs a curator's package index and everything it admits: the package indexes it includes

@@ -561,6 +561,21 @@ impl Store {
         .collect()
     }
 
+    /// Every fork recorded: log, seq, and the second revision's envelope, by log and seq.
+    pub fn fork_list(&self) -> Result<Vec<(String, u64, Vec<u8>)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT log, seq, envelope_b FROM forks ORDER BY log, seq")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get(2)?))
+        })?;
+        rows.map(|r| {
+            let (log, seq, b) = r?;
+            Ok((log, from_sql_seq(seq)?, b))
+        })
+        .collect()
+    }
+
     /// The staged operations of a package index, in order (canonical record bytes).
     pub fn draft(&self, log: &str) -> Result<Vec<Vec<u8>>, StoreError> {
         let mut stmt = self

@@ -5,7 +5,7 @@ use anyhow::{Context as _, bail};
 use cairn_protocol::cid::Cid;
 use cairn_protocol::codec::{self, Value};
 use cairn_protocol::identity::IdentityId;
-use cairn_protocol::wire::{self, Announcement, Request};
+use cairn_protocol::wire::{self, Announced, Announcement, Request};
 use serde_json::{Value as Json, json};
 
 use crate::VectorFile;
@@ -37,7 +37,17 @@ fn describe(r: &Request) -> Json {
         }),
         Request::Block { cid } => json!({ "op": "block", "cid": cid.to_string() }),
         Request::Artifact { cid } => json!({ "op": "artifact", "cid": cid.to_string() }),
+        Request::Fork { log } => json!({ "op": "fork", "log": log }),
     }
+}
+
+fn describe_announcement(a: &Announcement) -> Json {
+    json!({
+        "announce": match a.kind { Announced::Head => "head", Announced::Fork => "fork" },
+        "log": a.log,
+        "seq": a.seq,
+        "payload": a.payload.to_string(),
+    })
 }
 
 fn request(name: &str, r: &Request) -> Json {
@@ -101,6 +111,7 @@ fn generate() -> anyhow::Result<Json> {
         ),
         request("a block", &Request::Block { cid: payload }),
         request("an artifact", &Request::Artifact { cid: raw }),
+        request("fork evidence", &Request::Fork { log: index.clone() }),
     ];
     let link = |c: Cid| Value::Link(c.into());
     for (name, value, error) in [
@@ -180,22 +191,28 @@ fn generate() -> anyhow::Result<Json> {
     ] {
         vectors.push(refused(name, &value, error));
     }
-    let announcement = Announcement {
-        log: index.clone(),
-        seq: 7,
-        payload,
-    };
-    let bytes = announcement.encode();
-    vectors.push(json!({
-        "name": "an announcement",
-        "kind": "announcement",
-        "hex": hex::encode(&bytes),
-        "input_cid": Cid::of_raw(&bytes).to_string(),
-        "announcement": { "log": index, "seq": 7, "payload": payload.to_string() },
-        "topic": hex::encode(wire::log_topic(&index)),
-        "global_topic": hex::encode(wire::global_topic()),
-        "error": null,
-    }));
+    for (kind, name) in [
+        (Announced::Head, "a head announcement"),
+        (Announced::Fork, "a fork announcement"),
+    ] {
+        let announcement = Announcement {
+            kind,
+            log: index.clone(),
+            seq: 7,
+            payload,
+        };
+        let bytes = announcement.encode();
+        vectors.push(json!({
+            "name": name,
+            "kind": "announcement",
+            "hex": hex::encode(&bytes),
+            "input_cid": Cid::of_raw(&bytes).to_string(),
+            "announcement": describe_announcement(&announcement),
+            "topic": hex::encode(wire::log_topic(&index)),
+            "global_topic": hex::encode(wire::global_topic()),
+            "error": null,
+        }));
+    }
     for (name, value, error) in [
         (
             "an announcement of seq 0",
@@ -210,7 +227,7 @@ fn generate() -> anyhow::Result<Json> {
         (
             "an unknown announcement",
             map(vec![
-                ("announce", Value::text("fork")),
+                ("announce", Value::text("split")),
                 ("log", Value::text(index.as_str())),
                 ("seq", Value::Integer(1)),
                 ("payload", link(payload)),
@@ -285,8 +302,7 @@ fn check(v: &Json) -> anyhow::Result<()> {
         },
         "announcement" => match (Announcement::decode(&bytes), error) {
             (Ok(a), None) => {
-                let described =
-                    json!({ "log": a.log, "seq": a.seq, "payload": a.payload.to_string() });
+                let described = describe_announcement(&a);
                 if described != v["announcement"] || a.encode() != bytes {
                     bail!("decodes to {described}, or does not re-encode to the same bytes");
                 }

@@ -1,0 +1,222 @@
+//! Network benchmark (prints figures; not a test), two iroh endpoints on loopback:
+//!
+//! - raw stream throughput: one stream carrying one gibibyte, nothing else (the anchor);
+//! - our artifact fetch of one gibibyte between the same kind of endpoints: served from the home's
+//!   artifact file, hashed (BLAKE3 and SHA-256) into a temporary file, checked, renamed;
+//! - our sync of a version index of 10,000 small revisions (each with its release record),
+//!   against the single-core rate of re-verifying the same chain from genesis;
+//! - connection setup (dial and one request).
+//!
+//! Targets: the artifact fetch at 80% or more of the raw stream; the sync limited by
+//! verification, not by round trips.
+//!
+//! Run: `cargo bench -p cairn-core --bench net`.
+
+// Rates are far below 2^52.
+#![allow(clippy::cast_precision_loss)]
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use cairn_core::artifact::Stager;
+use cairn_core::home::Home;
+use cairn_core::net::sync::{self, Peers};
+use cairn_core::net::{self, Node};
+use cairn_core::store::Store;
+use cairn_core::testing::{Person, release_record};
+use cairn_protocol::index::Tip;
+use cairn_protocol::index::version::VersionIndex;
+use cairn_protocol::wire;
+use iroh::address_lookup::memory::MemoryLookup;
+use iroh::endpoint::Connection;
+use iroh::protocol::{AcceptError, ProtocolHandler, Router};
+
+const GIB: u64 = 1 << 30;
+const REVISIONS: u64 = 10_000;
+const RAW_ALPN: &[u8] = b"cairn-bench/raw";
+
+/// Sends one gibibyte on every stream opened to it.
+#[derive(Debug, Clone)]
+struct Source;
+
+impl ProtocolHandler for Source {
+    async fn accept(&self, conn: Connection) -> Result<(), AcceptError> {
+        while let Ok((mut send, mut recv)) = conn.accept_bi().await {
+            let _ = recv.read_to_end(16).await;
+            let chunk = vec![7u8; 1 << 16];
+            let mut left = GIB;
+            while left > 0 {
+                let n = left.min(chunk.len() as u64) as usize;
+                if send.write_all(&chunk[..n]).await.is_err() {
+                    break;
+                }
+                left -= n as u64;
+            }
+            let _ = send.finish();
+            let _ = send.stopped().await;
+        }
+        Ok(())
+    }
+}
+
+fn rate(bytes: u64, d: Duration) -> String {
+    format!(
+        "{:.0} MiB/s",
+        bytes as f64 / f64::from(1u32 << 20) / d.as_secs_f64()
+    )
+}
+
+/// The anchor: one gibibyte on one raw stream between two endpoints.
+async fn raw_stream(loopback: SocketAddr) -> Duration {
+    let server = net::endpoint(
+        iroh::SecretKey::from_bytes(&[1; 32]),
+        loopback,
+        &MemoryLookup::new(),
+    )
+    .await
+    .expect("endpoint");
+    let router = Router::builder(server.clone())
+        .accept(RAW_ALPN, Source)
+        .spawn();
+    let client = net::client(&[net::own_addr(&server)])
+        .await
+        .expect("client");
+    let conn = client
+        .connect(net::own_addr(&server).endpoint_addr(), RAW_ALPN)
+        .await
+        .expect("connect");
+    let t = Instant::now();
+    let (mut send, mut recv) = conn.open_bi().await.expect("stream");
+    send.write_all(b"go").await.expect("ask");
+    send.finish().expect("finish");
+    let mut got = 0u64;
+    let mut buf = vec![0u8; 1 << 16];
+    while let Some(n) = recv.read(&mut buf).await.expect("read") {
+        got += n as u64;
+    }
+    let raw = t.elapsed();
+    assert_eq!(got, GIB);
+    router.shutdown().await.expect("shutdown");
+
+    raw
+}
+
+/// A home holding a one-gibibyte artifact and a version index of [`REVISIONS`] revisions,
+/// each releasing one version with its record.
+fn source_home(
+    a_dir: &std::path::Path,
+) -> (
+    cairn_protocol::release::Artifact,
+    cairn_protocol::name::IndexName,
+) {
+    let mut store = Store::open(a_dir).expect("store");
+    let artifacts = a_dir.join("artifacts");
+    let mut out = Stager::new(&artifacts).expect("stager");
+    std::io::copy(&mut std::io::Read::take(std::io::repeat(7), GIB), &mut out).expect("write");
+    let staged = out.finish().expect("finish");
+    let artifact = staged.artifact().clone();
+    staged.keep(&mut store, &artifacts).expect("keep");
+
+    // A version index of 10,000 revisions, each releasing one version with its record.
+    let alice = Person::new(1);
+    store.import_identity(&alice.envelopes).expect("identity");
+    let index = alice.index("many");
+    let mut tip: Option<Tip<VersionIndex>> = None;
+    let mut envelopes = Vec::new();
+    for i in 0..REVISIONS {
+        let op = release_record(&mut store, "many", &format!("0.{i}.0"), &[]);
+        let (env, next) = alice.sign(tip.as_ref(), &index, vec![op]);
+        envelopes.push(env);
+        tip = Some(next);
+    }
+    store
+        .import_index::<VersionIndex>(&index, &envelopes)
+        .expect("import");
+    drop(store);
+    (artifact, index)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let loopback: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+
+    let raw = raw_stream(loopback).await;
+    let a_dir = tmp.path().join("a");
+    let (artifact, index) = source_home(&a_dir);
+    let node = Node::start(&a_dir, loopback, &[]).await.expect("node");
+    let peer = node.addr();
+
+    let b_dir = tmp.path().join("b");
+    let mut b = Home::open(&b_dir).expect("home");
+    let ep = net::client(std::slice::from_ref(&peer))
+        .await
+        .expect("client");
+    let mut peers = Peers::dial(&ep, std::slice::from_ref(&peer))
+        .await
+        .expect("dial");
+    let t = Instant::now();
+    assert!(
+        sync::fetch_artifact(&mut b, &mut peers, &artifact)
+            .await
+            .expect("fetch")
+    );
+    let fetch = t.elapsed();
+
+    let t = Instant::now();
+    sync::sync_index::<VersionIndex>(&mut b, &mut peers, &index)
+        .await
+        .expect("sync");
+    let synced = t.elapsed();
+    assert_eq!(
+        b.head(&index.to_string()).expect("head").map(|h| h.0),
+        Some(REVISIONS)
+    );
+    let t = Instant::now();
+    cairn_core::inspect::verify_log(&b, &index.to_string()).expect("re-verify");
+    let verify = t.elapsed();
+
+    // Connection setup: dial and one request, 20 times.
+    let t = Instant::now();
+    for _ in 0..20 {
+        let conn = ep
+            .connect(peer.endpoint_addr(), wire::ALPN)
+            .await
+            .expect("connect");
+        let mut one = Peers::from_connections(vec![(peer.id, conn)]);
+        let _ = sync::sync_index::<VersionIndex>(&mut b, &mut one, &index).await;
+        one.close();
+    }
+    let setup = t.elapsed() / 20;
+    peers.close();
+    ep.close().await;
+    node.shutdown().await;
+
+    let fetch_share = raw.as_secs_f64() / fetch.as_secs_f64() * 100.0;
+    println!("network on loopback (two iroh endpoints, one machine)");
+    println!(
+        "  raw stream, 1 GiB:              {:>8.2} s  {}",
+        raw.as_secs_f64(),
+        rate(GIB, raw)
+    );
+    println!(
+        "  artifact fetch, 1 GiB:          {:>8.2} s  {}  ({fetch_share:.0}% of the raw stream; target >= 80%)",
+        fetch.as_secs_f64(),
+        rate(GIB, fetch)
+    );
+    println!(
+        "  sync, {REVISIONS} revisions:       {:>8.2} s  {:.0} revisions/s",
+        synced.as_secs_f64(),
+        REVISIONS as f64 / synced.as_secs_f64()
+    );
+    println!(
+        "  re-verify the same chain, 1 core: {:>6.2} s  {:.0} revisions/s  (sync / verify = {:.2}; verification bound when near 1 / 2, as the sync verifies twice)",
+        verify.as_secs_f64(),
+        REVISIONS as f64 / verify.as_secs_f64(),
+        verify.as_secs_f64() / synced.as_secs_f64()
+    );
+    println!(
+        "  connection setup + one request: {:>6.1} ms",
+        setup.as_secs_f64() * 1000.0
+    );
+}
