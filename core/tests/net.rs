@@ -330,6 +330,7 @@ impl iroh::protocol::ProtocolHandler for Liar {
             let _ = send.write_all(&[wire::FOUND]).await;
             let _ = send.write_all(&self.0).await;
             let _ = send.finish();
+            let _ = send.stopped().await;
         }
         Ok(())
     }

@@ -10,6 +10,7 @@
 
 pub mod gossip;
 pub mod serve;
+pub mod service;
 pub mod sync;
 
 use std::fmt;

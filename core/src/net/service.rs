@@ -1,0 +1,307 @@
+//! The announcement logic of a node, with no I/O of its own: inputs (what the store holds, an
+//! announcement heard, a fetch finished, a neighbour joined, a timer) go in, commands (announce
+//! this, fetch that from this peer, report) come out. The iroh adapter in `gossip` drives it in
+//! production; the simulator in `sim` drives many of them over a seeded, lossy in-memory network,
+//! so that convergence can be tested deterministically.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
+
+use cairn_protocol::cid::Cid;
+use cairn_protocol::wire::{Announced, Announcement};
+
+/// Announcements accepted from one peer, or about one identity's logs, per window.
+pub const BUDGET: u32 = 32;
+/// The rate-limit window.
+pub const WINDOW: Duration = Duration::from_secs(10);
+/// Fetches running at once; an announcement heard while all are busy is dropped (the next
+/// announcement, or a pull, brings the head).
+pub const FETCHES: usize = 4;
+/// The most logs announced in one round (a home with more announces them over several).
+pub const PER_ROUND: usize = 256;
+
+/// What a node holds: each log's verified head (seq, payload CID and kind), and its forks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Held {
+    /// Log → (seq, payload, kind).
+    pub heads: BTreeMap<String, (u64, Cid, String)>,
+    /// Forks recorded: (log, seq) → a payload CID of the evidence.
+    pub forks: BTreeMap<(String, u64), Cid>,
+}
+
+/// An input.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// What the store holds now (read after every change, or on a timer).
+    Held(Held),
+    /// Announcement bytes delivered by neighbour `from`.
+    Heard {
+        /// The neighbour, by a stable name (its endpoint ID).
+        from: String,
+        /// The bytes.
+        bytes: Vec<u8>,
+    },
+    /// A fetch of `log` finished: `Ok(true)` when something newer (a head, or fork evidence)
+    /// was verified and stored, `Ok(false)` when nothing changed, `Err` with why it failed.
+    Fetched {
+        /// The log.
+        log: String,
+        /// The outcome.
+        result: Result<bool, String>,
+    },
+    /// A neighbour joined: it is told everything held.
+    NeighborUp,
+    /// The re-announcement timer: everything held is announced again.
+    Reannounce,
+}
+
+/// A command for the driver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Send this announcement to the neighbours (on the log's topic and the global topic).
+    Announce(Announcement),
+    /// Fetch `log` from peer `from` (as announced: a head, or fork evidence).
+    Fetch {
+        /// The peer that announced it.
+        from: String,
+        /// What was announced.
+        announcement: Announcement,
+        /// The log's kind here (`version-index`, `package-index`).
+        kind: String,
+    },
+    /// An announcement was dropped, and why (for logs and tests).
+    Dropped(String),
+}
+
+/// A counter per key over a window.
+#[derive(Debug, Default)]
+struct Budget(HashMap<String, (Duration, u32)>);
+
+impl Budget {
+    fn allow(&mut self, key: &str, now: Duration) -> bool {
+        if self.0.len() > 10_000 {
+            self.0
+                .retain(|_, (start, _)| now.saturating_sub(*start) < WINDOW);
+        }
+        let entry = self.0.entry(key.to_owned()).or_insert((now, 0));
+        if now.saturating_sub(entry.0) >= WINDOW {
+            *entry = (now, 0);
+        }
+        entry.1 += 1;
+        entry.1 <= BUDGET
+    }
+}
+
+/// The service (see the module documentation).
+#[derive(Debug, Default)]
+pub struct Service {
+    held: Held,
+    /// What was last announced: log → seq, and forks.
+    announced: BTreeMap<String, u64>,
+    announced_forks: BTreeSet<(String, u64)>,
+    per_peer: Budget,
+    per_identity: Budget,
+    in_flight: BTreeSet<String>,
+}
+
+impl Service {
+    /// A service holding nothing yet.
+    #[must_use]
+    pub fn new() -> Service {
+        Service::default()
+    }
+
+    /// Handles one input at monotonic time `now`; returns the commands, in order.
+    pub fn handle(&mut self, input: Input, now: Duration) -> Vec<Command> {
+        match input {
+            Input::Held(held) => {
+                self.held = held;
+                self.announce(false)
+            }
+            Input::NeighborUp | Input::Reannounce => self.announce(true),
+            Input::Heard { from, bytes } => match self.heard(&from, &bytes, now) {
+                Ok(Some(fetch)) => vec![fetch],
+                Ok(None) => Vec::new(),
+                Err(why) => vec![Command::Dropped(why)],
+            },
+            Input::Fetched { log, result } => {
+                self.in_flight.remove(&log);
+                match result {
+                    // The driver sends the new `Held` next, and that announces it.
+                    Ok(_) => Vec::new(),
+                    Err(why) => vec![Command::Dropped(why)],
+                }
+            }
+        }
+    }
+
+    /// Announcements of heads and forks that moved (`all`: of everything held).
+    fn announce(&mut self, all: bool) -> Vec<Command> {
+        let mut out = Vec::new();
+        for (log, (seq, payload, kind)) in &self.held.heads {
+            if out.len() == PER_ROUND {
+                break;
+            }
+            if kind == "identity" || (!all && self.announced.get(log) == Some(seq)) {
+                continue;
+            }
+            self.announced.insert(log.clone(), *seq);
+            out.push(Command::Announce(Announcement {
+                kind: Announced::Head,
+                log: log.clone(),
+                seq: *seq,
+                payload: *payload,
+            }));
+        }
+        for ((log, seq), payload) in &self.held.forks {
+            let key = (log.clone(), *seq);
+            if !all && self.announced_forks.contains(&key) {
+                continue;
+            }
+            self.announced_forks.insert(key);
+            out.push(Command::Announce(Announcement {
+                kind: Announced::Fork,
+                log: log.clone(),
+                seq: *seq,
+                payload: *payload,
+            }));
+        }
+        out
+    }
+
+    /// Checks an announcement (cheaply, before anything is fetched); the fetch to start.
+    fn heard(
+        &mut self,
+        from: &str,
+        bytes: &[u8],
+        now: Duration,
+    ) -> Result<Option<Command>, String> {
+        let a = Announcement::decode(bytes).map_err(|e| format!("malformed: {e}"))?;
+        if !self.per_peer.allow(from, now) {
+            return Err(format!("over the budget of peer {from}"));
+        }
+        let identity = a.log.split(':').next().unwrap_or(&a.log).to_owned();
+        if !self.per_identity.allow(&identity, now) {
+            return Err(format!("over the budget of identity {identity}"));
+        }
+        let Some((held, _, kind)) = self.held.heads.get(&a.log) else {
+            return Ok(None); // Not a log this node follows.
+        };
+        if kind == "identity" {
+            return Ok(None); // Identity logs travel with the indexes that cite them.
+        }
+        let known = match a.kind {
+            // Held already, or older than what is held.
+            Announced::Head => *held >= a.seq,
+            // Evidence held at that seq, or a seq not reached yet (heads bring the log first).
+            Announced::Fork => {
+                *held < a.seq || self.held.forks.contains_key(&(a.log.clone(), a.seq))
+            }
+        };
+        if known || self.in_flight.contains(&a.log) {
+            return Ok(None);
+        }
+        if self.in_flight.len() >= FETCHES {
+            return Err(format!(
+                "busy: `{}` is left for a later announcement",
+                a.log
+            ));
+        }
+        self.in_flight.insert(a.log.clone());
+        Ok(Some(Command::Fetch {
+            from: from.to_owned(),
+            kind: kind.clone(),
+            announcement: a,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn held(log: &str, seq: u64) -> Held {
+        let mut h = Held::default();
+        h.heads.insert(
+            log.to_owned(),
+            (
+                seq,
+                Cid::of_record(&seq.to_be_bytes()),
+                "version-index".into(),
+            ),
+        );
+        h
+    }
+
+    fn heard(log: &str, seq: u64) -> Input {
+        Input::Heard {
+            from: "p".into(),
+            bytes: Announcement {
+                kind: Announced::Head,
+                log: log.into(),
+                seq,
+                payload: Cid::of_record(&seq.to_be_bytes()),
+            }
+            .encode(),
+        }
+    }
+
+    #[test]
+    fn newer_heads_of_followed_logs_are_fetched_once_and_the_rest_ignored() {
+        let log = format!(
+            "{}:x",
+            cairn_protocol::identity::IdentityId::from_digest([1; 32])
+        );
+        let mut s = Service::new();
+        let t = Duration::ZERO;
+        let first = s.handle(Input::Held(held(&log, 2)), t);
+        assert!(matches!(&first[..], [Command::Announce(a)] if a.seq == 2));
+        assert!(
+            s.handle(Input::Held(held(&log, 2)), t).is_empty(),
+            "nothing moved"
+        );
+        assert!(s.handle(heard(&log, 2), t).is_empty(), "held already");
+        assert!(s.handle(heard(&log, 1), t).is_empty(), "older");
+        assert!(matches!(
+            &s.handle(heard(&log, 3), t)[..],
+            [Command::Fetch { .. }]
+        ));
+        assert!(
+            s.handle(heard(&log, 4), t).is_empty(),
+            "one fetch per log at a time"
+        );
+        s.handle(
+            Input::Fetched {
+                log: log.clone(),
+                result: Ok(true),
+            },
+            t,
+        );
+        let moved = s.handle(Input::Held(held(&log, 4)), t);
+        assert!(
+            matches!(&moved[..], [Command::Announce(a)] if a.seq == 4),
+            "relayed once verified"
+        );
+        let other = format!(
+            "{}:y",
+            cairn_protocol::identity::IdentityId::from_digest([2; 32])
+        );
+        assert!(s.handle(heard(&other, 9), t).is_empty(), "not followed");
+        let mut dropped = 0;
+        for seq in 0..100 {
+            if matches!(
+                &s.handle(heard(&log, 5 + seq), t)[..],
+                [Command::Dropped(_)]
+            ) {
+                dropped += 1;
+            }
+        }
+        assert!(dropped >= 60, "the budget holds: {dropped}");
+        assert!(
+            !s.handle(heard(&log, 500), t + WINDOW)
+                .iter()
+                .any(|c| matches!(c, Command::Dropped(_))),
+            "a new window"
+        );
+    }
+}
