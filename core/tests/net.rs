@@ -549,3 +549,74 @@ async fn fork_evidence_reaches_every_node_and_show_flags_the_index() {
         n.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_sends_wrong_blocks_and_truncated_artifacts_is_skipped() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let alice = Person::new(1);
+    let index = alice.index("alpha");
+    let mut a = Node::start(&tmp.path().join("a")).await;
+    create_in(&alice, &mut a.home);
+    a.publish(&alice, tmp.path(), "1.0.0", T);
+    // The liar answers every request with the same bytes: an artifact's size header that
+    // matches, then too few bytes; as a head or a block, they match nothing asked for.
+    let held = std::fs::read_dir(a.dir.join("artifacts"))
+        .expect("artifacts")
+        .map(|e| e.expect("entry").path())
+        .find(|p| !p.to_string_lossy().ends_with(".tmp"))
+        .expect("an artifact");
+    let size = std::fs::metadata(&held).expect("meta").len();
+    let mut lie = size.to_be_bytes().to_vec();
+    lie.extend_from_slice(
+        &std::fs::read(&held).expect("read")[..usize::try_from(size / 2).expect("half")],
+    );
+    let loopback: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    let ep = net::endpoint(
+        iroh::SecretKey::from_bytes(&[8; 32]),
+        loopback,
+        &MemoryLookup::new(),
+    )
+    .await
+    .expect("liar");
+    let liar = Router::builder(ep.clone())
+        .accept(wire::ALPN, Liar(std::sync::Arc::new(lie)))
+        .spawn();
+    let liar_addr = net::own_addr(&ep);
+
+    let mut f = Home::open(&tmp.path().join("f")).expect("home");
+    let client = net::client(&[liar_addr.clone(), a.addr()])
+        .await
+        .expect("client");
+    let mut peers = Peers::dial(&client, &[liar_addr, a.addr()])
+        .await
+        .expect("dial");
+    let synced = sync::sync_index::<VersionIndex>(&mut f, &mut peers, &index)
+        .await
+        .expect("sync");
+    assert!(matches!(
+        synced.outcome,
+        SyncOutcome::Imported { head: 1, .. }
+    ));
+    let missing = sync::missing_artifacts(&f, &index.to_string()).expect("missing");
+    assert_eq!(missing.len(), 1);
+    assert!(
+        sync::fetch_artifact(&mut f, &mut peers, &missing[0])
+            .await
+            .expect("fetch"),
+        "from the honest peer"
+    );
+    let reasons = peers.skipped.join("\n");
+    assert!(
+        reasons.contains("not what was asked for") && reasons.contains("do not match the artifact"),
+        "the liar's wrong head or block and its truncated artifact are named:\n{reasons}"
+    );
+    cairn_core::inspect::verify_log(&f, &index.to_string()).expect("re-verifies");
+    assert!(
+        sync::missing_artifacts(&f, &index.to_string())
+            .expect("missing")
+            .is_empty()
+    );
+    client.close().await;
+    liar.shutdown().await.expect("shutdown");
+    a.router.shutdown().await.expect("shutdown");
+}
