@@ -36,16 +36,21 @@ impl Serve {
     }
 }
 
+/// One read connection to the store per peer connection, opened on its first request and
+/// kept for the next ones (opening a store costs more than most answers).
+type Reader = Arc<std::sync::Mutex<Option<Store>>>;
+
 impl ProtocolHandler for Serve {
     async fn accept(&self, conn: Connection) -> Result<(), AcceptError> {
         let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+        let reader: Reader = Arc::default();
         while let Ok((send, recv)) = conn.accept_bi().await {
             let Ok(slot) = slots.clone().acquire_owned().await else {
                 break;
             };
-            let home = self.home.clone();
+            let (home, reader) = (self.home.clone(), reader.clone());
             tokio::spawn(async move {
-                if let Err(e) = answer(&home, send, recv).await {
+                if let Err(e) = answer(&home, &reader, send, recv).await {
                     tracing::debug!("a request ended early: {e}");
                 }
                 drop(slot);
@@ -65,6 +70,7 @@ enum Reply {
 
 async fn answer(
     home: &Path,
+    reader: &Reader,
     mut send: SendStream,
     mut recv: RecvStream,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
@@ -72,9 +78,24 @@ async fn answer(
     let reply = match Request::decode(&request) {
         Err(e) => Reply::Refused(format!("bad request: {e}")),
         Ok(request) => {
-            let home = home.to_path_buf();
+            let (home, reader) = (home.to_path_buf(), reader.clone());
             tokio::task::spawn_blocking(move || {
-                read(&home, &request).unwrap_or_else(|e| Reply::Refused(e.to_string()))
+                let mut store = reader
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let opened = match store.take() {
+                    Some(s) => Ok(s),
+                    None => Store::open(&home),
+                };
+                match opened {
+                    Ok(s) => {
+                        let reply = read(&home, &s, &request)
+                            .unwrap_or_else(|e| Reply::Refused(e.to_string()));
+                        *store = Some(s);
+                        reply
+                    }
+                    Err(e) => Reply::Refused(e.to_string()),
+                }
             })
             .await?
         }
@@ -108,9 +129,8 @@ async fn answer(
     Ok(())
 }
 
-/// Reads the answer to `request` from the store at `home`.
-fn read(home: &Path, request: &Request) -> Result<Reply, StoreError> {
-    let store = Store::open(home)?;
+/// Reads the answer to `request` from `store` (of the home at `home`).
+fn read(home: &Path, store: &Store, request: &Request) -> Result<Reply, StoreError> {
     Ok(match request {
         Request::Head { log } => match store.head(log)? {
             Some((seq, _)) => store
@@ -123,7 +143,7 @@ fn read(home: &Path, request: &Request) -> Result<Reply, StoreError> {
             from,
             stop,
             max,
-        } => chain(&store, log, from, stop.as_ref(), *max)?,
+        } => chain(store, log, from, stop.as_ref(), *max)?,
         Request::Block { cid } => store.block(cid)?.map_or(Reply::NotHeld, Reply::Bytes),
         Request::Fork { log } => match store.forks(log)?.into_iter().next() {
             Some(fork) => {
