@@ -17,10 +17,13 @@ use crate::profile::{self, Fields, RecordError};
 pub const ALPN: &[u8] = b"cairn/sync/1";
 
 /// The largest request record.
-pub const MAX_REQUEST: usize = 4096;
+pub const MAX_REQUEST: usize = 16 << 10;
 
 /// The most envelopes one chain answer carries.
 pub const MAX_CHAIN: u64 = 1024;
+
+/// The most blocks one `blocks` request names.
+pub const MAX_BLOCKS: usize = 256;
 
 /// Answer status: what follows is what was asked for.
 pub const FOUND: u8 = 0;
@@ -54,6 +57,13 @@ pub enum Request {
     Block {
         /// The CID.
         cid: Cid,
+    },
+    /// Several blocks at once (1 to [`MAX_BLOCKS`]): answered as frames in the order asked, an
+    /// empty frame for a block not held; the answer may stop early (the asker asks again for
+    /// the rest).
+    Blocks {
+        /// The CIDs.
+        cids: Vec<Cid>,
     },
     /// An artifact's bytes, by its raw CID.
     Artifact {
@@ -102,6 +112,13 @@ impl Request {
             Request::Block { cid } => {
                 m.insert("cid", Value::Link((*cid).into()));
                 ("block", None)
+            }
+            Request::Blocks { cids } => {
+                m.insert(
+                    "cids",
+                    Value::List(cids.iter().map(|c| Value::Link((*c).into())).collect()),
+                );
+                ("blocks", None)
             }
             Request::Artifact { cid } => {
                 m.insert("cid", Value::Link((*cid).into()));
@@ -156,6 +173,19 @@ impl Request {
             "block" => Request::Block {
                 cid: f.link("cid")?,
             },
+            "blocks" => {
+                let cids = f
+                    .list_of("cids", MAX_BLOCKS, "CIDs")?
+                    .into_iter()
+                    .map(|v| match v {
+                        Value::Link(l) => {
+                            Cid::try_from(&l).map_err(|e| f.invalid("cids", e.to_string()))
+                        }
+                        other => Err(f.wrong_type("cids", "link", &other)),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                Request::Blocks { cids }
+            }
             "fork" => {
                 let log = f.text("log")?;
                 check_log(&f, &log)?;
@@ -326,6 +356,11 @@ mod tests {
             },
             Request::Fork {
                 log: format!("{id}:libfoo"),
+            },
+            Request::Blocks {
+                cids: (0..MAX_BLOCKS as u32)
+                    .map(|i| Cid::of_record(&i.to_be_bytes()))
+                    .collect(),
             },
         ];
         for r in requests {

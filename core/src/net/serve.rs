@@ -20,6 +20,9 @@ const IN_FLIGHT: usize = 32;
 /// A chain answer stops after the envelope that takes it past this many bytes.
 pub const CHAIN_BYTES: usize = 4 << 20;
 
+/// A `blocks` answer stops after the block that takes it past this many bytes.
+pub const BLOCKS_BYTES: usize = 4 << 20;
+
 /// The request handler for one home.
 #[derive(Debug, Clone)]
 pub struct Serve {
@@ -145,6 +148,16 @@ fn read(home: &Path, store: &Store, request: &Request) -> Result<Reply, StoreErr
             max,
         } => chain(store, log, from, stop.as_ref(), *max)?,
         Request::Block { cid } => store.block(cid)?.map_or(Reply::NotHeld, Reply::Bytes),
+        Request::Blocks { cids } => {
+            let mut out = Vec::new();
+            for cid in cids {
+                if out.len() >= BLOCKS_BYTES {
+                    break; // The asker asks again for the rest.
+                }
+                wire::frame(&mut out, &store.block(cid)?.unwrap_or_default());
+            }
+            Reply::Bytes(out)
+        }
         Request::Fork { log } => match store.forks(log)?.into_iter().next() {
             Some(fork) => {
                 let mut out = Vec::new();

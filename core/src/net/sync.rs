@@ -32,8 +32,6 @@ use crate::verify::{Answer, LogVerifier, Need, Refusal, Step};
 const DIAL: Duration = Duration::from_secs(5);
 /// How long one request may take before the next peer is asked.
 const REQUEST: Duration = Duration::from_secs(30);
-/// Requests in flight at once while fetching records.
-const PARALLEL: usize = 16;
 /// The most indexes one closure may name.
 const MAX_CLOSURE: usize = 10_000;
 
@@ -112,6 +110,62 @@ impl Peers {
             }
         }
         None
+    }
+
+    /// Asks the peers for blocks, many per request: each peer in turn for those still wanted.
+    /// Only blocks that match their CID are returned; a peer that sends one that does not is
+    /// named in [`Peers::skipped`].
+    async fn ask_blocks(&mut self, mut wanted: Vec<Cid>) -> BTreeMap<Cid, Vec<u8>> {
+        let mut got = BTreeMap::new();
+        let limit = super::serve::BLOCKS_BYTES
+            + wire::MAX_BLOCKS * 16
+            + cairn_protocol::profile::MAX_BLOCK_SIZE;
+        for (id, conn) in self.conns.clone() {
+            let mut pending = wanted.clone();
+            while !pending.is_empty() {
+                let batch: Vec<Cid> = pending.iter().take(wire::MAX_BLOCKS).copied().collect();
+                let request = Request::Blocks {
+                    cids: batch.clone(),
+                };
+                let frames =
+                    match tokio::time::timeout(REQUEST, ask_one(&conn, &request, limit)).await {
+                        Ok(Ok(Reply::Found(bytes))) => wire::unframe(&bytes),
+                        Ok(Ok(Reply::NotHeld)) => None,
+                        Ok(Err(e)) => {
+                            self.skipped.push(format!("{}: {e}", id.fmt_short()));
+                            None
+                        }
+                        Err(_) => {
+                            self.skipped
+                                .push(format!("{}: no answer within {REQUEST:?}", id.fmt_short()));
+                            None
+                        }
+                    };
+                let Some(frames) = frames.filter(|f| !f.is_empty() && f.len() <= batch.len())
+                else {
+                    break;
+                };
+                for (cid, bytes) in batch.iter().zip(&frames) {
+                    if bytes.is_empty() {
+                        continue; // Not held there.
+                    }
+                    if cid.matches(bytes) {
+                        got.insert(*cid, bytes.clone());
+                    } else {
+                        self.skipped.push(format!(
+                            "{}: sent a block that does not match {cid}",
+                            id.fmt_short()
+                        ));
+                    }
+                }
+                pending.drain(..frames.len());
+            }
+            wanted.retain(|c| !got.contains_key(c));
+            if wanted.is_empty() {
+                break;
+            }
+        }
+        got
     }
 
     /// Closes the connections.
@@ -350,7 +404,8 @@ fn local(
 }
 
 /// Answers needs from the peers: revisions by chain requests (one round trip brings up to
-/// [`wire::MAX_CHAIN`] of them), identity heads, and blocks in parallel.
+/// [`wire::MAX_CHAIN`] of them), identity heads, and blocks (up to [`wire::MAX_BLOCKS`] per
+/// request).
 async fn fetch_all(
     store: &mut Store,
     peers: &mut Peers,
@@ -414,30 +469,12 @@ async fn fetch_all(
             Need::Keys { .. } => answers.push(Answer::Missing(need)),
         }
     }
-    for batch in blocks.chunks(PARALLEL) {
-        let mut set = tokio::task::JoinSet::new();
-        for (cid, need) in batch.iter().cloned() {
-            let mut peers = peers.clone();
-            set.spawn(async move {
-                let bytes = peers
-                    .ask(
-                        &Request::Block { cid },
-                        cairn_protocol::profile::MAX_BLOCK_SIZE,
-                        |b| cid.matches(b),
-                    )
-                    .await;
-                (cid, need, bytes, peers.skipped)
-            });
-        }
-        while let Some(joined) = set.join_next().await {
-            let (cid, need, bytes, skipped) =
-                joined.map_err(|e| NetError::Unavailable(e.to_string()))?;
-            for s in skipped {
-                if !peers.skipped.contains(&s) {
-                    peers.skipped.push(s);
-                }
-            }
-            answers.push(match bytes {
+    if !blocks.is_empty() {
+        let mut got = peers
+            .ask_blocks(blocks.iter().map(|(c, _)| *c).collect())
+            .await;
+        for (cid, need) in blocks {
+            answers.push(match got.remove(&cid) {
                 Some(b) => Answer::Block(cid, b),
                 None => Answer::Missing(need),
             });

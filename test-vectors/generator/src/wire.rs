@@ -38,6 +38,9 @@ fn describe(r: &Request) -> Json {
         Request::Block { cid } => json!({ "op": "block", "cid": cid.to_string() }),
         Request::Artifact { cid } => json!({ "op": "artifact", "cid": cid.to_string() }),
         Request::Fork { log } => json!({ "op": "fork", "log": log }),
+        Request::Blocks { cids } => {
+            json!({ "op": "blocks", "cids": cids.iter().map(ToString::to_string).collect::<Vec<_>>() })
+        }
     }
 }
 
@@ -112,6 +115,12 @@ fn generate() -> anyhow::Result<Json> {
         request("a block", &Request::Block { cid: payload }),
         request("an artifact", &Request::Artifact { cid: raw }),
         request("fork evidence", &Request::Fork { log: index.clone() }),
+        request(
+            "several blocks",
+            &Request::Blocks {
+                cids: vec![payload, older, raw],
+            },
+        ),
     ];
     let link = |c: Cid| Value::Link(c.into());
     for (name, value, error) in [
@@ -176,12 +185,31 @@ fn generate() -> anyhow::Result<Json> {
             "record-invalid-field",
         ),
         (
+            "no blocks",
+            map(vec![
+                ("op", Value::text("blocks")),
+                ("cids", Value::List(vec![])),
+            ]),
+            "record-invalid-field",
+        ),
+        (
+            "more blocks than one request may name",
+            map(vec![
+                ("op", Value::text("blocks")),
+                (
+                    "cids",
+                    Value::List(vec![link(payload); wire::MAX_BLOCKS + 1]),
+                ),
+            ]),
+            "record-invalid-field",
+        ),
+        (
             "a head without its log",
             map(vec![("op", Value::text("head"))]),
             "record-missing-field",
         ),
         (
-            "a request larger than 4096 bytes",
+            "a request larger than 16 KiB",
             map(vec![
                 ("op", Value::text("head")),
                 ("log", Value::text("x".repeat(wire::MAX_REQUEST))),
