@@ -357,6 +357,9 @@ async fn verify_from_peers<K: IndexKind>(
     let (mut machine, mut step) = LogVerifier::<K>::start(index.clone(), head, base, records);
     // Envelopes a chain answer carried beyond the one asked for, by payload CID.
     let mut fetched: BTreeMap<Cid, Vec<u8>> = BTreeMap::new();
+    // Blocks and records to fetch from peers, gathered while the walk down the chain goes on
+    // and asked for many at a time when nothing else is left to answer.
+    let mut deferred: Vec<Need> = Vec::new();
     loop {
         let needs = match step {
             Step::Done(done) => return Ok(*done),
@@ -367,8 +370,17 @@ async fn verify_from_peers<K: IndexKind>(
         for need in needs {
             match local(store, &need, &mut fetched)? {
                 Some(answer) => answers.push(answer),
+                None if matches!(need, Need::Block(_) | Need::Record(_)) => deferred.push(need),
                 None => remote.push(need),
             }
+        }
+        if answers.is_empty() && remote.is_empty() {
+            if deferred.is_empty() {
+                return Err(NetError::Unavailable(format!(
+                    "verifying `{index}` stalled: nothing left to ask for"
+                )));
+            }
+            remote = std::mem::take(&mut deferred);
         }
         answers.extend(fetch_all(store, peers, remote, &mut fetched).await?);
         step = machine.feed(answers);
