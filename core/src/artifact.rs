@@ -28,6 +28,42 @@ struct Hashing {
     blake3: blake3::Hasher,
     sha256: sha2::Sha256,
     size: u64,
+    /// Bytes written since the flusher was last woken.
+    unflushed: u64,
+    flusher: Option<Flusher>,
+}
+
+/// Bytes written between two wake-ups of the flusher.
+const FLUSH_EVERY: u64 = 32 << 20;
+
+/// A thread that syncs the file's data while writing goes on, so that the disk works during
+/// a long write rather than all at once when it is finished (an artifact is synced before it
+/// takes its name). Started only once an artifact passes [`FLUSH_EVERY`] bytes.
+#[derive(Debug)]
+struct Flusher {
+    wake: std::sync::mpsc::SyncSender<()>,
+    thread: std::thread::JoinHandle<io::Result<()>>,
+}
+
+impl Flusher {
+    fn start(file: File) -> Flusher {
+        let (wake, woken) = std::sync::mpsc::sync_channel::<()>(1);
+        let thread = std::thread::spawn(move || {
+            for () in woken {
+                file.sync_data()?;
+            }
+            Ok(())
+        });
+        Flusher { wake, thread }
+    }
+
+    /// Stops the thread; its error, if a sync failed.
+    fn stop(self) -> io::Result<()> {
+        drop(self.wake);
+        self.thread
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the flushing thread panicked")))
+    }
 }
 
 impl Write for Hashing {
@@ -36,6 +72,17 @@ impl Write for Hashing {
         self.blake3.update(&buf[..n]);
         self.sha256.update(&buf[..n]);
         self.size += n as u64;
+        self.unflushed += n as u64;
+        if self.unflushed >= FLUSH_EVERY {
+            self.unflushed = 0;
+            if self.flusher.is_none() {
+                self.flusher = Some(Flusher::start(self.temp.as_file().try_clone()?));
+            }
+            if let Some(f) = &self.flusher {
+                // Busy syncing: this wake-up is folded into the one pending.
+                let _ = f.wake.try_send(());
+            }
+        }
         Ok(n)
     }
 
@@ -71,6 +118,8 @@ impl Stager {
                     blake3: blake3::Hasher::new(),
                     sha256: sha2::Sha256::new(),
                     size: 0,
+                    unflushed: 0,
+                    flusher: None,
                 },
             ),
         })
@@ -84,10 +133,13 @@ impl Stager {
 
     /// Flushes and syncs the file; the artifact it holds is now known.
     pub fn finish(self) -> io::Result<Staged> {
-        let hashing = self
+        let mut hashing = self
             .out
             .into_inner()
             .map_err(io::IntoInnerError::into_error)?;
+        if let Some(f) = hashing.flusher.take() {
+            f.stop()?;
+        }
         hashing.temp.as_file().sync_all()?;
         Ok(Staged {
             artifact: Artifact {

@@ -5,11 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use bytes::{Bytes, BytesMut};
 use cairn_protocol::cid::Cid;
 use cairn_protocol::wire::{self, FOUND, NOT_HELD, REFUSED, Request};
 use iroh::endpoint::{Connection, RecvStream, SendStream};
 use iroh::protocol::{AcceptError, ProtocolHandler};
-use tokio::io::AsyncReadExt as _;
 use tokio::sync::Semaphore;
 
 use crate::store::{Store, StoreError};
@@ -109,16 +109,14 @@ async fn answer(
             send.write_all(&bytes).await?;
         }
         Reply::Artifact(path, size) => {
-            let mut file = tokio::fs::File::open(&path).await?;
+            let file = std::fs::File::open(&path)?;
             send.write_all(&[FOUND]).await?;
             send.write_all(&size.to_be_bytes()).await?;
-            let mut buf = vec![0u8; 1 << 16];
-            loop {
-                let n = file.read(&mut buf).await?;
-                if n == 0 {
-                    break;
-                }
-                send.write_all(&buf[..n]).await?;
+            // The file is read on a blocking thread while the stream sends what was read.
+            let (tx, mut rx) = tokio::sync::mpsc::channel(READ_AHEAD);
+            tokio::task::spawn_blocking(move || read_chunks(file, &tx));
+            while let Some(chunk) = rx.recv().await {
+                send.write_chunk(chunk?).await?;
             }
         }
         Reply::NotHeld => send.write_all(&[NOT_HELD]).await?,
@@ -130,6 +128,44 @@ async fn answer(
     send.finish()?;
     send.stopped().await.ok();
     Ok(())
+}
+
+/// Chunks of an artifact read ahead of the stream.
+const READ_AHEAD: usize = 8;
+/// The size of one chunk read from an artifact's file.
+const CHUNK: usize = 1 << 20;
+
+/// Reads `file` in chunks into `tx` until its end, an error, or the receiver is gone.
+fn read_chunks(mut file: std::fs::File, tx: &tokio::sync::mpsc::Sender<std::io::Result<Bytes>>) {
+    use std::io::Read as _;
+    loop {
+        let mut buf = BytesMut::zeroed(CHUNK);
+        let mut filled = 0;
+        let read = loop {
+            match file.read(&mut buf[filled..]) {
+                Ok(0) => break Ok(()),
+                Ok(n) => {
+                    filled += n;
+                    if filled == CHUNK {
+                        break Ok(());
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
+        };
+        if let Err(e) = read {
+            let _ = tx.blocking_send(Err(e));
+            return;
+        }
+        if filled == 0 {
+            return;
+        }
+        buf.truncate(filled);
+        if tx.blocking_send(Ok(buf.freeze())).is_err() || filled < CHUNK {
+            return;
+        }
+    }
 }
 
 /// Reads the answer to `request` from `store` (of the home at `home`).

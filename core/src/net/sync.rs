@@ -32,6 +32,10 @@ use crate::verify::{Answer, LogVerifier, Need, Refusal, Step};
 const DIAL: Duration = Duration::from_secs(5);
 /// How long one request may take before the next peer is asked.
 const REQUEST: Duration = Duration::from_secs(30);
+/// Chunks of an artifact received ahead of the thread that hashes and writes them.
+const WRITE_AHEAD: usize = 8;
+/// The size of one such chunk.
+const CHUNK: usize = 1 << 20;
 /// The most indexes one closure may name.
 const MAX_CLOSURE: usize = 10_000;
 
@@ -291,11 +295,13 @@ pub async fn sync_index<K: IndexKind>(
     let tip = store.index_tip::<K>(&log)?;
     let base = tip.map(|t| (t.seq(), t.payload_cid, t.revision.state));
     let records = std::any::type_name::<K>() == std::any::type_name::<VersionIndex>();
+    let mut on = base;
     let mut outcome =
         verify_from_peers::<K>(store, peers, index, head.clone(), base, records).await?;
     if base.is_some() && matches!(outcome, Err(Refusal::Chain { .. })) {
         // The offer does not extend what is held: verify it from its first revision, and let
         // the import settle the divergence (a fork is recorded with its evidence).
+        on = None;
         outcome = verify_from_peers::<K>(store, peers, index, head, None, records).await?;
     }
     let verified = match outcome {
@@ -311,7 +317,7 @@ pub async fn sync_index<K: IndexKind>(
             }));
         }
     };
-    let report = store.immediate(|s| commit::<K>(s, index, verified))?;
+    let report = store.immediate(|s| commit::<K>(s, index, on, verified))?;
     Ok(done(SyncOutcome::Imported {
         head: report.head,
         report: report.outcome,
@@ -322,7 +328,8 @@ pub async fn sync_index<K: IndexKind>(
 fn commit<K: IndexKind>(
     store: &mut Store,
     index: &IndexName,
-    verified: crate::verify::Verified<K>,
+    base: Option<crate::verify::Base>,
+    mut verified: crate::verify::Verified<K>,
 ) -> Result<ImportReport, StoreError> {
     for update in &verified.identities {
         let log = update.identity.to_string();
@@ -337,11 +344,9 @@ fn commit<K: IndexKind>(
             store.import_identity(&envelopes)?;
         }
     }
-    let envelopes: Vec<Vec<u8>> = verified.revisions.into_iter().map(|(_, e)| e).collect();
-    let report = store.import_index::<K>(index, &envelopes)?;
-    for (cid, bytes) in &verified.records {
-        store.put_block(cid, bytes)?;
-    }
+    let records = std::mem::take(&mut verified.records);
+    let report = store.import_verified::<K>(index, base, verified)?;
+    store.put_verified_blocks(&records)?;
     Ok(report)
 }
 
@@ -638,18 +643,57 @@ async fn stream_artifact(
             artifact.size
         ));
     }
-    let mut out = Stager::new(dir).map_err(|e| e.to_string())?;
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let Some(n) = recv.read(&mut buf).await.map_err(|e| e.to_string())? else {
-            break;
-        };
-        if out.written() + n as u64 > artifact.size {
-            return Err("sent more bytes than the artifact has".into());
+    // The stream is read here while a blocking thread hashes and writes what arrived.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(WRITE_AHEAD);
+    let dir = dir.to_path_buf();
+    let writer = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
+        let mut out = Stager::new(&dir)?;
+        while let Some(chunk) = rx.blocking_recv() {
+            out.write_all(&chunk)?;
         }
-        out.write_all(&buf[..n]).map_err(|e| e.to_string())?;
+        out.finish()
+    });
+    let mut received = 0u64;
+    let read = async {
+        loop {
+            // Many stream frames are gathered into one chunk for the writer.
+            let mut chunk = vec![0u8; CHUNK];
+            let mut filled = 0;
+            while filled < CHUNK {
+                match recv
+                    .read(&mut chunk[filled..])
+                    .await
+                    .map_err(|e| e.to_string())?
+                {
+                    Some(n) => filled += n,
+                    None => break,
+                }
+            }
+            received += filled as u64;
+            if received > artifact.size {
+                return Err("sent more bytes than the artifact has".to_string());
+            }
+            if filled == 0 {
+                return Ok(());
+            }
+            chunk.truncate(filled);
+            let last = filled < CHUNK;
+            tx.send(chunk)
+                .await
+                .map_err(|_| "writing the artifact stopped".to_string())?;
+            if last {
+                return Ok(());
+            }
+        }
     }
-    let staged = out.finish().map_err(|e| e.to_string())?;
+    .await;
+    drop(tx);
+    // A failed write is the cause when both ended early.
+    let staged = writer
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("writing the artifact: {e}"))?;
+    read?;
     if staged.artifact() != artifact {
         return Err("the bytes sent do not match the artifact's CID, size and SHA-256".into());
     }

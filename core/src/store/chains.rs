@@ -82,7 +82,7 @@ pub(super) struct IdentityRow {
 }
 
 /// An offered index revision: decoded, with its bytes.
-type Offered<K> = (Signed<Revision<K>, Unverified>, Vec<u8>);
+pub(super) type Offered<K> = (Signed<Revision<K>, Unverified>, Vec<u8>);
 
 /// After comparing an offer with what is held: stop with a report, or go on verifying
 /// `offered[start..]` on top of `tip` (after switching branches for `conflict`).
@@ -478,6 +478,63 @@ impl Store {
         self.import_index_inner::<K>(index, envelopes, true)
     }
 
+    /// Stores an extension the log verifier accepted on top of `base` (`None`: from the
+    /// first revision), without verifying it again. Must run inside a transaction
+    /// ([`Store::immediate`]). When the held head is no longer `base` (another writer moved
+    /// it, or the extension starts from the first revision while revisions are held), the
+    /// revisions go through [`Store::import_index`]'s full path instead, which reconciles
+    /// them with what is held.
+    pub fn import_verified<K: IndexKind>(
+        &mut self,
+        index: &IndexName,
+        base: Option<crate::verify::Base>,
+        verified: crate::verify::Verified<K>,
+    ) -> Result<ImportReport, StoreError> {
+        let log = index.to_string();
+        let old = self.head(&log)?;
+        let on_base = match (old, base) {
+            (None, None) => true,
+            (Some((seq, payload)), Some((b_seq, b_payload, _))) => {
+                seq == b_seq && payload == b_payload
+            }
+            _ => false,
+        };
+        if !on_base || verified.revisions.is_empty() {
+            let envelopes: Vec<Vec<u8>> = verified.revisions.into_iter().map(|(_, e)| e).collect();
+            return self.import_index_locked::<K>(index, &envelopes, false);
+        }
+        let tip = verified.tip;
+        let high = self.high_water(&log)?.unwrap_or(0);
+        if tip.seq() < high {
+            return Err(StoreError::Rollback {
+                log,
+                high_water: high,
+                offered: tip.seq(),
+            });
+        }
+        let from = verified.revisions.first().map_or(0, |(r, _)| r.seq);
+        for row in &rows(verified.revisions) {
+            write_row(&self.conn, &log, row)?;
+        }
+        write_head(
+            &self.conn,
+            &log,
+            K::DOMAIN.name(),
+            old.map(|(seq, _)| seq),
+            tip.seq(),
+            tip.payload_cid,
+            tip.revision.state,
+        )?;
+        Ok(ImportReport {
+            log,
+            head: tip.seq(),
+            outcome: Outcome::Imported {
+                from,
+                to: tip.seq(),
+            },
+        })
+    }
+
     /// Reads what is held, verifies and writes in one immediate transaction, so no other
     /// writer can move the head between the reads and the write.
     fn import_index_inner<K: IndexKind>(
@@ -694,6 +751,18 @@ impl Store {
         new: &[Offered<K>],
         tip: Option<Tip<K>>,
     ) -> Result<(Vec<Row>, Tip<K>), StoreError> {
+        let verified = self.verify_offer(index, new, tip)?;
+        Ok((rows(verified.revisions), verified.tip))
+    }
+
+    /// Runs the log verifier over `new` on top of `tip`, answering from the offer and this
+    /// store.
+    pub(super) fn verify_offer<K: IndexKind>(
+        &self,
+        index: &IndexName,
+        new: &[Offered<K>],
+        tip: Option<Tip<K>>,
+    ) -> Result<crate::verify::Verified<K>, StoreError> {
         let log = index.to_string();
         let offered: BTreeMap<Cid, &Vec<u8>> =
             new.iter().map(|(e, b)| (e.payload_cid(), b)).collect();
@@ -707,28 +776,15 @@ impl Store {
         loop {
             let needs = match step {
                 Step::Needs(needs) => needs,
-                Step::Done(done) => match *done {
-                    Ok(verified) => {
-                        let rows = verified
-                            .revisions
-                            .into_iter()
-                            .map(|(r, envelope)| Row {
-                                seq: r.seq,
-                                payload_cid: r.payload_cid,
-                                signer: r.signer.to_string(),
-                                envelope,
-                                blocks: r.fresh_blocks,
-                            })
-                            .collect();
-                        return Ok((rows, verified.tip));
-                    }
-                    Err(Refusal::Chain { log, seq, error }) => {
-                        return Err(StoreError::Chain { log, seq, error });
-                    }
-                    Err(Refusal::Unavailable(need)) => {
-                        return Err(Self::unavailable(&log, need));
-                    }
-                },
+                Step::Done(done) => {
+                    return match *done {
+                        Ok(verified) => Ok(verified),
+                        Err(Refusal::Chain { log, seq, error }) => {
+                            Err(StoreError::Chain { log, seq, error })
+                        }
+                        Err(Refusal::Unavailable(need)) => Err(Self::unavailable(&log, need)),
+                    };
+                }
             };
             let answers = needs
                 .into_iter()
@@ -820,16 +876,29 @@ fn record_conflict(
     Ok(())
 }
 
+/// The rows verified revisions are written as.
+fn rows(revisions: Vec<(cairn_protocol::index::VerifiedRevision, Vec<u8>)>) -> Vec<Row> {
+    revisions
+        .into_iter()
+        .map(|(r, envelope)| Row {
+            seq: r.seq,
+            payload_cid: r.payload_cid,
+            signer: r.signer.to_string(),
+            envelope,
+            blocks: r.fresh_blocks,
+        })
+        .collect()
+}
+
 fn write_row(tx: &Connection, log: &str, row: &Row) -> Result<(), StoreError> {
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO revisions (log, seq, payload_cid, signer, envelope) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![log, super::sql_seq(row.seq)?, row.payload_cid.to_bytes().as_slice(), row.signer, row.envelope],
-    )?;
+    )?
+    .execute(params![log, super::sql_seq(row.seq)?, row.payload_cid.to_bytes().as_slice(), row.signer, row.envelope])?;
+    let mut block =
+        tx.prepare_cached("INSERT OR IGNORE INTO blocks (cid, bytes) VALUES (?1, ?2)")?;
     for (cid, bytes) in &row.blocks {
-        tx.execute(
-            "INSERT OR IGNORE INTO blocks (cid, bytes) VALUES (?1, ?2)",
-            params![cid.to_bytes().as_slice(), bytes],
-        )?;
+        block.execute(params![cid.to_bytes().as_slice(), bytes])?;
     }
     Ok(())
 }

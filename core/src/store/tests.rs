@@ -515,3 +515,78 @@ fn a_failing_block_read_is_an_error_naming_the_block_never_a_missing_one() {
             .is_some()
     );
 }
+
+#[test]
+fn a_verified_extension_is_written_as_is_or_reconciled_when_the_head_moved() {
+    let home = Home::new("verified");
+    let mut store = Store::open(home.path()).expect("open");
+    let lucy = Person::new(1);
+    let idx = IndexName::new(lucy.log.id(), "libfoo".parse().expect("name"));
+    store.import_identity(&lucy.envelopes).expect("identity");
+    let (e1, t1) = sign(None, &idx, &lucy, vec![release("1.0.0")]);
+    let (e2, t2) = sign(Some(&t1), &idx, &lucy, vec![release("1.1.0")]);
+    let (e3, _) = sign(Some(&t2), &idx, &lucy, vec![release("1.2.0")]);
+    store
+        .import_index::<VersionIndex>(&idx, std::slice::from_ref(&e1))
+        .expect("1");
+    let offer = |bytes: &[Vec<u8>]| -> Vec<chains::Offered<VersionIndex>> {
+        bytes
+            .iter()
+            .map(|b| (Signed::decode(b).expect("decode"), b.clone()))
+            .collect()
+    };
+    let base_tip = store
+        .index_tip::<VersionIndex>(&idx.to_string())
+        .expect("tip")
+        .expect("held");
+    let base = Some((
+        base_tip.seq(),
+        base_tip.payload_cid,
+        base_tip.revision.state,
+    ));
+    let verified = || {
+        store
+            .verify_offer::<VersionIndex>(
+                &idx,
+                &offer(&[e2.clone(), e3.clone()]),
+                Some(base_tip.clone()),
+            )
+            .expect("verifies")
+    };
+    let (first, second) = (verified(), verified());
+
+    // On the base it was verified on, the extension is written as it is.
+    let mut scratch = Store::open(&home.path().join("copy")).expect("copy");
+    scratch.import_identity(&lucy.envelopes).expect("identity");
+    scratch
+        .import_index::<VersionIndex>(&idx, std::slice::from_ref(&e1))
+        .expect("1");
+    let r = scratch
+        .immediate(|s| s.import_verified(&idx, base, first))
+        .expect("written");
+    assert_eq!(r.outcome, Outcome::Imported { from: 2, to: 3 });
+    assert_eq!(
+        scratch
+            .index_tip::<VersionIndex>(&idx.to_string())
+            .expect("tip")
+            .map(|t| t.payload_cid),
+        Some(
+            Signed::<cairn_protocol::index::Revision<VersionIndex>>::decode(&e3)
+                .expect("e3")
+                .payload_cid()
+        )
+    );
+
+    // Another writer moved the head meanwhile: the offer is reconciled, not written blindly.
+    store
+        .import_index::<VersionIndex>(&idx, std::slice::from_ref(&e2))
+        .expect("2");
+    let r = store
+        .immediate(|s| s.import_verified(&idx, base, second))
+        .expect("reconciled");
+    assert_eq!(r.outcome, Outcome::Imported { from: 3, to: 3 });
+    assert_eq!(
+        store.head(&idx.to_string()).expect("head").map(|h| h.0),
+        Some(3)
+    );
+}
