@@ -238,6 +238,23 @@ impl Home {
         Ok(self.store.head_kind(log)?)
     }
 
+    /// The CIDs of the artifacts held.
+    pub fn artifact_list(&self) -> Result<Vec<cairn_protocol::cid::Cid>, HomeError> {
+        Ok(self.store.artifacts()?)
+    }
+
+    /// Records a peer's claim to hold artifacts (see [`crate::store::Store::record_haves`]).
+    pub fn record_haves(
+        &mut self,
+        node: &[u8; 32],
+        addrs: &[std::net::SocketAddr],
+        time: u64,
+        artifacts: &[cairn_protocol::cid::Cid],
+        now: u64,
+    ) -> Result<(), HomeError> {
+        Ok(self.store.record_haves(node, addrs, time, artifacts, now)?)
+    }
+
     /// Every fork recorded here: log, seq, and the second revision's envelope.
     pub fn fork_list(&self) -> Result<Vec<(String, u64, Vec<u8>)>, HomeError> {
         Ok(self.store.fork_list()?)

@@ -259,16 +259,22 @@ async fn eventually(secs: u64, mut check: impl FnMut() -> bool) -> bool {
     check()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_announced_head_travels_a_chain_of_nodes_by_gossip() {
+/// Three home directories `a`, `b`, `c`; in `a`, Alice has published `alpha` 1.0.0.
+fn three_homes() -> (tempfile::TempDir, Person, IndexName, Vec<PathBuf>, Home) {
     let tmp = tempfile::tempdir().expect("tmp");
     let alice = Person::new(1);
     let index = alice.index("alpha");
-    let loopback: SocketAddr = "127.0.0.1:0".parse().expect("addr");
     let dirs: Vec<PathBuf> = ["a", "b", "c"].iter().map(|n| tmp.path().join(n)).collect();
     let mut a_home = Home::open(&dirs[0]).expect("home");
     create_in(&alice, &mut a_home);
     publish_alpha(&mut a_home, &alice, tmp.path(), "1.0.0", T);
+    (tmp, alice, index, dirs, a_home)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_announced_head_travels_a_chain_of_nodes_by_gossip() {
+    let (tmp, alice, index, dirs, mut a_home) = three_homes();
+    let loopback: SocketAddr = "127.0.0.1:0".parse().expect("addr");
     // A knows nobody, B knows A, C knows B.
     let a = net::Node::start(&dirs[0], loopback, &[]).await.expect("a");
     let b = net::Node::start(&dirs[1], loopback, &[a.addr()])
@@ -440,7 +446,7 @@ async fn a_flood_and_a_forged_head_change_nothing_and_the_node_keeps_serving() {
         match h {
             Heard::Dropped(why) if why.contains("refused") => refused += 1,
             Heard::Dropped(why) if why.contains("budget") => over_budget += 1,
-            Heard::Dropped(_) => {}
+            Heard::Dropped(_) | Heard::Holds(..) => {}
             Heard::Fetched(log, seq) => panic!("fetched {log} {seq} from a liar"),
         }
         if refused > 0 && over_budget > 0 {
@@ -619,4 +625,97 @@ async fn a_peer_that_sends_wrong_blocks_and_truncated_artifacts_is_skipped() {
     client.close().await;
     liar.shutdown().await.expect("shutdown");
     a.router.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_project_room_tells_which_machine_holds_an_artifact() {
+    use cairn_protocol::index::package::{AliasEntry, PackageOp, Policy};
+    // A publishes alpha and curates `community`, which names it: the room is its topic.
+    let (_tmp, alice, index, dirs, mut a_home) = three_homes();
+    let loopback: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    let community = alice.index("community");
+    cairn_core::curate::new_index(&mut a_home, alice.id(), "community".parse().expect("n"))
+        .expect("new index");
+    let entry = AliasEntry {
+        alias: "alpha".parse().expect("alias"),
+        target: index.clone(),
+        policy: Policy::Follow,
+        versions: None,
+        exclude: std::collections::BTreeSet::new(),
+    };
+    cairn_core::curate::stage(&mut a_home, &community, &PackageOp::AddAlias(entry)).expect("stage");
+    cairn_core::curate::publish(&mut a_home, &ring(&alice), &community, true, T + 1)
+        .expect("curate");
+    // Two machines of one project, B and C, each know only A.
+    let a = net::Node::start(&dirs[0], loopback, &[]).await.expect("a");
+    let b = net::Node::start(&dirs[1], loopback, &[a.addr()])
+        .await
+        .expect("b");
+    let mut c = net::Node::start(&dirs[2], loopback, &[a.addr()])
+        .await
+        .expect("c");
+    let mut heard = c.heard().expect("heard");
+    for dir in [&dirs[1], &dirs[2]] {
+        let mut home = Home::open(dir).expect("home");
+        let from = a.addr();
+        let ep = net::client(std::slice::from_ref(&from))
+            .await
+            .expect("client");
+        let mut peers = Peers::dial(&ep, &[from]).await.expect("dial");
+        sync::sync_closure(&mut home, &mut peers, &community)
+            .await
+            .expect("sync");
+        ep.close().await;
+    }
+    // B downloads the artifact from A; its node tells the room.
+    let mut b_home = Home::open(&dirs[1]).expect("home");
+    let missing = sync::missing_artifacts(&b_home, &index.to_string()).expect("missing");
+    assert_eq!(missing.len(), 1);
+    let ep = net::client(&[a.addr()]).await.expect("client");
+    let mut peers = Peers::dial(&ep, &[a.addr()]).await.expect("dial");
+    assert!(
+        sync::fetch_artifact(&mut b_home, &mut peers, &missing[0])
+            .await
+            .expect("fetch")
+    );
+    ep.close().await;
+    // C hears, through A, that B holds it.
+    let c_home = Home::open(&dirs[2]).expect("home");
+    let b_id = b.addr().id;
+    assert!(
+        eventually(30, || sync::holders(&c_home, &missing)
+            .expect("holders")
+            .iter()
+            .any(|p| p.id == b_id))
+        .await,
+        "C learns that B holds the artifact"
+    );
+    let mut holds = false;
+    while let Ok(h) = heard.try_recv() {
+        holds |=
+            matches!(h, cairn_core::net::gossip::Heard::Holds(node, _) if node == *b_id.as_bytes());
+    }
+    assert!(holds, "C's node reports what it recorded");
+    // A goes away: C, whose only peer was A, installs from B, found through the room.
+    a.shutdown().await;
+    let mut c_home = Home::open(&dirs[2]).expect("home");
+    let holders = sync::holders(&c_home, &missing).expect("holders");
+    let ep = net::client(&holders).await.expect("client");
+    let mut peers = Peers::dial(&ep, &holders).await.expect("dial");
+    assert!(
+        sync::fetch_artifact(&mut c_home, &mut peers, &missing[0])
+            .await
+            .expect("fetch"),
+        "fetched from B ({:?})",
+        peers.skipped
+    );
+    assert!(
+        sync::missing_artifacts(&c_home, &index.to_string())
+            .expect("missing")
+            .is_empty()
+    );
+    ep.close().await;
+    for n in [b, c] {
+        n.shutdown().await;
+    }
 }

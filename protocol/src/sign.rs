@@ -31,15 +31,18 @@ pub enum Domain {
     PackageIndex,
     /// An announcement head.
     Head,
+    /// A node's list of artifacts it holds, signed with its node key.
+    Have,
 }
 
 impl Domain {
     /// Every domain, in spec order.
-    pub const ALL: [Domain; 4] = [
+    pub const ALL: [Domain; 5] = [
         Domain::Identity,
         Domain::VersionIndex,
         Domain::PackageIndex,
         Domain::Head,
+        Domain::Have,
     ];
 
     /// The domain's name inside its tag.
@@ -50,6 +53,7 @@ impl Domain {
             Domain::VersionIndex => "version-index",
             Domain::PackageIndex => "package-index",
             Domain::Head => "head",
+            Domain::Have => "have",
         }
     }
 
@@ -61,6 +65,7 @@ impl Domain {
             Domain::VersionIndex => b"cairn/1/version-index\0",
             Domain::PackageIndex => b"cairn/1/package-index\0",
             Domain::Head => b"cairn/1/head\0",
+            Domain::Have => b"cairn/1/have\0",
         }
     }
 

@@ -422,6 +422,7 @@ pub mod domains {
     marker!(VersionIndex, VersionIndex);
     marker!(PackageIndex, PackageIndex);
     marker!(Head, Head);
+    marker!(Have, Have);
 }
 
 impl<D: domains::DomainMarker> Payload for Opaque<D> {

@@ -290,6 +290,169 @@ impl Announcement {
     }
 }
 
+/// The most artifacts one "have" message lists.
+pub const MAX_HAVE_ARTIFACTS: usize = 16;
+/// The most addresses one "have" message gives.
+pub const MAX_HAVE_ADDRS: usize = 4;
+
+/// A node's "have" message in a project room: the node (the envelope's one signer, its
+/// node key) holds these artifacts and can be dialed at these addresses. It is gossiped to the
+/// whole topic of a curator's package index (unlike announcements, which go to neighbours
+/// only), so every machine of a project learns which of its peers holds what. Receivers trust
+/// only the signature: a peer listed may still lack an artifact, and every byte fetched from
+/// it is checked against the artifact's CID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Have {
+    /// Raw CIDs of the artifacts, sorted by their bytes, none twice, 1 to
+    /// [`MAX_HAVE_ARTIFACTS`].
+    pub artifacts: Vec<Cid>,
+    /// Direct addresses of the node, 0 to [`MAX_HAVE_ADDRS`].
+    pub addrs: Vec<std::net::SocketAddr>,
+    /// Seconds since the Unix epoch when the node signed it.
+    pub time: u64,
+}
+
+const HAVE: &str = "have";
+
+impl crate::signed::Payload for Have {
+    const DOMAIN: crate::sign::Domain = crate::sign::Domain::Have;
+
+    fn to_value(&self) -> Value {
+        let mut m = Map::new();
+        m.insert(
+            "have",
+            Value::List(
+                self.artifacts
+                    .iter()
+                    .map(|c| Value::Link((*c).into()))
+                    .collect(),
+            ),
+        );
+        m.insert(
+            "addrs",
+            Value::List(
+                self.addrs
+                    .iter()
+                    .map(|a| Value::text(a.to_string()))
+                    .collect(),
+            ),
+        );
+        m.insert("time", Value::Integer(self.time.into()));
+        Value::Map(m)
+    }
+
+    fn from_value(value: Value) -> Result<Have, RecordError> {
+        let mut f = Fields::new(HAVE, value)?;
+        let mut artifacts = Vec::new();
+        for item in f.list_of("have", MAX_HAVE_ARTIFACTS, "artifact links")? {
+            let cid = match item {
+                Value::Link(l) => {
+                    Cid::try_from(&l).map_err(|e| f.invalid("have", e.to_string()))?
+                }
+                other => return Err(f.wrong_type("have", "link", &other)),
+            };
+            if cid.codec() != Codec::Raw {
+                return Err(f.invalid("have", "an artifact is a raw block"));
+            }
+            if artifacts
+                .last()
+                .is_some_and(|last: &Cid| last.to_bytes() >= cid.to_bytes())
+            {
+                return Err(f.invalid("have", "artifacts sorted by their bytes, none twice"));
+            }
+            artifacts.push(cid);
+        }
+        let listed = f.list("addrs")?;
+        if listed.len() > MAX_HAVE_ADDRS {
+            return Err(f.invalid("addrs", format!("at most {MAX_HAVE_ADDRS} addresses")));
+        }
+        let mut addrs = Vec::new();
+        for item in listed {
+            let text = match item {
+                Value::String(t) => t,
+                other => return Err(f.wrong_type("addrs", "string", &other)),
+            };
+            match text.parse::<std::net::SocketAddr>() {
+                Ok(a) if a.to_string() == text => addrs.push(a),
+                _ => {
+                    return Err(f.invalid(
+                        "addrs",
+                        format!("`{text}` is not an address in its shortest form (ip:port)"),
+                    ));
+                }
+            }
+        }
+        let time = f.uint("time")?;
+        f.finish()?;
+        Ok(Have {
+            artifacts,
+            addrs,
+            time,
+        })
+    }
+}
+
+impl Have {
+    /// Reads and verifies a "have" message: at most [`MAX_ANNOUNCEMENT`] bytes, a signed
+    /// envelope with exactly one signature (more is `envelope-too-many-signatures`), whose
+    /// key is the sending node's. Returns the node's key (its endpoint ID) and the message.
+    pub fn open(bytes: &[u8]) -> Result<([u8; 32], Have), crate::signed::SignedError> {
+        use crate::signed::{Signed, SignedError};
+        if bytes.len() > MAX_ANNOUNCEMENT {
+            return Err(SignedError::Record(RecordError::TooLarge {
+                size: bytes.len(),
+                limit: MAX_ANNOUNCEMENT,
+            }));
+        }
+        let signed = Signed::<Have>::decode(bytes)?;
+        let count = signed.signers().count();
+        if count != 1 {
+            return Err(SignedError::TooManySignatures(count));
+        }
+        let signed = signed.verify()?;
+        let key = *signed
+            .signers()
+            .next()
+            .ok_or(SignedError::NoSignatures)?
+            .as_bytes();
+        Ok((key, signed.payload().clone()))
+    }
+
+    /// Signs a "have" message with a node key.
+    pub fn sign(
+        &self,
+        node: &crate::sign::SecretKey,
+    ) -> Result<Vec<u8>, crate::signed::SignedError> {
+        Ok(crate::signed::Signed::sign(self.clone(), &[node])?.encode())
+    }
+}
+
+/// What a gossip message is: an announcement, or a "have" message (a signed envelope).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gossiped {
+    /// A head or fork evidence, from the neighbour that delivered it.
+    Announcement(Announcement),
+    /// A node's artifacts, signed by it: its node key, and the message.
+    Have([u8; 32], Have),
+}
+
+impl Gossiped {
+    /// Reads a gossip message: a signed envelope (it starts with the envelope's first field,
+    /// `payload`) is a "have" message, anything else must be an announcement.
+    pub fn decode(bytes: &[u8]) -> Result<Gossiped, String> {
+        const ENVELOPE: &[u8] = b"\xa2\x67payload";
+        if bytes.starts_with(ENVELOPE) {
+            Have::open(bytes)
+                .map(|(key, have)| Gossiped::Have(key, have))
+                .map_err(|e| format!("{}: {e}", e.code()))
+        } else {
+            Announcement::decode(bytes)
+                .map(Gossiped::Announcement)
+                .map_err(|e| format!("{}: {e}", e.code()))
+        }
+    }
+}
+
 /// The gossip topic of announcements of `log`: the BLAKE3 hash of `cairn/gossip/1/log/` and
 /// the log's name.
 #[must_use]
@@ -396,5 +559,53 @@ mod tests {
         assert_eq!(unframe(&out).expect("frames"), envs);
         assert!(unframe(&out[..out.len() - 1]).is_none(), "truncated");
         assert!(unframe(&[0x80]).is_none(), "cut varint");
+    }
+
+    #[test]
+    fn the_largest_have_fits_and_a_have_is_checked() {
+        let node = crate::sign::SecretKey::from_seed(&[9; 32]);
+        let mut artifacts: Vec<Cid> = (0..MAX_HAVE_ARTIFACTS as u32)
+            .map(|i| Cid::of_raw(&i.to_be_bytes()))
+            .collect();
+        artifacts.sort_by_key(Cid::to_bytes);
+        let widest: std::net::SocketAddr = "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe]:65535"
+            .parse()
+            .expect("addr");
+        let have = Have {
+            artifacts: artifacts.clone(),
+            addrs: vec![widest; MAX_HAVE_ADDRS],
+            time: u64::MAX,
+        };
+        let bytes = have.sign(&node).expect("sign");
+        assert!(bytes.len() <= MAX_ANNOUNCEMENT, "{} bytes", bytes.len());
+        assert_eq!(
+            Gossiped::decode(&bytes).expect("decode"),
+            Gossiped::Have(*node.public().as_bytes(), have.clone())
+        );
+        // Unsorted artifacts, a record CID, and a second signer are refused.
+        let mut unsorted = have.clone();
+        unsorted.artifacts.swap(0, 1);
+        assert!(Have::open(&unsorted.sign(&node).expect("sign")).is_err());
+        let mut record = have.clone();
+        record.artifacts = vec![Cid::of_record(b"\xa0")];
+        assert!(Have::open(&record.sign(&node).expect("sign")).is_err());
+        let other = crate::sign::SecretKey::from_seed(&[10; 32]);
+        let small = Have {
+            artifacts: artifacts[..1].to_vec(),
+            addrs: Vec::new(),
+            time: 1,
+        };
+        let two = crate::signed::Signed::sign(small, &[&node, &other])
+            .expect("sign")
+            .encode();
+        assert_eq!(
+            Have::open(&two).map_err(|e| e.code()),
+            Err("envelope-too-many-signatures")
+        );
+        // A flipped byte of the signature fails verification.
+        let mut forged = bytes.clone();
+        let last = forged.len() - 1;
+        forged[last] ^= 1;
+        assert!(Gossiped::decode(&forged).is_err());
     }
 }

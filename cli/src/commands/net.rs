@@ -288,20 +288,30 @@ async fn fetch_locked(
     Ok(fetched)
 }
 
-/// Before an install: fetches from the home's peers the artifacts `lock` pins that the home
-/// lacks. Nothing happens when none is missing or there are no peers.
+/// Before an install: fetches the artifacts `lock` pins that the home lacks, from the peers
+/// that said they hold them and the home's own peers. Nothing happens when none is missing or
+/// there is no peer to ask.
 pub(crate) fn fetch_missing(
     home: &mut Home,
     lock: &Lockfile,
     platform: &str,
 ) -> anyhow::Result<usize> {
-    let mut missing = false;
+    let mut missing = Vec::new();
     for p in &lock.packages {
         let (_, a) = project::pick(p, platform)?;
-        missing |= !project::holds_artifact(home, a)?;
+        if !project::holds_artifact(home, a)? {
+            missing.push(a.clone());
+        }
     }
-    let peers = net::peers(home)?;
-    if !missing || peers.is_empty() {
+    // The peers of the project's rooms that said they hold what is missing, then the home's
+    // own peers: dialed at once and asked nearest first.
+    let mut peers = sync::holders(home, &missing)?;
+    for p in net::peers(home)? {
+        if !peers.iter().any(|q| q.id == p.id) {
+            peers.push(p);
+        }
+    }
+    if missing.is_empty() || peers.is_empty() {
         return Ok(0);
     }
     let (fetched, skipped) = runtime()?.block_on(async {

@@ -9,7 +9,7 @@
 //! Announcements go to neighbours only (never flooded unverified), are rate-limited per peer and
 //! per identity, and heads dated in the future beyond a tolerance are refused.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -31,8 +31,10 @@ use crate::home::Home;
 const POLL: Duration = Duration::from_millis(500);
 /// How often every head is announced again.
 const REANNOUNCE: Duration = Duration::from_secs(30);
-/// How far in the future a head's time may be.
+/// How far in the future a head's time (or a "have" message's) may be.
 pub const FUTURE_TOLERANCE: u64 = 600;
+/// How often the list of artifacts held is read again.
+const ARTIFACTS_POLL: Duration = Duration::from_secs(5);
 
 /// What the node's announcement task reports, for logs and tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +43,8 @@ pub enum Heard {
     Fetched(String, u64),
     /// An announcement was dropped, and why.
     Dropped(String),
+    /// A peer (its endpoint ID) said it holds this many artifacts, and that was recorded.
+    Holds([u8; 32], usize),
 }
 
 /// The adapter's state.
@@ -58,10 +62,16 @@ struct Announcer {
     peers: HashMap<String, EndpointId>,
     heard: mpsc::UnboundedSender<Heard>,
     done: mpsc::Sender<(String, Result<Option<Announcement>, String>)>,
+    /// The node key, which signs "have" messages.
+    key: cairn_protocol::sign::SecretKey,
+    /// The artifacts held, read at most every [`ARTIFACTS_POLL`].
+    artifacts: BTreeSet<cairn_protocol::cid::Cid>,
+    artifacts_read: Option<Instant>,
 }
 
 /// Runs announcements until `stop` turns true. `heard` receives what was fetched or dropped.
 pub(crate) async fn run(
+    key: cairn_protocol::sign::SecretKey,
     gossip: Gossip,
     ep: Endpoint,
     home: PathBuf,
@@ -84,6 +94,9 @@ pub(crate) async fn run(
         peers: HashMap::new(),
         heard,
         done,
+        key,
+        artifacts: BTreeSet::new(),
+        artifacts_read: None,
     };
     a.join(wire::global_topic()).await;
     let mut poll = tokio::time::interval(POLL);
@@ -91,7 +104,7 @@ pub(crate) async fn run(
     loop {
         let input = tokio::select! {
             _ = stop.changed() => break,
-            _ = poll.tick() => match a.held() {
+            _ = poll.tick() => match a.held_now() {
                 Some(held) => {
                     a.last_read = Instant::now();
                     Input::Held(held)
@@ -127,7 +140,7 @@ pub(crate) async fn run(
         // have stored the log since the last poll), read at most every 100 ms.
         if matches!(input, Input::Heard { .. })
             && a.last_read.elapsed() > Duration::from_millis(100)
-            && let Some(held) = a.held()
+            && let Some(held) = a.held_now()
         {
             a.last_read = Instant::now();
             for command in a.service.handle(Input::Held(held), a.started.elapsed()) {
@@ -139,7 +152,7 @@ pub(crate) async fn run(
             a.run_command(command).await;
         }
         // What a fetch stored is announced at once, not at the next poll.
-        if fetched && let Some(held) = a.held() {
+        if fetched && let Some(held) = a.held_now() {
             for command in a.service.handle(Input::Held(held), a.started.elapsed()) {
                 a.run_command(command).await;
             }
@@ -174,7 +187,26 @@ impl Announcer {
         }
     }
 
-    /// What the home holds now.
+    /// What the home holds now (the artifacts as read at most [`ARTIFACTS_POLL`] ago).
+    fn held_now(&mut self) -> Option<Held> {
+        let mut held = self.held()?;
+        if self
+            .artifacts_read
+            .is_none_or(|t| t.elapsed() >= ARTIFACTS_POLL)
+        {
+            match Home::open(&self.home).and_then(|h| h.artifact_list()) {
+                Ok(list) => {
+                    self.artifacts = list.into_iter().collect();
+                    self.artifacts_read = Some(Instant::now());
+                }
+                Err(e) => tracing::warn!("cannot list the artifacts held: {e}"),
+            }
+        }
+        held.artifacts.clone_from(&self.artifacts);
+        Some(held)
+    }
+
+    /// What the home holds now: heads and forks.
     fn held(&self) -> Option<Held> {
         let read = || -> Result<Held, crate::home::HomeError> {
             let home = Home::open(&self.home)?;
@@ -223,11 +255,82 @@ impl Announcer {
                     let _ = done.send((log, result)).await;
                 });
             }
+            Command::Have(artifacts) => {
+                let own = super::own_addr(&self.ep);
+                let have = wire::Have {
+                    artifacts,
+                    addrs: own.addrs.into_iter().take(wire::MAX_HAVE_ADDRS).collect(),
+                    time: super::unix_now(),
+                };
+                let bytes = match have.sign(&self.key) {
+                    Ok(b) => bytes::Bytes::from(b),
+                    Err(e) => {
+                        tracing::warn!("cannot sign a have message: {e}");
+                        return;
+                    }
+                };
+                let rooms: Vec<[u8; 32]> = self
+                    .service_rooms()
+                    .into_iter()
+                    .map(|log| wire::log_topic(&log))
+                    .collect();
+                for topic in rooms {
+                    self.join(topic).await;
+                    if let Some(s) = self.senders.get(&topic)
+                        && let Err(e) = s.broadcast(bytes.clone()).await
+                    {
+                        tracing::debug!("telling a room what this node holds: {e}");
+                    }
+                }
+            }
+            Command::Record { node, have } => {
+                let now = super::unix_now();
+                if node == *self.ep.id().as_bytes() {
+                    return;
+                }
+                if have.time > now + FUTURE_TOLERANCE || have.time + crate::store::HAVE_TTL < now {
+                    let _ = self.heard.send(Heard::Dropped(format!(
+                        "a have message dated {}, outside the window",
+                        have.time
+                    )));
+                    return;
+                }
+                let stored = Home::open(&self.home).and_then(|mut h| {
+                    h.record_haves(&node, &have.addrs, have.time, &have.artifacts, now)
+                });
+                match stored {
+                    Ok(()) => {
+                        tracing::debug!(
+                            node = %hex::encode(&node[..5]),
+                            artifacts = have.artifacts.len(),
+                            "a peer holds artifacts"
+                        );
+                        let _ = self.heard.send(Heard::Holds(node, have.artifacts.len()));
+                    }
+                    Err(e) => tracing::warn!("cannot record a have message: {e}"),
+                }
+            }
             Command::Dropped(why) => {
                 tracing::debug!("dropped an announcement: {why}");
                 let _ = self.heard.send(Heard::Dropped(why));
             }
         }
+    }
+}
+
+impl Announcer {
+    /// The logs of the package indexes held: the project rooms this node is in.
+    fn service_rooms(&self) -> Vec<String> {
+        Home::open(&self.home)
+            .and_then(|h| h.heads())
+            .map(|heads| {
+                heads
+                    .into_iter()
+                    .filter(|(_, _, _, kind)| kind == "package-index")
+                    .map(|(log, ..)| log)
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 }
 

@@ -201,6 +201,7 @@ impl Node {
     /// with `peers` as the first neighbours; writes the address others dial to [`NODE_ADDR`].
     pub async fn start(home: &Path, listen: SocketAddr, peers: &[Peer]) -> Result<Node, NetError> {
         let key = node_key(home)?;
+        let signing = cairn_protocol::sign::SecretKey::from_seed(&key.to_bytes());
         let book = MemoryLookup::new();
         for p in peers {
             book.add_endpoint_info(p.endpoint_addr());
@@ -214,6 +215,7 @@ impl Node {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let (heard_tx, heard) = tokio::sync::mpsc::unbounded_channel();
         let announcer = tokio::spawn(gossip::run(
+            signing,
             gossip,
             ep,
             home.to_path_buf(),

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use cairn_protocol::cid::Cid;
-use cairn_protocol::wire::{Announced, Announcement};
+use cairn_protocol::wire::{self, Announced, Announcement, Gossiped, Have};
 
 /// Announcements accepted from one peer, or about one identity's logs, per window.
 pub const BUDGET: u32 = 32;
@@ -19,6 +19,11 @@ pub const WINDOW: Duration = Duration::from_secs(10);
 pub const FETCHES: usize = 4;
 /// The most logs announced in one round (a home with more announces them over several).
 pub const PER_ROUND: usize = 256;
+/// The most "have" messages sent in one round (each lists up to 16 artifacts).
+pub const HAVES_PER_ROUND: usize = 64;
+/// Every artifact held is told again every this many re-announcement rounds (and to a
+/// neighbour that joins); new ones at once.
+pub const HAVE_EVERY: u32 = 10;
 
 /// What a node holds: each log's verified head (seq, payload CID and kind), and its forks.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -27,6 +32,8 @@ pub struct Held {
     pub heads: BTreeMap<String, (u64, Cid, String)>,
     /// Forks recorded: (log, seq) → a payload CID of the evidence.
     pub forks: BTreeMap<(String, u64), Cid>,
+    /// The artifacts held (told to the project rooms: the topics of the package indexes held).
+    pub artifacts: BTreeSet<Cid>,
 }
 
 /// An input.
@@ -71,6 +78,16 @@ pub enum Command {
     },
     /// An announcement was dropped, and why (for logs and tests).
     Dropped(String),
+    /// Tell the project rooms (the topics of the package indexes held) that this node holds
+    /// these artifacts (1 to 16, sorted by their bytes): a signed "have" message.
+    Have(Vec<Cid>),
+    /// A peer's signed "have" message, verified: record that `node` holds what it lists.
+    Record {
+        /// The node's endpoint ID.
+        node: [u8; 32],
+        /// What it said.
+        have: Have,
+    },
 }
 
 /// A counter per key over a window.
@@ -102,6 +119,10 @@ pub struct Service {
     per_peer: Budget,
     per_identity: Budget,
     in_flight: BTreeSet<String>,
+    /// Artifacts told to the rooms.
+    announced_haves: BTreeSet<Cid>,
+    /// Re-announcement rounds so far.
+    rounds: u32,
 }
 
 impl Service {
@@ -116,11 +137,23 @@ impl Service {
         match input {
             Input::Held(held) => {
                 self.held = held;
-                self.announce(false)
+                let mut out = self.announce(false);
+                out.extend(self.haves(false));
+                out
             }
-            Input::NeighborUp | Input::Reannounce => self.announce(true),
+            Input::NeighborUp => {
+                let mut out = self.announce(true);
+                out.extend(self.haves(true));
+                out
+            }
+            Input::Reannounce => {
+                self.rounds = self.rounds.wrapping_add(1);
+                let mut out = self.announce(true);
+                out.extend(self.haves(self.rounds.is_multiple_of(HAVE_EVERY)));
+                out
+            }
             Input::Heard { from, bytes } => match self.heard(&from, &bytes, now) {
-                Ok(Some(fetch)) => vec![fetch],
+                Ok(Some(command)) => vec![command],
                 Ok(None) => Vec::new(),
                 Err(why) => vec![Command::Dropped(why)],
             },
@@ -169,14 +202,55 @@ impl Service {
         out
     }
 
-    /// Checks an announcement (cheaply, before anything is fetched); the fetch to start.
+    /// "have" messages for the artifacts not told yet (`all`: for every artifact held), when
+    /// there is a room to tell.
+    fn haves(&mut self, all: bool) -> Vec<Command> {
+        if !self
+            .held
+            .heads
+            .values()
+            .any(|(_, _, kind)| kind == "package-index")
+        {
+            return Vec::new();
+        }
+        let mut untold: Vec<Cid> = self
+            .held
+            .artifacts
+            .iter()
+            .filter(|c| all || !self.announced_haves.contains(c))
+            .copied()
+            .collect();
+        untold.sort_by_key(Cid::to_bytes);
+        let mut out = Vec::new();
+        for batch in untold
+            .chunks(wire::MAX_HAVE_ARTIFACTS)
+            .take(HAVES_PER_ROUND)
+        {
+            self.announced_haves.extend(batch.iter().copied());
+            out.push(Command::Have(batch.to_vec()));
+        }
+        out
+    }
+
+    /// Checks a gossip message (cheaply, before anything is fetched): the fetch to start, or
+    /// the claim to record.
     fn heard(
         &mut self,
         from: &str,
         bytes: &[u8],
         now: Duration,
     ) -> Result<Option<Command>, String> {
-        let a = Announcement::decode(bytes).map_err(|e| format!("malformed: {e}"))?;
+        let a = match Gossiped::decode(bytes).map_err(|e| format!("malformed: {e}"))? {
+            Gossiped::Announcement(a) => a,
+            Gossiped::Have(node, have) => {
+                // Budgeted by the node that signed it (it may come through any neighbour).
+                let signer = hex::encode(node);
+                if !self.per_peer.allow(&signer, now) {
+                    return Err(format!("over the budget of node {signer}"));
+                }
+                return Ok(Some(Command::Record { node, have }));
+            }
+        };
         if !self.per_peer.allow(from, now) {
             return Err(format!("over the budget of peer {from}"));
         }
@@ -303,5 +377,84 @@ mod tests {
                 .any(|c| matches!(c, Command::Dropped(_))),
             "a new window"
         );
+    }
+
+    #[test]
+    fn artifacts_are_told_to_rooms_and_claims_are_budgeted() {
+        let curated = format!(
+            "{}:community",
+            cairn_protocol::identity::IdentityId::from_digest([3; 32])
+        );
+        let mut h = Held {
+            artifacts: (0..20u8).map(|i| Cid::of_raw(&[i])).collect(),
+            ..Held::default()
+        };
+        let mut s = Service::new();
+        let t = Duration::ZERO;
+        assert!(
+            !s.handle(Input::Held(h.clone()), t)
+                .iter()
+                .any(|c| matches!(c, Command::Have(_))),
+            "no room (no package index held): nothing to tell"
+        );
+        h.heads.insert(
+            curated.clone(),
+            (1, Cid::of_record(b"\xa0"), "package-index".into()),
+        );
+        let haves = |cs: &[Command]| -> Vec<Vec<Cid>> {
+            cs.iter()
+                .filter_map(|c| match c {
+                    Command::Have(a) => Some(a.clone()),
+                    _ => None,
+                })
+                .collect()
+        };
+        let told = haves(&s.handle(Input::Held(h.clone()), t));
+        assert_eq!(told.iter().map(Vec::len).collect::<Vec<_>>(), vec![16, 4]);
+        assert!(told.iter().all(|b| b.is_sorted_by_key(Cid::to_bytes)));
+        h.artifacts.insert(Cid::of_raw(b"new"));
+        assert_eq!(
+            haves(&s.handle(Input::Held(h.clone()), t)),
+            vec![vec![Cid::of_raw(b"new")]],
+            "only what is new"
+        );
+        let rounds: Vec<usize> = (0..HAVE_EVERY)
+            .map(|_| haves(&s.handle(Input::Reannounce, t)).len())
+            .collect();
+        assert_eq!(
+            rounds.iter().filter(|n| **n > 0).count(),
+            1,
+            "everything again once every {HAVE_EVERY} rounds: {rounds:?}"
+        );
+        // A signed claim is recorded, within the signer's budget.
+        let node = cairn_protocol::sign::SecretKey::from_seed(&[4; 32]);
+        let bytes = Have {
+            artifacts: vec![Cid::of_raw(b"x")],
+            addrs: Vec::new(),
+            time: 1,
+        }
+        .sign(&node)
+        .expect("sign");
+        let mut recorded = 0;
+        let mut dropped = 0;
+        for _ in 0..(BUDGET + 5) {
+            for c in s.handle(
+                Input::Heard {
+                    from: "relay".into(),
+                    bytes: bytes.clone(),
+                },
+                t,
+            ) {
+                match c {
+                    Command::Record { node: n, .. } => {
+                        assert_eq!(n, *node.public().as_bytes());
+                        recorded += 1;
+                    }
+                    Command::Dropped(_) => dropped += 1,
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+        assert_eq!((recorded, dropped), (BUDGET, 5));
     }
 }

@@ -56,27 +56,40 @@ enum Reply {
 }
 
 impl Peers {
-    /// Dials `peers` from `ep`; those that cannot be reached are noted and skipped. Refused
-    /// when none can be.
+    /// Dials `peers` from `ep`, all at once; those that cannot be reached are noted and
+    /// skipped. The peers are asked nearest first (by how long the handshake took). Refused
+    /// when none can be reached.
     pub async fn dial(ep: &Endpoint, peers: &[Peer]) -> Result<Peers, NetError> {
-        let mut conns = Vec::new();
+        let mut dials = tokio::task::JoinSet::new();
+        for (i, p) in peers.iter().enumerate() {
+            let (ep, p) = (ep.clone(), p.clone());
+            dials.spawn(async move {
+                let t = std::time::Instant::now();
+                let r = tokio::time::timeout(DIAL, ep.connect(p.endpoint_addr(), wire::ALPN)).await;
+                (i, p.id, t.elapsed(), r)
+            });
+        }
+        let mut reached = Vec::new();
         let mut skipped = Vec::new();
-        for p in peers {
-            match tokio::time::timeout(DIAL, ep.connect(p.endpoint_addr(), wire::ALPN)).await {
-                Ok(Ok(c)) => conns.push((p.id, c)),
-                Ok(Err(e)) => skipped.push(format!("{}: {e}", p.id.fmt_short())),
-                Err(_) => skipped.push(format!("{}: no answer within {DIAL:?}", p.id.fmt_short())),
+        while let Some(done) = dials.join_next().await {
+            let Ok((i, id, took, r)) = done else { continue };
+            match r {
+                Ok(Ok(c)) => reached.push((took, i, id, c)),
+                Ok(Err(e)) => skipped.push(format!("{}: {e}", id.fmt_short())),
+                Err(_) => skipped.push(format!("{}: no answer within {DIAL:?}", id.fmt_short())),
             }
         }
-        if conns.is_empty() {
+        if reached.is_empty() {
             return Err(NetError::Unavailable(if peers.is_empty() {
                 "no peer to ask\n\nhint: add one with `cairn peer add ID@ADDR`, or pass `--from ID@ADDR`".into()
             } else {
                 format!("no peer could be reached ({})", skipped.join("; "))
             }));
         }
+        // Nearest first; the order given breaks ties (handshakes on one machine take alike).
+        reached.sort_by_key(|(took, i, ..)| (took.as_millis() / 5, *i));
         Ok(Peers {
-            conns,
+            conns: reached.into_iter().map(|(_, _, id, c)| (id, c)).collect(),
             skipped,
             not_after: None,
         })
@@ -698,6 +711,27 @@ async fn stream_artifact(
         return Err("the bytes sent do not match the artifact's CID, size and SHA-256".into());
     }
     Ok(Some(staged))
+}
+
+/// The peers that said (in project rooms) that they hold one of `artifacts`, most recent claim
+/// first, without this home's own node; claims from weak keys are skipped.
+pub fn holders(home: &Home, artifacts: &[Artifact]) -> Result<Vec<Peer>, NetError> {
+    let own = super::node_key(home.dir()).ok().map(|k| k.public());
+    let now = super::unix_now();
+    let mut out: Vec<Peer> = Vec::new();
+    for a in artifacts {
+        for (node, addrs) in home.store.holders(&a.cid, now)? {
+            let Ok(id) = EndpointId::from_bytes(&node) else {
+                continue;
+            };
+            if id.as_verifying_key().is_weak() || Some(id) == own || out.iter().any(|p| p.id == id)
+            {
+                continue;
+            }
+            out.push(Peer { id, addrs });
+        }
+    }
+    Ok(out)
 }
 
 /// The artifacts a version index's releases list that `home` lacks (every platform).

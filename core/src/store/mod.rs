@@ -22,12 +22,21 @@ use thiserror::Error;
 
 pub use chains::{ImportReport, Outcome};
 
+/// A peer that claimed to hold an artifact: its endpoint ID and direct addresses.
+pub type Holder = ([u8; 32], Vec<std::net::SocketAddr>);
+
+/// How long a peer's claim to hold an artifact is kept (seconds).
+pub const HAVE_TTL: u64 = 3600;
+/// The most claims kept.
+pub const MAX_HAVES: i64 = 262_144;
+
 /// Numbered migrations; `PRAGMA user_version` records how many have run.
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_settings.sql"),
     include_str!("migrations/0003_artifacts.sql"),
     include_str!("migrations/0004_drafts.sql"),
+    include_str!("migrations/0005_haves.sql"),
 ];
 
 /// The database file inside a home.
@@ -335,6 +344,67 @@ impl Store {
             }
             Ok(())
         })
+    }
+
+    /// Records that `node` (a peer's endpoint ID) said at `time` that it holds `artifacts`
+    /// and can be dialed at `addrs`. Claims older than [`HAVE_TTL`] before `now` are dropped,
+    /// and the table keeps at most [`MAX_HAVES`] rows (the oldest go first).
+    pub fn record_haves(
+        &mut self,
+        node: &[u8; 32],
+        addrs: &[std::net::SocketAddr],
+        time: u64,
+        artifacts: &[Cid],
+        now: u64,
+    ) -> Result<(), StoreError> {
+        let addrs = addrs
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let time = sql_seq(time)?;
+        let oldest = sql_seq(now.saturating_sub(HAVE_TTL))?;
+        self.write(|c| {
+            let mut upsert = c.prepare_cached(
+                "INSERT INTO haves (artifact, node, addrs, heard) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (artifact, node) DO UPDATE SET addrs = excluded.addrs, heard = excluded.heard
+                 WHERE excluded.heard >= haves.heard",
+            )?;
+            for cid in artifacts {
+                upsert.execute(params![cid.to_bytes().as_slice(), node.as_slice(), addrs, time])?;
+            }
+            c.prepare_cached("DELETE FROM haves WHERE heard < ?1")?
+                .execute([oldest])?;
+            c.prepare_cached(
+                "DELETE FROM haves WHERE (artifact, node) IN
+                 (SELECT artifact, node FROM haves ORDER BY heard DESC LIMIT -1 OFFSET ?1)",
+            )?
+            .execute([MAX_HAVES])?;
+            Ok(())
+        })
+    }
+
+    /// The peers that said, less than [`HAVE_TTL`] before `now`, that they hold `artifact`:
+    /// endpoint ID and direct addresses, the most recent claim first, at most 8.
+    pub fn holders(&self, artifact: &Cid, now: u64) -> Result<Vec<Holder>, StoreError> {
+        let oldest = sql_seq(now.saturating_sub(HAVE_TTL))?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT node, addrs FROM haves WHERE artifact = ?1 AND heard >= ?2 ORDER BY heard DESC LIMIT 8",
+        )?;
+        let rows = stmt.query_map(params![artifact.to_bytes().as_slice(), oldest], |r| {
+            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (node, addrs) = row?;
+            let node = <[u8; 32]>::try_from(node.as_slice())
+                .map_err(|_| StoreError::Corrupt("a `haves` row's node is not 32 bytes".into()))?;
+            out.push((
+                node,
+                addrs.split(' ').filter_map(|a| a.parse().ok()).collect(),
+            ));
+        }
+        Ok(out)
     }
 
     /// Records an artifact file (already written and verified under `artifacts/`).

@@ -59,7 +59,7 @@ fn opens_migrates_and_refuses_a_newer_schema() {
     );
     drop(store);
     let store = Store::open(home.path()).expect("reopen");
-    assert_eq!(store.schema_version().expect("version"), 4);
+    assert_eq!(store.schema_version().expect("version"), 5);
     store
         .conn
         .pragma_update(None, "user_version", 99)
@@ -588,5 +588,48 @@ fn a_verified_extension_is_written_as_is_or_reconciled_when_the_head_moved() {
     assert_eq!(
         store.head(&idx.to_string()).expect("head").map(|h| h.0),
         Some(3)
+    );
+}
+
+#[test]
+fn claims_to_hold_artifacts_are_kept_fresh_and_bounded() {
+    let home = Home::new("haves");
+    let mut store = Store::open(home.path()).expect("open");
+    let (a, b) = (Cid::of_raw(b"a"), Cid::of_raw(b"b"));
+    let addr: std::net::SocketAddr = "127.0.0.1:4000".parse().expect("addr");
+    let now = 1_800_000_000;
+    store
+        .record_haves(&[1; 32], &[addr], now - 10, &[a, b], now)
+        .expect("record");
+    store
+        .record_haves(&[2; 32], &[], now - 5, &[a], now)
+        .expect("record");
+    // The most recent claim first; each with its addresses.
+    assert_eq!(
+        store.holders(&a, now).expect("holders"),
+        vec![([2; 32], vec![]), ([1; 32], vec![addr])]
+    );
+    // An older message does not replace a newer one.
+    store
+        .record_haves(&[2; 32], &[addr], now - 100, &[a], now)
+        .expect("record");
+    assert_eq!(
+        store.holders(&a, now).expect("holders")[0],
+        ([2; 32], vec![])
+    );
+    // Claims expire.
+    assert!(
+        store
+            .holders(&b, now + HAVE_TTL)
+            .expect("holders")
+            .is_empty()
+    );
+    store
+        .record_haves(&[3; 32], &[], now + HAVE_TTL, &[b], now + HAVE_TTL)
+        .expect("record");
+    assert_eq!(
+        store.holders(&a, now + HAVE_TTL).expect("holders"),
+        Vec::new(),
+        "expired rows are removed"
     );
 }

@@ -50,6 +50,7 @@ fn open(domain: Domain, bytes: &[u8]) -> Result<Opened, SignedError> {
         Domain::VersionIndex => open_as::<domains::VersionIndex>(bytes),
         Domain::PackageIndex => open_as::<domains::PackageIndex>(bytes),
         Domain::Head => open_as::<domains::Head>(bytes),
+        Domain::Have => open_as::<domains::Have>(bytes),
         other => Err(SignedError::Signature {
             index: 0,
             key: String::new(),
@@ -71,6 +72,7 @@ fn sign(domain: Domain, payload: &Value, keys: &[&SecretKey]) -> anyhow::Result<
         Domain::VersionIndex => sign_as::<domains::VersionIndex>(payload, keys),
         Domain::PackageIndex => sign_as::<domains::PackageIndex>(payload, keys),
         Domain::Head => sign_as::<domains::Head>(payload, keys),
+        Domain::Have => sign_as::<domains::Have>(payload, keys),
         other => bail!("no payload type for domain `{other}`"),
     }
 }

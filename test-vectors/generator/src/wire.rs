@@ -5,7 +5,9 @@ use anyhow::{Context as _, bail};
 use cairn_protocol::cid::Cid;
 use cairn_protocol::codec::{self, Value};
 use cairn_protocol::identity::IdentityId;
-use cairn_protocol::wire::{self, Announced, Announcement, Request};
+use cairn_protocol::sign::SecretKey;
+use cairn_protocol::signed::{Opaque, Signed, domains};
+use cairn_protocol::wire::{self, Announced, Announcement, Have, Request};
 use serde_json::{Value as Json, json};
 
 use crate::VectorFile;
@@ -80,6 +82,127 @@ fn frames(name: &str, data: &[u8], envelopes: Option<&[Vec<u8>]>) -> Json {
         "envelopes": envelopes.map(|e| e.iter().map(hex::encode).collect::<Vec<_>>()),
         "error": if envelopes.is_some() { Json::Null } else { json!("chain-frame") },
     })
+}
+
+fn describe_have(node: &[u8; 32], h: &Have) -> Json {
+    json!({
+        "node": hex::encode(node),
+        "have": h.artifacts.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "addrs": h.addrs.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "time": h.time,
+    })
+}
+
+/// A "have" payload signed as given, whatever it holds.
+fn signed_have(payload: Value, keys: &[&SecretKey]) -> anyhow::Result<Vec<u8>> {
+    Ok(Signed::sign(Opaque::<domains::Have>::new(payload), keys)?.encode())
+}
+
+/// "have" messages of project rooms: valid ones (with the node key's seed, so that another
+/// implementation can sign them again) and each refusal.
+fn haves() -> anyhow::Result<Vec<Json>> {
+    let seed = [0x4e; 32];
+    let node = SecretKey::from_seed(&seed);
+    let mut sorted: Vec<Cid> = (0..16u32).map(|i| Cid::of_raw(&i.to_be_bytes())).collect();
+    sorted.sort_by_key(Cid::to_bytes);
+    let widest: std::net::SocketAddr = "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe]:65535".parse()?;
+    let mut out = Vec::new();
+    for (name, have) in [
+        (
+            "a have message",
+            Have {
+                artifacts: sorted[..2].to_vec(),
+                addrs: vec!["127.0.0.1:4433".parse()?],
+                time: 1_800_000_000,
+            },
+        ),
+        (
+            "the largest have message: 16 artifacts, 4 of the widest addresses",
+            Have {
+                artifacts: sorted.clone(),
+                addrs: vec![widest; wire::MAX_HAVE_ADDRS],
+                time: u64::MAX,
+            },
+        ),
+    ] {
+        let bytes = have.sign(&node)?;
+        out.push(json!({
+            "name": name,
+            "kind": "have",
+            "hex": hex::encode(&bytes),
+            "input_cid": Cid::of_raw(&bytes).to_string(),
+            "seed": hex::encode(seed),
+            "message": describe_have(node.public().as_bytes(), &have),
+            "error": null,
+        }));
+    }
+    let payload = |artifacts: &[Cid], addrs: &[&str]| {
+        map(vec![
+            (
+                "have",
+                Value::List(artifacts.iter().map(|c| Value::Link((*c).into())).collect()),
+            ),
+            (
+                "addrs",
+                Value::List(addrs.iter().map(|a| Value::text(*a)).collect()),
+            ),
+            ("time", Value::Integer(1)),
+        ])
+    };
+    let other = SecretKey::from_seed(&[0x4f; 32]);
+    let mut bad_sig = signed_have(payload(&sorted[..1], &[]), &[&node])?;
+    let last = bad_sig.len() - 1;
+    bad_sig[last] ^= 1;
+    let mut too_large = signed_have(payload(&sorted, &[]), &[&node])?;
+    too_large.resize(wire::MAX_ANNOUNCEMENT + 1, 0);
+    for (name, bytes, error) in [
+        (
+            "artifacts out of order",
+            signed_have(payload(&[sorted[1], sorted[0]], &[]), &[&node])?,
+            "record-invalid-field",
+        ),
+        (
+            "an artifact twice",
+            signed_have(payload(&[sorted[0], sorted[0]], &[]), &[&node])?,
+            "record-invalid-field",
+        ),
+        (
+            "no artifact",
+            signed_have(payload(&[], &[]), &[&node])?,
+            "record-invalid-field",
+        ),
+        (
+            "a record CID as an artifact",
+            signed_have(payload(&[Cid::of_record(b"\xa0")], &[]), &[&node])?,
+            "record-invalid-field",
+        ),
+        (
+            "an address not in its shortest form",
+            signed_have(payload(&sorted[..1], &["[0:0:0:0:0:0:0:1]:80"]), &[&node])?,
+            "record-invalid-field",
+        ),
+        (
+            "two signatures",
+            signed_have(payload(&sorted[..1], &[]), &[&node, &other])?,
+            "envelope-too-many-signatures",
+        ),
+        ("a broken signature", bad_sig, "sig-bad-signature"),
+        (
+            "signed as a head, not a have",
+            Signed::sign(
+                Opaque::<domains::Head>::new(payload(&sorted[..1], &[])),
+                &[&node],
+            )?
+            .encode(),
+            "sig-wrong-domain",
+        ),
+        ("over 1,024 bytes", too_large, "record-too-large"),
+    ] {
+        let mut v = negative(name, &bytes, error);
+        v["kind"] = json!("have");
+        out.push(v);
+    }
+    Ok(out)
 }
 
 fn generate() -> anyhow::Result<Json> {
@@ -277,6 +400,7 @@ fn generate() -> anyhow::Result<Json> {
         v["kind"] = json!("announcement");
         vectors.push(v);
     }
+    vectors.extend(haves()?);
     let envs = vec![b"\x01".to_vec(), vec![2; 200]];
     let mut data = Vec::new();
     for e in &envs {
@@ -296,7 +420,7 @@ fn generate() -> anyhow::Result<Json> {
         None,
     ));
     Ok(file(
-        "Peer requests of the cairn/sync/1 protocol, gossip announcements and their topics, and the framing of chain answers.",
+        "Peer requests of the cairn/sync/1 protocol, gossip announcements and their topics, project-room have messages, and the framing of chain answers.",
         "spec/14-network.md",
         vectors,
     ))
@@ -343,6 +467,22 @@ fn check(v: &Json) -> anyhow::Result<()> {
             }
             (Err(e), Some(code)) if e.code() == code => Ok(()),
             (got, expected) => bail!("decode gives {got:?}; the vector expects {expected:?}"),
+        },
+        "have" => match (Have::open(&bytes), error) {
+            (Ok((node, have)), None) => {
+                let seed: [u8; 32] = hex::decode(text(v, "seed")?)?
+                    .try_into()
+                    .map_err(|_| anyhow::anyhow!("`seed` is 32 bytes"))?;
+                if describe_have(&node, &have) != v["message"] {
+                    bail!("decodes to {}", describe_have(&node, &have));
+                }
+                if have.sign(&SecretKey::from_seed(&seed))? != bytes {
+                    bail!("signing it again gives other bytes");
+                }
+                Ok(())
+            }
+            (Err(e), Some(code)) if e.code() == code => Ok(()),
+            (got, expected) => bail!("open gives {got:?}; the vector expects {expected:?}"),
         },
         "chain-answer" => match (wire::unframe(&bytes), error) {
             (Some(envs), None) => {
