@@ -190,11 +190,12 @@ async fn main() {
     let fetch = t.elapsed();
     let fetch_cpu = cpu().saturating_sub(c);
 
-    let t = Instant::now();
+    let (t, asked, waited) = (Instant::now(), peers.requests, peers.waited);
     sync::sync_index::<VersionIndex>(&mut b, &mut peers, &index)
         .await
         .expect("sync");
     let synced = t.elapsed();
+    let (asked, waited) = (peers.requests - asked, peers.waited.saturating_sub(waited));
     assert_eq!(
         b.head(&index.to_string()).expect("head").map(|h| h.0),
         Some(REVISIONS)
@@ -243,6 +244,10 @@ async fn main() {
         "  sync, {REVISIONS} revisions:       {:>8.2} s  {:.0} revisions/s",
         synced.as_secs_f64(),
         REVISIONS as f64 / synced.as_secs_f64()
+    );
+    println!(
+        "    of which waiting for answers: {:>6.2} s  ({asked} requests; the rest is verifying and writing)",
+        waited.as_secs_f64()
     );
     println!(
         "  re-verify the same chain, 1 core: {:>6.2} s  {:.0} revisions/s  (sync / verify = {:.2}; 1 would be verification bound)",

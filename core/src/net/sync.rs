@@ -47,6 +47,11 @@ pub struct Peers {
     pub skipped: Vec<String>,
     /// Heads dated after this (Unix seconds) are refused.
     pub not_after: Option<u64>,
+    /// Requests sent for logs and blocks, and the time spent waiting for their answers (the
+    /// round trips' share of a sync).
+    pub requests: u64,
+    /// See [`Peers::requests`].
+    pub waited: Duration,
 }
 
 /// What one answer said.
@@ -92,6 +97,8 @@ impl Peers {
             conns: reached.into_iter().map(|(_, _, id, c)| (id, c)).collect(),
             skipped,
             not_after: None,
+            requests: 0,
+            waited: Duration::ZERO,
         })
     }
 
@@ -102,6 +109,8 @@ impl Peers {
             conns,
             skipped: Vec::new(),
             not_after: None,
+            requests: 0,
+            waited: Duration::ZERO,
         }
     }
 
@@ -113,7 +122,11 @@ impl Peers {
         check: impl Fn(&[u8]) -> bool,
     ) -> Option<Vec<u8>> {
         for (id, conn) in &self.conns {
-            match tokio::time::timeout(REQUEST, ask_one(conn, request, limit)).await {
+            let t = std::time::Instant::now();
+            let answer = tokio::time::timeout(REQUEST, ask_one(conn, request, limit)).await;
+            self.requests += 1;
+            self.waited += t.elapsed();
+            match answer {
                 Ok(Ok(Reply::Found(bytes))) if check(&bytes) => return Some(bytes),
                 Ok(Ok(Reply::Found(_))) => self.skipped.push(format!(
                     "{}: sent bytes that are not what was asked for ({request:?})",
@@ -144,20 +157,23 @@ impl Peers {
                 let request = Request::Blocks {
                     cids: batch.clone(),
                 };
-                let frames =
-                    match tokio::time::timeout(REQUEST, ask_one(&conn, &request, limit)).await {
-                        Ok(Ok(Reply::Found(bytes))) => wire::unframe(&bytes),
-                        Ok(Ok(Reply::NotHeld)) => None,
-                        Ok(Err(e)) => {
-                            self.skipped.push(format!("{}: {e}", id.fmt_short()));
-                            None
-                        }
-                        Err(_) => {
-                            self.skipped
-                                .push(format!("{}: no answer within {REQUEST:?}", id.fmt_short()));
-                            None
-                        }
-                    };
+                let t = std::time::Instant::now();
+                let answer = tokio::time::timeout(REQUEST, ask_one(&conn, &request, limit)).await;
+                self.requests += 1;
+                self.waited += t.elapsed();
+                let frames = match answer {
+                    Ok(Ok(Reply::Found(bytes))) => wire::unframe(&bytes),
+                    Ok(Ok(Reply::NotHeld)) => None,
+                    Ok(Err(e)) => {
+                        self.skipped.push(format!("{}: {e}", id.fmt_short()));
+                        None
+                    }
+                    Err(_) => {
+                        self.skipped
+                            .push(format!("{}: no answer within {REQUEST:?}", id.fmt_short()));
+                        None
+                    }
+                };
                 let Some(frames) = frames.filter(|f| !f.is_empty() && f.len() <= batch.len())
                 else {
                     break;
