@@ -593,9 +593,16 @@ async fn a_peer_that_sends_wrong_blocks_and_truncated_artifacts_is_skipped() {
     let client = net::client(&[liar_addr.clone(), a.addr()])
         .await
         .expect("client");
-    let mut peers = Peers::dial(&client, &[liar_addr, a.addr()])
-        .await
-        .expect("dial");
+    // The liar is asked first (a dial orders peers by handshake time, alike on loopback).
+    let mut conns = Vec::new();
+    for p in [liar_addr, a.addr()] {
+        let conn = client
+            .connect(p.endpoint_addr(), wire::ALPN)
+            .await
+            .expect("connect");
+        conns.push((p.id, conn));
+    }
+    let mut peers = Peers::from_connections(conns);
     let synced = sync::sync_index::<VersionIndex>(&mut f, &mut peers, &index)
         .await
         .expect("sync");
