@@ -684,28 +684,8 @@ fn a_second_home_syncs_and_installs_from_a_running_node() {
     let community = format!("{id}:community");
 
     // The publisher's node runs in its own process, on loopback.
-    let node = Running(
-        Command::new(env!("CARGO_BIN_EXE_cairn"))
-            .arg("--home")
-            .arg(w.path("pub"))
-            .args(["node", "start", "--listen", "127.0.0.1:0"])
-            .env_remove("CAIRN_HOME")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start the node"),
-    );
-    let addr_file = w.path("pub/node.addr");
-    let started = std::time::Instant::now();
-    while !addr_file.is_file() {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(30),
-            "the node did not start"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let addr = w.ok("pub", ".", &["node", "addr"]);
-    let addr = addr.trim();
+    let (node, addr) = start_node(&w, "pub");
+    let addr = addr.as_str();
     assert!(addr.contains("@127.0.0.1:"), "{addr}");
 
     // A second home knows only that address: it syncs the curator's closure, then installs,
@@ -755,4 +735,41 @@ fn a_second_home_syncs_and_installs_from_a_running_node() {
     drop(node);
     let err = w.fails("app", ".", &["sync", &community]);
     assert!(err.contains("no peer could be reached"), "{err}");
+
+    // The app's machine runs a node; the publisher, whose node is stopped, announces a change
+    // itself: the app's node fetches it while the command waits, with no sync on its side.
+    let (_app_node, app_addr) = start_node(&w, "app");
+    w.ok("pub", ".", &["peer", "add", &app_addr]);
+    let out = w.run("pub", ".", &["unyank", "libbar@2.0.0"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("announced to 1 peers, and served"), "{said}");
+    let shown = w.ok("app", ".", &["show", &format!("{id}:libbar")]);
+    assert!(!shown.contains("yanked"), "{shown}");
+}
+
+/// Starts the node of the home `home` in its own process; waits for its address.
+fn start_node(w: &World, home: &str) -> (Running, String) {
+    let node = Running(
+        Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .arg("--home")
+            .arg(w.path(home))
+            .args(["node", "start", "--listen", "127.0.0.1:0"])
+            .env_remove("CAIRN_HOME")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start the node"),
+    );
+    let addr_file = w.path(&format!("{home}/node.addr"));
+    let started = std::time::Instant::now();
+    while !addr_file.is_file() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the node did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let addr = w.ok(home, ".", &["node", "addr"]).trim().to_owned();
+    (node, addr)
 }

@@ -188,6 +188,27 @@ pub(crate) enum Command {
 }
 
 pub(crate) fn run(home: Option<&std::path::Path>, command: Command) -> anyhow::Result<ExitCode> {
+    // Commands that sign revisions tell the home's peers when a head moved.
+    let signs = match &command {
+        Command::Publish(args) => !args.dry_run,
+        Command::Curate(cmd) => matches!(cmd, curate::Command::Publish { .. }),
+        Command::Yank { .. }
+        | Command::Unyank(_)
+        | Command::Deprecate { .. }
+        | Command::Advisory { .. }
+        | Command::Grant(_)
+        | Command::Revoke(_) => true,
+        _ => false,
+    };
+    let before = if signs { net::heads(home) } else { None };
+    let code = dispatch(home, command)?;
+    if let Some(before) = before {
+        net::announce_if_moved(home, &before);
+    }
+    Ok(code)
+}
+
+fn dispatch(home: Option<&std::path::Path>, command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Cid(args) => cid::run(&args),
         Command::Id(cmd) => id::run(home, cmd),

@@ -114,6 +114,87 @@ pub(crate) fn node(home: Option<&Path>, cmd: &NodeCommand) -> anyhow::Result<Exi
     }
 }
 
+/// The heads the home holds, to tell later whether a command moved one (`None` when the home
+/// cannot be read: the command itself will say why).
+pub(crate) fn heads(home: Option<&Path>) -> Option<Vec<(String, u64)>> {
+    let home = settings::open_home(home).ok()?;
+    let heads = home.heads().ok()?;
+    Some(heads.into_iter().map(|(log, seq, ..)| (log, seq)).collect())
+}
+
+/// How long a command waits for peers to fetch what it announced.
+const ANNOUNCE_FOR: std::time::Duration = std::time::Duration::from_secs(5);
+/// A peer that fetched and then asked nothing for this long is done.
+const QUIET: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// After a command that signed revisions: when a head moved, the home's peers hear of it. A
+/// running node of this home announces it (it reads the store twice a second). Without one,
+/// the command runs the node itself for a moment: it announces the new heads to the home's
+/// peers and serves them what they fetch, then stops. Failures are warnings: what was signed
+/// is stored either way, and `cairn node start` or the peers' next sync carries it.
+pub(crate) fn announce_if_moved(home: Option<&Path>, before: &[(String, u64)]) {
+    let Some(after) = heads(home) else { return };
+    if after == before {
+        return;
+    }
+    let Ok(home) = settings::open_home(home) else {
+        return;
+    };
+    if let Some(node) = net::running(home.dir()) {
+        eprintln!(
+            "the running node {} announces it to its peers",
+            node.id.fmt_short()
+        );
+        return;
+    }
+    let peers = match net::peers(&home) {
+        Ok(p) if !p.is_empty() => p,
+        _ => return,
+    };
+    let dir = home.dir().to_path_buf();
+    drop(home);
+    let listen: SocketAddr = if peers
+        .iter()
+        .flat_map(|p| &p.addrs)
+        .all(|a| a.ip().is_loopback())
+    {
+        SocketAddr::from(([127, 0, 0, 1], 0))
+    } else {
+        SocketAddr::from(([0, 0, 0, 0], 0))
+    };
+    let told = runtime().and_then(|rt| {
+        rt.block_on(async {
+            let node = net::Node::start(&dir, listen, &peers).await?;
+            let start = std::time::Instant::now();
+            let (mut served, mut changed) = (0, start);
+            while start.elapsed() < ANNOUNCE_FOR {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                if node.served() != served {
+                    served = node.served();
+                    changed = std::time::Instant::now();
+                }
+                if served > 0 && changed.elapsed() >= QUIET {
+                    break;
+                }
+            }
+            node.shutdown().await;
+            anyhow::Ok(served)
+        })
+    });
+    match told {
+        Ok(0) => eprintln!(
+            "announced to {} peers; none fetched it within {} s (they fetch it on their next sync)",
+            peers.len(),
+            ANNOUNCE_FOR.as_secs()
+        ),
+        Ok(n) => eprintln!(
+            "announced to {} peers, and served {n} requests of theirs",
+            peers.len()
+        ),
+        Err(e) => eprintln!("warning: could not announce to the peers: {e:#}"),
+    }
+}
+
 /// Waits for Ctrl-C or SIGTERM.
 async fn shutdown_signal() {
     #[cfg(unix)]

@@ -22,7 +22,7 @@ pub(crate) struct Args {
     check_against: Option<String>,
     /// Show what would be published; write nothing.
     #[arg(long)]
-    dry_run: bool,
+    pub(crate) dry_run: bool,
     /// Start a new version index although this home imported the identity (refused by default:
     /// the index may exist on the machine the identity came from).
     #[arg(long)]

@@ -186,6 +186,10 @@ pub async fn endpoint(
 /// The file a running node writes its address to (removed when it stops).
 pub const NODE_ADDR: &str = "node.addr";
 
+/// The file a running node holds locked, so that a node killed without stopping (whose
+/// address file stays behind) is not taken for a running one, and one home runs one node.
+pub const NODE_LOCK: &str = "node.lock";
+
 /// A running node: the home's endpoint serving the home's store and announcing its heads.
 #[derive(Debug)]
 pub struct Node {
@@ -194,12 +198,35 @@ pub struct Node {
     stop: tokio::sync::watch::Sender<bool>,
     announcer: tokio::task::JoinHandle<()>,
     heard: Option<tokio::sync::mpsc::UnboundedReceiver<gossip::Heard>>,
+    served: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// [`NODE_LOCK`], locked while the node runs.
+    _lock: std::fs::File,
 }
 
 impl Node {
     /// Binds the home's endpoint on `listen`, serves the store, and announces over gossip
     /// with `peers` as the first neighbours; writes the address others dial to [`NODE_ADDR`].
     pub async fn start(home: &Path, listen: SocketAddr, peers: &[Peer]) -> Result<Node, NetError> {
+        let lock_path = home.join(NODE_LOCK);
+        std::fs::create_dir_all(home).map_err(|cause| NetError::Io {
+            path: home.to_path_buf(),
+            cause,
+        })?;
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|cause| NetError::Io {
+                path: lock_path.clone(),
+                cause,
+            })?;
+        if lock.try_lock().is_err() {
+            return Err(NetError::Unavailable(format!(
+                "a node of the home `{}` runs already (it holds `{NODE_LOCK}`); stop it first, or use another home",
+                home.display()
+            )));
+        }
         let key = node_key(home)?;
         let signing = cairn_protocol::sign::SecretKey::from_seed(&key.to_bytes());
         let book = MemoryLookup::new();
@@ -208,8 +235,10 @@ impl Node {
         }
         let ep = endpoint(key, listen, &book).await?;
         let gossip = iroh_gossip::Gossip::builder().spawn(ep.clone());
+        let serve = serve::Serve::new(home);
+        let served = serve.served();
         let router = iroh::protocol::Router::builder(ep.clone())
-            .accept(cairn_protocol::wire::ALPN, serve::Serve::new(home))
+            .accept(cairn_protocol::wire::ALPN, serve)
             .accept(iroh_gossip::ALPN, gossip.clone())
             .spawn();
         let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -229,6 +258,8 @@ impl Node {
             stop,
             announcer,
             heard: Some(heard),
+            served,
+            _lock: lock,
         };
         let path = home.join(NODE_ADDR);
         crate::atomic::write(
@@ -251,6 +282,12 @@ impl Node {
     #[must_use]
     pub fn endpoint(&self) -> &Endpoint {
         self.router.endpoint()
+    }
+
+    /// How many requests the node has answered.
+    #[must_use]
+    pub fn served(&self) -> u64 {
+        self.served.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// What the announcement task fetched or dropped (once; later calls get `None`).
@@ -279,6 +316,10 @@ pub(crate) fn unix_now() -> u64 {
 
 /// The address a running node of this home wrote, if one runs.
 pub fn running(home: &Path) -> Option<Peer> {
+    let lock = std::fs::File::open(home.join(NODE_LOCK)).ok()?;
+    if lock.try_lock_shared().is_ok() {
+        return None; // Nobody holds it: the node stopped, or was killed.
+    }
     std::fs::read_to_string(home.join(NODE_ADDR))
         .ok()
         .and_then(|s| s.trim().parse().ok())

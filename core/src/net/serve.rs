@@ -27,6 +27,7 @@ pub const BLOCKS_BYTES: usize = 4 << 20;
 #[derive(Debug, Clone)]
 pub struct Serve {
     home: Arc<PathBuf>,
+    served: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Serve {
@@ -35,7 +36,14 @@ impl Serve {
     pub fn new(home: &Path) -> Serve {
         Serve {
             home: Arc::new(home.to_path_buf()),
+            served: Arc::default(),
         }
+    }
+
+    /// A counter of the requests answered so far.
+    #[must_use]
+    pub fn served(&self) -> Arc<std::sync::atomic::AtomicU64> {
+        self.served.clone()
     }
 }
 
@@ -51,11 +59,12 @@ impl ProtocolHandler for Serve {
             let Ok(slot) = slots.clone().acquire_owned().await else {
                 break;
             };
-            let (home, reader) = (self.home.clone(), reader.clone());
+            let (home, reader, served) = (self.home.clone(), reader.clone(), self.served.clone());
             tokio::spawn(async move {
                 if let Err(e) = answer(&home, &reader, send, recv).await {
                     tracing::debug!("a request ended early: {e}");
                 }
+                served.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 drop(slot);
             });
         }
