@@ -117,6 +117,7 @@ pub(crate) async fn run(
                     tracing::debug!("neighbour {} joined", id.fmt_short());
                     Input::NeighborUp
                 }
+                Event::NeighborUp(_) => Input::RoomNeighborUp,
                 Event::Received(m) => {
                     let from = m.delivered_from.to_string();
                     a.peers.insert(from.clone(), m.delivered_from);

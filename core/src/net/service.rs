@@ -58,6 +58,9 @@ pub enum Input {
     },
     /// A neighbour joined: it is told everything held.
     NeighborUp,
+    /// A neighbour joined a room (a package index's topic): the room is told every artifact
+    /// held, so that a machine joining a project learns at once what its peers hold.
+    RoomNeighborUp,
     /// The re-announcement timer: everything held is announced again.
     Reannounce,
 }
@@ -123,6 +126,8 @@ pub struct Service {
     announced_haves: BTreeSet<Cid>,
     /// Re-announcement rounds so far.
     rounds: u32,
+    /// When the rooms were last told every artifact because a neighbour joined one.
+    told_rooms: Option<Duration>,
 }
 
 impl Service {
@@ -145,6 +150,17 @@ impl Service {
                 let mut out = self.announce(true);
                 out.extend(self.haves(true));
                 out
+            }
+            Input::RoomNeighborUp => {
+                // At most once per window: joins come in bursts, and each would resend all.
+                if self
+                    .told_rooms
+                    .is_some_and(|t| now.saturating_sub(t) < WINDOW)
+                {
+                    return Vec::new();
+                }
+                self.told_rooms = Some(now);
+                self.haves(true)
             }
             Input::Reannounce => {
                 self.rounds = self.rounds.wrapping_add(1);
@@ -426,6 +442,15 @@ mod tests {
             1,
             "everything again once every {HAVE_EVERY} rounds: {rounds:?}"
         );
+        assert!(
+            !haves(&s.handle(Input::RoomNeighborUp, t)).is_empty(),
+            "a neighbour joining a room is told everything"
+        );
+        assert!(
+            haves(&s.handle(Input::RoomNeighborUp, t + WINDOW / 2)).is_empty(),
+            "but not twice in one window"
+        );
+        assert!(!haves(&s.handle(Input::RoomNeighborUp, t + WINDOW)).is_empty());
         // A signed claim is recorded, within the signer's budget.
         let node = cairn_protocol::sign::SecretKey::from_seed(&[4; 32]);
         let bytes = Have {
