@@ -303,8 +303,9 @@ pub const MAX_HAVE_ADDRS: usize = 4;
 /// it is checked against the artifact's CID.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Have {
-    /// Raw CIDs of the artifacts, sorted by their bytes, none twice, 1 to
-    /// [`MAX_HAVE_ARTIFACTS`].
+    /// Raw CIDs of the artifacts, sorted by their bytes, none twice, at most
+    /// [`MAX_HAVE_ARTIFACTS`]. None: the node joined the room and holds nothing yet (the
+    /// others answer by telling what they hold).
     pub artifacts: Vec<Cid>,
     /// Direct addresses of the node, 0 to [`MAX_HAVE_ADDRS`].
     pub addrs: Vec<std::net::SocketAddr>,
@@ -344,7 +345,14 @@ impl crate::signed::Payload for Have {
     fn from_value(value: Value) -> Result<Have, RecordError> {
         let mut f = Fields::new(HAVE, value)?;
         let mut artifacts = Vec::new();
-        for item in f.list_of("have", MAX_HAVE_ARTIFACTS, "artifact links")? {
+        let listed = f.list("have")?;
+        if listed.len() > MAX_HAVE_ARTIFACTS {
+            return Err(f.invalid(
+                "have",
+                format!("at most {MAX_HAVE_ARTIFACTS} artifact links"),
+            ));
+        }
+        for item in listed {
             let cid = match item {
                 Value::Link(l) => {
                     Cid::try_from(&l).map_err(|e| f.invalid("have", e.to_string()))?

@@ -25,10 +25,11 @@ struct Demo {
 impl Demo {
     /// Runs `cairn ARGS` in `cwd` (relative to the demo root), printing it and its output.
     fn run(&self, cwd: &str, args: &[&str]) -> anyhow::Result<String> {
-        self.run_as(cwd, args, true)
+        Ok(self.run_both(cwd, args)?.0)
     }
 
-    fn run_as(&self, cwd: &str, args: &[&str], must_pass: bool) -> anyhow::Result<String> {
+    /// [`Demo::run`], returning what the command printed on stdout and on stderr.
+    fn run_both(&self, cwd: &str, args: &[&str]) -> anyhow::Result<(String, String)> {
         let shown: Vec<String> = args
             .iter()
             .map(|a| {
@@ -57,15 +58,15 @@ impl Demo {
             .output()
             .with_context(|| format!("cannot run `{}`", self.exe.display()))?;
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         for line in stdout.lines().chain(stderr.lines()) {
             println!("  {line}");
         }
         println!();
-        if must_pass && !out.status.success() {
+        if !out.status.success() {
             bail!("the demo step `cairn {}` failed", args.join(" "));
         }
-        Ok(stdout)
+        Ok((stdout, stderr))
     }
 
     fn write(&self, rel: &str, text: &str) -> anyhow::Result<()> {
@@ -294,7 +295,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     d.run("app", &["--home", "../me", "install"])?;
     over_the_network(&d, &community, &ann)?;
     println!(
-        "Done in {:.1} s: 3 identities, 4 releases, 1 curated index, 3 installs, 3 nodes.",
+        "Done in {:.1} s: 3 identities, 4 releases, 1 curated index, 4 installs, 4 nodes.",
         started.elapsed().as_secs_f64()
     );
     if args.dir.is_none() {
@@ -352,7 +353,7 @@ fn over_the_network(d: &Demo, community: &str, ann: &str) -> anyhow::Result<()> 
     say("6. Over the peer network (iroh on loopback, no server): the curator's node serves what");
     say("   it holds; a new machine syncs the community index from it and installs, fetching");
     say("   every artifact from the peer and checking it before it lands.");
-    let (_cora_node, cora) = d.node("cora")?;
+    let (cora_node, cora) = d.node("cora")?;
     d.run(".", &["--home", "laptop", "peer", "add", &cora])?;
     d.run(".", &["--home", "laptop", "sync", community])?;
     std::fs::create_dir_all(d.root.join("app2"))?;
@@ -367,7 +368,7 @@ fn over_the_network(d: &Demo, community: &str, ann: &str) -> anyhow::Result<()> 
     say("   told it and verifying it before passing it on. Nobody runs a sync.");
     d.run(".", &["--home", "ann", "peer", "add", &cora])?;
     let (_ann_node, _) = d.node("ann")?;
-    let (_laptop_node, _) = d.node("laptop")?;
+    let (_laptop_node, laptop) = d.node("laptop")?;
     d.run(
         ".",
         &[
@@ -399,6 +400,73 @@ fn over_the_network(d: &Demo, community: &str, ann: &str) -> anyhow::Result<()> 
         started.elapsed().as_secs_f64()
     );
     d.run(".", &["--home", "laptop", "show", &libbar])?;
+    in_a_room(d, community, &cora, cora_node, &laptop)
+}
+
+/// The project room: a second machine of the laptop's team learns from the room which
+/// machine holds what, and installs from the laptop once the curator's machine is gone.
+fn in_a_room(
+    d: &Demo,
+    community: &str,
+    cora: &str,
+    cora_node: Node,
+    laptop: &str,
+) -> anyhow::Result<()> {
+    say("8. A second machine of the laptop's team, the desk, knows only the curator's node. It");
+    say("   syncs, and its node joins the room of the community index, where every node says");
+    say("   which artifacts it holds. The curator's machine goes offline; the desk installs the");
+    say("   laptop's project anyway, from the laptop, which nobody told it about.");
+    d.run(".", &["--home", "desk", "peer", "add", cora])?;
+    d.run(".", &["--home", "desk", "sync", community])?;
+    let (_desk_node, _) = d.node("desk")?;
+    let laptop: cairn_core::net::Peer = laptop.parse()?;
+    let lock = cairn_core::lockfile::Lockfile::load(
+        &d.root.join("app2").join(cairn_core::lockfile::LOCKFILE),
+    )?
+    .context("the laptop's project has a lockfile")?;
+    let platform = cairn_core::project::platform();
+    let mut artifacts = Vec::new();
+    for p in &lock.packages {
+        artifacts.push(cairn_core::project::pick(p, &platform)?.1.clone());
+    }
+    let started = std::time::Instant::now();
+    loop {
+        let desk = cairn_core::home::Home::open(&d.root.join("desk"))?;
+        if cairn_core::net::sync::holders(&desk, &artifacts)?
+            .iter()
+            .any(|p| p.id == laptop.id)
+        {
+            break;
+        }
+        if started.elapsed() > std::time::Duration::from_mins(1) {
+            bail!("the desk did not hear within a minute that the laptop holds the artifacts");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    println!(
+        "# the desk heard in the room, after {:.1} s, that the laptop holds the artifacts",
+        started.elapsed().as_secs_f64()
+    );
+    drop(cora_node);
+    // The desk checks out the laptop's project: its manifest and lockfile.
+    std::fs::create_dir_all(d.root.join("desk-app"))?;
+    d.run(
+        "desk-app",
+        &["--home", "../desk", "init", "--index", community],
+    )?;
+    for file in ["cairn.toml", cairn_core::lockfile::LOCKFILE] {
+        std::fs::copy(
+            d.root.join("app2").join(file),
+            d.root.join("desk-app").join(file),
+        )?;
+    }
+    println!("desk-app $ cp ../app2/cairn.toml ../app2/cairn.lock .");
+    let (_, said) = d.run_both("desk-app", &["--home", "../desk", "install"])?;
+    let from_laptop = format!("from {}", laptop.id.fmt_short());
+    if !said.contains(&from_laptop) {
+        bail!("the desk did not fetch from the laptop");
+    }
+    println!("# the desk fetched every artifact from the laptop's node");
     Ok(())
 }
 

@@ -371,12 +371,12 @@ async fn fetch_locked(
 
 /// Before an install: fetches the artifacts `lock` pins that the home lacks, from the peers
 /// that said they hold them and the home's own peers. Nothing happens when none is missing or
-/// there is no peer to ask.
+/// there is no peer to ask. Says what arrived from whom.
 pub(crate) fn fetch_missing(
     home: &mut Home,
     lock: &Lockfile,
     platform: &str,
-) -> anyhow::Result<usize> {
+) -> anyhow::Result<Option<String>> {
     let mut missing = Vec::new();
     for p in &lock.packages {
         let (_, a) = project::pick(p, platform)?;
@@ -393,18 +393,29 @@ pub(crate) fn fetch_missing(
         }
     }
     if missing.is_empty() || peers.is_empty() {
-        return Ok(0);
+        return Ok(None);
     }
-    let (fetched, skipped) = runtime()?.block_on(async {
+    let (fetched, conns) = runtime()?.block_on(async {
         let ep = net::client(&peers).await?;
         let mut conns = Peers::dial(&ep, &peers).await?;
         let fetched = fetch_locked(home, &mut conns, lock, platform).await?;
         conns.close();
         ep.close().await;
-        anyhow::Ok((fetched, conns.skipped))
+        anyhow::Ok((fetched, conns))
     })?;
-    for s in &skipped {
+    for s in &conns.skipped {
         eprintln!("warning: skipped a peer: {s}");
     }
-    Ok(fetched)
+    if fetched == 0 {
+        return Ok(None);
+    }
+    let sources: Vec<String> = conns
+        .sources
+        .iter()
+        .map(|(peer, n)| format!("{n} from {peer}"))
+        .collect();
+    Ok(Some(format!(
+        "fetched {fetched} artifacts from peers ({})",
+        sources.join(", ")
+    )))
 }

@@ -285,8 +285,10 @@ fn install_lock(
     let platform = platform.map_or_else(project::platform, str::to_owned);
     if !how.offline {
         let fetched = super::net::fetch_missing(&mut s.home, lock, &platform)?;
-        if fetched > 0 && !how.quiet {
-            eprintln!("fetched {fetched} artifacts from peers");
+        if let Some(fetched) = fetched
+            && !how.quiet
+        {
+            eprintln!("{fetched}");
         }
     }
     // A progress bar on a terminal only, and never with `--quiet`.

@@ -21,6 +21,11 @@ pub const FETCHES: usize = 4;
 pub const PER_ROUND: usize = 256;
 /// The most "have" messages sent in one round (each lists up to 16 artifacts).
 pub const HAVES_PER_ROUND: usize = 64;
+/// The rooms are told every artifact held at most once per this window (a joining neighbour
+/// or a node new here asks for it; more asks in the window are answered once, at its end).
+pub const ROOM_WINDOW: Duration = Duration::from_secs(5);
+/// Nodes remembered as heard from in rooms (forgotten all at once beyond this).
+pub const MAX_KNOWN_NODES: usize = 4096;
 /// Every artifact held is told again every this many re-announcement rounds (and to a
 /// neighbour that joins); new ones at once.
 pub const HAVE_EVERY: u32 = 10;
@@ -82,7 +87,8 @@ pub enum Command {
     /// An announcement was dropped, and why (for logs and tests).
     Dropped(String),
     /// Tell the project rooms (the topics of the package indexes held) that this node holds
-    /// these artifacts (1 to 16, sorted by their bytes): a signed "have" message.
+    /// these artifacts (at most 16, sorted by their bytes; none: it is there and holds
+    /// nothing): a signed "have" message.
     Have(Vec<Cid>),
     /// A peer's signed "have" message, verified: record that `node` holds what it lists.
     Record {
@@ -126,8 +132,13 @@ pub struct Service {
     announced_haves: BTreeSet<Cid>,
     /// Re-announcement rounds so far.
     rounds: u32,
-    /// When the rooms were last told every artifact because a neighbour joined one.
+    /// When the rooms were last told every artifact because a neighbour joined one, or a node
+    /// new here spoke.
     told_rooms: Option<Duration>,
+    /// Nodes heard from in rooms.
+    known_nodes: BTreeSet<[u8; 32]>,
+    /// The rooms are to be told everything once [`ROOM_WINDOW`] has passed.
+    tell_pending: bool,
 }
 
 impl Service {
@@ -143,6 +154,9 @@ impl Service {
             Input::Held(held) => {
                 self.held = held;
                 let mut out = self.announce(false);
+                if self.tell_pending {
+                    out.extend(self.tell_rooms(now));
+                }
                 out.extend(self.haves(false));
                 out
             }
@@ -151,17 +165,7 @@ impl Service {
                 out.extend(self.haves(true));
                 out
             }
-            Input::RoomNeighborUp => {
-                // At most once per window: joins come in bursts, and each would resend all.
-                if self
-                    .told_rooms
-                    .is_some_and(|t| now.saturating_sub(t) < WINDOW)
-                {
-                    return Vec::new();
-                }
-                self.told_rooms = Some(now);
-                self.haves(true)
-            }
+            Input::RoomNeighborUp => self.tell_rooms(now),
             Input::Reannounce => {
                 self.rounds = self.rounds.wrapping_add(1);
                 let mut out = self.announce(true);
@@ -169,6 +173,19 @@ impl Service {
                 out
             }
             Input::Heard { from, bytes } => match self.heard(&from, &bytes, now) {
+                Ok(Some(Command::Record { node, have })) => {
+                    let mut out = Vec::new();
+                    if self.known_nodes.len() >= MAX_KNOWN_NODES {
+                        self.known_nodes.clear();
+                    }
+                    if self.known_nodes.insert(node) {
+                        // A node new here (it may have just joined): the room hears again
+                        // what this node holds, so that it learns it at once.
+                        out = self.tell_rooms(now);
+                    }
+                    out.insert(0, Command::Record { node, have });
+                    out
+                }
                 Ok(Some(command)) => vec![command],
                 Ok(None) => Vec::new(),
                 Err(why) => vec![Command::Dropped(why)],
@@ -218,7 +235,24 @@ impl Service {
         out
     }
 
-    /// "have" messages for the artifacts not told yet (`all`: for every artifact held), when
+    /// Every artifact held, told to the rooms at most once per window (neighbours joining and
+    /// nodes new here come in bursts, and each would have everything sent again).
+    fn tell_rooms(&mut self, now: Duration) -> Vec<Command> {
+        if self
+            .told_rooms
+            .is_some_and(|t| now.saturating_sub(t) < ROOM_WINDOW)
+        {
+            // Not dropped: told when the window has passed (at the next read of the store).
+            self.tell_pending = true;
+            return Vec::new();
+        }
+        self.tell_pending = false;
+        self.told_rooms = Some(now);
+        self.haves(true)
+    }
+
+    /// "have" messages for the artifacts not told yet (`all`: for every artifact held, or a
+    /// message listing none when none is held, which tells the room this node is there), when
     /// there is a room to tell.
     fn haves(&mut self, all: bool) -> Vec<Command> {
         if !self
@@ -237,6 +271,9 @@ impl Service {
             .copied()
             .collect();
         untold.sort_by_key(Cid::to_bytes);
+        if all && untold.is_empty() {
+            return vec![Command::Have(Vec::new())];
+        }
         let mut out = Vec::new();
         for batch in untold
             .chunks(wire::MAX_HAVE_ARTIFACTS)
@@ -395,36 +432,44 @@ mod tests {
         );
     }
 
-    #[test]
-    fn artifacts_are_told_to_rooms_and_claims_are_budgeted() {
-        let curated = format!(
-            "{}:community",
-            cairn_protocol::identity::IdentityId::from_digest([3; 32])
-        );
+    /// 20 artifacts held, and (`room`) a package index, whose topic is a room.
+    fn holding(room: bool) -> Held {
         let mut h = Held {
             artifacts: (0..20u8).map(|i| Cid::of_raw(&[i])).collect(),
             ..Held::default()
         };
+        if room {
+            let curated = format!(
+                "{}:community",
+                cairn_protocol::identity::IdentityId::from_digest([3; 32])
+            );
+            h.heads.insert(
+                curated,
+                (1, Cid::of_record(b"\xa0"), "package-index".into()),
+            );
+        }
+        h
+    }
+
+    /// The artifact lists of the "have" commands among `cs`.
+    fn haves(cs: &[Command]) -> Vec<Vec<Cid>> {
+        cs.iter()
+            .filter_map(|c| match c {
+                Command::Have(a) => Some(a.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn artifacts_are_told_to_rooms_and_claims_are_budgeted() {
         let mut s = Service::new();
         let t = Duration::ZERO;
         assert!(
-            !s.handle(Input::Held(h.clone()), t)
-                .iter()
-                .any(|c| matches!(c, Command::Have(_))),
+            haves(&s.handle(Input::Held(holding(false)), t)).is_empty(),
             "no room (no package index held): nothing to tell"
         );
-        h.heads.insert(
-            curated.clone(),
-            (1, Cid::of_record(b"\xa0"), "package-index".into()),
-        );
-        let haves = |cs: &[Command]| -> Vec<Vec<Cid>> {
-            cs.iter()
-                .filter_map(|c| match c {
-                    Command::Have(a) => Some(a.clone()),
-                    _ => None,
-                })
-                .collect()
-        };
+        let mut h = holding(true);
         let told = haves(&s.handle(Input::Held(h.clone()), t));
         assert_eq!(told.iter().map(Vec::len).collect::<Vec<_>>(), vec![16, 4]);
         assert!(told.iter().all(|b| b.is_sorted_by_key(Cid::to_bytes)));
@@ -447,10 +492,13 @@ mod tests {
             "a neighbour joining a room is told everything"
         );
         assert!(
-            haves(&s.handle(Input::RoomNeighborUp, t + WINDOW / 2)).is_empty(),
+            haves(&s.handle(Input::RoomNeighborUp, t + ROOM_WINDOW / 2)).is_empty(),
             "but not twice in one window"
         );
-        assert!(!haves(&s.handle(Input::RoomNeighborUp, t + WINDOW)).is_empty());
+        assert!(
+            !haves(&s.handle(Input::Held(h.clone()), t + ROOM_WINDOW)).is_empty(),
+            "the second ask is answered when the window has passed"
+        );
         // A signed claim is recorded, within the signer's budget.
         let node = cairn_protocol::sign::SecretKey::from_seed(&[4; 32]);
         let bytes = Have {
@@ -481,5 +529,45 @@ mod tests {
             }
         }
         assert_eq!((recorded, dropped), (BUDGET, 5));
+    }
+
+    #[test]
+    fn a_node_joining_a_room_says_so_and_hears_what_the_others_hold() {
+        let h = holding(true);
+        let t = Duration::ZERO;
+        // A node that joins a room and holds nothing says so; the others answer with what
+        // they hold.
+        let mut newcomer = Service::new();
+        let mut room = h.clone();
+        room.artifacts.clear();
+        newcomer.handle(Input::Held(room), t);
+        let hello = newcomer.handle(Input::RoomNeighborUp, t);
+        assert_eq!(hello, vec![Command::Have(Vec::new())]);
+        let mut old = Service::new();
+        old.handle(Input::Held(h.clone()), t);
+        let bytes = Have {
+            artifacts: Vec::new(),
+            addrs: Vec::new(),
+            time: 1,
+        }
+        .sign(&cairn_protocol::sign::SecretKey::from_seed(&[5; 32]))
+        .expect("sign");
+        let heard = |s: &mut Service| {
+            s.handle(
+                Input::Heard {
+                    from: "n".into(),
+                    bytes: bytes.clone(),
+                },
+                t + WINDOW,
+            )
+        };
+        let answer = heard(&mut old);
+        assert!(matches!(answer[0], Command::Record { .. }));
+        assert_eq!(haves(&answer).concat().len(), h.artifacts.len());
+        assert_eq!(
+            heard(&mut old).len(),
+            1,
+            "a node already known: recorded only"
+        );
     }
 }

@@ -52,6 +52,8 @@ pub struct Peers {
     pub requests: u64,
     /// See [`Peers::requests`].
     pub waited: Duration,
+    /// Artifacts fetched, by the peer they came from (its short ID).
+    pub sources: BTreeMap<String, u64>,
 }
 
 /// What one answer said.
@@ -99,6 +101,7 @@ impl Peers {
             not_after: None,
             requests: 0,
             waited: Duration::ZERO,
+            sources: BTreeMap::new(),
         })
     }
 
@@ -111,6 +114,7 @@ impl Peers {
             not_after: None,
             requests: 0,
             waited: Duration::ZERO,
+            sources: BTreeMap::new(),
         }
     }
 
@@ -620,6 +624,7 @@ pub async fn fetch_artifact(
         {
             Ok(Ok(Some(staged))) => {
                 staged.keep(store, dir)?;
+                *peers.sources.entry(id.fmt_short().to_string()).or_default() += 1;
                 return Ok(true);
             }
             Ok(Ok(None)) => {}

@@ -117,6 +117,14 @@ fn haves() -> anyhow::Result<Vec<Json>> {
             },
         ),
         (
+            "a node that joined a room and holds nothing yet",
+            Have {
+                artifacts: Vec::new(),
+                addrs: vec!["[::1]:4433".parse()?],
+                time: 1_800_000_000,
+            },
+        ),
+        (
             "the largest have message: 16 artifacts, 4 of the widest addresses",
             Have {
                 artifacts: sorted.clone(),
@@ -167,8 +175,18 @@ fn haves() -> anyhow::Result<Vec<Json>> {
             "record-invalid-field",
         ),
         (
-            "no artifact",
-            signed_have(payload(&[], &[]), &[&node])?,
+            "17 artifacts",
+            signed_have(
+                payload(
+                    &(0..17u32)
+                        .map(|i| Cid::of_raw(&i.to_be_bytes()))
+                        .collect::<std::collections::BTreeSet<_>>()
+                        .into_iter()
+                        .collect::<Vec<_>>(),
+                    &[],
+                ),
+                &[&node],
+            )?,
             "record-invalid-field",
         ),
         (
