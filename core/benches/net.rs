@@ -4,7 +4,8 @@
 //! - our artifact fetch of one gibibyte between the same kind of endpoints: served from the home's
 //!   artifact file, hashed (BLAKE3 and SHA-256) into a temporary file, checked, renamed;
 //! - our sync of a version index of 10,000 small revisions (each with its release record),
-//!   against the single-core rate of re-verifying the same chain from genesis;
+//!   against the single-core rate of re-verifying the same chain from genesis, and against
+//!   importing it from a local bundle (the same verifying and writing, with no network);
 //! - connection setup (dial and one request).
 //!
 //! Targets: the artifact fetch at 80% or more of the raw stream; the sync limited by
@@ -150,6 +151,46 @@ fn source_home(
     (artifact, index)
 }
 
+/// The sync's anchors: re-verifying the synced chain on one core, and importing the same
+/// chain from a local bundle into a fresh home at `c_dir` (verifying and writing, no network).
+fn sync_anchors(
+    b: &Home,
+    a_dir: &std::path::Path,
+    c_dir: &std::path::Path,
+    index: &cairn_protocol::name::IndexName,
+) -> (Duration, Duration) {
+    let t = Instant::now();
+    cairn_core::inspect::verify_log(b, &index.to_string()).expect("re-verify");
+    let verify = t.elapsed();
+    let bundle =
+        cairn_core::exchange::export(&Home::open(a_dir).expect("home"), &index.to_string())
+            .expect("export");
+    let mut c = Home::open(c_dir).expect("home");
+    let t = Instant::now();
+    cairn_core::exchange::import(&mut c, std::io::Cursor::new(&bundle)).expect("import");
+    (verify, t.elapsed())
+}
+
+/// Connection setup: dial and one request (an up-to-date sync), averaged over 20.
+async fn setup_time(
+    ep: &iroh::Endpoint,
+    peer: &net::Peer,
+    b: &mut Home,
+    index: &cairn_protocol::name::IndexName,
+) -> Duration {
+    let t = Instant::now();
+    for _ in 0..20 {
+        let conn = ep
+            .connect(peer.endpoint_addr(), wire::ALPN)
+            .await
+            .expect("connect");
+        let mut one = Peers::from_connections(vec![(peer.id, conn)]);
+        let _ = sync::sync_index::<VersionIndex>(b, &mut one, index).await;
+        one.close();
+    }
+    t.elapsed() / 20
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let tmp = tempfile::tempdir().expect("tmp");
@@ -200,22 +241,9 @@ async fn main() {
         b.head(&index.to_string()).expect("head").map(|h| h.0),
         Some(REVISIONS)
     );
-    let t = Instant::now();
-    cairn_core::inspect::verify_log(&b, &index.to_string()).expect("re-verify");
-    let verify = t.elapsed();
+    let (verify, local) = sync_anchors(&b, &a_dir, &tmp.path().join("c"), &index);
 
-    // Connection setup: dial and one request, 20 times.
-    let t = Instant::now();
-    for _ in 0..20 {
-        let conn = ep
-            .connect(peer.endpoint_addr(), wire::ALPN)
-            .await
-            .expect("connect");
-        let mut one = Peers::from_connections(vec![(peer.id, conn)]);
-        let _ = sync::sync_index::<VersionIndex>(&mut b, &mut one, &index).await;
-        one.close();
-    }
-    let setup = t.elapsed() / 20;
+    let setup = setup_time(&ep, &peer, &mut b, &index).await;
     peers.close();
     ep.close().await;
     node.shutdown().await;
@@ -248,6 +276,12 @@ async fn main() {
     println!(
         "    of which waiting for answers: {:>6.2} s  ({asked} requests; the rest is verifying and writing)",
         waited.as_secs_f64()
+    );
+    println!(
+        "  import the same chain from a local bundle: {:.2} s  {:.0} revisions/s  (verify and write, no network; sync / import = {:.2})",
+        local.as_secs_f64(),
+        REVISIONS as f64 / local.as_secs_f64(),
+        local.as_secs_f64() / synced.as_secs_f64()
     );
     println!(
         "  re-verify the same chain, 1 core: {:>6.2} s  {:.0} revisions/s  (sync / verify = {:.2}; 1 would be verification bound)",
