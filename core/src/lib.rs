@@ -22,6 +22,7 @@ pub mod block;
 pub mod blocks;
 pub mod bundle;
 pub mod car;
+pub mod catalog;
 pub mod curate;
 pub mod exchange;
 pub mod fault;

@@ -1,9 +1,10 @@
 //! `cairn-indexer`: the indexing node (crawler, announcer, search, HTTP) as a library, with a
 //! thin binary on top.
 //!
-//! Today it holds the HTTP error shape every endpoint will use ([`error::AppError`]) and the
-//! offline verification of a block directory ([`blocks::verify_dir`]), the first step of
-//! ingest. Crawling, search and serving arrive with the indexing-node issue.
+//! Today it holds search over a home's store ([`search`]: a tantivy index rebuilt from the
+//! store, ranked by what trusted curators admit), the HTTP error shape every endpoint will use
+//! ([`error::AppError`]) and the offline verification of a block directory
+//! ([`blocks::verify_dir`]). Crawling and serving are not built yet.
 //!
 //! ```
 //! use cairn_indexer::error::AppError;
@@ -14,3 +15,4 @@
 
 pub mod blocks;
 pub mod error;
+pub mod search;

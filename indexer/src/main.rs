@@ -15,6 +15,35 @@ enum Cli {
         /// The directory.
         dir: PathBuf,
     },
+    /// Rebuild the search index from the home's store (it holds nothing the store does not).
+    Reindex {
+        /// The home.
+        #[arg(long)]
+        home: PathBuf,
+        /// A curated package index whose judgement ranks packages (`ID:NAME`, repeatable);
+        /// replaces the roots kept in the home. Without roots, curator inclusion counts for
+        /// nothing in the ranking.
+        #[arg(long = "root", value_name = "INDEX")]
+        roots: Vec<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Search the home's index: words, and filters `curator:ID:NAME`, `publisher:ID`,
+    /// `status:active|yanked|forked`.
+    Search {
+        /// The home.
+        #[arg(long)]
+        home: PathBuf,
+        /// The query.
+        query: String,
+        /// How many results (1 to 100).
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -29,6 +58,65 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli {
+        Cli::Reindex { home, roots, json } => {
+            for r in &roots {
+                r.parse::<cairn_protocol::name::IndexName>()
+                    .with_context(|| format!("`--root {r}` is not a package index (`ID:NAME`)"))?;
+            }
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let given = (!roots.is_empty()).then_some(roots.as_slice());
+            let done = cairn_indexer::search::reindex(&home, given, now)
+                .with_context(|| format!("failed to reindex `{}`", home.display()))?;
+            if json {
+                println!("{}", serde_json::to_string(&done)?);
+            } else {
+                println!(
+                    "indexed {} packages and {} curated indexes; trusted roots: {}",
+                    done.packages,
+                    done.curated,
+                    if done.roots.is_empty() {
+                        "none (pass --root ID:NAME)".to_owned()
+                    } else {
+                        done.roots.join(", ")
+                    }
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cli::Search {
+            home,
+            query,
+            limit,
+            json,
+        } => {
+            let hits = cairn_indexer::search::search(&home, &query, limit)?;
+            if json {
+                println!("{}", serde_json::to_string(&hits)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            if hits.is_empty() {
+                eprintln!("nothing matches `{query}`");
+            }
+            for h in &hits {
+                println!(
+                    "{} {}  {}{}",
+                    h.index,
+                    h.latest,
+                    h.description,
+                    if h.status == "active" {
+                        String::new()
+                    } else {
+                        format!("  [{}]", h.status)
+                    }
+                );
+                if !h.curators.is_empty() {
+                    println!("    curated by {}", h.curators.join(", "));
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Cli::Verify { dir } => {
             let report = cairn_indexer::blocks::verify_dir(&dir)
                 .with_context(|| format!("failed to read blocks in `{}`", dir.display()))?;

@@ -1,0 +1,521 @@
+//! Search over what a home holds: a tantivy index derived from the store, rebuilt whole by
+//! [`reindex`] (it holds nothing the store does not), and ranked by [`search`].
+//!
+//! Ranking: a package whose name, or an alias a curator gives it, is exactly the query comes
+//! first; then the packages a trusted curator admits; within each, text relevance (BM25 over
+//! name, aliases, keywords and description) times `1 + score`, where the score is built only
+//! from signals that new identities cannot buy:
+//!
+//! - **inclusion**: the curated indexes that admit the package, each weighted by
+//!   `1 + the trusted curated indexes that include it`. Only *trusted* curated indexes count:
+//!   the roots the operator names and the package indexes they include, transitively. A
+//!   thousand throwaway curators that admit each other's packages count for nothing until a
+//!   trusted curator includes one of them;
+//! - **reverse dependencies**: packages admitted by a trusted curator whose latest release
+//!   depends on this one under that curator's aliases;
+//! - **recency** of the head revision, and **completeness** of the latest release's metadata
+//!   (description, keywords, license);
+//! - a fork or a flagged maintainer on record divides the score by ten.
+//!
+//! Download counts are never a signal: they are bought as easily as identities. Trusted
+//! curation ranks before relevance because relevance itself is cheap: a thousand copies that
+//! repeat the query in their names and descriptions outscore any honest description, and make
+//! its words common enough that they weigh little.
+
+// Scores are approximate by nature: counts and ages far below 2^52 become floats.
+#![allow(clippy::cast_precision_loss)]
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::path::{Path, PathBuf};
+
+use cairn_core::catalog::{self, Curated, Package};
+use cairn_core::home::Home;
+use serde::Serialize;
+use tantivy::collector::TopDocs;
+use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, TermQuery};
+use tantivy::schema::{Field, IndexRecordOption, STORED, STRING, Schema, TEXT, Value as _};
+use tantivy::{Index, TantivyDocument, Term, doc};
+
+/// The search index's directory inside a home.
+pub const DIR: &str = "search";
+/// The file naming the trusted roots, one package index per line.
+pub const ROOTS: &str = "search-roots";
+/// The longest query taken.
+pub const MAX_QUERY: usize = 256;
+/// The most results one search returns.
+pub const MAX_LIMIT: usize = 100;
+/// Candidates ranked by text relevance before the final ranking.
+const CANDIDATES: usize = 500;
+/// Documents added between two commits of a rebuild.
+const BATCH: usize = 10_000;
+
+/// Why a search or a rebuild failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    /// The query breaks a rule.
+    #[error("the query {0}")]
+    Query(String),
+    /// The home cannot be read.
+    #[error(transparent)]
+    Home(#[from] cairn_core::home::HomeError),
+    /// The store cannot be read.
+    #[error(transparent)]
+    Store(#[from] cairn_core::store::StoreError),
+    /// A curated index cannot be read.
+    #[error(transparent)]
+    Curate(Box<cairn_core::curate::CurateError>),
+    /// The search index failed.
+    #[error("the search index: {0}")]
+    Index(#[from] tantivy::TantivyError),
+    /// A file operation failed.
+    #[error("{path}: {cause}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        cause: std::io::Error,
+    },
+    /// No search index yet.
+    #[error("no search index in `{0}`\n\nhint: build it with `cairn-indexer reindex --home DIR`")]
+    Missing(PathBuf),
+}
+
+impl From<cairn_core::curate::CurateError> for SearchError {
+    fn from(e: cairn_core::curate::CurateError) -> SearchError {
+        SearchError::Curate(Box::new(e))
+    }
+}
+
+/// The fields of a document.
+struct Fields {
+    index: Field,
+    name: Field,
+    exact: Field,
+    aliases: Field,
+    keywords: Field,
+    description: Field,
+    publisher: Field,
+    curator: Field,
+    status: Field,
+    latest: Field,
+    score: Field,
+    inclusion: Field,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let fields = Fields {
+        index: b.add_text_field("index", STRING | STORED),
+        name: b.add_text_field("name", TEXT | STORED),
+        exact: b.add_text_field("exact", STRING),
+        aliases: b.add_text_field("aliases", TEXT | STORED),
+        keywords: b.add_text_field("keywords", TEXT | STORED),
+        description: b.add_text_field("description", TEXT | STORED),
+        publisher: b.add_text_field("publisher", STRING | STORED),
+        curator: b.add_text_field("curator", STRING | STORED),
+        status: b.add_text_field("status", STRING | STORED),
+        latest: b.add_text_field("latest", STORED),
+        score: b.add_f64_field("score", STORED),
+        inclusion: b.add_f64_field("inclusion", STORED),
+    };
+    (b.build(), fields)
+}
+
+/// What one package scores, and who admits it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Standing {
+    /// The score (see the module documentation).
+    pub score: f64,
+    /// Weighted inclusion by trusted curators.
+    pub inclusion: f64,
+    /// Reverse dependencies within trusted curated indexes.
+    pub dependents: usize,
+    /// Every curated index that admits it (trusted or not), with the alias it gives.
+    pub curators: BTreeMap<String, String>,
+}
+
+/// The trusted curated indexes: `roots` and what they include, transitively, each with its
+/// weight (`1 +` the trusted indexes that include it).
+fn trusted(curated: &[Curated], roots: &[String]) -> BTreeMap<String, f64> {
+    let by_name: BTreeMap<&str, &Curated> = curated.iter().map(|c| (c.index.as_str(), c)).collect();
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
+    let mut queue: VecDeque<&str> = roots.iter().map(String::as_str).collect();
+    while let Some(next) = queue.pop_front() {
+        if let Some(c) = by_name.get(next)
+            && seen.insert(c.index.as_str())
+        {
+            queue.extend(c.includes.iter().map(String::as_str));
+        }
+    }
+    let mut weights: BTreeMap<String, f64> = seen.iter().map(|s| ((*s).to_owned(), 1.0)).collect();
+    for c in curated.iter().filter(|c| seen.contains(c.index.as_str())) {
+        for inc in &c.includes {
+            if let Some(w) = weights.get_mut(inc) {
+                *w += 1.0;
+            }
+        }
+    }
+    weights
+}
+
+/// Every package's standing, at time `now` (Unix seconds).
+#[must_use]
+pub fn standings(
+    packages: &[Package],
+    curated: &[Curated],
+    roots: &[String],
+    now: u64,
+) -> BTreeMap<String, Standing> {
+    let weights = trusted(curated, roots);
+    let mut out: BTreeMap<String, Standing> = packages
+        .iter()
+        .map(|p| (p.index.clone(), Standing::default()))
+        .collect();
+    let deps: BTreeMap<&str, &Vec<String>> = packages
+        .iter()
+        .map(|p| (p.index.as_str(), &p.dependencies))
+        .collect();
+    let mut dependents: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for c in curated {
+        let weight = weights.get(&c.index).copied();
+        let mapping: BTreeMap<&str, &str> = c
+            .aliases
+            .iter()
+            .map(|(a, t)| (a.as_str(), t.as_str()))
+            .collect();
+        for (alias, target) in &c.aliases {
+            let Some(s) = out.get_mut(target) else {
+                continue;
+            };
+            s.curators.insert(c.index.clone(), alias.clone());
+            let Some(w) = weight else { continue };
+            s.inclusion += w;
+            for d in deps.get(target.as_str()).copied().into_iter().flatten() {
+                if let Some(dep) = mapping.get(d.as_str())
+                    && dep != target
+                {
+                    dependents
+                        .entry((*dep).to_owned())
+                        .or_default()
+                        .insert(target.clone());
+                }
+            }
+        }
+    }
+    for p in packages {
+        let Some(s) = out.get_mut(&p.index) else {
+            continue;
+        };
+        s.dependents = dependents.get(&p.index).map_or(0, BTreeSet::len);
+        let age_days = now.saturating_sub(p.time) as f64 / 86_400.0;
+        let recency = 1.0 / (1.0 + age_days / 365.0);
+        let complete = [p.description.is_some(), !p.keywords.is_empty(), p.licensed]
+            .iter()
+            .filter(|x| **x)
+            .count() as f64
+            / 3.0;
+        let mut score = 2.0 * s.inclusion.ln_1p()
+            + (s.dependents as f64).ln_1p()
+            + 0.5 * recency
+            + 0.5 * complete;
+        if p.forked {
+            score /= 10.0;
+        }
+        s.score = score;
+    }
+    out
+}
+
+/// The roots named in the home (`search-roots`), or none.
+#[must_use]
+pub fn roots(home: &Path) -> Vec<String> {
+    std::fs::read_to_string(home.join(ROOTS))
+        .map(|s| {
+            s.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// What a rebuild did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rebuilt {
+    /// Packages indexed.
+    pub packages: usize,
+    /// Curated indexes read.
+    pub curated: usize,
+    /// Trusted roots.
+    pub roots: Vec<String>,
+}
+
+/// Rebuilds the home's search index from its store, with `roots` as the trusted curators
+/// (`None`: those named in `search-roots`; given ones replace them there). The new index is
+/// built beside the old one and takes its place whole, so a search never sees half of it.
+///
+/// # Errors
+/// When the store cannot be read or the index cannot be written.
+pub fn reindex(
+    home_dir: &Path,
+    roots: Option<&[String]>,
+    now: u64,
+) -> Result<Rebuilt, SearchError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |cause| SearchError::Io { path, cause }
+    };
+    if let Some(given) = roots {
+        let path = home_dir.join(ROOTS);
+        cairn_core::atomic::write(
+            &path,
+            given.join("\n").as_bytes(),
+            cairn_core::atomic::Access::Public,
+            "search-roots:after-temp-write",
+        )
+        .map_err(io(&path))?;
+    }
+    let roots = self::roots(home_dir);
+    let home = Home::open(home_dir)?;
+    let packages = catalog::packages(&home)?;
+    let curated = catalog::curated(&home)?;
+    drop(home);
+    let standings = standings(&packages, &curated, &roots, now);
+
+    let fresh = home_dir.join(format!("{DIR}.new"));
+    if fresh.exists() {
+        std::fs::remove_dir_all(&fresh).map_err(io(&fresh))?;
+    }
+    std::fs::create_dir_all(&fresh).map_err(io(&fresh))?;
+    let (schema, f) = schema();
+    let index = Index::create_in_dir(&fresh, schema)?;
+    let mut writer = index.writer_with_num_threads(1, 50_000_000)?;
+    for (i, p) in packages.iter().enumerate() {
+        let s = standings.get(&p.index).cloned().unwrap_or_default();
+        let mut d = doc!(
+            f.index => p.index.as_str(),
+            f.name => p.name.as_str(),
+            f.exact => p.name.to_lowercase(),
+            f.keywords => p.keywords.join(" "),
+            f.description => p.description.clone().unwrap_or_default(),
+            f.publisher => p.publisher.as_str(),
+            f.status => if p.forked { "forked" } else if p.yanked { "yanked" } else { "active" },
+            f.latest => p.latest.clone().unwrap_or_default(),
+            f.score => s.score,
+            f.inclusion => s.inclusion,
+        );
+        for (curator, alias) in &s.curators {
+            d.add_text(f.curator, curator);
+            d.add_text(f.aliases, alias);
+            d.add_text(f.exact, alias.to_lowercase());
+        }
+        writer.add_document(d)?;
+        if (i + 1) % BATCH == 0 {
+            writer.commit()?;
+        }
+    }
+    writer.commit()?;
+    writer.wait_merging_threads()?;
+    let live = home_dir.join(DIR);
+    let old = home_dir.join(format!("{DIR}.old"));
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(io(&old))?;
+    }
+    if live.exists() {
+        std::fs::rename(&live, &old).map_err(io(&live))?;
+    }
+    std::fs::rename(&fresh, &live).map_err(io(&fresh))?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(io(&old))?;
+    }
+    Ok(Rebuilt {
+        packages: packages.len(),
+        curated: curated.len(),
+        roots,
+    })
+}
+
+/// One result.
+#[derive(Debug, Clone, Serialize)]
+pub struct Hit {
+    /// The version index.
+    pub index: String,
+    /// Its name.
+    pub name: String,
+    /// Its publisher.
+    pub publisher: String,
+    /// Its latest release.
+    pub latest: String,
+    /// The description.
+    pub description: String,
+    /// Curated indexes that admit it.
+    pub curators: Vec<String>,
+    /// `active`, `yanked` (every release) or `forked`.
+    pub status: String,
+    /// The name or an alias is the query itself.
+    pub exact: bool,
+    /// A trusted curator admits it.
+    pub trusted: bool,
+    /// The standing's score.
+    pub score: f64,
+    /// Text relevance (BM25; 0 for a filter-only query).
+    pub relevance: f32,
+}
+
+/// One clause of a boolean query.
+type Clause = (Occur, Box<dyn Query>);
+
+/// A query's filters (`curator:`, `publisher:`, `status:`) and its words.
+fn parse<'q>(f: &Fields, query: &'q str) -> (Vec<Clause>, Vec<&'q str>) {
+    let mut filters: Vec<Clause> = Vec::new();
+    let mut words = Vec::new();
+    for token in query.split_whitespace() {
+        let filter = [
+            ("curator:", f.curator),
+            ("publisher:", f.publisher),
+            ("status:", f.status),
+        ]
+        .into_iter()
+        .find_map(|(prefix, field)| token.strip_prefix(prefix).map(|v| (field, v)));
+        match filter {
+            Some((field, value)) => filters.push((
+                Occur::Must,
+                Box::new(TermQuery::new(
+                    Term::from_field_text(field, value),
+                    IndexRecordOption::Basic,
+                )),
+            )),
+            None => words.push(token),
+        }
+    }
+    (filters, words)
+}
+
+/// A stored document as a result (`folded`: the query's words, lowercased).
+fn hit(f: &Fields, d: &TantivyDocument, folded: &str, relevance: f32) -> Hit {
+    let text_of = |field: Field| -> String {
+        d.get_first(field)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let name = text_of(f.name);
+    let aliases: Vec<String> = d
+        .get_all(f.aliases)
+        .filter_map(|v| v.as_str().map(str::to_lowercase))
+        .collect();
+    let exact = !folded.is_empty()
+        && (name.to_lowercase() == folded || aliases.iter().any(|a| a == folded));
+    Hit {
+        index: text_of(f.index),
+        publisher: text_of(f.publisher),
+        latest: text_of(f.latest),
+        description: text_of(f.description),
+        curators: d
+            .get_all(f.curator)
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        status: text_of(f.status),
+        score: d.get_first(f.score).and_then(|v| v.as_f64()).unwrap_or(0.0),
+        trusted: d
+            .get_first(f.inclusion)
+            .and_then(|v| v.as_f64())
+            .is_some_and(|i| i > 0.0),
+        name,
+        exact,
+        relevance,
+    }
+}
+
+/// Searches the home's index. The query is words, plus filters: `curator:ID:NAME` (only what
+/// that curated index admits), `publisher:ID`, `status:active|yanked|forked`.
+///
+/// # Errors
+/// When the query is too long or `limit` out of range, or there is no index.
+pub fn search(home_dir: &Path, query: &str, limit: usize) -> Result<Vec<Hit>, SearchError> {
+    if query.len() > MAX_QUERY {
+        return Err(SearchError::Query(format!(
+            "is {} bytes long; the limit is {MAX_QUERY}",
+            query.len()
+        )));
+    }
+    if limit == 0 || limit > MAX_LIMIT {
+        return Err(SearchError::Query(format!(
+            "asks for {limit} results; ask for 1 to {MAX_LIMIT}"
+        )));
+    }
+    let dir = home_dir.join(DIR);
+    if !dir.join("meta.json").is_file() {
+        return Err(SearchError::Missing(home_dir.to_path_buf()));
+    }
+    let index = Index::open_in_dir(&dir)?;
+    let (_, f) = schema();
+    let (filters, words) = parse(&f, query);
+    let text = words.join(" ");
+    let folded = text.to_lowercase();
+    let reader = index.reader()?;
+    let searcher = reader.searcher();
+    let textual: Box<dyn Query> = if text.is_empty() {
+        Box::new(AllQuery)
+    } else {
+        let mut parser =
+            QueryParser::for_index(&index, vec![f.name, f.aliases, f.keywords, f.description]);
+        parser.set_field_boost(f.name, 3.0);
+        parser.set_field_boost(f.aliases, 2.0);
+        parser.set_field_boost(f.keywords, 1.5);
+        // Lenient: a user's stray quote or colon is a word, not an error.
+        parser.parse_query_lenient(&text).0
+    };
+    let with = |q: Box<dyn Query>| -> Box<dyn Query> {
+        if filters.is_empty() {
+            q
+        } else {
+            let mut all: Vec<(Occur, Box<dyn Query>)> =
+                filters.iter().map(|(o, q)| (*o, q.box_clone())).collect();
+            all.push((Occur::Must, q));
+            Box::new(BooleanQuery::new(all))
+        }
+    };
+    let mut found: BTreeMap<tantivy::DocAddress, f32> = BTreeMap::new();
+    for (relevance, addr) in searcher.search(
+        &with(textual),
+        &TopDocs::with_limit(CANDIDATES).order_by_score(),
+    )? {
+        found.insert(addr, relevance);
+    }
+    // Exact names and aliases are found even when the text ranks them low.
+    if !folded.is_empty() {
+        let exact = Box::new(TermQuery::new(
+            Term::from_field_text(f.exact, &folded),
+            IndexRecordOption::Basic,
+        ));
+        for (_, addr) in searcher.search(
+            &with(exact),
+            &TopDocs::with_limit(MAX_LIMIT).order_by_score(),
+        )? {
+            found.entry(addr).or_insert(0.0);
+        }
+    }
+    let mut hits = Vec::with_capacity(found.len());
+    for (addr, relevance) in found {
+        let d: TantivyDocument = searcher.doc(addr)?;
+        hits.push(hit(&f, &d, &folded, relevance));
+    }
+    let rank = |h: &Hit| {
+        if h.exact || h.relevance == 0.0 {
+            h.score
+        } else {
+            f64::from(h.relevance) * (1.0 + h.score)
+        }
+    };
+    hits.sort_by(|a, b| {
+        b.exact
+            .cmp(&a.exact)
+            .then(b.trusted.cmp(&a.trusted))
+            .then(rank(b).total_cmp(&rank(a)))
+            .then(a.index.cmp(&b.index))
+    });
+    hits.truncate(limit);
+    Ok(hits)
+}

@@ -1,0 +1,215 @@
+//! Search over a home's store: exact names and aliases first, then text relevance weighted by
+//! what curators the operator trusts admit; throwaway identities that stuff keywords and curate
+//! each other rank below a curated package.
+
+use std::path::Path;
+
+use cairn_core::curate;
+use cairn_core::home::Home;
+use cairn_core::publish::{self, PublishOptions};
+use cairn_core::testing::{Person, T, create_in, ring};
+use cairn_indexer::search::{self, Hit};
+use cairn_protocol::index::package::{AliasEntry, PackageOp, Policy};
+use cairn_protocol::name::IndexName;
+
+/// Publishes `name` 1.0.0 as `who`, with a description and keywords.
+fn publish(home: &mut Home, who: &Person, work: &Path, name: &str, about: &str, keywords: &str) {
+    let dir = work.join(format!("{}-{name}", who.id()));
+    std::fs::create_dir_all(dir.join("src")).expect("dir");
+    std::fs::write(
+        dir.join("cairn.toml"),
+        format!(
+            "[package]\nname = \"{name}\"\nversion = \"1.0.0\"\ndescription = \"{about}\"\nkeywords = [{keywords}]\nlicense = \"MIT\"\n"
+        ),
+    )
+    .expect("manifest");
+    std::fs::write(dir.join("src/lib.txt"), name).expect("source");
+    let opts = PublishOptions {
+        dir,
+        index: None,
+        dry_run: false,
+        new_index: false,
+        time: T,
+    };
+    publish::publish(home, who.id(), Some(&ring(who)), &opts).expect("publish");
+}
+
+/// `who` curates `name`, mapping each alias to its target.
+fn curate(home: &mut Home, who: &Person, name: &str, aliases: &[(&str, &IndexName)]) -> IndexName {
+    let index = curate::new_index(home, who.id(), name.parse().expect("name")).expect("new");
+    for (alias, target) in aliases {
+        let entry = AliasEntry {
+            alias: alias.parse().expect("alias"),
+            target: (*target).clone(),
+            policy: Policy::Follow,
+            versions: None,
+            exclude: std::collections::BTreeSet::new(),
+        };
+        curate::stage(home, &index, &PackageOp::AddAlias(entry)).expect("stage");
+    }
+    curate::publish(home, &ring(who), &index, true, T + 1).expect("curate");
+    index
+}
+
+fn names(hits: &[Hit]) -> Vec<&str> {
+    hits.iter().map(|h| h.index.as_str()).collect()
+}
+
+#[test]
+fn curated_packages_outrank_keyword_stuffing_throwaway_identities() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("home");
+    let mut home = Home::open(&dir).expect("home");
+    let (alice, bob, cora) = (Person::new(1), Person::new(2), Person::new(3));
+    for p in [&alice, &bob, &cora] {
+        create_in(p, &mut home);
+    }
+    publish(
+        &mut home,
+        &alice,
+        tmp.path(),
+        "fetch",
+        "An HTTP client.",
+        "\"http\", \"client\"",
+    );
+    publish(
+        &mut home,
+        &bob,
+        tmp.path(),
+        "json",
+        "JSON for bars.",
+        "\"json\"",
+    );
+    let (fetch, json) = (alice.index("fetch"), bob.index("json"));
+    let community = curate(
+        &mut home,
+        &cora,
+        "community",
+        &[("fetch", &fetch), ("serde-json", &json)],
+    );
+    // Forty throwaway identities stuff keywords and curate each other's packages.
+    let mut spam = Vec::new();
+    for n in 0..40u8 {
+        let p = Person::new(100 + n);
+        create_in(&p, &mut home);
+        publish(
+            &mut home,
+            &p,
+            tmp.path(),
+            "http-client",
+            "http client http client http client best fastest",
+            "\"http\", \"client\", \"fetch\"",
+        );
+        spam.push(p);
+    }
+    for (i, p) in spam.iter().enumerate() {
+        let next = spam[(i + 1) % spam.len()].index("http-client");
+        curate(
+            &mut home,
+            p,
+            "picks",
+            &[("http-client", &p.index("http-client")), ("other", &next)],
+        );
+    }
+    drop(home);
+
+    let done = search::reindex(&dir, Some(&[community.to_string()]), T + 86_400).expect("reindex");
+    assert_eq!((done.packages, done.curated), (42, 41));
+
+    // Words: the curated client comes first, above forty keyword-stuffed copies.
+    let hits = search::search(&dir, "http client", 10).expect("search");
+    assert_eq!(hits[0].index, fetch.to_string(), "{:?}", names(&hits));
+    assert_eq!(hits[0].curators, vec![community.to_string()]);
+    assert!(hits.len() == 10 && hits[1..].iter().all(|h| h.name == "http-client"));
+    // An exact name, and an exact alias a curator gives, come first.
+    assert_eq!(
+        search::search(&dir, "fetch", 3).expect("search")[0].index,
+        fetch.to_string()
+    );
+    let by_alias = search::search(&dir, "serde-json", 3).expect("search");
+    assert_eq!(by_alias[0].index, json.to_string());
+    assert!(by_alias[0].exact);
+    // Filters: what one curator admits; one publisher.
+    let admitted = search::search(&dir, &format!("curator:{community}"), 10).expect("search");
+    assert_eq!(names(&admitted).len(), 2);
+    assert!(
+        admitted
+            .iter()
+            .all(|h| h.curators.contains(&community.to_string()))
+    );
+    let by = search::search(&dir, &format!("client publisher:{}", alice.id()), 10).expect("search");
+    assert_eq!(names(&by), vec![fetch.to_string().as_str()]);
+
+    // With no root named, inclusion counts for nobody: the spam ring's curating of itself
+    // buys nothing, and neither does an honest curator nobody trusts yet.
+    let none = search::standings(
+        &cairn_core::catalog::packages(&Home::open(&dir).expect("home")).expect("packages"),
+        &cairn_core::catalog::curated(&Home::open(&dir).expect("home")).expect("curated"),
+        &[],
+        T,
+    );
+    assert!(none.values().all(|s| s.inclusion == 0.0));
+
+    // Rebuilding gives the same answers; limits are enforced.
+    search::reindex(&dir, None, T + 86_400).expect("again");
+    assert_eq!(
+        names(&search::search(&dir, "http client", 10).expect("search")),
+        names(&hits)
+    );
+    assert!(search::search(&dir, "x", 0).is_err());
+    assert!(search::search(&dir, &"x".repeat(search::MAX_QUERY + 1), 1).is_err());
+    // A stray quote is a word, not an error.
+    assert!(search::search(&dir, "\"http", 5).is_ok());
+}
+
+#[test]
+fn the_binary_reindexes_and_searches() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("home");
+    let mut home = Home::open(&dir).expect("home");
+    let (alice, cora) = (Person::new(1), Person::new(3));
+    create_in(&alice, &mut home);
+    create_in(&cora, &mut home);
+    publish(
+        &mut home,
+        &alice,
+        tmp.path(),
+        "fetch",
+        "An HTTP client.",
+        "\"http\"",
+    );
+    let fetch = alice.index("fetch");
+    let community = curate(&mut home, &cora, "community", &[("fetch", &fetch)]);
+    drop(home);
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_cairn-indexer"))
+            .args(args)
+            .output()
+            .expect("run");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let home = dir.to_str().expect("utf-8");
+    let (code, _, err) = run(&["search", "--home", home, "http"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("cairn-indexer reindex"), "{err}");
+    let (code, _, err) = run(&["reindex", "--home", home, "--root", "not-an-index"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("is not a package index"), "{err}");
+    let (code, out, _) = run(&["reindex", "--home", home, "--root", &community.to_string()]);
+    assert_eq!(code, Some(0));
+    assert!(
+        out.contains("indexed 1 packages and 1 curated indexes"),
+        "{out}"
+    );
+    let (code, out, _) = run(&["search", "--home", home, "http", "--json"]);
+    assert_eq!(code, Some(0));
+    let hits: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(hits[0]["index"], fetch.to_string());
+    assert_eq!(hits[0]["curators"][0], community.to_string());
+    let (_, out, _) = run(&["search", "--home", home, "http"]);
+    assert!(out.contains(&format!("curated by {community}")), "{out}");
+}
