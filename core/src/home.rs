@@ -238,6 +238,11 @@ impl Home {
         Ok(self.store.head_kind(log)?)
     }
 
+    /// A held record block.
+    pub fn block(&self, cid: &cairn_protocol::cid::Cid) -> Result<Option<Vec<u8>>, HomeError> {
+        Ok(self.store.block(cid)?)
+    }
+
     /// The CIDs of the artifacts held.
     pub fn artifact_list(&self) -> Result<Vec<cairn_protocol::cid::Cid>, HomeError> {
         Ok(self.store.artifacts()?)

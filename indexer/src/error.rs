@@ -30,6 +30,24 @@ impl AppError {
         }
     }
 
+    /// 503: the service cannot answer yet (say what would fix it).
+    #[must_use]
+    pub fn unavailable(detail: impl Into<String>) -> AppError {
+        AppError {
+            status: 503,
+            detail: detail.into(),
+        }
+    }
+
+    /// 500: something failed here.
+    #[must_use]
+    pub fn internal(detail: impl Into<String>) -> AppError {
+        AppError {
+            status: 500,
+            detail: detail.into(),
+        }
+    }
+
     /// The JSON body.
     #[must_use]
     pub fn to_json(&self) -> serde_json::Value {

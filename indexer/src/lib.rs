@@ -2,9 +2,9 @@
 //! thin binary on top.
 //!
 //! Today it holds search over a home's store ([`search`]: a tantivy index rebuilt from the
-//! store, ranked by what trusted curators admit), the HTTP error shape every endpoint will use
-//! ([`error::AppError`]) and the offline verification of a block directory
-//! ([`blocks::verify_dir`]). Crawling and serving are not built yet.
+//! store, ranked by what trusted curators admit), an HTTP API for search, health and blocks by
+//! CID ([`http`], with the error shape [`error::AppError`]) and the offline verification of a
+//! block directory ([`blocks::verify_dir`]). Crawling and the web page are not built yet.
 //!
 //! ```
 //! use cairn_indexer::error::AppError;
@@ -15,4 +15,5 @@
 
 pub mod blocks;
 pub mod error;
+pub mod http;
 pub mod search;

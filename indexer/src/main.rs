@@ -29,6 +29,15 @@ enum Cli {
         #[arg(long)]
         json: bool,
     },
+    /// Serve the HTTP API (search, health, blocks by CID) in the foreground; Ctrl-C stops it.
+    Serve {
+        /// The home.
+        #[arg(long)]
+        home: PathBuf,
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        http: std::net::SocketAddr,
+    },
     /// Search the home's index: words, and filters `curator:ID:NAME`, `publisher:ID`,
     /// `status:active|yanked|forked`.
     Search {
@@ -83,6 +92,27 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     }
                 );
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cli::Serve { home, http } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .context("cannot start the runtime")?;
+            runtime.block_on(async {
+                let listener = tokio::net::TcpListener::bind(http)
+                    .await
+                    .with_context(|| format!("cannot listen on {http}"))?;
+                let addr = listener.local_addr()?;
+                eprintln!("serving `{}` on http://{addr}", home.display());
+                axum::serve(listener, cairn_indexer::http::router(home))
+                    .with_graceful_shutdown(async {
+                        let _ = tokio::signal::ctrl_c().await;
+                    })
+                    .await
+                    .context("the server stopped")
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Cli::Search {

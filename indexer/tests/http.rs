@@ -1,0 +1,140 @@
+//! The HTTP API on loopback: search results as JSON, JSON errors, health, and blocks by CID as
+//! raw bytes or as a CAR whose every block hashes to its CID.
+
+use std::io::{Read as _, Write as _};
+use std::net::SocketAddr;
+
+use cairn_core::home::Home;
+use cairn_core::publish::{self, PublishOptions};
+use cairn_core::testing::{Person, T, create_in, ring, write_package};
+
+/// `GET path` with `accept`; the status, the content type and the body.
+fn get(addr: SocketAddr, path: &str, accept: &str) -> (u16, String, Vec<u8>) {
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: {accept}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).expect("response");
+    let split = all
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("headers end");
+    let head = String::from_utf8_lossy(&all[..split]).into_owned();
+    let status = head[9..12].parse().expect("status");
+    let content_type = head
+        .lines()
+        .find_map(|l| {
+            l.to_lowercase()
+                .strip_prefix("content-type: ")
+                .map(str::to_owned)
+        })
+        .unwrap_or_default();
+    (status, content_type, all[split + 4..].to_vec())
+}
+
+fn json(body: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(body).expect("json")
+}
+
+#[test]
+fn search_health_and_blocks_over_http() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("home");
+    let mut home = Home::open(&dir).expect("home");
+    let alice = Person::new(1);
+    create_in(&alice, &mut home);
+    let work = tmp.path().join("alpha");
+    write_package(&work, "alpha", "1.0.0");
+    let opts = PublishOptions {
+        dir: work,
+        index: None,
+        dry_run: false,
+        new_index: false,
+        time: T,
+    };
+    publish::publish(&mut home, alice.id(), Some(&ring(&alice)), &opts).expect("publish");
+    let index = alice.index("alpha");
+    let release = cairn_core::inspect::show(&home, &index)
+        .expect("show")
+        .expect("held")
+        .releases[0]
+        .release;
+    drop(home);
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let router = cairn_indexer::http::router(dir.clone());
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            listener.set_nonblocking(true).expect("nonblocking");
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            axum::serve(listener, router).await.expect("serve");
+        });
+    });
+
+    // Before an index exists, search says how to build one; health says it is missing.
+    let (status, _, body) = get(addr, "/api/v1/search?q=alpha", "*/*");
+    assert_eq!(status, 503);
+    assert!(
+        json(&body)["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("reindex")
+    );
+    assert_eq!(json(&get(addr, "/health", "*/*").2)["search"], false);
+
+    cairn_indexer::search::reindex(&dir, None, T).expect("reindex");
+    let (status, content_type, body) = get(addr, "/api/v1/search?q=alpha&limit=5", "*/*");
+    assert_eq!(status, 200);
+    assert!(
+        content_type.starts_with("application/json"),
+        "{content_type}"
+    );
+    assert_eq!(json(&body)["results"][0]["index"], index.to_string());
+    let (status, _, body) = get(addr, "/api/v1/search?q=alpha&limit=1000", "*/*");
+    assert_eq!(status, 400);
+    assert_eq!(json(&body)["status"], 400);
+    assert_eq!(json(&get(addr, "/health", "*/*").2)["search"], true);
+
+    // A block, exactly; as a CAR whose block hashes to its CID; refusals.
+    let (status, content_type, body) = get(addr, &format!("/ipfs/{release}?format=raw"), "*/*");
+    assert_eq!(
+        (status, content_type.as_str()),
+        (200, "application/vnd.ipld.raw")
+    );
+    assert!(release.matches(&body), "exactly the block");
+    let (status, content_type, body) = get(
+        addr,
+        &format!("/ipfs/{release}"),
+        "application/vnd.ipld.car",
+    );
+    assert_eq!(
+        (status, content_type.as_str()),
+        (200, "application/vnd.ipld.car")
+    );
+    let (mut car, roots) = cairn_core::car::Reader::new(body.as_slice()).expect("a CAR");
+    assert_eq!(roots, vec![release]);
+    let section = car.next_block().expect("read").expect("one block");
+    assert_eq!(section.cid, release);
+    assert!(release.matches(section.bytes));
+    assert!(car.next_block().expect("read").is_none());
+    let missing = cairn_protocol::cid::Cid::of_record(b"\xa0");
+    assert_eq!(
+        get(addr, &format!("/ipfs/{missing}?format=raw"), "*/*").0,
+        404
+    );
+    assert_eq!(get(addr, "/ipfs/not-a-cid?format=raw", "*/*").0, 400);
+    assert_eq!(
+        get(addr, &format!("/ipfs/{release}?format=dag-json"), "*/*").0,
+        400
+    );
+    assert_eq!(get(addr, "/nowhere", "*/*").0, 404);
+}
