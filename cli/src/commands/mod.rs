@@ -13,6 +13,7 @@ mod project;
 mod publish;
 mod query;
 mod resolve;
+mod search;
 mod version;
 
 use std::process::ExitCode;
@@ -185,6 +186,8 @@ pub(crate) enum Command {
     Peer(net::PeerCommand),
     /// Fetch and verify a curator's package index and everything it admits from peers.
     Sync(net::SyncArgs),
+    /// Search an indexing node (`cairn-indexer serve`) for packages.
+    Search(search::Args),
 }
 
 pub(crate) fn run(home: Option<&std::path::Path>, command: Command) -> anyhow::Result<ExitCode> {
@@ -257,5 +260,6 @@ fn dispatch(home: Option<&std::path::Path>, command: Command) -> anyhow::Result<
         Command::Node(cmd) => net::node(home, &cmd),
         Command::Peer(cmd) => net::peer(home, &cmd),
         Command::Sync(args) => net::sync(home, &args),
+        Command::Search(args) => search::run(&args),
     }
 }
