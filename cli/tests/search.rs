@@ -4,8 +4,7 @@ use std::net::SocketAddr;
 use std::process::Command;
 
 use cairn_core::home::Home;
-use cairn_core::publish::{self, PublishOptions};
-use cairn_core::testing::{Person, T, create_in, ring, write_package};
+use cairn_core::testing::{Person, T, create_in, publish_package};
 
 /// Serves the home at `dir` over HTTP on loopback, in the background.
 fn serve(dir: std::path::PathBuf) -> SocketAddr {
@@ -48,16 +47,7 @@ fn search_asks_an_indexing_node() {
     let mut home = Home::open(&dir).expect("home");
     let alice = Person::new(1);
     create_in(&alice, &mut home);
-    let work = tmp.path().join("alpha");
-    write_package(&work, "alpha", "1.0.0");
-    let opts = PublishOptions {
-        dir: work,
-        index: None,
-        dry_run: false,
-        new_index: false,
-        time: T,
-    };
-    publish::publish(&mut home, alice.id(), Some(&ring(&alice)), &opts).expect("publish");
+    publish_package(&mut home, &alice, tmp.path(), "alpha", "1.0.0");
     drop(home);
     cairn_indexer::search::reindex(&dir, None, T).expect("reindex");
     let url = format!("http://{}", serve(dir));

@@ -53,6 +53,20 @@ pub fn write_package(dir: &Path, name: &str, version: &str) {
     std::fs::write(dir.join("src/lib.txt"), format!("{name} {version}\n")).expect("source");
 }
 
+/// Writes `name@version` under `work` (as [`write_package`]) and publishes it as `who`.
+pub fn publish_package(home: &mut Home, who: &Person, work: &Path, name: &str, version: &str) {
+    let dir = work.join(format!("{name}-{version}"));
+    write_package(&dir, name, version);
+    let opts = crate::publish::PublishOptions {
+        dir,
+        index: None,
+        dry_run: false,
+        new_index: false,
+        time: T,
+    };
+    crate::publish::publish(home, who.id(), Some(&ring(who)), &opts).expect("publish");
+}
+
 /// Stores a release record of `name@version` (one stand-in artifact, dependencies `deps` as
 /// `(alias, constraint)`) and returns the operation that publishes it.
 pub fn release_record(

@@ -5,8 +5,7 @@ use std::io::{Read as _, Write as _};
 use std::net::SocketAddr;
 
 use cairn_core::home::Home;
-use cairn_core::publish::{self, PublishOptions};
-use cairn_core::testing::{Person, T, create_in, ring, write_package};
+use cairn_core::testing::{Person, T, create_in, publish_package};
 
 /// `GET path` with `accept`; the status, the content type and the body.
 fn get(addr: SocketAddr, path: &str, accept: &str) -> (u16, String, Vec<u8>) {
@@ -46,16 +45,7 @@ fn search_health_and_blocks_over_http() {
     let mut home = Home::open(&dir).expect("home");
     let alice = Person::new(1);
     create_in(&alice, &mut home);
-    let work = tmp.path().join("alpha");
-    write_package(&work, "alpha", "1.0.0");
-    let opts = PublishOptions {
-        dir: work,
-        index: None,
-        dry_run: false,
-        new_index: false,
-        time: T,
-    };
-    publish::publish(&mut home, alice.id(), Some(&ring(&alice)), &opts).expect("publish");
+    publish_package(&mut home, &alice, tmp.path(), "alpha", "1.0.0");
     let index = alice.index("alpha");
     let release = cairn_core::inspect::show(&home, &index)
         .expect("show")
