@@ -92,12 +92,14 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ProjectError {
     move |cause| ProjectError::Io { what, cause }
 }
 
-/// The project directory for `start`: the nearest directory, `start` or above, holding `.cairn/`.
+/// The project directory for `start`: the nearest directory, `start` or above, holding `.cairn/`
+/// or a lockfile (a fresh checkout of a project has its `cairn.toml` and `cairn.lock`, while
+/// `.cairn/`, the installed trees, is not committed).
 #[must_use]
 pub fn find(start: &Path) -> Option<PathBuf> {
     start
         .ancestors()
-        .find(|d| d.join(SCOPE_DIR).is_dir())
+        .find(|d| d.join(SCOPE_DIR).is_dir() || d.join(crate::lockfile::LOCKFILE).is_file())
         .map(Path::to_path_buf)
 }
 
@@ -1595,6 +1597,22 @@ pub fn verify_installed(dir: &Path) -> Result<Vec<String>, ProjectError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_project_is_found_by_its_scope_directory_or_its_lockfile() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let (checkout, installed) = (tmp.path().join("checkout"), tmp.path().join("installed"));
+        std::fs::create_dir_all(checkout.join("src/deep")).expect("dirs");
+        std::fs::create_dir_all(installed.join(SCOPE_DIR)).expect("dirs");
+        assert_eq!(
+            find(&checkout.join("src/deep")),
+            None,
+            "nothing marks it yet"
+        );
+        std::fs::write(checkout.join(crate::lockfile::LOCKFILE), "").expect("lockfile");
+        assert_eq!(find(&checkout.join("src/deep")), Some(checkout.clone()));
+        assert_eq!(find(&installed), Some(installed.clone()));
+    }
 
     /// A `.tar.zst` of one entry whose name is written raw (the tar crate refuses to build
     /// hostile names, so the header is filled by hand).

@@ -450,10 +450,6 @@ fn in_a_room(
     drop(cora_node);
     // The desk checks out the laptop's project: its manifest and lockfile.
     std::fs::create_dir_all(d.root.join("desk-app"))?;
-    d.run(
-        "desk-app",
-        &["--home", "../desk", "init", "--index", community],
-    )?;
     for file in ["cairn.toml", cairn_core::lockfile::LOCKFILE] {
         std::fs::copy(
             d.root.join("app2").join(file),

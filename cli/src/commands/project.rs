@@ -1,6 +1,6 @@
 //! The consumer's commands: `init`, `add`, `remove`, `lock`, `install`, `update`, `list`,
-//! `which`. Scope: the project whose `.cairn/` is in the current directory or a parent, else
-//! the global scope in the home.
+//! `which`. Scope: the project whose `.cairn/` or `cairn.lock` is in the current directory or a
+//! parent, else the global scope in the home.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
