@@ -56,55 +56,64 @@ pub struct Curated {
 /// # Errors
 /// When the store cannot be read.
 pub fn packages(home: &Home) -> Result<Vec<Package>, StoreError> {
-    let store = &home.store;
     let mut out = Vec::new();
-    for (log, _, _, kind) in store.heads()? {
-        if kind != "version-index" {
-            continue;
+    for (log, _, _, kind) in home.store.heads()? {
+        if kind == "version-index"
+            && let Some(p) = package(home, &log)?
+        {
+            out.push(p);
         }
-        let Ok(index) = log.parse::<IndexName>() else {
-            continue;
-        };
-        let Some(tip) = store.index_tip::<VersionIndex>(&log)? else {
-            continue;
-        };
-        let releases = tip.state.releases();
-        let latest = releases
-            .iter()
-            .rev()
-            .find(|e| !e.yanked)
-            .or_else(|| releases.last());
-        let record = match latest {
-            Some(e) => store
-                .block(&e.release)?
-                .and_then(|b| Release::decode(&b).ok()),
-            None => None,
-        };
-        let mut forked = !store.forks(&log)?.is_empty();
-        for id in std::iter::once(*index.identity()).chain(tip.state.grants.keys().copied()) {
-            forked |= store.flagged(&id)?.is_some();
-        }
-        out.push(Package {
-            name: index.name().to_string(),
-            publisher: index.identity().to_string(),
-            latest: latest.map(|e| e.version.to_string()),
-            description: record.as_ref().and_then(|r| r.description.clone()),
-            keywords: record
-                .as_ref()
-                .map(|r| r.keywords.clone())
-                .unwrap_or_default(),
-            licensed: record.as_ref().is_some_and(|r| r.license.is_some()),
-            dependencies: record
-                .as_ref()
-                .map(|r| r.dependencies.keys().map(ToString::to_string).collect())
-                .unwrap_or_default(),
-            time: tip.revision.time,
-            yanked: releases.iter().all(|e| e.yanked),
-            forked,
-            index: log,
-        });
     }
     Ok(out)
+}
+
+/// One version index, if held.
+///
+/// # Errors
+/// When the store cannot be read.
+pub fn package(home: &Home, log: &str) -> Result<Option<Package>, StoreError> {
+    let store = &home.store;
+    let Ok(index) = log.parse::<IndexName>() else {
+        return Ok(None);
+    };
+    let Some(tip) = store.index_tip::<VersionIndex>(log)? else {
+        return Ok(None);
+    };
+    let releases = tip.state.releases();
+    let latest = releases
+        .iter()
+        .rev()
+        .find(|e| !e.yanked)
+        .or_else(|| releases.last());
+    let record = match latest {
+        Some(e) => store
+            .block(&e.release)?
+            .and_then(|b| Release::decode(&b).ok()),
+        None => None,
+    };
+    let mut forked = !store.forks(log)?.is_empty();
+    for id in std::iter::once(*index.identity()).chain(tip.state.grants.keys().copied()) {
+        forked |= store.flagged(&id)?.is_some();
+    }
+    Ok(Some(Package {
+        name: index.name().to_string(),
+        publisher: index.identity().to_string(),
+        latest: latest.map(|e| e.version.to_string()),
+        description: record.as_ref().and_then(|r| r.description.clone()),
+        keywords: record
+            .as_ref()
+            .map(|r| r.keywords.clone())
+            .unwrap_or_default(),
+        licensed: record.as_ref().is_some_and(|r| r.license.is_some()),
+        dependencies: record
+            .as_ref()
+            .map(|r| r.dependencies.keys().map(ToString::to_string).collect())
+            .unwrap_or_default(),
+        time: tip.revision.time,
+        yanked: releases.iter().all(|e| e.yanked),
+        forked,
+        index: log.to_owned(),
+    }))
 }
 
 /// Every package index held, as published (staged changes are not part of it).

@@ -265,6 +265,11 @@ impl Home {
         Ok(self.store.fork_list()?)
     }
 
+    /// Why `id` is flagged (it signed two revisions with one seq), if it is.
+    pub fn flagged(&self, id: &IdentityId) -> Result<Option<String>, HomeError> {
+        Ok(self.store.flagged(id)?)
+    }
+
     /// The forks recorded for a log, with their evidence.
     pub fn forks(&self, log: &str) -> Result<Vec<crate::store::ForkRecord>, HomeError> {
         Ok(self.store.forks(log)?)

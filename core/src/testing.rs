@@ -67,6 +67,30 @@ pub fn publish_package(home: &mut Home, who: &Person, work: &Path, name: &str, v
     crate::publish::publish(home, who.id(), Some(&ring(who)), &opts).expect("publish");
 }
 
+/// `who` creates the package index `name`, maps each alias to its target (followed), and
+/// publishes it at time `T + 1`.
+pub fn curate_index(
+    home: &mut Home,
+    who: &Person,
+    name: &str,
+    aliases: &[(&str, &cairn_protocol::name::IndexName)],
+) -> cairn_protocol::name::IndexName {
+    use cairn_protocol::index::package::{AliasEntry, PackageOp, Policy};
+    let index = crate::curate::new_index(home, who.id(), name.parse().expect("name")).expect("new");
+    for (alias, target) in aliases {
+        let entry = AliasEntry {
+            alias: alias.parse().expect("alias"),
+            target: (*target).clone(),
+            policy: Policy::Follow,
+            versions: None,
+            exclude: std::collections::BTreeSet::new(),
+        };
+        crate::curate::stage(home, &index, &PackageOp::AddAlias(entry)).expect("stage");
+    }
+    crate::curate::publish(home, &ring(who), &index, true, T + 1).expect("curate");
+    index
+}
+
 /// Stores a release record of `name@version` (one stand-in artifact, dependencies `deps` as
 /// `(alias, constraint)`) and returns the operation that publishes it.
 pub fn release_record(

@@ -4,13 +4,10 @@
 
 use std::path::Path;
 
-use cairn_core::curate;
 use cairn_core::home::Home;
 use cairn_core::publish::{self, PublishOptions};
-use cairn_core::testing::{Person, T, create_in, ring};
+use cairn_core::testing::{Person, T, create_in, curate_index as curate, ring};
 use cairn_indexer::search::{self, Hit};
-use cairn_protocol::index::package::{AliasEntry, PackageOp, Policy};
-use cairn_protocol::name::IndexName;
 
 /// Publishes `name` 1.0.0 as `who`, with a description and keywords.
 fn publish(home: &mut Home, who: &Person, work: &Path, name: &str, about: &str, keywords: &str) {
@@ -32,23 +29,6 @@ fn publish(home: &mut Home, who: &Person, work: &Path, name: &str, about: &str, 
         time: T,
     };
     publish::publish(home, who.id(), Some(&ring(who)), &opts).expect("publish");
-}
-
-/// `who` curates `name`, mapping each alias to its target.
-fn curate(home: &mut Home, who: &Person, name: &str, aliases: &[(&str, &IndexName)]) -> IndexName {
-    let index = curate::new_index(home, who.id(), name.parse().expect("name")).expect("new");
-    for (alias, target) in aliases {
-        let entry = AliasEntry {
-            alias: alias.parse().expect("alias"),
-            target: (*target).clone(),
-            policy: Policy::Follow,
-            versions: None,
-            exclude: std::collections::BTreeSet::new(),
-        };
-        curate::stage(home, &index, &PackageOp::AddAlias(entry)).expect("stage");
-    }
-    curate::publish(home, &ring(who), &index, true, T + 1).expect("curate");
-    index
 }
 
 fn names(hits: &[Hit]) -> Vec<&str> {

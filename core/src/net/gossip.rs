@@ -67,10 +67,15 @@ struct Announcer {
     /// The artifacts held, read at most every [`ARTIFACTS_POLL`].
     artifacts: BTreeSet<cairn_protocol::cid::Cid>,
     artifacts_read: Option<Instant>,
+    /// An indexing node: every index heard of is fetched, with what a package index admits.
+    crawl: bool,
 }
 
 /// Runs announcements until `stop` turns true. `heard` receives what was fetched or dropped.
+/// A crawling node (`crawl`) fetches every index it hears of.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn run(
+    crawl: bool,
     key: cairn_protocol::sign::SecretKey,
     gossip: Gossip,
     ep: Endpoint,
@@ -82,7 +87,12 @@ pub(crate) async fn run(
     let (events, mut incoming) = mpsc::channel(1024);
     let (done, mut fetched) = mpsc::channel(64);
     let mut a = Announcer {
-        service: Service::new(),
+        service: if crawl {
+            Service::crawler()
+        } else {
+            Service::new()
+        },
+        crawl,
         started: Instant::now(),
         last_read: Instant::now(),
         gossip,
@@ -250,9 +260,10 @@ impl Announcer {
                     return;
                 };
                 let (ep, dir, done) = (self.ep.clone(), self.home.clone(), self.done.clone());
+                let crawl = self.crawl;
                 tokio::spawn(async move {
                     let log = announcement.log.clone();
-                    let result = fetch(ep, dir, id, announcement, &kind).await;
+                    let result = fetch(ep, dir, id, announcement, &kind, crawl).await;
                     let _ = done.send((log, result)).await;
                 });
             }
@@ -343,6 +354,7 @@ async fn fetch(
     from: EndpointId,
     a: Announcement,
     kind: &str,
+    crawl: bool,
 ) -> Result<Option<Announcement>, String> {
     let index: IndexName = a.log.parse().map_err(|e| format!("`{}`: {e}", a.log))?;
     let conn = tokio::time::timeout(
@@ -373,12 +385,23 @@ async fn fetch(
             _ => None,
         });
     }
-    let synced = if kind == "package-index" {
-        sync::sync_index::<PackageIndex>(&mut home, &mut peers, &index).await
+    let synced = if crawl || kind == super::service::UNKNOWN_KIND {
+        // The kind is learnt from the head; a crawler takes what a package index admits too.
+        sync::sync_any(&mut home, &mut peers, &index, crawl)
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .find(|s| s.log == a.log)
+            .ok_or("the announcer answered nothing for the log")?
+    } else if kind == "package-index" {
+        sync::sync_index::<PackageIndex>(&mut home, &mut peers, &index)
+            .await
+            .map_err(|e| e.to_string())?
     } else {
-        sync::sync_index::<VersionIndex>(&mut home, &mut peers, &index).await
-    }
-    .map_err(|e| e.to_string())?;
+        sync::sync_index::<VersionIndex>(&mut home, &mut peers, &index)
+            .await
+            .map_err(|e| e.to_string())?
+    };
     peers.close();
     match synced.outcome {
         SyncOutcome::Imported { .. } => {

@@ -207,6 +207,25 @@ impl Node {
     /// Binds the home's endpoint on `listen`, serves the store, and announces over gossip
     /// with `peers` as the first neighbours; writes the address others dial to [`NODE_ADDR`].
     pub async fn start(home: &Path, listen: SocketAddr, peers: &[Peer]) -> Result<Node, NetError> {
+        Node::start_with(home, listen, peers, false).await
+    }
+
+    /// As [`Node::start`], for an indexing node: it fetches every index it hears announced,
+    /// held or not, with everything a package index admits (crawling).
+    pub async fn start_crawler(
+        home: &Path,
+        listen: SocketAddr,
+        peers: &[Peer],
+    ) -> Result<Node, NetError> {
+        Node::start_with(home, listen, peers, true).await
+    }
+
+    async fn start_with(
+        home: &Path,
+        listen: SocketAddr,
+        peers: &[Peer],
+        crawl: bool,
+    ) -> Result<Node, NetError> {
         let lock_path = home.join(NODE_LOCK);
         std::fs::create_dir_all(home).map_err(|cause| NetError::Io {
             path: home.to_path_buf(),
@@ -244,6 +263,7 @@ impl Node {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let (heard_tx, heard) = tokio::sync::mpsc::unbounded_channel();
         let announcer = tokio::spawn(gossip::run(
+            crawl,
             signing,
             gossip,
             ep,

@@ -10,13 +10,20 @@ use std::time::Duration;
 use cairn_protocol::cid::Cid;
 use cairn_protocol::wire::{self, Announced, Announcement, Gossiped, Have};
 
+use super::sync::is_identity;
+
 /// Announcements accepted from one peer, or about one identity's logs, per window.
 pub const BUDGET: u32 = 32;
 /// The rate-limit window.
 pub const WINDOW: Duration = Duration::from_secs(10);
-/// Fetches running at once; an announcement heard while all are busy is dropped (the next
-/// announcement, or a pull, brings the head).
+/// Fetches running at once; an announcement heard while all are busy waits in the queue.
 pub const FETCHES: usize = 4;
+/// Logs waiting for a fetch (one entry per log, the latest announcement wins); an announcement
+/// of another log heard while the queue is full is dropped (re-announcements bring it again).
+pub const MAX_QUEUE: usize = 10_000;
+/// The kind a crawling node gives a log it does not hold yet: the fetch learns it from the
+/// head's signing domain.
+pub const UNKNOWN_KIND: &str = "unknown";
 /// The most logs announced in one round (a home with more announces them over several).
 pub const PER_ROUND: usize = 256;
 /// The most "have" messages sent in one round (each lists up to 16 artifacts).
@@ -139,6 +146,11 @@ pub struct Service {
     known_nodes: BTreeSet<[u8; 32]>,
     /// The rooms are to be told everything once [`ROOM_WINDOW`] has passed.
     tell_pending: bool,
+    /// Fetch every index announced, held or not (an indexing node); otherwise only the logs
+    /// held are followed.
+    crawl: bool,
+    /// Fetches waiting for one of the [`FETCHES`] slots, by log.
+    queue: BTreeMap<String, Command>,
 }
 
 impl Service {
@@ -146,6 +158,27 @@ impl Service {
     #[must_use]
     pub fn new() -> Service {
         Service::default()
+    }
+
+    /// A service that follows every index it hears of (an indexing node).
+    #[must_use]
+    pub fn crawler() -> Service {
+        Service {
+            crawl: true,
+            ..Service::default()
+        }
+    }
+
+    /// Fetches waiting for a slot.
+    #[must_use]
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Fetches running.
+    #[must_use]
+    pub fn fetching(&self) -> usize {
+        self.in_flight.len()
     }
 
     /// Handles one input at monotonic time `now`; returns the commands, in order.
@@ -192,11 +225,18 @@ impl Service {
             },
             Input::Fetched { log, result } => {
                 self.in_flight.remove(&log);
-                match result {
-                    // The driver sends the new `Held` next, and that announces it.
+                // The driver sends the new `Held` next, and that announces it.
+                let mut out = match result {
                     Ok(_) => Vec::new(),
                     Err(why) => vec![Command::Dropped(why)],
+                };
+                while self.in_flight.len() < FETCHES
+                    && let Some((log, next)) = self.queue.pop_first()
+                {
+                    self.in_flight.insert(log);
+                    out.push(next);
                 }
+                out
             }
         }
     }
@@ -311,35 +351,52 @@ impl Service {
         if !self.per_identity.allow(&identity, now) {
             return Err(format!("over the budget of identity {identity}"));
         }
-        let Some((held, _, kind)) = self.held.heads.get(&a.log) else {
-            return Ok(None); // Not a log this node follows.
+        let (held, kind) = match self.held.heads.get(&a.log) {
+            Some((seq, _, kind)) => (Some(*seq), kind.clone()),
+            // A crawler follows every index it hears of; the fetch learns the kind.
+            None if self.crawl && a.kind == Announced::Head && !is_identity(&a.log) => {
+                (None, UNKNOWN_KIND.to_owned())
+            }
+            None => return Ok(None), // Not a log this node follows.
         };
         if kind == "identity" {
             return Ok(None); // Identity logs travel with the indexes that cite them.
         }
-        let known = match a.kind {
+        let known = match (a.kind, held) {
             // Held already, or older than what is held.
-            Announced::Head => *held >= a.seq,
+            (Announced::Head, Some(held)) => held >= a.seq,
+            (Announced::Head, None) => false,
             // Evidence held at that seq, or a seq not reached yet (heads bring the log first).
-            Announced::Fork => {
-                *held < a.seq || self.held.forks.contains_key(&(a.log.clone(), a.seq))
+            (Announced::Fork, Some(held)) => {
+                held < a.seq || self.held.forks.contains_key(&(a.log.clone(), a.seq))
             }
+            (Announced::Fork, None) => true,
         };
         if known || self.in_flight.contains(&a.log) {
             return Ok(None);
         }
+        if let Some(Command::Fetch { announcement, .. }) = self.queue.get(&a.log)
+            && announcement.seq >= a.seq
+        {
+            return Ok(None); // Waiting already, for this head or a newer one.
+        }
+        let fetch = Command::Fetch {
+            from: from.to_owned(),
+            kind,
+            announcement: a.clone(),
+        };
         if self.in_flight.len() >= FETCHES {
-            return Err(format!(
-                "busy: `{}` is left for a later announcement",
-                a.log
-            ));
+            if self.queue.len() >= MAX_QUEUE && !self.queue.contains_key(&a.log) {
+                return Err(format!(
+                    "busy: {MAX_QUEUE} logs wait already; `{}` is left for a later announcement",
+                    a.log
+                ));
+            }
+            self.queue.insert(a.log.clone(), fetch);
+            return Ok(None);
         }
         self.in_flight.insert(a.log.clone());
-        Ok(Some(Command::Fetch {
-            from: from.to_owned(),
-            kind: kind.clone(),
-            announcement: a,
-        }))
+        Ok(Some(fetch))
     }
 }
 
@@ -371,6 +428,77 @@ mod tests {
             }
             .encode(),
         }
+    }
+
+    #[test]
+    fn a_crawler_fetches_what_it_does_not_hold_and_queues_beyond_the_slots() {
+        let log = |n: u8| {
+            format!(
+                "{}:p",
+                cairn_protocol::identity::IdentityId::from_digest([n; 32])
+            )
+        };
+        let t = Duration::ZERO;
+        let mut plain = Service::new();
+        assert!(
+            plain.handle(heard(&log(1), 1), t).is_empty(),
+            "not followed"
+        );
+        let mut s = Service::crawler();
+        let mut started = Vec::new();
+        for n in 1..=10 {
+            for c in s.handle(heard(&log(n), 1), t) {
+                match c {
+                    Command::Fetch {
+                        kind, announcement, ..
+                    } => {
+                        assert_eq!(kind, UNKNOWN_KIND);
+                        started.push(announcement.log);
+                    }
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+        }
+        assert_eq!(started.len(), FETCHES, "the slots fill");
+        assert_eq!(s.queued(), 10 - FETCHES, "the rest wait, none dropped");
+        // A newer head of a queued log replaces its entry; an older one does not.
+        assert!(s.handle(heard(&log(9), 5), t).is_empty());
+        assert!(s.handle(heard(&log(9), 2), t).is_empty());
+        assert_eq!(s.queued(), 10 - FETCHES);
+        // An identity log is not crawled on its own: it travels with the indexes citing it.
+        let id = cairn_protocol::identity::IdentityId::from_digest([77; 32]).to_string();
+        assert!(s.handle(heard(&id, 1), t).is_empty());
+        assert_eq!(s.queued(), 10 - FETCHES);
+        // Each finished fetch starts the next one waiting.
+        let mut order = Vec::new();
+        for done in started.clone() {
+            for c in s.handle(
+                Input::Fetched {
+                    log: done,
+                    result: Ok(true),
+                },
+                t,
+            ) {
+                if let Command::Fetch { announcement, .. } = c {
+                    order.push((announcement.log, announcement.seq));
+                }
+            }
+        }
+        assert_eq!(order.len(), FETCHES);
+        assert_eq!(s.fetching(), FETCHES);
+        assert_eq!(s.queued(), 10 - 2 * FETCHES);
+        let nine = s.queue.get(&log(9));
+        let nine_seq = order
+            .iter()
+            .find(|(l, _)| *l == log(9))
+            .map(|(_, seq)| *seq)
+            .or_else(|| {
+                nine.and_then(|c| match c {
+                    Command::Fetch { announcement, .. } => Some(announcement.seq),
+                    _ => None,
+                })
+            });
+        assert_eq!(nine_seq, Some(5), "the newest head heard waits");
     }
 
     #[test]

@@ -236,7 +236,7 @@ async fn ask_one(conn: &Connection, request: &Request, limit: usize) -> Result<R
 }
 
 /// An envelope's payload CID and `prev`, whatever its log kind.
-pub(crate) fn links_of(envelope: &[u8]) -> Option<(Cid, Option<Cid>)> {
+pub fn links_of(envelope: &[u8]) -> Option<(Cid, Option<Cid>)> {
     let env = Signed::<Opaque<domains::Head>>::decode(envelope).ok()?;
     let prev = match &env.payload().value {
         cairn_protocol::codec::Value::Map(m) => match m.get("prev") {
@@ -600,6 +600,47 @@ pub async fn sync_closure(
         out.push(sync_index::<VersionIndex>(home, peers, &v).await?);
     }
     Ok(out)
+}
+
+/// The kind of index a head envelope signs, told by its signing domain: `package-index` or
+/// `version-index`.
+#[must_use]
+pub fn kind_of_head(head: &[u8]) -> Option<&'static str> {
+    use cairn_protocol::index::Revision;
+    if Signed::<Revision<VersionIndex>>::decode(head).is_ok() {
+        Some("version-index")
+    } else if Signed::<Revision<PackageIndex>>::decode(head).is_ok() {
+        Some("package-index")
+    } else {
+        None
+    }
+}
+
+/// Syncs `index` whatever its kind (learnt from the head the peers hold); a package index is
+/// crawled with everything it admits when `closure` is set ([`sync_closure`]).
+pub async fn sync_any(
+    home: &mut Home,
+    peers: &mut Peers,
+    index: &IndexName,
+    closure: bool,
+) -> Result<Vec<Synced>, NetError> {
+    let log = index.to_string();
+    let head = peers
+        .ask(
+            &Request::Head { log: log.clone() },
+            cairn_protocol::profile::MAX_BLOCK_SIZE,
+            |b| kind_of_head(b).is_some(),
+        )
+        .await;
+    Ok(match head.as_deref().and_then(kind_of_head) {
+        Some("package-index") if closure => sync_closure(home, peers, index).await?,
+        Some("package-index") => vec![sync_index::<PackageIndex>(home, peers, index).await?],
+        Some(_) => vec![sync_index::<VersionIndex>(home, peers, index).await?],
+        None => vec![Synced {
+            log,
+            outcome: SyncOutcome::NotFound,
+        }],
+    })
 }
 
 /// Fetches `artifact` from the first peer that sends exactly its bytes into `home`; `false`
