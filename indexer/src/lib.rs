@@ -1,10 +1,11 @@
 //! `cairn-indexer`: the indexing node (crawler, announcer, search, HTTP) as a library, with a
 //! thin binary on top.
 //!
-//! Today it holds search over a home's store ([`search`]: a tantivy index rebuilt from the
-//! store, ranked by what trusted curators admit), an HTTP API for search, health and blocks by
-//! CID ([`http`], with the error shape [`error::AppError`]) and the offline verification of a
-//! block directory ([`blocks::verify_dir`]). Crawling and the web page are not built yet.
+//! [`node`] runs it: a peer-network node that fetches and verifies every index it hears
+//! announced, with what each package index admits; [`search`] is a tantivy index rebuilt from
+//! the store, ranked by what trusted curators admit; [`http`] serves the JSON API, the web page
+//! ([`web`]) and blocks by CID, with the error shape [`error::AppError`]; [`views`] is what they
+//! show. [`blocks::verify_dir`] verifies a directory of blocks offline.
 //!
 //! ```
 //! use cairn_indexer::error::AppError;
@@ -16,4 +17,7 @@
 pub mod blocks;
 pub mod error;
 pub mod http;
+pub mod node;
 pub mod search;
+pub mod views;
+pub mod web;

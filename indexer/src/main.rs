@@ -1,6 +1,6 @@
 //! `cairn-indexer`: the indexing node's command line.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -28,6 +28,27 @@ enum Cli {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Run the indexing node in the foreground: join the peer network, fetch and verify every
+    /// index announced (and what each package index admits), rebuild search as the store
+    /// changes, and serve the HTTP API and web page. Ctrl-C or SIGTERM stops it; what was
+    /// verified stays in the home. Logs go to stderr (`CAIRN_LOG=debug|info|warn`).
+    Run {
+        /// The home (created if missing).
+        #[arg(long)]
+        home: PathBuf,
+        /// The peer-network address to listen on.
+        #[arg(long, default_value = "0.0.0.0:0")]
+        listen: std::net::SocketAddr,
+        /// The HTTP address to serve the API and web page on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        http: std::net::SocketAddr,
+        /// A first neighbour (`ENDPOINT-ID@IP:PORT`, repeatable), besides the home's peers.
+        #[arg(long = "peer", value_name = "PEER")]
+        peers: Vec<String>,
+        /// How often (milliseconds) the store is checked for changes to index.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
+        reindex_ms: u64,
     },
     /// Serve the HTTP API (search, health, blocks by CID) in the foreground; Ctrl-C stops it.
     Serve {
@@ -94,24 +115,28 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Cli::Run {
+            home,
+            listen,
+            http,
+            peers,
+            reindex_ms,
+        } => run_node(&home, listen, http, &peers, reindex_ms),
         Cli::Serve { home, http } => {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .context("cannot start the runtime")?;
-            runtime.block_on(async {
+            runtime()?.block_on(async {
                 let listener = tokio::net::TcpListener::bind(http)
                     .await
                     .with_context(|| format!("cannot listen on {http}"))?;
                 let addr = listener.local_addr()?;
                 eprintln!("serving `{}` on http://{addr}", home.display());
-                axum::serve(listener, cairn_indexer::http::router(home))
-                    .with_graceful_shutdown(async {
-                        let _ = tokio::signal::ctrl_c().await;
-                    })
-                    .await
-                    .context("the server stopped")
+                axum::serve(
+                    listener,
+                    cairn_indexer::http::router(home)
+                        .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+                )
+                .with_graceful_shutdown(shutdown_signal())
+                .await
+                .context("the server stopped")
             })?;
             Ok(ExitCode::SUCCESS)
         }
@@ -161,4 +186,81 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
     }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")
+}
+
+/// Ctrl-C, or SIGTERM on Unix.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = term => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// `cairn-indexer run`.
+fn run_node(
+    home: &Path,
+    listen: std::net::SocketAddr,
+    http: std::net::SocketAddr,
+    peers: &[String],
+    reindex_ms: u64,
+) -> anyhow::Result<ExitCode> {
+    let peers = peers
+        .iter()
+        .map(|p| p.parse::<cairn_core::net::Peer>())
+        .collect::<Result<Vec<_>, _>>()?;
+    let level = std::env::var("CAIRN_LOG")
+        .ok()
+        .and_then(|l| l.parse::<tracing::Level>().ok())
+        .unwrap_or(tracing::Level::INFO);
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    runtime()?.block_on(async {
+        let indexer = cairn_indexer::node::Indexer::start(cairn_indexer::node::Config {
+            home: home.to_path_buf(),
+            listen,
+            http: Some(http),
+            peers,
+            reindex_every: std::time::Duration::from_millis(reindex_ms),
+        })
+        .await?;
+        tracing::info!(home = %home.display(), addr = %indexer.addr(), "indexing");
+        if let Some(a) = indexer.http_addr() {
+            eprintln!(
+                "serving http://{a}/ (peers add this node with: cairn peer add {})",
+                indexer.addr()
+            );
+        }
+        shutdown_signal().await;
+        tracing::info!("stopping");
+        indexer.shutdown().await;
+        tracing::info!("stopped");
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,240 @@
+//! The indexing node end to end on loopback: a publisher's node announces, the indexer fetches
+//! and verifies what it hears (and what a curated index admits), search finds the package with
+//! its curator, a yank reaches the API and the page, fork evidence shows everywhere the index
+//! appears, and a restart keeps everything without fetching it again.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use cairn_core::home::Home;
+use cairn_core::publish::{self, PublishOptions};
+use cairn_core::testing::{Person, T, create_in, curate_index, ring};
+use cairn_indexer::node::{Config, Indexer};
+use cairn_protocol::index::version::VersionOp;
+use cairn_protocol::name::IndexName;
+
+mod common;
+
+/// `GET path` off the runtime's workers: status and body.
+async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let path = path.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let (status, _, body) = common::get(addr, &path, "*/*");
+        (status, String::from_utf8_lossy(&body).into_owned())
+    })
+    .await
+    .expect("get")
+}
+
+/// Waits up to `secs` for `path` to answer a body for which `check` holds; the body.
+async fn until(addr: SocketAddr, path: &str, secs: u64, check: impl Fn(&str) -> bool) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let (status, body) = get(addr, path).await;
+        if status == 200 && check(&body) {
+            return body;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "`{path}` never matched; last answer {status}: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Publishes `fetchy` `version` as `who` with a description and keywords.
+fn publish_fetchy(home: &mut Home, who: &Person, work: &Path, version: &str, time: u64) {
+    let dir = work.join(format!("fetchy-{version}"));
+    std::fs::create_dir_all(dir.join("src")).expect("dir");
+    std::fs::write(
+        dir.join("cairn.toml"),
+        format!(
+            "[package]\nname = \"fetchy\"\nversion = \"{version}\"\ndescription = \"Fetches things over HTTP\"\nkeywords = [\"http\", \"client\"]\nlicense = \"MIT\"\n"
+        ),
+    )
+    .expect("manifest");
+    std::fs::write(dir.join("src/lib.txt"), version).expect("source");
+    let opts = PublishOptions {
+        dir,
+        index: None,
+        dry_run: false,
+        new_index: false,
+        time,
+    };
+    publish::publish(home, who.id(), Some(&ring(who)), &opts).expect("publish");
+}
+
+fn yank(home: &mut Home, who: &Person, index: &IndexName, version: &str, time: u64) {
+    let op = VersionOp::Yank {
+        version: version.parse().expect("version"),
+        reason: Some("broken TLS".into()),
+    };
+    publish::append(home, who.id(), &ring(who), index, vec![op], time).expect("yank");
+}
+
+async fn start(dir: &Path, peers: Vec<cairn_core::net::Peer>) -> Indexer {
+    Indexer::start(Config {
+        home: dir.to_path_buf(),
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        http: Some("127.0.0.1:0".parse().expect("addr")),
+        peers,
+        reindex_every: Duration::from_millis(100),
+    })
+    .await
+    .expect("indexer")
+}
+
+/// A publisher home: alice publishes `fetchy` 1.0.0 and 1.1.0, cora curates it as `fetch`.
+fn publisher(tmp: &Path) -> (PathBuf, Person, IndexName, IndexName) {
+    let dir = tmp.join("publisher");
+    let mut home = Home::open(&dir).expect("home");
+    let (alice, cora) = (Person::new(1), Person::new(3));
+    create_in(&alice, &mut home);
+    create_in(&cora, &mut home);
+    publish_fetchy(&mut home, &alice, tmp, "1.0.0", T);
+    publish_fetchy(&mut home, &alice, tmp, "1.1.0", T + 1);
+    let fetchy = alice.index("fetchy");
+    let community = curate_index(&mut home, &cora, "community", &[("fetch", &fetchy)]);
+    (dir, alice, fetchy, community)
+}
+
+/// The API: the index with its curators, a release record, the curated index, heads paged, an
+/// identity, and a bad name refused.
+async fn check_api(
+    http: SocketAddr,
+    idx_dir: &Path,
+    alice: &Person,
+    fetchy: &IndexName,
+    community: &IndexName,
+) {
+    let (status, body) = get(http, &format!("/api/v1/index/{fetchy}")).await;
+    assert_eq!(status, 200, "{body}");
+    let view: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(view["curators"][0]["curator"], community.to_string());
+    assert_eq!(view["curators"][0]["alias"], "fetch");
+    assert_eq!(view["releases"].as_array().map(Vec::len), Some(2));
+    let (status, body) = get(http, &format!("/api/v1/index/{fetchy}/release/1.0.0")).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("Fetches things over HTTP"), "{body}");
+    let (status, body) = get(http, &format!("/api/v1/index/{community}")).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"alias\":\"fetch\""), "{body}");
+    let (_, first) = get(http, "/api/v1/heads?limit=1").await;
+    let first: serde_json::Value = serde_json::from_str(&first).expect("json");
+    let next = first["next"].as_str().expect("a next page");
+    let (_, second) = get(http, &format!("/api/v1/heads?limit=1000&after={next}")).await;
+    let second: serde_json::Value = serde_json::from_str(&second).expect("json");
+    assert!(second["next"].is_null());
+    let listed = 1 + second["heads"].as_array().map_or(0, Vec::len);
+    let held = Home::open(idx_dir)
+        .expect("home")
+        .heads()
+        .expect("heads")
+        .len();
+    assert_eq!(listed, held, "the pages list every head once");
+    let (status, body) = get(http, &format!("/api/v1/identity/{}", alice.id())).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(&fetchy.to_string()));
+    let (status, _) = get(http, "/api/v1/index/nope").await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_indexer_hears_crawls_ranks_serves_and_restarts_without_refetching() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (pub_dir, alice, fetchy, community) = publisher(tmp.path());
+    let loopback: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    let node = cairn_core::net::Node::start(&pub_dir, loopback, &[])
+        .await
+        .expect("publisher node");
+    let idx_dir = tmp.path().join("indexer");
+    let indexer = start(&idx_dir, vec![node.addr()]).await;
+    let http = indexer.http_addr().expect("http");
+
+    // The indexer knew nothing: it hears the heads, fetches and verifies them, and search
+    // finds the package by keyword with its curator beside it.
+    let found = until(http, "/api/v1/search?q=http", 30, |b| {
+        b.contains(&community.to_string())
+    })
+    .await;
+    let hits: serde_json::Value = serde_json::from_str(&found).expect("json");
+    assert_eq!(hits["results"][0]["index"], fetchy.to_string());
+    assert_eq!(hits["results"][0]["latest"], "1.1.0");
+    let by_alias = until(http, "/api/v1/search?q=fetch", 5, |b| b.contains("fetchy")).await;
+    assert!(by_alias.contains("\"exact\":true"), "{by_alias}");
+
+    check_api(http, &idx_dir, &alice, &fetchy, &community).await;
+
+    // A yank travels by announcement and reaches the page.
+    let mut pub_home = Home::open(&pub_dir).expect("home");
+    yank(&mut pub_home, &alice, &fetchy, "1.0.0", T + 5);
+    let page = until(http, &format!("/package/{fetchy}"), 30, |b| {
+        b.contains("broken TLS")
+    })
+    .await;
+    assert!(page.contains("class=\"tag yanked\""), "{page}");
+    assert!(!page.contains("fork-warning"));
+
+    // The same publisher signs another revision with the same seq elsewhere; the evidence
+    // arrives here (as a hand-carried bundle) and shows in the API, search and the page.
+    let twin_dir = tmp.path().join("twin");
+    let mut twin = Home::open(&twin_dir).expect("home");
+    let bundle = cairn_core::exchange::export(&pub_home, &fetchy.to_string()).expect("export");
+    cairn_core::exchange::import(&mut twin, std::io::Cursor::new(bundle)).expect("import");
+    create_in(&alice, &mut twin);
+    publish_fetchy(
+        &mut pub_home,
+        &alice,
+        &tmp.path().join("one"),
+        "1.2.0",
+        T + 10,
+    );
+    publish_fetchy(&mut twin, &alice, &tmp.path().join("two"), "1.3.0", T + 10);
+    until(http, &format!("/api/v1/index/{fetchy}"), 30, |b| {
+        b.contains("\"version\":\"1.2.0\"")
+    })
+    .await;
+    let evidence = cairn_core::exchange::export(&twin, &fetchy.to_string()).expect("export");
+    let mut idx_home = Home::open(&idx_dir).expect("home");
+    cairn_core::exchange::import(&mut idx_home, std::io::Cursor::new(evidence)).expect("import");
+    let (_, forks) = get(http, "/api/v1/forks").await;
+    assert!(forks.contains(&fetchy.to_string()), "{forks}");
+    let page = until(http, &format!("/package/{fetchy}"), 10, |b| {
+        b.contains("fork-warning")
+    })
+    .await;
+    assert!(page.contains("Fork warning"), "{page}");
+    until(http, "/api/v1/search?q=fetchy", 10, |b| {
+        b.contains("\"status\":\"forked\"")
+    })
+    .await;
+    let (_, metrics) = get(http, "/metrics").await;
+    assert!(metrics.contains("cairn_indexer_forks 1"), "{metrics}");
+    assert!(
+        metrics.contains("cairn_indexer_heads{kind=\"package-index\"} 1"),
+        "{metrics}"
+    );
+
+    // A restart: everything stays, and what is held is not fetched again.
+    let before = Home::open(&idx_dir).expect("home").heads().expect("heads");
+    indexer.shutdown().await;
+    let indexer = start(&idx_dir, vec![node.addr()]).await;
+    let http = indexer.http_addr().expect("http");
+    until(http, "/api/v1/search?q=http", 10, |b| b.contains("fetchy")).await;
+    tokio::time::sleep(Duration::from_secs(2)).await; // The publisher re-announces to it.
+    assert_eq!(
+        indexer
+            .metrics()
+            .ingested
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0,
+        "nothing held was fetched again"
+    );
+    assert_eq!(
+        Home::open(&idx_dir).expect("home").heads().expect("heads"),
+        before
+    );
+    indexer.shutdown().await;
+    node.shutdown().await;
+}
