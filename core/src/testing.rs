@@ -57,12 +57,17 @@ pub fn write_package(dir: &Path, name: &str, version: &str) {
 pub fn publish_package(home: &mut Home, who: &Person, work: &Path, name: &str, version: &str) {
     let dir = work.join(format!("{name}-{version}"));
     write_package(&dir, name, version);
+    publish_dir(home, who, &dir, T);
+}
+
+/// Publishes the package directory `dir` as `who`, signed at `time`.
+pub fn publish_dir(home: &mut Home, who: &Person, dir: &Path, time: u64) {
     let opts = crate::publish::PublishOptions {
-        dir,
+        dir: dir.to_path_buf(),
         index: None,
         dry_run: false,
         new_index: false,
-        time: T,
+        time,
     };
     crate::publish::publish(home, who.id(), Some(&ring(who)), &opts).expect("publish");
 }

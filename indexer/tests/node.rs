@@ -4,17 +4,17 @@
 //! appears, and a restart keeps everything without fetching it again.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use cairn_core::home::Home;
-use cairn_core::publish::{self, PublishOptions};
-use cairn_core::testing::{Person, T, create_in, curate_index, ring};
+use cairn_core::testing::{Person, T, create_in};
 use cairn_indexer::node::{Config, Indexer};
-use cairn_protocol::index::version::VersionOp;
 use cairn_protocol::name::IndexName;
 
 mod common;
+
+use common::{publish_fetchy, publisher, yank};
 
 /// `GET path` off the runtime's workers: status and body.
 async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
@@ -43,36 +43,6 @@ async fn until(addr: SocketAddr, path: &str, secs: u64, check: impl Fn(&str) -> 
     }
 }
 
-/// Publishes `fetchy` `version` as `who` with a description and keywords.
-fn publish_fetchy(home: &mut Home, who: &Person, work: &Path, version: &str, time: u64) {
-    let dir = work.join(format!("fetchy-{version}"));
-    std::fs::create_dir_all(dir.join("src")).expect("dir");
-    std::fs::write(
-        dir.join("cairn.toml"),
-        format!(
-            "[package]\nname = \"fetchy\"\nversion = \"{version}\"\ndescription = \"Fetches things over HTTP\"\nkeywords = [\"http\", \"client\"]\nlicense = \"MIT\"\n"
-        ),
-    )
-    .expect("manifest");
-    std::fs::write(dir.join("src/lib.txt"), version).expect("source");
-    let opts = PublishOptions {
-        dir,
-        index: None,
-        dry_run: false,
-        new_index: false,
-        time,
-    };
-    publish::publish(home, who.id(), Some(&ring(who)), &opts).expect("publish");
-}
-
-fn yank(home: &mut Home, who: &Person, index: &IndexName, version: &str, time: u64) {
-    let op = VersionOp::Yank {
-        version: version.parse().expect("version"),
-        reason: Some("broken TLS".into()),
-    };
-    publish::append(home, who.id(), &ring(who), index, vec![op], time).expect("yank");
-}
-
 async fn start(dir: &Path, peers: Vec<cairn_core::net::Peer>) -> Indexer {
     Indexer::start(Config {
         home: dir.to_path_buf(),
@@ -83,20 +53,6 @@ async fn start(dir: &Path, peers: Vec<cairn_core::net::Peer>) -> Indexer {
     })
     .await
     .expect("indexer")
-}
-
-/// A publisher home: alice publishes `fetchy` 1.0.0 and 1.1.0, cora curates it as `fetch`.
-fn publisher(tmp: &Path) -> (PathBuf, Person, IndexName, IndexName) {
-    let dir = tmp.join("publisher");
-    let mut home = Home::open(&dir).expect("home");
-    let (alice, cora) = (Person::new(1), Person::new(3));
-    create_in(&alice, &mut home);
-    create_in(&cora, &mut home);
-    publish_fetchy(&mut home, &alice, tmp, "1.0.0", T);
-    publish_fetchy(&mut home, &alice, tmp, "1.1.0", T + 1);
-    let fetchy = alice.index("fetchy");
-    let community = curate_index(&mut home, &cora, "community", &[("fetch", &fetchy)]);
-    (dir, alice, fetchy, community)
 }
 
 /// The API: the index with its curators, a release record, the curated index, heads paged, an

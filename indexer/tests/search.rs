@@ -5,8 +5,7 @@
 use std::path::Path;
 
 use cairn_core::home::Home;
-use cairn_core::publish::{self, PublishOptions};
-use cairn_core::testing::{Person, T, create_in, curate_index as curate, ring};
+use cairn_core::testing::{Person, T, create_in, curate_index as curate, publish_dir};
 use cairn_indexer::search::{self, Hit};
 
 /// Publishes `name` 1.0.0 as `who`, with a description and keywords.
@@ -21,14 +20,7 @@ fn publish(home: &mut Home, who: &Person, work: &Path, name: &str, about: &str, 
     )
     .expect("manifest");
     std::fs::write(dir.join("src/lib.txt"), name).expect("source");
-    let opts = PublishOptions {
-        dir,
-        index: None,
-        dry_run: false,
-        new_index: false,
-        time: T,
-    };
-    publish::publish(home, who.id(), Some(&ring(who)), &opts).expect("publish");
+    publish_dir(home, who, &dir, T);
 }
 
 fn names(hits: &[Hit]) -> Vec<&str> {
