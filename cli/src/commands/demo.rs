@@ -295,7 +295,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     d.run("app", &["--home", "../me", "install"])?;
     over_the_network(&d, &community, &ann)?;
     println!(
-        "Done in {:.1} s: 3 identities, 4 releases, 1 curated index, 4 installs, 4 nodes.",
+        "Done in {:.1} s: 3 identities, 4 releases, 1 curated index, 4 installs, 4 nodes, 1 indexing node.",
         started.elapsed().as_secs_f64()
     );
     if args.dir.is_none() {
@@ -367,7 +367,7 @@ fn over_the_network(d: &Demo, community: &str, ann: &str) -> anyhow::Result<()> 
     say("   announcement spreads node to node, each fetching the new revision from the one that");
     say("   told it and verifying it before passing it on. Nobody runs a sync.");
     d.run(".", &["--home", "ann", "peer", "add", &cora])?;
-    let (_ann_node, _) = d.node("ann")?;
+    let (_ann_node, ann_addr) = d.node("ann")?;
     let (_laptop_node, laptop) = d.node("laptop")?;
     d.run(
         ".",
@@ -400,7 +400,61 @@ fn over_the_network(d: &Demo, community: &str, ann: &str) -> anyhow::Result<()> 
         started.elapsed().as_secs_f64()
     );
     d.run(".", &["--home", "laptop", "show", &libbar])?;
-    in_a_room(d, community, &cora, cora_node, &laptop)
+    in_a_room(d, community, &cora, cora_node, &laptop)?;
+    indexed(d, community, &[&ann_addr, &laptop])
+}
+
+/// An indexing node hears the running nodes, fetches and verifies what they announce (and
+/// what the community index admits), and search finds the demo's packages with their curator.
+fn indexed(d: &Demo, community: &str, peers: &[&str]) -> anyhow::Result<()> {
+    say("9. An indexing node starts on loopback, knowing only the publisher's and the laptop's");
+    say("   nodes. It hears their announcements, fetches and verifies every index (and what the");
+    say("   community index admits), and makes them searchable over HTTP and a web page.");
+    let mut shown = vec!["cairn-indexer run --home indexer --http 127.0.0.1:0".to_owned()];
+    shown.extend(peers.iter().map(|p| format!("--peer {p}")));
+    println!("$ {} &", shown.join(" "));
+    let peers = peers
+        .iter()
+        .map(|p| p.parse::<cairn_core::net::Peer>())
+        .collect::<Result<Vec<_>, _>>()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let indexer = runtime.block_on(cairn_indexer::node::Indexer::start(
+        cairn_indexer::node::Config {
+            home: d.root.join("indexer"),
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            http: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
+            peers,
+            reindex_every: std::time::Duration::from_millis(200),
+        },
+    ))?;
+    let http = indexer.http_addr().context("the indexer serves no HTTP")?;
+    let url = format!("http://{http}");
+    println!("  serving {url}/");
+    let started = std::time::Instant::now();
+    loop {
+        let out = Command::new(&d.exe)
+            .args(["search", "libfoo", "--indexer", &url, "--json"])
+            .current_dir(&d.root)
+            .output()?;
+        if String::from_utf8_lossy(&out.stdout).contains(community) {
+            break;
+        }
+        if started.elapsed() > std::time::Duration::from_mins(1) {
+            bail!("the indexing node did not index the community's packages within a minute");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    println!(
+        "# the indexing node verified and indexed what it heard in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    d.run(".", &["search", "libfoo", "--indexer", &url])?;
+    d.run(".", &["search", "bars", "--indexer", &url])?;
+    runtime.block_on(indexer.shutdown());
+    Ok(())
 }
 
 /// The project room: a second machine of the laptop's team learns from the room which
