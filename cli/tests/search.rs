@@ -74,5 +74,5 @@ fn search_asks_an_indexing_node() {
     assert!(err.contains("only http:// is supported"), "{err}");
     let (ok, _, err) = cairn(&["search", "alpha", "--indexer", "127.0.0.1:1"]);
     assert!(!ok);
-    assert!(err.contains("--indexer http://HOST:PORT"), "{err}");
+    assert!(err.contains("pass http://HOST:PORT"), "{err}");
 }

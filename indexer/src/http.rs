@@ -66,6 +66,8 @@ pub struct Metrics {
     pub ingested: AtomicU64,
     /// Announcements dropped (budgets, refusals, failed fetches).
     pub dropped: AtomicU64,
+    /// Logs fetched by reconciliation with other indexing nodes.
+    pub reconciled: AtomicU64,
     /// Search index rebuilds.
     pub reindexes: AtomicU64,
     /// Packages in the search index.
@@ -85,6 +87,7 @@ impl Default for Metrics {
             searches: AtomicU64::new(0),
             ingested: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            reconciled: AtomicU64::new(0),
             reindexes: AtomicU64::new(0),
             indexed: AtomicU64::new(0),
             reindex_ms: AtomicU64::new(0),
@@ -163,6 +166,7 @@ impl Limiter {
 pub(crate) struct AppState {
     pub(crate) home: PathBuf,
     pub(crate) metrics: Arc<Metrics>,
+    node: Option<String>,
     limiter: Mutex<Limiter>,
 }
 
@@ -170,15 +174,21 @@ type Shared = State<Arc<AppState>>;
 
 /// The routes, serving the home at `home`.
 pub fn router(home: PathBuf) -> axum::Router {
-    router_with(home, Arc::new(Metrics::default()))
+    router_with(home, Arc::new(Metrics::default()), None)
 }
 
-/// The routes, serving the home at `home` and reporting `metrics`. Serve them with
+/// The routes, serving the home at `home` and reporting `metrics` and the peer node `node`
+/// (in `/health`, for other indexing nodes to reconcile from). Serve them with
 /// `into_make_service_with_connect_info::<SocketAddr>()` for the per-address rate limit.
-pub fn router_with(home: PathBuf, metrics: Arc<Metrics>) -> axum::Router {
+pub fn router_with(
+    home: PathBuf,
+    metrics: Arc<Metrics>,
+    node: Option<cairn_core::net::Peer>,
+) -> axum::Router {
     let state = Arc::new(AppState {
         home,
         metrics,
+        node: node.map(|n| n.to_string()),
         limiter: Mutex::new(Limiter::default()),
     });
     axum::Router::new()
@@ -400,6 +410,8 @@ async fn health(State(state): Shared) -> Json<serde_json::Value> {
         "indexed": m.indexed.load(Ordering::Relaxed),
         "ingested": m.ingested.load(Ordering::Relaxed),
         "last_ingest_age": m.last_ingest_age(),
+        "reconciled": m.reconciled.load(Ordering::Relaxed),
+        "node": state.node,
     }))
 }
 
@@ -414,7 +426,7 @@ async fn metrics_route(State(state): Shared) -> Result<Response, AppError> {
     .await?;
     let m = &state.metrics;
     let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-    let series: [(&str, &str, &str, u64); 9] = [
+    let series: [(&str, &str, &str, u64); 10] = [
         (
             "http_requests_total",
             "HTTP requests received.",
@@ -444,6 +456,12 @@ async fn metrics_route(State(state): Shared) -> Result<Response, AppError> {
             "Announcements dropped (budgets, refusals, failed fetches).",
             "counter",
             get(&m.dropped),
+        ),
+        (
+            "reconciled_total",
+            "Logs fetched by reconciliation with other indexing nodes.",
+            "counter",
+            get(&m.reconciled),
         ),
         (
             "reindexes_total",

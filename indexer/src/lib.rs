@@ -15,6 +15,7 @@
 //! ```
 
 pub mod blocks;
+pub mod client;
 pub mod error;
 pub mod http;
 pub mod node;

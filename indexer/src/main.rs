@@ -1,6 +1,6 @@
 //! `cairn-indexer`: the indexing node's command line.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -49,6 +49,13 @@ enum Cli {
         /// How often (milliseconds) the store is checked for changes to index.
         #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
         reindex_ms: u64,
+        /// Another indexing node to reconcile with (`http://HOST:PORT`, repeatable): every
+        /// index it holds that is missing or behind here is fetched from it and verified.
+        #[arg(long, value_name = "URL")]
+        reconcile: Vec<String>,
+        /// How often (seconds) to reconcile.
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+        reconcile_secs: u64,
     },
     /// Serve the HTTP API (search, health, blocks by CID) in the foreground; Ctrl-C stops it.
     Serve {
@@ -121,7 +128,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             http,
             peers,
             reindex_ms,
-        } => run_node(&home, listen, http, &peers, reindex_ms),
+            reconcile,
+            reconcile_secs,
+        } => run_node(cairn_indexer::node::Config {
+            home,
+            listen,
+            http: Some(http),
+            peers: peers
+                .iter()
+                .map(|p| p.parse::<cairn_core::net::Peer>())
+                .collect::<Result<Vec<_>, _>>()?,
+            reindex_every: std::time::Duration::from_millis(reindex_ms),
+            reconcile,
+            reconcile_every: std::time::Duration::from_secs(reconcile_secs),
+        }),
         Cli::Serve { home, http } => {
             runtime()?.block_on(async {
                 let listener = tokio::net::TcpListener::bind(http)
@@ -145,33 +165,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             query,
             limit,
             json,
-        } => {
-            let hits = cairn_indexer::search::search(&home, &query, limit)?;
-            if json {
-                println!("{}", serde_json::to_string(&hits)?);
-                return Ok(ExitCode::SUCCESS);
-            }
-            if hits.is_empty() {
-                eprintln!("nothing matches `{query}`");
-            }
-            for h in &hits {
-                println!(
-                    "{} {}  {}{}",
-                    h.index,
-                    h.latest,
-                    h.description,
-                    if h.status == "active" {
-                        String::new()
-                    } else {
-                        format!("  [{}]", h.status)
-                    }
-                );
-                if !h.curators.is_empty() {
-                    println!("    curated by {}", h.curators.join(", "));
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        } => search(&home, &query, limit, json),
         Cli::Verify { dir } => {
             let report = cairn_indexer::blocks::verify_dir(&dir)
                 .with_context(|| format!("failed to read blocks in `{}`", dir.display()))?;
@@ -220,17 +214,7 @@ async fn shutdown_signal() {
 }
 
 /// `cairn-indexer run`.
-fn run_node(
-    home: &Path,
-    listen: std::net::SocketAddr,
-    http: std::net::SocketAddr,
-    peers: &[String],
-    reindex_ms: u64,
-) -> anyhow::Result<ExitCode> {
-    let peers = peers
-        .iter()
-        .map(|p| p.parse::<cairn_core::net::Peer>())
-        .collect::<Result<Vec<_>, _>>()?;
+fn run_node(config: cairn_indexer::node::Config) -> anyhow::Result<ExitCode> {
     let level = std::env::var("CAIRN_LOG")
         .ok()
         .and_then(|l| l.parse::<tracing::Level>().ok())
@@ -240,15 +224,9 @@ fn run_node(
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();
+    let home = config.home.clone();
     runtime()?.block_on(async {
-        let indexer = cairn_indexer::node::Indexer::start(cairn_indexer::node::Config {
-            home: home.to_path_buf(),
-            listen,
-            http: Some(http),
-            peers,
-            reindex_every: std::time::Duration::from_millis(reindex_ms),
-        })
-        .await?;
+        let indexer = cairn_indexer::node::Indexer::start(config).await?;
         tracing::info!(home = %home.display(), addr = %indexer.addr(), "indexing");
         if let Some(a) = indexer.http_addr() {
             eprintln!(
@@ -262,5 +240,39 @@ fn run_node(
         tracing::info!("stopped");
         anyhow::Ok(())
     })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `cairn-indexer search`.
+fn search(
+    home: &std::path::Path,
+    query: &str,
+    limit: usize,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let hits = cairn_indexer::search::search(home, query, limit)?;
+    if json {
+        println!("{}", serde_json::to_string(&hits)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if hits.is_empty() {
+        eprintln!("nothing matches `{query}`");
+    }
+    for h in &hits {
+        println!(
+            "{} {}  {}{}",
+            h.index,
+            h.latest,
+            h.description,
+            if h.status == "active" {
+                String::new()
+            } else {
+                format!("  [{}]", h.status)
+            }
+        );
+        if !h.curators.is_empty() {
+            println!("    curated by {}", h.curators.join(", "));
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -33,7 +33,33 @@ pub struct Config {
     pub peers: Vec<Peer>,
     /// How often the store is checked for changes to index (the batch window).
     pub reindex_every: Duration,
+    /// Other indexing nodes (`http://HOST:PORT`) to reconcile with: their heads are listed
+    /// page by page, and every index held there that is missing or behind here is fetched
+    /// from their peer node and verified.
+    pub reconcile: Vec<String>,
+    /// How often to reconcile.
+    pub reconcile_every: Duration,
 }
+
+impl Config {
+    /// A node of `home` on loopback with HTTP on an ephemeral port, reindexing every 100 ms,
+    /// reconciling with nobody (for tests and the demo).
+    #[must_use]
+    pub fn loopback(home: &Path, peers: Vec<Peer>) -> Config {
+        Config {
+            home: home.to_path_buf(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            http: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            peers,
+            reindex_every: Duration::from_millis(100),
+            reconcile: Vec::new(),
+            reconcile_every: Duration::from_mins(1),
+        }
+    }
+}
+
+/// The most logs fetched in one reconciliation round with one node (the next round goes on).
+pub const RECONCILE_PER_ROUND: usize = 10_000;
 
 /// A running indexing node.
 #[derive(Debug)]
@@ -105,13 +131,28 @@ impl Indexer {
             metrics.clone(),
             stopped.clone(),
         )));
+        for url in &config.reconcile {
+            crate::client::host(url).map_err(|e| StartError::Home {
+                path: home.clone(),
+                reason: format!("{e:#}"),
+            })?;
+        }
+        if !config.reconcile.is_empty() {
+            tasks.push(tokio::spawn(reconcile_loop(
+                home.clone(),
+                config.reconcile.clone(),
+                config.reconcile_every,
+                metrics.clone(),
+                stopped.clone(),
+            )));
+        }
         let mut http_addr = None;
         if let Some(addr) = config.http {
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .map_err(|cause| StartError::Http { addr, cause })?;
             http_addr = listener.local_addr().ok();
-            let app = http::router_with(home.clone(), metrics.clone());
+            let app = http::router_with(home.clone(), metrics.clone(), Some(node.addr()));
             let mut stopped = stopped.clone();
             tasks.push(tokio::spawn(async move {
                 let served = axum::serve(
@@ -218,6 +259,113 @@ async fn reindex_loop(
             Err(e) => tracing::warn!("the search index rebuild stopped: {e}"),
         }
     }
+}
+
+/// Reconciles with each of `urls` now and then every `every`.
+async fn reconcile_loop(
+    home: PathBuf,
+    urls: Vec<String>,
+    every: Duration,
+    metrics: Arc<Metrics>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            _ = tick.tick() => {}
+        }
+        for url in &urls {
+            match reconcile(&home, url).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    metrics
+                        .reconciled
+                        .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                    tracing::info!(%url, logs = n, "reconciled");
+                }
+                Err(e) => tracing::warn!(%url, "cannot reconcile: {e:#}"),
+            }
+        }
+    }
+}
+
+/// One reconciliation round with the indexing node at `url`: lists its heads page by page,
+/// and fetches from its peer node (verified as any fetch) every index missing or behind here.
+/// How many logs moved.
+///
+/// # Errors
+/// When the node cannot be asked, or runs no peer node.
+pub async fn reconcile(home: &Path, url: &str) -> anyhow::Result<usize> {
+    use anyhow::Context as _;
+    let ask = |path: String| {
+        let url = url.to_owned();
+        async move { tokio::task::spawn_blocking(move || crate::client::get_json(&url, &path)).await? }
+    };
+    let (_, health) = ask("/health".to_owned()).await?;
+    let node: Peer = health["node"]
+        .as_str()
+        .context("it runs no peer node to fetch from (`cairn-indexer run` does)")?
+        .parse()?;
+    let dir = home.to_path_buf();
+    let held: std::collections::HashMap<String, u64> =
+        tokio::task::spawn_blocking(move || Home::open(&dir).and_then(|h| h.heads()))
+            .await??
+            .into_iter()
+            .map(|(log, seq, ..)| (log, seq))
+            .collect();
+    let mut behind = Vec::new();
+    let mut after: Option<String> = None;
+    'pages: loop {
+        let path = match &after {
+            None => "/api/v1/heads".to_owned(),
+            Some(a) => format!("/api/v1/heads?after={}", crate::client::encode(a)),
+        };
+        let (status, page) = ask(path).await?;
+        anyhow::ensure!(status == 200, "listing its heads answered {status}: {page}");
+        for h in page["heads"]
+            .as_array()
+            .context("a heads page has no `heads`")?
+        {
+            let (Some(log), Some(seq)) = (h["log"].as_str(), h["seq"].as_u64()) else {
+                continue;
+            };
+            if h["kind"] == "identity" || held.get(log).is_some_and(|s| *s >= seq) {
+                continue; // Identity logs travel with the indexes that cite them.
+            }
+            if let Ok(index) = log.parse::<cairn_protocol::name::IndexName>() {
+                behind.push(index);
+                if behind.len() >= RECONCILE_PER_ROUND {
+                    break 'pages;
+                }
+            }
+        }
+        match page["next"].as_str() {
+            Some(next) if Some(next) != after.as_deref() => after = Some(next.to_owned()),
+            _ => break,
+        }
+    }
+    if behind.is_empty() {
+        return Ok(0);
+    }
+    let ep = cairn_core::net::client(std::slice::from_ref(&node)).await?;
+    let mut peers = cairn_core::net::sync::Peers::dial(&ep, std::slice::from_ref(&node)).await?;
+    let mut home = Home::open(home)?;
+    let mut moved = 0;
+    for index in &behind {
+        for synced in cairn_core::net::sync::sync_any(&mut home, &mut peers, index, false).await? {
+            match synced.outcome {
+                cairn_core::net::sync::SyncOutcome::Imported { .. } => moved += 1,
+                cairn_core::net::sync::SyncOutcome::Refused { reason } => {
+                    tracing::warn!(log = %synced.log, "refused from {url}: {reason}");
+                }
+                _ => {}
+            }
+        }
+    }
+    peers.close();
+    ep.close().await;
+    Ok(moved)
 }
 
 /// Seconds since the Unix epoch.

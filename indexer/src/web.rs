@@ -49,17 +49,9 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-/// Escapes text for a URL path segment or query value.
+/// Escapes text for a URL path segment.
 fn url(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~:".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
+    crate::client::encode(s)
 }
 
 const STYLE: &str = "body{font:16px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}\
@@ -416,7 +408,7 @@ mod tests {
             escape("<a href=\"x\">&'</a>"),
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;"
         );
-        assert_eq!(url("id:name"), "id:name");
+        assert_eq!(url("id:name"), "id%3Aname");
         assert_eq!(url("a b/?&"), "a%20b%2F%3F%26");
     }
 }

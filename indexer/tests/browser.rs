@@ -250,13 +250,7 @@ fn the_search_form_and_a_package_page_in_chromium() {
         .build()
         .expect("runtime");
     let indexer = rt
-        .block_on(Indexer::start(Config {
-            home: dir,
-            listen: "127.0.0.1:0".parse().expect("addr"),
-            http: Some("127.0.0.1:0".parse().expect("addr")),
-            peers: Vec::new(),
-            reindex_every: Duration::from_millis(100),
-        }))
+        .block_on(Indexer::start(Config::loopback(&dir, Vec::new())))
         .expect("indexer");
     let http = indexer.http_addr().expect("http");
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -44,15 +44,9 @@ async fn until(addr: SocketAddr, path: &str, secs: u64, check: impl Fn(&str) -> 
 }
 
 async fn start(dir: &Path, peers: Vec<cairn_core::net::Peer>) -> Indexer {
-    Indexer::start(Config {
-        home: dir.to_path_buf(),
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        http: Some("127.0.0.1:0".parse().expect("addr")),
-        peers,
-        reindex_every: Duration::from_millis(100),
-    })
-    .await
-    .expect("indexer")
+    Indexer::start(Config::loopback(dir, peers))
+        .await
+        .expect("indexer")
 }
 
 /// The API: the index with its curators, a release record, the curated index, heads paged, an
@@ -193,4 +187,73 @@ async fn an_indexer_hears_crawls_ranks_serves_and_restarts_without_refetching() 
     );
     indexer.shutdown().await;
     node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_indexers_that_each_heard_half_converge_by_reconciliation() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (pub_dir, _, fetchy, community) = publisher(tmp.path());
+    let bob = Person::new(2);
+    let bob_dir = tmp.path().join("bob");
+    let mut bob_home = Home::open(&bob_dir).expect("home");
+    create_in(&bob, &mut bob_home);
+    cairn_core::testing::publish_package(&mut bob_home, &bob, tmp.path(), "other", "1.0.0");
+    drop(bob_home);
+    let loopback: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    let one = cairn_core::net::Node::start(&pub_dir, loopback, &[])
+        .await
+        .expect("node");
+    let two = cairn_core::net::Node::start(&bob_dir, loopback, &[])
+        .await
+        .expect("node");
+    // X hears only the first publisher, Y only the second.
+    let x = start(&tmp.path().join("x"), vec![one.addr()]).await;
+    let x_http = x.http_addr().expect("http");
+    until(x_http, "/api/v1/search?q=fetchy", 30, |b| {
+        b.contains("fetchy")
+    })
+    .await;
+    let mut config = cairn_indexer::node::Config::loopback(&tmp.path().join("y"), vec![two.addr()]);
+    config.reconcile = vec![format!("http://{x_http}")];
+    config.reconcile_every = Duration::from_millis(500);
+    let y = Indexer::start(config).await.expect("y");
+    let y_http = y.http_addr().expect("http");
+    until(y_http, "/api/v1/search?q=other", 30, |b| {
+        b.contains(":other")
+    })
+    .await;
+    // Y lists X's heads and fetches, from X's node, what it lacks: the curated index too.
+    let found = until(y_http, "/api/v1/search?q=fetchy", 30, |b| {
+        b.contains(&community.to_string())
+    })
+    .await;
+    assert!(found.contains(&fetchy.to_string()), "{found}");
+    // X reconciles with Y once, by hand: it gets the second publisher's index.
+    let moved = cairn_indexer::node::reconcile(&tmp.path().join("x"), &format!("http://{y_http}"))
+        .await
+        .expect("reconcile");
+    assert_eq!(moved, 1, "one index was missing on X");
+    let again = cairn_indexer::node::reconcile(&tmp.path().join("x"), &format!("http://{y_http}"))
+        .await
+        .expect("reconcile");
+    assert_eq!(again, 0, "nothing is fetched twice");
+    let heads = |n: &str| {
+        let mut h: Vec<(String, u64)> = Home::open(&tmp.path().join(n))
+            .expect("home")
+            .heads()
+            .expect("heads")
+            .into_iter()
+            .map(|(log, seq, ..)| (log, seq))
+            .collect();
+        h.sort();
+        h
+    };
+    assert_eq!(heads("x"), heads("y"), "the two converged");
+    let (_, health) = get(y_http, "/health").await;
+    assert!(health.contains("\"reconciled\":"), "{health}");
+    for i in [x, y] {
+        i.shutdown().await;
+    }
+    one.shutdown().await;
+    two.shutdown().await;
 }

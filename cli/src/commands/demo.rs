@@ -422,13 +422,7 @@ fn indexed(d: &Demo, community: &str, peers: &[&str]) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let indexer = runtime.block_on(cairn_indexer::node::Indexer::start(
-        cairn_indexer::node::Config {
-            home: d.root.join("indexer"),
-            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-            http: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
-            peers,
-            reindex_every: std::time::Duration::from_millis(200),
-        },
+        cairn_indexer::node::Config::loopback(&d.root.join("indexer"), peers),
     ))?;
     let http = indexer.http_addr().context("the indexer serves no HTTP")?;
     let url = format!("http://{http}");
