@@ -33,8 +33,8 @@ use cairn_core::home::Home;
 use serde::Serialize;
 use tantivy::collector::TopDocs;
 use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, TermQuery};
-use tantivy::schema::{Field, IndexRecordOption, STORED, STRING, Schema, TEXT, Value as _};
-use tantivy::{Index, TantivyDocument, Term, doc};
+use tantivy::schema::{FAST, Field, IndexRecordOption, STORED, STRING, Schema, TEXT, Value as _};
+use tantivy::{Index, IndexReader, TantivyDocument, Term, doc};
 
 /// The search index's directory inside a home.
 pub const DIR: &str = "search";
@@ -44,8 +44,6 @@ pub const ROOTS: &str = "search-roots";
 pub const MAX_QUERY: usize = 256;
 /// The most results one search returns.
 pub const MAX_LIMIT: usize = 100;
-/// Candidates ranked by text relevance before the final ranking.
-const CANDIDATES: usize = 500;
 /// Documents added between two commits of a rebuild.
 const BATCH: usize = 10_000;
 
@@ -100,6 +98,7 @@ struct Fields {
     latest: Field,
     score: Field,
     inclusion: Field,
+    trusted: Field,
 }
 
 fn schema() -> (Schema, Fields) {
@@ -115,8 +114,9 @@ fn schema() -> (Schema, Fields) {
         curator: b.add_text_field("curator", STRING | STORED),
         status: b.add_text_field("status", STRING | STORED),
         latest: b.add_text_field("latest", STORED),
-        score: b.add_f64_field("score", STORED),
-        inclusion: b.add_f64_field("inclusion", STORED),
+        score: b.add_f64_field("score", STORED | FAST),
+        inclusion: b.add_f64_field("inclusion", STORED | FAST),
+        trusted: b.add_text_field("trusted", STRING),
     };
     (b.build(), fields)
 }
@@ -281,42 +281,11 @@ pub fn reindex(
     let packages = catalog::packages(&home)?;
     let curated = catalog::curated(&home)?;
     drop(home);
-    let standings = standings(&packages, &curated, &roots, now);
-
     let fresh = home_dir.join(format!("{DIR}.new"));
     if fresh.exists() {
         std::fs::remove_dir_all(&fresh).map_err(io(&fresh))?;
     }
-    std::fs::create_dir_all(&fresh).map_err(io(&fresh))?;
-    let (schema, f) = schema();
-    let index = Index::create_in_dir(&fresh, schema)?;
-    let mut writer = index.writer_with_num_threads(1, 50_000_000)?;
-    for (i, p) in packages.iter().enumerate() {
-        let s = standings.get(&p.index).cloned().unwrap_or_default();
-        let mut d = doc!(
-            f.index => p.index.as_str(),
-            f.name => p.name.as_str(),
-            f.exact => p.name.to_lowercase(),
-            f.keywords => p.keywords.join(" "),
-            f.description => p.description.clone().unwrap_or_default(),
-            f.publisher => p.publisher.as_str(),
-            f.status => if p.forked { "forked" } else if p.yanked { "yanked" } else { "active" },
-            f.latest => p.latest.clone().unwrap_or_default(),
-            f.score => s.score,
-            f.inclusion => s.inclusion,
-        );
-        for (curator, alias) in &s.curators {
-            d.add_text(f.curator, curator);
-            d.add_text(f.aliases, alias);
-            d.add_text(f.exact, alias.to_lowercase());
-        }
-        writer.add_document(d)?;
-        if (i + 1) % BATCH == 0 {
-            writer.commit()?;
-        }
-    }
-    writer.commit()?;
-    writer.wait_merging_threads()?;
+    build(&fresh, &packages, &curated, &roots, now)?;
     let live = home_dir.join(DIR);
     let old = home_dir.join(format!("{DIR}.old"));
     if old.exists() {
@@ -334,6 +303,59 @@ pub fn reindex(
         curated: curated.len(),
         roots,
     })
+}
+
+/// Writes a search index of `packages` into the empty or missing directory `dir`, ranked with
+/// `curated` and the trusted `roots` at time `now` (what [`reindex`] does before the swap;
+/// benchmarks call it with synthetic packages).
+///
+/// # Errors
+/// When the index cannot be written.
+pub fn build(
+    dir: &Path,
+    packages: &[Package],
+    curated: &[Curated],
+    roots: &[String],
+    now: u64,
+) -> Result<(), SearchError> {
+    let standings = standings(packages, curated, roots, now);
+    std::fs::create_dir_all(dir).map_err(|cause| SearchError::Io {
+        path: dir.to_path_buf(),
+        cause,
+    })?;
+    let (schema, f) = schema();
+    let index = Index::create_in_dir(dir, schema)?;
+    let mut writer = index.writer_with_num_threads(1, 50_000_000)?;
+    for (i, p) in packages.iter().enumerate() {
+        let s = standings.get(&p.index).cloned().unwrap_or_default();
+        let mut d = doc!(
+            f.index => p.index.as_str(),
+            f.name => p.name.as_str(),
+            f.exact => p.name.to_lowercase(),
+            f.keywords => p.keywords.join(" "),
+            f.description => p.description.clone().unwrap_or_default(),
+            f.publisher => p.publisher.as_str(),
+            f.status => if p.forked { "forked" } else if p.yanked { "yanked" } else { "active" },
+            f.latest => p.latest.clone().unwrap_or_default(),
+            f.score => s.score,
+            f.inclusion => s.inclusion,
+        );
+        if s.inclusion > 0.0 {
+            d.add_text(f.trusted, "1");
+        }
+        for (curator, alias) in &s.curators {
+            d.add_text(f.curator, curator);
+            d.add_text(f.aliases, alias);
+            d.add_text(f.exact, alias.to_lowercase());
+        }
+        writer.add_document(d)?;
+        if (i + 1) % BATCH == 0 {
+            writer.commit()?;
+        }
+    }
+    writer.commit()?;
+    writer.wait_merging_threads()?;
+    Ok(())
 }
 
 /// One result.
@@ -445,16 +467,11 @@ pub fn search(home_dir: &Path, query: &str, limit: usize) -> Result<Vec<Hit>, Se
             "asks for {limit} results; ask for 1 to {MAX_LIMIT}"
         )));
     }
-    let dir = home_dir.join(DIR);
-    if !dir.join("meta.json").is_file() {
-        return Err(SearchError::Missing(home_dir.to_path_buf()));
-    }
-    let index = Index::open_in_dir(&dir)?;
+    let (index, reader) = open(home_dir)?;
     let (_, f) = schema();
     let (filters, words) = parse(&f, query);
     let text = words.join(" ");
     let folded = text.to_lowercase();
-    let reader = index.reader()?;
     let searcher = reader.searcher();
     let textual: Box<dyn Query> = if text.is_empty() {
         Box::new(AllQuery)
@@ -477,45 +494,138 @@ pub fn search(home_dir: &Path, query: &str, limit: usize) -> Result<Vec<Hit>, Se
             Box::new(BooleanQuery::new(all))
         }
     };
-    let mut found: BTreeMap<tantivy::DocAddress, f32> = BTreeMap::new();
-    for (relevance, addr) in searcher.search(
-        &with(textual),
-        &TopDocs::with_limit(CANDIDATES).order_by_score(),
-    )? {
-        found.insert(addr, relevance);
-    }
-    // Exact names and aliases are found even when the text ranks them low.
+    // Exact names and aliases come first, found even when the text ranks them low.
+    let mut hits = Vec::with_capacity(limit);
+    let mut seen = BTreeSet::new();
     if !folded.is_empty() {
         let exact = Box::new(TermQuery::new(
             Term::from_field_text(f.exact, &folded),
             IndexRecordOption::Basic,
         ));
-        for (_, addr) in searcher.search(
-            &with(exact),
-            &TopDocs::with_limit(MAX_LIMIT).order_by_score(),
-        )? {
-            found.entry(addr).or_insert(0.0);
+        for (_, addr) in
+            searcher.search(&with(exact), &TopDocs::with_limit(limit).order_by_score())?
+        {
+            seen.insert(addr);
+            let d: TantivyDocument = searcher.doc(addr)?;
+            hits.push(hit(&f, &d, &folded, 0.0));
         }
+        hits.sort_by(|a, b| {
+            b.trusted
+                .cmp(&a.trusted)
+                .then(b.score.total_cmp(&a.score))
+                .then(a.index.cmp(&b.index))
+        });
     }
-    let mut hits = Vec::with_capacity(found.len());
-    for (addr, relevance) in found {
-        let d: TantivyDocument = searcher.doc(addr)?;
-        hits.push(hit(&f, &d, &folded, relevance));
-    }
-    let rank = |h: &Hit| {
-        if h.exact || h.relevance == 0.0 {
-            h.score
-        } else {
-            f64::from(h.relevance) * (1.0 + h.score)
-        }
+    // Then the trusted tier, then the rest: each the best candidates by text relevance (by
+    // score alone for a query of filters only), reordered by relevance times `1 + score`
+    // read from the fast fields. Only the documents shown are loaded.
+    let words_given = !text.is_empty();
+    let trusted_only = |q: Box<dyn Query>| -> Box<dyn Query> {
+        Box::new(BooleanQuery::new(vec![
+            (Occur::Must, q),
+            (
+                Occur::Must,
+                Box::new(TermQuery::new(
+                    Term::from_field_text(f.trusted, "1"),
+                    IndexRecordOption::Basic,
+                )),
+            ),
+        ]))
     };
-    hits.sort_by(|a, b| {
-        b.exact
-            .cmp(&a.exact)
-            .then(b.trusted.cmp(&a.trusted))
-            .then(rank(b).total_cmp(&rank(a)))
-            .then(a.index.cmp(&b.index))
-    });
-    hits.truncate(limit);
+    let candidates = (limit * 10).max(100);
+    for query in [trusted_only(with(textual.box_clone())), with(textual)] {
+        if hits.len() == limit {
+            break;
+        }
+        for (_, relevance, addr) in rerank(&searcher, query.as_ref(), candidates, words_given)? {
+            if hits.len() == limit {
+                break;
+            }
+            if seen.insert(addr) {
+                let d: TantivyDocument = searcher.doc(addr)?;
+                hits.push(hit(&f, &d, &folded, relevance));
+            }
+        }
+    }
     Ok(hits)
+}
+
+/// The best `candidates` documents for `query` (by text relevance with `words`, else by
+/// score), each with its rank (relevance times `1 + score`, or the score), its relevance (0
+/// without words) and its address, best rank first.
+fn rerank(
+    searcher: &tantivy::Searcher,
+    query: &dyn Query,
+    candidates: usize,
+    words: bool,
+) -> Result<Vec<(f64, f32, tantivy::DocAddress)>, SearchError> {
+    let found: Vec<(f32, tantivy::DocAddress)> = if words {
+        searcher.search(query, &TopDocs::with_limit(candidates).order_by_score())?
+    } else {
+        searcher
+            .search(
+                query,
+                &TopDocs::with_limit(candidates)
+                    .order_by_fast_field::<f64>("score", tantivy::Order::Desc),
+            )?
+            .into_iter()
+            .map(|(_, addr)| (0.0, addr))
+            .collect()
+    };
+    let mut columns: BTreeMap<u32, tantivy::columnar::Column<f64>> = BTreeMap::new();
+    let mut out = Vec::with_capacity(found.len());
+    for (relevance, addr) in found {
+        let column = match columns.entry(addr.segment_ord) {
+            std::collections::btree_map::Entry::Occupied(c) => c.into_mut(),
+            std::collections::btree_map::Entry::Vacant(v) => v.insert(
+                searcher
+                    .segment_reader(addr.segment_ord)
+                    .fast_fields()
+                    .f64("score")?,
+            ),
+        };
+        let score = column.first(addr.doc_id).unwrap_or(0.0);
+        let rank = if words {
+            f64::from(relevance) * (1.0 + score)
+        } else {
+            score
+        };
+        out.push((rank, relevance, addr));
+    }
+    out.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.2.cmp(&b.2)));
+    Ok(out)
+}
+
+/// Readers kept open, by search directory, with the `meta.json` they were opened on (a
+/// rebuild swaps the directory whole, which changes it, and the reader is opened again).
+type Readers =
+    std::sync::Mutex<BTreeMap<PathBuf, (std::time::SystemTime, u64, Index, IndexReader)>>;
+
+static READERS: std::sync::OnceLock<Readers> = std::sync::OnceLock::new();
+
+/// The home's search index and a reader, opened once while the index stays the same.
+fn open(home_dir: &Path) -> Result<(Index, IndexReader), SearchError> {
+    let dir = home_dir.join(DIR);
+    let meta = std::fs::metadata(dir.join("meta.json"))
+        .map_err(|_| SearchError::Missing(home_dir.to_path_buf()))?;
+    let stamp = (meta.modified().unwrap_or(std::time::UNIX_EPOCH), meta.len());
+    let readers = READERS.get_or_init(Readers::default);
+    if let Ok(open) = readers.lock()
+        && let Some((modified, len, index, reader)) = open.get(&dir)
+        && (*modified, *len) == stamp
+    {
+        return Ok((index.clone(), reader.clone()));
+    }
+    let index = Index::open_in_dir(&dir)?;
+    let reader = index
+        .reader_builder()
+        .reload_policy(tantivy::ReloadPolicy::Manual)
+        .try_into()?;
+    if let Ok(mut open) = readers.lock() {
+        if open.len() >= 64 {
+            open.clear();
+        }
+        open.insert(dir, (stamp.0, stamp.1, index.clone(), reader.clone()));
+    }
+    Ok((index, reader))
 }
