@@ -96,6 +96,32 @@ pub fn curate_index(
     index
 }
 
+/// Signs and stores (through the verifying import) the version index `who:name` with
+/// `revisions` revisions, revision `r` releasing `1.r.0` with its record. `who`'s identity
+/// log must be held.
+pub fn signed_index(
+    store: &mut crate::store::Store,
+    who: &Person,
+    name: &str,
+    revisions: usize,
+) -> cairn_protocol::name::IndexName {
+    use cairn_protocol::index::Tip;
+    use cairn_protocol::index::version::VersionIndex;
+    let index = who.index(name);
+    let mut tip: Option<Tip<VersionIndex>> = None;
+    let mut envelopes = Vec::with_capacity(revisions);
+    for r in 0..revisions {
+        let op = release_record(store, name, &format!("1.{r}.0"), &[]);
+        let (env, next) = who.sign(tip.as_ref(), &index, vec![op]);
+        envelopes.push(env);
+        tip = Some(next);
+    }
+    store
+        .import_index::<VersionIndex>(&index, &envelopes)
+        .expect("import");
+    index
+}
+
 /// Stores a release record of `name@version` (one stand-in artifact, dependencies `deps` as
 /// `(alias, constraint)`) and returns the operation that publishes it.
 pub fn release_record(

@@ -291,12 +291,21 @@ async fn reconcile_loop(
 }
 
 /// One reconciliation round with the indexing node at `url`: lists its heads page by page,
-/// and fetches from its peer node (verified as any fetch) every index missing or behind here.
-/// How many logs moved.
+/// and fetches from its peer node (verified as any fetch) every index missing or behind here,
+/// over one connection per core. How many logs moved.
 ///
 /// # Errors
 /// When the node cannot be asked, or runs no peer node.
 pub async fn reconcile(home: &Path, url: &str) -> anyhow::Result<usize> {
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    reconcile_with(home, url, cores.min(16)).await
+}
+
+/// [`reconcile`] with `workers` connections at once.
+///
+/// # Errors
+/// As [`reconcile`].
+pub async fn reconcile_with(home: &Path, url: &str, workers: usize) -> anyhow::Result<usize> {
     use anyhow::Context as _;
     let ask = |path: String| {
         let url = url.to_owned();
@@ -348,22 +357,57 @@ pub async fn reconcile(home: &Path, url: &str) -> anyhow::Result<usize> {
     if behind.is_empty() {
         return Ok(0);
     }
-    let ep = cairn_core::net::client(std::slice::from_ref(&node)).await?;
-    let mut peers = cairn_core::net::sync::Peers::dial(&ep, std::slice::from_ref(&node)).await?;
-    let mut home = Home::open(home)?;
-    let mut moved = 0;
-    for index in &behind {
-        for synced in cairn_core::net::sync::sync_any(&mut home, &mut peers, index, false).await? {
-            match synced.outcome {
-                cairn_core::net::sync::SyncOutcome::Imported { .. } => moved += 1,
-                cairn_core::net::sync::SyncOutcome::Refused { reason } => {
-                    tracing::warn!(log = %synced.log, "refused from {url}: {reason}");
+    fetch_all(home, url, &node, behind, workers).await
+}
+
+/// Fetches `indexes` from `node` with `workers` connections at once, each verifying on its
+/// own (so verification runs on as many cores); how many logs moved.
+async fn fetch_all(
+    home: &Path,
+    url: &str,
+    node: &Peer,
+    indexes: Vec<cairn_protocol::name::IndexName>,
+    workers: usize,
+) -> anyhow::Result<usize> {
+    use cairn_core::net::sync::{self, Peers, SyncOutcome};
+    let ep = cairn_core::net::client(std::slice::from_ref(node)).await?;
+    let queue = Arc::new(std::sync::Mutex::new(std::collections::VecDeque::from(
+        indexes,
+    )));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..workers.max(1) {
+        let (ep, node, queue, dir, url) = (
+            ep.clone(),
+            node.clone(),
+            queue.clone(),
+            home.to_path_buf(),
+            url.to_owned(),
+        );
+        tasks.spawn(async move {
+            let mut peers = Peers::dial(&ep, std::slice::from_ref(&node)).await?;
+            let mut home = Home::open(&dir)?;
+            let mut moved = 0usize;
+            loop {
+                let next = queue.lock().ok().and_then(|mut q| q.pop_front());
+                let Some(index) = next else { break };
+                for synced in sync::sync_any(&mut home, &mut peers, &index, false).await? {
+                    match synced.outcome {
+                        SyncOutcome::Imported { .. } => moved += 1,
+                        SyncOutcome::Refused { reason } => {
+                            tracing::warn!(log = %synced.log, "refused from {url}: {reason}");
+                        }
+                        _ => {}
+                    }
                 }
-                _ => {}
             }
-        }
+            peers.close();
+            anyhow::Ok(moved)
+        });
     }
-    peers.close();
+    let mut moved = 0;
+    while let Some(done) = tasks.join_next().await {
+        moved += done??;
+    }
     ep.close().await;
     Ok(moved)
 }

@@ -37,6 +37,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_artifacts.sql"),
     include_str!("migrations/0004_drafts.sql"),
     include_str!("migrations/0005_haves.sql"),
+    include_str!("migrations/0006_revisions_by_payload.sql"),
 ];
 
 /// The database file inside a home.

@@ -59,7 +59,7 @@ fn opens_migrates_and_refuses_a_newer_schema() {
     );
     drop(store);
     let store = Store::open(home.path()).expect("reopen");
-    assert_eq!(store.schema_version().expect("version"), 5);
+    assert_eq!(store.schema_version().expect("version"), 6);
     store
         .conn
         .pragma_update(None, "user_version", 99)
@@ -631,5 +631,23 @@ fn claims_to_hold_artifacts_are_kept_fresh_and_bounded() {
         store.holders(&a, now + HAVE_TTL).expect("holders"),
         Vec::new(),
         "expired rows are removed"
+    );
+}
+
+#[test]
+fn a_revision_is_found_by_its_payload_through_an_index() {
+    let home = Home::new("by-payload");
+    let store = Store::open(home.path()).expect("open");
+    let plan: Vec<String> = store
+        .conn
+        .prepare("EXPLAIN QUERY PLAN SELECT log, seq FROM revisions WHERE payload_cid = ?1")
+        .expect("prepare")
+        .query_map([&[0u8; 36][..]], |r| r.get::<_, String>(3))
+        .expect("plan")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert!(
+        plan.iter().any(|p| p.contains("revisions_by_payload")),
+        "{plan:?}"
     );
 }
