@@ -809,3 +809,72 @@ fn verify_chain_reports_an_earlier_bad_signature_before_a_later_rule_failure() {
         "chain-rollback"
     );
 }
+
+/// A chain of 300 revisions, each releasing one version, as envelope bytes (oldest first).
+fn long_chain(lucy: &Person, idx: &IndexName) -> Vec<Vec<u8>> {
+    let mut tip: Option<Tip<VersionIndex>> = None;
+    let mut out = Vec::with_capacity(300);
+    for i in 0..300 {
+        let (signed, next) = sign_next(
+            tip.as_ref(),
+            idx,
+            lucy.cite(),
+            &lucy.signing,
+            T,
+            vec![release(&format!("1.{i}.0"))],
+        )
+        .expect("sign");
+        out.push(signed.encode());
+        tip = Some(next);
+    }
+    out
+}
+
+#[test]
+fn a_bad_signature_is_found_on_either_side_of_a_signature_batch() {
+    // Signatures are verified 128 at a time after the rules; a bad one must be reported with
+    // its own seq wherever it falls: first and last of a batch, either side of a boundary, in a
+    // chain that ends just before, at or just after a boundary, and before a rule failure
+    // that sits in the next batch.
+    assert_eq!(
+        SIGNATURE_BATCH, 128,
+        "the cases below straddle this boundary"
+    );
+    let lucy = Person::new(1);
+    let idx = lucy.index("libfoo");
+    let logs = [lucy.log.clone()];
+    let chain = long_chain(&lucy, &idx);
+    let corrupt = |len: usize, bad: usize| {
+        let mut c = chain[..len].to_vec();
+        let last = c[bad].len() - 1;
+        c[bad][last] ^= 0x01; // The last byte is the end of the signature.
+        c
+    };
+    for len in [127, 128, 129, 300] {
+        let whole = verify_chain::<VersionIndex>(&idx, &chain[..len], &logs[..]).expect("valid");
+        assert_eq!(whole.seq(), len as u64);
+        for bad in [0, 126, 127, 128, 129, 255, 256, 299] {
+            if bad >= len {
+                continue;
+            }
+            let (seq, err) =
+                verify_chain_from::<VersionIndex>(None, &idx, &corrupt(len, bad), &logs[..], false)
+                    .expect_err("a bad signature");
+            assert_eq!(err.code(), "sig-bad-signature", "len {len}, bad {bad}");
+            assert_eq!(seq, bad as u64 + 1, "len {len}, bad {bad}");
+        }
+    }
+    // The last of the first batch is bad and the first of the next is a rollback: the bad
+    // signature is reported, as verifying one by one would.
+    let mut c = corrupt(128, 127);
+    c.push(chain[0].clone());
+    let (seq, err) =
+        verify_chain_from::<VersionIndex>(None, &idx, &c, &logs[..], false).expect_err("refused");
+    assert_eq!((seq, err.code()), (128, "sig-bad-signature"));
+    // With the signature whole, the rollback (revision 1 again, after 128) is reported.
+    let mut c = chain[..128].to_vec();
+    c.push(chain[0].clone());
+    let (seq, err) =
+        verify_chain_from::<VersionIndex>(None, &idx, &c, &logs[..], false).expect_err("refused");
+    assert_eq!((seq, err.code()), (1, "chain-rollback"));
+}
