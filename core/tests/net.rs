@@ -425,6 +425,24 @@ async fn a_flood_and_a_forged_head_change_nothing_and_the_node_keeps_serving() {
         .await
         .expect("subscribe");
     topic.joined().await.expect("joined");
+    // B judges announcements against what its announcer last read from the store (at most
+    // half a second old). B announcing the head it pulled shows that it has read it.
+    let b_holds = async {
+        use n0_future::StreamExt as _;
+        while let Some(Ok(event)) = topic.next().await {
+            if let iroh_gossip::api::Event::Received(m) = event
+                && let Ok(wire::Gossiped::Announcement(a)) = wire::Gossiped::decode(&m.content)
+                && a.log == index.to_string()
+                && a.seq == 1
+            {
+                return;
+            }
+        }
+        panic!("the topic closed");
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), b_holds)
+        .await
+        .expect("B announces the head it pulled");
     let started = std::time::Instant::now();
     for seq in 2..302u64 {
         let a = wire::Announcement {
