@@ -55,3 +55,98 @@ pub fn constraint(data: &[u8]) {
         );
     }
 }
+
+/// Any bytes, against the IPLD ecosystem's own crates: whatever this codec accepts,
+/// `serde_ipld_dagcbor` (strict decoding) accepts too, to the same value, and re-encodes to the
+/// same bytes; every link converts to the `cid` crate's `Cid` and back without loss, in bytes
+/// and in text. The one exception is nesting of [`REFERENCE_MAX_DEPTH`] containers or more,
+/// which the reference refuses and this codec reads up to [`codec::DEFAULT_MAX_DEPTH`].
+#[cfg(feature = "test-utils")]
+pub fn differential(data: &[u8]) {
+    use ipld_core::ipld::Ipld;
+    let Ok(ours) = codec::decode(data) else {
+        return;
+    };
+    let theirs: Ipld = match serde_ipld_dagcbor::from_slice(data) {
+        Ok(theirs) => theirs,
+        // The reference's own nesting limit, below this codec's (and DAG-CBOR sets none).
+        Err(serde_ipld_dagcbor::DecodeError::DepthOverflow { .. })
+            if depth(&ours) >= REFERENCE_MAX_DEPTH =>
+        {
+            return;
+        }
+        Err(e) => panic!(
+            "serde_ipld_dagcbor refuses bytes this codec accepts ({e}): {}",
+            hex(data)
+        ),
+    };
+    assert!(
+        to_ipld(&ours) == theirs,
+        "the two decoders read different values from {}",
+        hex(data)
+    );
+    let again = serde_ipld_dagcbor::to_vec(&theirs).expect("serde_ipld_dagcbor encodes");
+    assert_eq!(again, data, "serde_ipld_dagcbor re-encodes differently");
+}
+
+/// A link's binary form and text, both ways through the `cid` crate.
+#[cfg(feature = "test-utils")]
+pub fn link_round_trip(link: &codec::Link) {
+    use ipld_core::cid::Cid as Reference;
+    let theirs = Reference::try_from(link.as_bytes())
+        .unwrap_or_else(|e| panic!("the cid crate refuses {link}: {e}"));
+    assert_eq!(theirs.to_bytes(), link.as_bytes(), "binary form of {link}");
+    assert_eq!(theirs.to_string(), link.to_string(), "text of {link}");
+    let parsed: Reference = link
+        .to_string()
+        .parse()
+        .expect("the cid crate parses our text");
+    assert_eq!(parsed, theirs);
+    assert_eq!(
+        theirs.to_string().parse::<codec::Link>().as_ref(),
+        Ok(link),
+        "our parser reads the cid crate's text"
+    );
+}
+
+/// `serde_ipld_dagcbor` refuses containers nested this deep.
+#[cfg(feature = "test-utils")]
+pub const REFERENCE_MAX_DEPTH: usize = 128;
+
+#[cfg(feature = "test-utils")]
+fn depth(v: &codec::Value) -> usize {
+    match v {
+        codec::Value::List(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        codec::Value::Map(m) => 1 + m.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+#[cfg(feature = "test-utils")]
+fn to_ipld(v: &codec::Value) -> ipld_core::ipld::Ipld {
+    use codec::Value;
+    use ipld_core::ipld::Ipld;
+    match v {
+        Value::Null => Ipld::Null,
+        Value::Bool(b) => Ipld::Bool(*b),
+        Value::Integer(n) => Ipld::Integer(*n),
+        Value::Float(f) => Ipld::Float(f.get()),
+        Value::Bytes(b) => Ipld::Bytes(b.clone()),
+        Value::String(s) => Ipld::String(s.clone()),
+        Value::List(items) => Ipld::List(items.iter().map(to_ipld).collect()),
+        Value::Map(m) => Ipld::Map(m.iter().map(|(k, v)| (k.to_owned(), to_ipld(v))).collect()),
+        Value::Link(l) => {
+            link_round_trip(l);
+            Ipld::Link(ipld_core::cid::Cid::try_from(l.as_bytes()).expect("checked above"))
+        }
+    }
+}
+
+#[cfg(feature = "test-utils")]
+fn hex(data: &[u8]) -> String {
+    use std::fmt::Write as _;
+    data.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}

@@ -1,5 +1,6 @@
-//! The two multiformats primitives Cairn needs: unsigned varints (as CIDs use them) and
-//! RFC 4648 base32 in lower case without padding (multibase prefix `b`).
+//! The multiformats primitives Cairn needs: unsigned varints (as CIDs use them), RFC 4648
+//! base32 in lower case without padding (multibase prefix `b`), and base58btc, the text every
+//! IPLD tool gives a CIDv0 (`Qm…`).
 //!
 //! Normative text: `spec/02-content-ids.md`.
 
@@ -42,7 +43,7 @@ pub fn read_varint(input: &mut &[u8]) -> Result<u64, &'static str> {
 const BASE32_ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
 
 /// RFC 4648 base32, lower case, no padding.
-pub(crate) fn base32_encode(bytes: &[u8]) -> String {
+pub fn base32_encode(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len().div_ceil(5) * 8);
     let mut buffer: u32 = 0;
     let mut bits = 0u32;
@@ -67,7 +68,7 @@ pub(crate) fn base32_encode(bytes: &[u8]) -> String {
 
 /// Decodes RFC 4648 base32, lower case, no padding. Refuses upper case, padding, and trailing
 /// bits that are not zero, so every byte string has exactly one text form.
-pub(crate) fn base32_decode(text: &str) -> Result<Vec<u8>, &'static str> {
+pub fn base32_decode(text: &str) -> Result<Vec<u8>, &'static str> {
     let mut out = Vec::with_capacity(text.len() * 5 / 8);
     let mut buffer: u32 = 0;
     let mut bits = 0u32;
@@ -92,9 +93,98 @@ pub(crate) fn base32_decode(text: &str) -> Result<Vec<u8>, &'static str> {
     Ok(out)
 }
 
+const BASE58_ALPHABET: &[u8; 58] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+
+/// Bitcoin's base58: each leading zero byte is a `1`, the rest is the number in base 58.
+pub fn base58btc_encode(bytes: &[u8]) -> String {
+    let zeros = bytes.iter().take_while(|&&b| b == 0).count();
+    // Little-endian base-58 digits of the number the bytes after the zeros spell.
+    let mut digits: Vec<u8> = Vec::with_capacity(bytes.len() * 138 / 100 + 1);
+    for &b in &bytes[zeros..] {
+        let mut carry = u32::from(b);
+        for d in &mut digits {
+            carry += u32::from(*d) << 8;
+            *d = (carry % 58) as u8;
+            carry /= 58;
+        }
+        while carry > 0 {
+            digits.push((carry % 58) as u8);
+            carry /= 58;
+        }
+    }
+    let mut out = String::with_capacity(zeros + digits.len());
+    out.extend(std::iter::repeat_n('1', zeros));
+    out.extend(
+        digits
+            .iter()
+            .rev()
+            .map(|&d| char::from(BASE58_ALPHABET[usize::from(d)])),
+    );
+    out
+}
+
+/// Decodes base58btc; refuses any character outside the alphabet (`0`, `O`, `I`, `l`, …).
+/// Each byte string has exactly one text.
+pub fn base58btc_decode(text: &str) -> Result<Vec<u8>, &'static str> {
+    let zeros = text.bytes().take_while(|&c| c == b'1').count();
+    // Little-endian bytes of the number.
+    let mut bytes: Vec<u8> = Vec::with_capacity(text.len());
+    for c in text.bytes().skip(zeros) {
+        let Some(v) = BASE58_ALPHABET.iter().position(|&a| a == c) else {
+            return Err("not a base58btc character");
+        };
+        let mut carry = v as u32;
+        for b in &mut bytes {
+            carry += u32::from(*b) * 58;
+            *b = (carry & 0xff) as u8;
+            carry >>= 8;
+        }
+        while carry > 0 {
+            bytes.push((carry & 0xff) as u8);
+            carry >>= 8;
+        }
+    }
+    let mut out = vec![0u8; zeros];
+    out.extend(bytes.iter().rev());
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base58btc_vectors() {
+        // The multibase test vectors (without the `z` prefix), and the CIDv0 of the SHA-256 of
+        // no bytes as every IPFS tool prints it.
+        for (plain, enc) in [
+            (&b""[..], ""),
+            (b"\0", "1"),
+            (b"\0yes mani !", "17paNL19xttacUY"),
+            (
+                b"Decentralize everything!!",
+                "UXE7GvtEk8XTXs1GF8HSGbVA9FCX9SEBPe",
+            ),
+            (b"hello world", "StV1DL6CwTryKyV"),
+        ] {
+            assert_eq!(base58btc_encode(plain), enc);
+            assert_eq!(base58btc_decode(enc).as_deref(), Ok(plain));
+        }
+        let empty_dir = [
+            "1220",
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        ]
+        .concat();
+        let bytes: Vec<u8> = (0..empty_dir.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&empty_dir[i..i + 2], 16).expect("hex"))
+            .collect();
+        assert_eq!(
+            base58btc_encode(&bytes),
+            "QmdfTbBqBPQ7VNxZEYEj14VmRuZBkqFbiwReogJgS1zR1n"
+        );
+        assert!(base58btc_decode("0OIl").is_err());
+    }
 
     #[test]
     fn base32_rfc4648_vectors() {

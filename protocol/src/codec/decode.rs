@@ -253,6 +253,7 @@ impl<'a> Decoder<'a> {
             21 => Ok(Value::Bool(true)),
             22 => Ok(Value::Null),
             25 | 26 => Err(self.err_at(start, K::FloatNotDouble)),
+            27 if h.arg == (-0.0f64).to_bits() => Err(self.err_at(start, K::NegativeZero)),
             27 => Float::new(f64::from_bits(h.arg))
                 .map(Value::Float)
                 .ok_or_else(|| self.err_at(start, K::NonFiniteFloat)),
@@ -317,6 +318,7 @@ mod tests {
         assert_eq!(kind("fa3f800000"), K::FloatNotDouble);
         assert_eq!(kind("fb7ff8000000000000"), K::NonFiniteFloat);
         assert_eq!(kind("fb7ff0000000000000"), K::NonFiniteFloat);
+        assert_eq!(kind("fb8000000000000000"), K::NegativeZero);
         assert_eq!(kind("f7"), K::UnsupportedSimple(23));
         assert_eq!(kind("f820"), K::UnsupportedSimple(32));
         assert_eq!(

@@ -57,6 +57,9 @@ pub enum DecodeErrorKind {
     /// NaN or an infinity.
     #[error("NaN and infinities are not allowed")]
     NonFiniteFloat,
+    /// −0.0: DAG-CBOR has one zero, encoded as 0.0.
+    #[error("negative zero is not allowed (DAG-CBOR encodes every zero as 0.0)")]
+    NegativeZero,
     /// `undefined` or any other simple value than false, true and null.
     #[error("simple value {0} is not allowed (only false, true, null)")]
     UnsupportedSimple(u8),
@@ -87,6 +90,7 @@ impl DecodeErrorKind {
             DecodeErrorKind::InvalidLink(_) => "cbor-invalid-link",
             DecodeErrorKind::FloatNotDouble => "cbor-float-not-double",
             DecodeErrorKind::NonFiniteFloat => "cbor-non-finite-float",
+            DecodeErrorKind::NegativeZero => "cbor-negative-zero",
             DecodeErrorKind::UnsupportedSimple(_) => "cbor-unsupported-simple",
             DecodeErrorKind::TooDeep(_) => "cbor-too-deep",
             DecodeErrorKind::LengthExceedsInput(_) => "cbor-length-exceeds-input",

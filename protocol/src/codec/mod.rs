@@ -82,10 +82,12 @@ pub const INTEGER_MAX: i128 = u64::MAX as i128;
 pub struct Float(f64);
 
 impl Float {
-    /// Returns `None` for NaN and ±∞.
+    /// Returns `None` for NaN and ±∞; −0.0 becomes 0.0 (DAG-CBOR has one zero, and the decoder
+    /// refuses the other).
     #[must_use]
     pub fn new(f: f64) -> Option<Float> {
-        f.is_finite().then_some(Float(f))
+        f.is_finite()
+            .then_some(Float(if f == 0.0 { 0.0 } else { f }))
     }
 
     /// The value.
@@ -330,15 +332,11 @@ impl fmt::Debug for Link {
 }
 
 impl fmt::Display for Link {
-    /// CIDv1: multibase base32 lower (`b…`). CIDv0: its bytes in hex after `v0:`, since Cairn
-    /// never prints CIDv0 and carries no base58 encoder.
+    /// CIDv1: multibase base32 lower (`b…`). CIDv0: base58btc with no multibase prefix (`Qm…`),
+    /// as every IPLD tool prints it.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.parts().version == 0 {
-            write!(f, "v0:")?;
-            for b in &self.bytes {
-                write!(f, "{b:02x}")?;
-            }
-            Ok(())
+            f.write_str(&multiformats::base58btc_encode(&self.bytes))
         } else {
             f.write_str("b")?;
             f.write_str(&multiformats::base32_encode(&self.bytes))
@@ -349,23 +347,21 @@ impl fmt::Display for Link {
 impl std::str::FromStr for Link {
     type Err = &'static str;
 
-    /// Parses the text [`Display`](fmt::Display) writes: `b` + base32 for CIDv1, `v0:` + hex.
+    /// Parses the text [`Display`](fmt::Display) writes: `b` + base32 for a CIDv1, 46
+    /// base58btc characters starting `Qm` for a CIDv0.
     fn from_str(s: &str) -> Result<Link, &'static str> {
-        let bytes = if let Some(hex) = s.strip_prefix("v0:") {
-            if hex.len() % 2 != 0 {
-                return Err("odd number of hex digits");
-            }
-            (0..hex.len())
-                .step_by(2)
-                .map(|i| u8::from_str_radix(hex.get(i..i + 2).unwrap_or("x"), 16))
-                .collect::<Result<Vec<u8>, _>>()
-                .map_err(|_| "not hex")?
+        let bytes = if s.len() == 46 && s.starts_with("Qm") {
+            multiformats::base58btc_decode(s)?
         } else if let Some(b32) = s.strip_prefix('b') {
             multiformats::base32_decode(b32)?
         } else {
-            return Err("link text starts with neither `b` nor `v0:`");
+            return Err("link text is neither `b` + base32 (CIDv1) nor `Qm…` (CIDv0)");
         };
-        Link::from_bytes(&bytes)
+        let link = Link::from_bytes(&bytes)?;
+        if s.starts_with("Qm") != (link.parts().version == 0) {
+            return Err("link text names the other CID version");
+        }
+        Ok(link)
     }
 }
 
@@ -489,5 +485,9 @@ mod tests {
         ] {
             assert_eq!(l.to_string().parse::<Link>(), Ok(l));
         }
+        let text = Link::from_bytes(&v0).expect("v0").to_string();
+        assert!(text.starts_with("Qm") && text.len() == 46, "{text}");
+        let as_v1 = format!("b{}", multiformats::base32_encode(&v0));
+        assert!(as_v1.parse::<Link>().is_err(), "a CIDv0 in CIDv1 text");
     }
 }

@@ -23,6 +23,13 @@ fn replay_decode_corpus() {
     replay("decode", cairn_protocol::fuzzing::decode);
 }
 
+/// The decode corpus through the comparison with `serde_ipld_dagcbor` (the `differential`
+/// target starts from the same seeds).
+#[test]
+fn replay_decode_corpus_through_the_differential() {
+    replay("decode", cairn_protocol::fuzzing::differential);
+}
+
 #[test]
 fn replay_version_corpus() {
     replay("version", cairn_protocol::fuzzing::version);

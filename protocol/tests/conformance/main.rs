@@ -2,6 +2,7 @@
 //! property tests, and the replay of the fuzz seed corpus.
 
 mod chains;
+mod differential;
 mod fixtures;
 mod fuzz_corpus;
 mod properties;

@@ -52,11 +52,18 @@ fn scalar(floats: bool, foreign_links: bool) -> BoxedStrategy<Value> {
                 .prop_map(|(codec, d)| Value::Link(Link::v1(u64::from(codec), 0x12, &d)))
                 .boxed(),
         );
+        options.push(
+            any::<[u8; 32]>()
+                .prop_map(|d| {
+                    Value::Link(Link::from_bytes(&[&[0x12, 0x20][..], &d].concat()).expect("v0"))
+                })
+                .boxed(),
+        );
     }
     prop::strategy::Union::new(options).boxed()
 }
 
-fn value(floats: bool, foreign_links: bool) -> impl Strategy<Value = Value> {
+pub(crate) fn value(floats: bool, foreign_links: bool) -> impl Strategy<Value = Value> {
     scalar(floats, foreign_links).prop_recursive(5, 64, 8, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..8).prop_map(Value::List),
@@ -133,10 +140,30 @@ proptest! {
     }
 
     #[test]
-    fn profile_accepts_only_values_without_floats_or_foreign_links(v in value(true, true)) {
-        let bytes = codec::encode(&v);
-        let has_forbidden = contains_forbidden(&v);
-        prop_assert_eq!(profile::decode_record(&bytes).is_err(), has_forbidden && bytes.len() <= profile::MAX_BLOCK_SIZE || bytes.len() > profile::MAX_BLOCK_SIZE || depth(&v) > profile::MAX_DEPTH);
+    fn the_profile_refuses_one_planted_float_or_foreign_link_and_names_its_path(
+        v in value(false, false),
+        kind in 0u8..3,
+        turns in prop::collection::vec(any::<prop::sample::Index>(), 0..8),
+    ) {
+        let bytes = profile::encode_record(&v).expect("generated clean");
+        prop_assert_eq!(profile::decode_record(&bytes), Ok(v.clone()));
+        let leaf = match kind {
+            0 => Value::Float(Float::new(0.5).expect("finite")),
+            1 => Value::Link(Link::v1(0x70, 0x12, &[7; 32])),
+            _ => Value::Link(Link::from_bytes(&[&[0x12, 0x20][..], &[7; 32]].concat()).expect("v0")),
+        };
+        let mut path = String::new();
+        let planted = plant(v, leaf, &turns, &mut path);
+        let shown = if path.is_empty() { ".".to_owned() } else { path };
+        let expected = match kind {
+            0 => profile::RecordError::Float(shown),
+            1 => profile::RecordError::ForeignLink {
+                path: shown,
+                reason: cairn_protocol::cid::CidError::UnsupportedCodec(0x70),
+            },
+            _ => profile::RecordError::CidV0Link(shown),
+        };
+        prop_assert_eq!(profile::decode_record(&codec::encode(&planted)), Err(expected));
     }
 
     #[test]
@@ -201,11 +228,23 @@ proptest! {
 
     /// The byte-level key checks agree with decode-then-encode plus the small-order test.
     #[test]
-    fn key_acceptance_matches_decode_encode(mut bytes in any::<[u8; 32]>(), low_y in any::<bool>(), y in 0u8..40) {
-        if low_y {
-            // Also land often on the edge cases: tiny y and y just below 2^255.
-            bytes = [0; 32];
-            bytes[0] = y;
+    fn key_acceptance_matches_decode_encode(mut bytes in any::<[u8; 32]>(), edge in 0u8..3, k in 0u8..39, sign in any::<bool>()) {
+        // Land often on the edge cases too: tiny y, and y from p − 20 to 2^255 − 1 (the
+        // non-canonical encodings of 0..19 and the y ≥ p that do not decode at all).
+        match edge {
+            0 => {}
+            1 => {
+                bytes = [0; 32];
+                bytes[0] = k;
+            }
+            _ => {
+                bytes = [0xff; 32];
+                bytes[0] = 0xd9 + k; // p − 20 = 2^255 − 39 ends in 0xd9.
+                bytes[31] = 0x7f;
+            }
+        }
+        if edge != 0 && sign {
+            bytes[31] |= 0x80;
         }
         let point = curve25519_dalek::edwards::CompressedEdwardsY(bytes).decompress();
         let expected = point.is_some_and(|p| p.compress().to_bytes() == bytes && !p.is_small_order());
@@ -213,20 +252,68 @@ proptest! {
     }
 }
 
-fn contains_forbidden(v: &Value) -> bool {
+/// Puts `leaf` somewhere inside `v`, following `turns` (an item of a list, an entry of a map;
+/// an empty container gets the leaf as its only item), and writes the path the profile's
+/// errors use (`.key`, `[i]`) to `path`.
+fn plant(v: Value, leaf: Value, turns: &[prop::sample::Index], path: &mut String) -> Value {
+    let Some((turn, rest)) = turns.split_first() else {
+        return leaf;
+    };
     match v {
-        Value::Float(_) => true,
-        Value::Link(l) => Cid::try_from(l).is_err(),
-        Value::List(items) => items.iter().any(contains_forbidden),
-        Value::Map(m) => m.iter().any(|(_, v)| contains_forbidden(v)),
-        _ => false,
+        Value::List(mut items) => {
+            if items.is_empty() {
+                path.push_str("[0]");
+                return Value::List(vec![leaf]);
+            }
+            let i = turn.index(items.len());
+            let _ = std::fmt::Write::write_fmt(path, format_args!("[{i}]"));
+            let item = std::mem::replace(&mut items[i], Value::Null);
+            items[i] = plant(item, leaf, rest, path);
+            Value::List(items)
+        }
+        Value::Map(m) => {
+            let mut entries = m.into_entries();
+            if entries.is_empty() {
+                entries.push(("k".to_owned(), Value::Null));
+            }
+            let i = turn.index(entries.len());
+            path.push('.');
+            path.push_str(&entries[i].0);
+            let item = std::mem::replace(&mut entries[i].1, Value::Null);
+            entries[i].1 = plant(item, leaf, rest, path);
+            Value::Map(Map::from_entries(entries).expect("keys unchanged"))
+        }
+        _ => leaf,
     }
 }
 
-fn depth(v: &Value) -> usize {
-    match v {
-        Value::List(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
-        Value::Map(m) => 1 + m.iter().map(|(_, v)| depth(v)).max().unwrap_or(0),
-        _ => 0,
+/// The profile's two bounds, at and just past each.
+#[test]
+fn the_profile_bounds_hold_exactly_at_their_limits() {
+    let deepest = nest(profile::MAX_DEPTH);
+    let bytes = profile::encode_record(&deepest).expect("at the depth limit");
+    assert_eq!(profile::decode_record(&bytes), Ok(deepest));
+    assert_eq!(
+        profile::decode_record(&codec::encode(&nest(profile::MAX_DEPTH + 1))),
+        Err(profile::RecordError::TooDeep(profile::MAX_DEPTH))
+    );
+    // A byte string of n ≥ 65,536 bytes has a 5-byte head.
+    let largest = Value::Bytes(vec![0; profile::MAX_BLOCK_SIZE - 5]);
+    let bytes = profile::encode_record(&largest).expect("at the size limit");
+    assert_eq!(bytes.len(), profile::MAX_BLOCK_SIZE);
+    assert_eq!(profile::decode_record(&bytes), Ok(largest));
+    let over = codec::encode(&Value::Bytes(vec![0; profile::MAX_BLOCK_SIZE - 4]));
+    assert!(matches!(
+        profile::decode_record(&over),
+        Err(profile::RecordError::TooLarge { .. })
+    ));
+}
+
+/// `null` inside `depth` one-item lists.
+pub(crate) fn nest(depth: usize) -> Value {
+    let mut v = Value::Null;
+    for _ in 0..depth {
+        v = Value::List(vec![v]);
     }
+    v
 }

@@ -134,6 +134,26 @@ fn invalid() -> anyhow::Result<Json> {
             "cid-unsupported-codec",
         ),
         (
+            "codec dag-pb and hash sha2-256: the codec is checked first",
+            Link::v1(0x70, 0x12, &[0; 32]).to_string(),
+            "cid-unsupported-codec",
+        ),
+        (
+            "46 characters starting Qm, not base58btc: checked before decoding",
+            format!("Qm{}", "0".repeat(44)),
+            "cid-v0",
+        ),
+        (
+            "a binary CIDv0 in base32 text",
+            format!(
+                "b{}",
+                cairn_protocol::multiformats::base32_encode(
+                    &[[0x12, 0x20].as_slice(), &[0; 32]].concat()
+                )
+            ),
+            "cid-v0",
+        ),
+        (
             "truncated digest (30 of 36 bytes)",
             good[..good.len() - 10].to_string(),
             "cid-malformed",

@@ -313,6 +313,11 @@ fn codec_invalid() -> anyhow::Result<Json> {
             h("fb fff0000000000000"),
             "cbor-non-finite-float",
         ),
+        (
+            "negative zero",
+            h("fb 8000000000000000"),
+            "cbor-negative-zero",
+        ),
         ("undefined", h("f7"), "cbor-unsupported-simple"),
         ("simple value 16", h("f0"), "cbor-unsupported-simple"),
         (
