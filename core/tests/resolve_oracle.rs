@@ -1,20 +1,23 @@
 //! The resolver against a SAT oracle on random registries (issue 5, item 5).
 //!
-//! Each generated registry (acyclic or cyclic, with pre-releases, yanks and private
-//! dependencies) is encoded as CNF: one variable per (scope, alias, usable version) over every
-//! scope the registry could open, at most one version per alias per scope, the requirements,
-//! and `chosen(s, p, v) → one of the versions its dependency admits in the dependency's
-//! scope`. batsat (a `MiniSat` port) decides it. The resolver must find a solution exactly when
-//! the formula is satisfiable, every solution must satisfy every constraint in the right scope,
-//! answers must be deterministic, and removing a dependency must never make a solvable
-//! registry unsolvable. A failing case is printed as a scenario file for
-//! `test-vectors/resolve/`.
+//! Each generated registry (acyclic or cyclic, with pre-releases, yanks, private dependencies,
+//! releases that depend on their own package, and a lock) is encoded as CNF: one variable per
+//! (scope, alias, version) over every scope the registry could open, false for a yanked version
+//! unless the lock names it for that package, at most one version per alias per scope, the
+//! requirements, and `chosen(s, p, v) → one of the versions its dependency admits in the
+//! dependency's scope`. batsat (a `MiniSat` port) decides it. The resolver must find a solution
+//! exactly when the formula is satisfiable, every solution must satisfy every constraint in the
+//! right scope, answers must be deterministic, and removing a dependency must never make a
+//! solvable registry unsolvable. A failing case is printed as a complete scenario file, the
+//! oracle's answer included, to drop into `test-vectors/resolve/`; every case checks that its
+//! scenario file reads back to the same verdict.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use batsat::{BasicSolver, Lit, SolverInterface, lbool};
+use cairn_core::resolve::scenario::{Outcome, Scenario};
 use cairn_core::resolve::{
     Candidate, Dependency, MemorySource, Pkg, Resolution, ResolveError, resolve,
 };
@@ -55,6 +58,8 @@ struct Release {
 struct Registry {
     releases: Vec<Release>,
     root: Vec<(usize, usize)>,
+    /// (scope, alias, version): the lock.
+    locked: Vec<(ScopePath, usize, usize)>,
 }
 
 fn alias(i: usize) -> String {
@@ -81,29 +86,47 @@ fn registry() -> impl Strategy<Value = Registry> {
                 0..3,
             ),
         );
+        // A lock names a version (perhaps yanked, perhaps absent) of a package in the shared
+        // scope or in the scope one alias's private dependencies open.
+        let lock = (prop::option::of(0..n), 0..n, 0..VERSIONS.len());
         (
             prop::collection::vec(prop::collection::vec(release, 1..5), n..=n),
             prop::collection::vec((0..n, 0..CONSTRAINTS.len()), 1..3),
+            prop::collection::vec(lock, 0..3),
         )
-            .prop_map(|(per_alias, mut root)| {
+            .prop_map(|(per_alias, mut root, locks)| {
                 let mut releases = Vec::new();
                 for (alias, list) in per_alias.into_iter().enumerate() {
                     let mut seen = std::collections::BTreeSet::new();
-                    for (version, yanked, deps) in list {
+                    for (version, yanked, mut deps) in list {
+                        // A release names each alias once (its dependencies are a map).
+                        let mut named = std::collections::BTreeSet::new();
+                        deps.retain(|(d, _, _)| named.insert(*d));
                         // One release per version (`1.0` and `1.0.0` would be one version).
                         if seen.insert(VERSIONS[version]) {
                             releases.push(Release {
                                 alias,
                                 version,
                                 yanked,
-                                deps: deps.into_iter().filter(|(d, _, _)| *d != alias).collect(),
+                                deps,
                             });
                         }
                     }
                 }
                 let mut once = std::collections::BTreeSet::new();
                 root.retain(|(a, _)| once.insert(*a));
-                Registry { releases, root }
+                let mut locked: Vec<(ScopePath, usize, usize)> = Vec::new();
+                for (owner, a, v) in locks {
+                    let scope: ScopePath = owner.into_iter().collect();
+                    if !locked.iter().any(|(s, b, _)| *s == scope && *b == a) {
+                        locked.push((scope, a, v));
+                    }
+                }
+                Registry {
+                    releases,
+                    root,
+                    locked,
+                }
             })
     })
 }
@@ -145,6 +168,28 @@ fn requirements(reg: &Registry) -> Vec<Dependency> {
 /// A scope path: aliases, outermost first (spec/12-resolution.md).
 type ScopePath = Vec<usize>;
 
+fn pkg(scope: &ScopePath, a: usize) -> Pkg {
+    Pkg::Dep {
+        scope: scope.iter().map(|&s| alias(s).into()).collect(),
+        alias: alias(a).into(),
+    }
+}
+
+fn lock(reg: &Registry) -> BTreeMap<Pkg, Version> {
+    reg.locked
+        .iter()
+        .map(|(s, a, v)| (pkg(s, *a), version(*v)))
+        .collect()
+}
+
+/// Whether the lock names release `r` for its package in `scope` (a yanked release is usable
+/// there and only there).
+fn locked_there(reg: &Registry, scope: &ScopePath, r: &Release) -> bool {
+    reg.locked
+        .iter()
+        .any(|(s, a, v)| s == scope && *a == r.alias && *v == r.version)
+}
+
 /// The scope a dependency of `owner` (in `scope`) lands in.
 fn child(scope: &ScopePath, owner: usize, private: bool) -> ScopePath {
     let mut s = scope.clone();
@@ -173,11 +218,11 @@ fn scopes(reg: &Registry) -> Vec<ScopePath> {
     all
 }
 
-/// Whether some choice of usable (non-yanked) versions, one per alias per scope, satisfies
-/// everything.
-fn satisfiable(reg: &Registry) -> bool {
+/// A choice of usable versions (not yanked, or yanked and locked there), one per alias per
+/// scope, that satisfies everything, if there is one: package (as displayed) → version.
+fn oracle(reg: &Registry) -> Option<BTreeMap<String, String>> {
     let mut solver = BasicSolver::default();
-    let usable: Vec<&Release> = reg.releases.iter().filter(|r| !r.yanked).collect();
+    let usable: Vec<&Release> = reg.releases.iter().collect();
     let scopes = scopes(reg);
     // vars[s][i]: release `usable[i]` is chosen in scope `scopes[s]`.
     let vars: Vec<Vec<Lit>> = scopes
@@ -197,7 +242,12 @@ fn satisfiable(reg: &Registry) -> bool {
             .map(|(_, l)| *l)
             .collect()
     };
-    for row in &vars {
+    for (row, scope) in vars.iter().zip(&scopes) {
+        for (r, &x) in usable.iter().zip(row) {
+            if r.yanked && !locked_there(reg, scope, r) {
+                solver.add_clause_reuse(&mut vec![!x]);
+            }
+        }
         for (i, a) in usable.iter().enumerate() {
             for (j, b) in usable.iter().enumerate().skip(i + 1) {
                 if a.alias == b.alias {
@@ -223,7 +273,21 @@ fn satisfiable(reg: &Registry) -> bool {
             }
         }
     }
-    solver.solve_limited(&[]) == lbool::TRUE
+    if solver.solve_limited(&[]) != lbool::TRUE {
+        return None;
+    }
+    let mut model = BTreeMap::new();
+    for (row, scope) in vars.iter().zip(&scopes) {
+        for (r, &x) in usable.iter().zip(row) {
+            if solver.value_lit(x) == lbool::TRUE {
+                model.insert(
+                    pkg(scope, r.alias).to_string(),
+                    VERSIONS[r.version].to_owned(),
+                );
+            }
+        }
+    }
+    Some(model)
 }
 
 /// Every constraint holds in `sol` in the right scope, one version per alias per scope.
@@ -235,14 +299,21 @@ fn check_solution(reg: &Registry, sol: &Resolution) -> Result<(), String> {
     };
     let mut chosen: BTreeMap<(ScopePath, usize), Version> = BTreeMap::new();
     for (pkg, r) in &sol.packages {
-        let Pkg::Dep { scope, alias } = pkg else {
+        let Pkg::Dep { scope, alias: name } = pkg else {
             return Err("the root leaked into the solution".to_owned());
         };
-        if r.candidate.yanked {
-            return Err(format!("{pkg} {} is yanked", r.candidate.version));
-        }
         let path: ScopePath = scope.iter().map(|s| index(s)).collect();
-        chosen.insert((path, index(alias)), r.candidate.version.clone());
+        let locked = reg
+            .locked
+            .iter()
+            .any(|(s, a, v)| *s == path && *a == index(name) && version(*v) == r.candidate.version);
+        if r.candidate.yanked && !locked {
+            return Err(format!(
+                "{pkg} {} is yanked and not locked",
+                r.candidate.version
+            ));
+        }
+        chosen.insert((path, index(name)), r.candidate.version.clone());
     }
     let holds = |s: &ScopePath, a: usize, c: usize| {
         chosen
@@ -281,10 +352,16 @@ fn check_solution(reg: &Registry, sol: &Resolution) -> Result<(), String> {
 }
 
 /// The registry as a scenario file (`test-vectors/resolve/`), expecting what the oracle says.
-fn scenario(reg: &Registry, sat: bool) -> String {
+fn scenario(reg: &Registry, model: Option<&BTreeMap<String, String>>) -> String {
     let mut t = String::from("description = \"found by the SAT oracle\"\n\n[root]\n");
     for &(a, c) in &reg.root {
         let _ = writeln!(t, "{} = \"{}\"", alias(a), CONSTRAINTS[c]);
+    }
+    if !reg.locked.is_empty() {
+        t.push_str("\n[locked]\n");
+        for (s, a, v) in &reg.locked {
+            let _ = writeln!(t, "\"{}\" = \"{}\"", pkg(s, *a), VERSIONS[*v]);
+        }
     }
     for r in &reg.releases {
         let _ = write!(
@@ -313,16 +390,26 @@ fn scenario(reg: &Registry, sat: bool) -> String {
             let _ = writeln!(t, "deps = {{ {} }}", deps.join(", "));
         }
     }
-    t.push_str(if sat {
-        "\n[expect]\n# satisfiable: fill in the resolver's answer\nsolution = {}\n"
-    } else {
-        "\n[expect]\nfailure = [\"cannot resolve\"]\n"
-    });
+    match model {
+        Some(model) => {
+            let entries: Vec<String> = model
+                .iter()
+                .map(|(p, v)| format!("\"{p}\" = \"{v}\""))
+                .collect();
+            let _ = write!(
+                t,
+                "\n[expect]\n# The oracle's answer. spec/12's orders pick one answer; where it is another \
+                 valid one, keep that.\nsolution = {{ {} }}\n",
+                entries.join(", ")
+            );
+        }
+        None => t.push_str("\n[expect]\nfailure = [\"cannot resolve\"]\n"),
+    }
     t
 }
 
 fn run(reg: &Registry) -> Option<Resolution> {
-    match resolve(&source(reg, false), &requirements(reg), &BTreeMap::new()) {
+    match resolve(&source(reg, false), &requirements(reg), &lock(reg)) {
         Ok(r) => Some(r),
         Err(ResolveError::NoSolution { .. }) => None,
         Err(e) => panic!("source error: {e}"),
@@ -340,9 +427,20 @@ fn the_resolver_agrees_with_a_sat_oracle() {
     });
     let result = runner.run(&registry(), |reg| {
         TOTAL.fetch_add(1, Ordering::Relaxed);
-        let sat = satisfiable(&reg);
+        let model = oracle(&reg);
+        let sat = model.is_some();
         let got = run(&reg);
-        let show = || scenario(&reg, sat);
+        let show = || scenario(&reg, model.as_ref());
+        // The scenario file is complete: read back, it resolves to the same verdict.
+        let read_back = Scenario::parse(&show())
+            .and_then(|s| s.run())
+            .unwrap_or_else(|e| panic!("the scenario file does not run: {e}\n{}", show()));
+        prop_assert_eq!(
+            matches!(read_back, Outcome::Solution(_)),
+            got.is_some(),
+            "the scenario file reads back otherwise:\n{}",
+            show()
+        );
         prop_assert_eq!(
             got.is_some(),
             sat,
@@ -355,8 +453,7 @@ fn the_resolver_agrees_with_a_sat_oracle() {
                     return Err(TestCaseError::fail(format!("{e}\n{}", show())));
                 }
                 // Deterministic, whatever order the source lists releases in.
-                let again =
-                    resolve(&source(&reg, true), &requirements(&reg), &BTreeMap::new()).ok();
+                let again = resolve(&source(&reg, true), &requirements(&reg), &lock(&reg)).ok();
                 prop_assert_eq!(
                     again.as_ref(),
                     Some(sol),

@@ -388,6 +388,10 @@ fn hints(tree: &Tree, facts: &dyn Facts) -> Vec<String> {
             External::FromDependencyOf(_, _, dep, _) => {
                 *required.entry(dep.clone()).or_default() += 1;
             }
+            External::Custom(pkg @ Pkg::Dep { .. }, set, _) => hints.push(format!(
+                "{} needs another version of its own package, and one scope holds one version: require another version of {pkg}",
+                named(pkg, &set_text(set))
+            )),
             _ => {}
         }
     }

@@ -394,6 +394,18 @@ impl<S: PackageSource + ?Sized> DependencyProvider for Provider<'_, S> {
                 false
             }
         });
+        // A dependency of a package on itself is met by the version itself when its constraint
+        // admits it; otherwise the version cannot be chosen at all.
+        if let Some(at) = list.iter().position(|(p, _)| p == package) {
+            let (_, set) = list.remove(at);
+            if !set.contains(version) {
+                let alias = owner.map_or("", |(_, a)| &**a);
+                return Ok(Dependencies::Unavailable(format!(
+                    "it depends on {alias} {} (its own package)",
+                    explain::set_text(&set)
+                )));
+            }
+        }
         Ok(Dependencies::Available(
             list.into_iter().collect::<DependencyConstraints<_, _>>(),
         ))
