@@ -26,6 +26,8 @@ pub mod catalog;
 pub mod curate;
 pub mod exchange;
 pub mod fault;
+#[cfg(feature = "test-utils")]
+pub mod fuzzing;
 pub mod gc;
 pub mod home;
 pub mod inspect;

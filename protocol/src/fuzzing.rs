@@ -150,3 +150,67 @@ fn hex(data: &[u8]) -> String {
         s
     })
 }
+
+/// Any bytes: the envelope fast path and the general reader give the same verdict and value.
+pub fn envelope(data: &[u8]) {
+    crate::signed::fast_path_agrees(data);
+}
+
+/// Any bytes, read as blocks (each a 2-byte big-endian length, then its bytes; the first is the
+/// root): loading a map never panics, and a map that loads holds its entries in the one
+/// canonical shape, so rebuilding it from its entries gives the same root, and looking each key
+/// up without loading finds the same value. Whether the map loaded.
+pub fn hamt(data: &[u8]) -> bool {
+    use crate::cid::Cid;
+    use crate::hamt::Hamt;
+    let mut blocks = std::collections::HashMap::new();
+    let mut root = None;
+    let mut rest = data;
+    while let [a, b, tail @ ..] = rest {
+        let len = usize::from(u16::from_be_bytes([*a, *b])).min(tail.len());
+        let (block, after) = tail.split_at(len);
+        let cid = Cid::of_record(block);
+        root.get_or_insert(cid);
+        blocks.insert(cid, block.to_vec());
+        rest = after;
+    }
+    let Some(root) = root else {
+        return false;
+    };
+    let fetch = |cid: &Cid| -> Result<Option<Vec<u8>>, crate::cid::BlockFault> {
+        Ok(blocks.get(cid).cloned())
+    };
+    let Ok(map) = Hamt::<codec::Value>::load(root, &fetch) else {
+        return false;
+    };
+    let mut rebuilt = Hamt::<codec::Value>::new();
+    for (key, value) in map.entries() {
+        rebuilt
+            .insert(key, value.clone())
+            .expect("a loaded entry inserts");
+        let found = Hamt::<codec::Value>::lookup(root, key, &fetch).expect("lookup");
+        assert_eq!(found.as_ref(), Some(value), "lookup of `{key}`");
+    }
+    assert_eq!(rebuilt.root_cid(), root, "the loaded map is not canonical");
+    true
+}
+
+/// Runs `check` on every file of the seed corpus `corpus/<target>` under `fuzz_dir` (the
+/// repository's `fuzz/`), as the corpus replay tests do; how many files it ran.
+///
+/// # Panics
+/// When the folder cannot be read, or holds fewer than `min` files.
+#[cfg(feature = "test-utils")]
+pub fn replay(fuzz_dir: &std::path::Path, target: &str, min: usize, check: fn(&[u8])) -> usize {
+    let dir = fuzz_dir.join("corpus").join(target);
+    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let mut n = 0;
+    for entry in entries {
+        let path = entry.expect("entry").path();
+        let data = std::fs::read(&path).expect("read corpus file");
+        check(&data);
+        n += 1;
+    }
+    assert!(n >= min, "corpus `{target}` has only {n} files");
+    n
+}

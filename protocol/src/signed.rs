@@ -299,6 +299,19 @@ fn signature_entry(
 
 type Parts = (Value, Vec<SignatureEntry>);
 
+/// The fast path against the general one on any bytes: whatever [`decode_common`] decides, the
+/// general reader decides the same (the fuzz target `envelope` and its corpus check this).
+pub(crate) fn fast_path_agrees(bytes: &[u8]) {
+    let mut parse = PublicKey::from_bytes;
+    if let Some(common) = decode_common(bytes, &mut parse) {
+        assert_eq!(
+            common,
+            decode_general(bytes, &mut parse),
+            "the fast path and the general reader disagree"
+        );
+    }
+}
+
 /// Reads an envelope in the one layout every valid envelope has (the fixed prefix, a canonical
 /// payload, then 1 to [`MAX_SIGNATURES`] entries of exactly [`SIGNATURE_ENTRY_LEN`] bytes)
 /// without building values for the envelope and its signatures. `None` for anything else: then

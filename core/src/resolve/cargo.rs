@@ -365,7 +365,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 }
 
 /// The JSON entries of one index file, in either form.
-fn entries(bytes: &[u8]) -> Result<Vec<String>, String> {
+pub(crate) fn entries(bytes: &[u8]) -> Result<Vec<String>, String> {
     if bytes.first() == Some(&3) && bytes.contains(&0) {
         // Cache form: version byte, u32 index format version, index version, then pairs.
         let rest = bytes.get(5..).ok_or("a truncated cache header")?;
