@@ -16,6 +16,7 @@ mod bundles;
 mod chains;
 mod cids;
 mod codec;
+mod ed25519;
 mod keyfiles;
 mod lockfiles;
 mod records;
@@ -47,6 +48,7 @@ pub fn files() -> Vec<VectorFile> {
     all.extend(codec::files());
     all.extend(cids::files());
     all.extend(signatures::files());
+    all.extend(ed25519::files());
     all.extend(versions::files());
     all.extend(chains::files());
     all.extend(records::files());

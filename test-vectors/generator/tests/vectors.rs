@@ -62,6 +62,7 @@ const DATA_FIELDS: &[&str] = &[
     "public_key_hex",
     "public_key",
     "signature_hex",
+    "message_hex",
     "domain",
     "identity",
     "head",
