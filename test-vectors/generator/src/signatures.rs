@@ -364,6 +364,26 @@ fn invalid() -> anyhow::Result<Json> {
             short_key_envelope(&p, &sig),
             "record-invalid-field",
         ),
+        (
+            "an off-curve key in the first entry, a 31-byte key in the second: entry by entry",
+            codec::encode(&map(vec![
+                ("payload", p.clone()),
+                (
+                    "signatures",
+                    Value::List(vec![
+                        map(vec![
+                            ("key", Value::Bytes(off_curve_key()?.to_vec())),
+                            ("sig", Value::Bytes(sig.to_vec())),
+                        ]),
+                        map(vec![
+                            ("key", Value::Bytes(vec![0xff; 31])),
+                            ("sig", Value::Bytes(sig.to_vec())),
+                        ]),
+                    ]),
+                ),
+            ])),
+            "sig-invalid-key",
+        ),
     ];
     let vectors = cases
         .into_iter()
