@@ -268,6 +268,36 @@ fn codec_invalid() -> anyhow::Result<Json> {
             "cbor-indefinite-length",
         ),
         (
+            "additional information 31 on an unsigned integer",
+            h("1f"),
+            "cbor-indefinite-length",
+        ),
+        (
+            "additional information 31 on a negative integer",
+            h("3f"),
+            "cbor-indefinite-length",
+        ),
+        (
+            "additional information 31 on a tag",
+            h("df"),
+            "cbor-indefinite-length",
+        ),
+        (
+            "a map key whose head is bad: the head is checked before the type",
+            h("a1 1f 00"),
+            "cbor-indefinite-length",
+        ),
+        (
+            "a half float cut short: read before judged",
+            h("f9 3c"),
+            "cbor-unexpected-end",
+        ),
+        (
+            "a double float cut short",
+            h("fb 3ff0"),
+            "cbor-unexpected-end",
+        ),
+        (
             "map keys not bytewise sorted",
             h("a2 61 62 00 61 61 00"),
             "cbor-map-key-order",

@@ -86,6 +86,8 @@ const BAD_VERSIONS: &[&str] = &[
     " 1",
     "1.0-a_b",
     "1.0-é",
+    // 65 characters, 130 bytes: the limit counts bytes.
+    "éééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééé",
 ];
 
 fn ord_text(o: Ordering) -> &'static str {
@@ -206,6 +208,8 @@ const BAD_CONSTRAINTS: &[&str] = &[
     "latest",
     "^01",
     "1.0+b",
+    "^1.0 2",
+    ">=1.0 <2 3",
 ];
 
 fn constraint_parse() -> anyhow::Result<Json> {
