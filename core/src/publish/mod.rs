@@ -44,6 +44,10 @@ pub enum PublishError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The version is published with the same files and metadata, but its default archive now
+    /// compresses to other bytes (another zstd library).
+    #[error(transparent)]
+    Repacked(Box<Repacked>),
     /// The version is published with other content.
     #[error(
         "`{index}` already has version `{existing}` with other content (release `{cid}`); a published version never changes\n\nhint: bump `version` in cairn.toml"
@@ -218,6 +222,80 @@ fn build(manifest: &Manifest, dir: &Path, artifacts_dir: &Path) -> Result<Built,
     })
 }
 
+/// A version published from the same files and metadata that now pack to other bytes.
+#[derive(Debug, Error)]
+#[error(
+    "`{index}` {version} is already published with these same files, but they now pack to other bytes (default archive {published} then, {now} now: the compression library has changed); an artifact is identified by its bytes and never re-derived, so the published release stands as it is\n\nhint: there is nothing to publish; to release a change, bump `version` in cairn.toml"
+)]
+pub struct Repacked {
+    /// The index.
+    pub index: IndexName,
+    /// The version.
+    pub version: String,
+    /// The published default archive.
+    pub published: Cid,
+    /// What the same files pack to now.
+    pub now: Cid,
+}
+
+/// When the release just built differs from the published one `existing` only in how its
+/// default archive is compressed (the same record once the published archive is put back, and
+/// the same tar inside both archives): the published archive and the new one.
+fn only_repacked(
+    home: &Home,
+    existing: Cid,
+    built: &[u8],
+    archive: Option<&Path>,
+) -> Option<(Cid, Cid)> {
+    let old = Release::decode(&home.store.block(&existing).ok()??).ok()?;
+    let mut new = Release::decode(built).ok()?;
+    let (published, now) = (old.artifacts.get("default")?, new.artifacts.get("default")?);
+    let (published, now) = (published.clone(), now.cid);
+    new.artifacts.insert("default".into(), published.clone());
+    if new.block().ok()?.0 != existing {
+        return None;
+    }
+    let old_file =
+        std::fs::File::open(home.dir().join("artifacts").join(published.cid.to_string())).ok()?;
+    let new_file = std::fs::File::open(archive?).ok()?;
+    same_stream(
+        zstd::stream::read::Decoder::new(old_file).ok()?,
+        zstd::stream::read::Decoder::new(new_file).ok()?,
+    )
+    .then_some((published.cid, now))
+}
+
+/// Whether two readers give the same bytes (read in chunks: memory stays small).
+fn same_stream(mut left: impl std::io::Read, mut right: impl std::io::Read) -> bool {
+    let mut chunks = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
+    loop {
+        let (Ok(got), Ok(other)) = (
+            read_full(&mut left, &mut chunks.0),
+            read_full(&mut right, &mut chunks.1),
+        ) else {
+            return false;
+        };
+        if chunks.0[..got] != chunks.1[..other] {
+            return false;
+        }
+        if got == 0 {
+            return true;
+        }
+    }
+}
+
+/// Fills `buf` as far as the reader goes; how much it holds.
+fn read_full(r: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match r.read(&mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}
+
 /// Reads the manifest, packs, builds the release record, and (unless a dry run) signs with
 /// `identity`'s keys from `ring` and stores everything: artifacts first (content-addressed,
 /// idempotent), then the release block, then the revision in one verified transaction.
@@ -284,6 +362,19 @@ fn publish_built(
         .and_then(|t| t.state.release(&manifest.version))
     {
         if existing.release != release_cid {
+            if let Some((published, now)) = only_repacked(
+                home,
+                existing.release,
+                &release_bytes,
+                staged.get("default").map(Staged::path),
+            ) {
+                return Err(PublishError::Repacked(Box::new(Repacked {
+                    index,
+                    version: existing.version.to_string(),
+                    published,
+                    now,
+                })));
+            }
             return Err(PublishError::Republish {
                 index,
                 existing: existing.version.to_string(),

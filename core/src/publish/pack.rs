@@ -12,6 +12,28 @@ const ALWAYS_EXCLUDED: [&str; 3] = [".git", ".cairn", "target"];
 /// The zstd level: fixed, so that one build of cairn always produces the same bytes.
 const ZSTD_LEVEL: i32 = 19;
 
+/// Another compression level for tests (0: none set), to pack the same files to other bytes as
+/// another zstd library would.
+#[cfg(feature = "test-utils")]
+static TEST_LEVEL: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// Packs at `level` instead of the default from now on in this process (0: the default again).
+#[cfg(feature = "test-utils")]
+pub fn set_level_for_tests(level: i32) {
+    TEST_LEVEL.store(level, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn level() -> i32 {
+    #[cfg(feature = "test-utils")]
+    {
+        let l = TEST_LEVEL.load(std::sync::atomic::Ordering::Relaxed);
+        if l != 0 {
+            return l;
+        }
+    }
+    ZSTD_LEVEL
+}
+
 /// Why a directory could not be packed.
 #[derive(Debug, Error)]
 #[non_exhaustive]
@@ -210,7 +232,7 @@ pub fn pack(
         .map_err(io(spool))?;
     let size = tar.stream_position().map_err(io(spool))?;
     tar.rewind().map_err(io(spool))?;
-    let mut encoder = zstd::stream::Encoder::new(out, ZSTD_LEVEL).map_err(io(spool))?;
+    let mut encoder = zstd::stream::Encoder::new(out, level()).map_err(io(spool))?;
     encoder
         .set_pledged_src_size(Some(size))
         .and_then(|()| encoder.include_contentsize(true))
