@@ -148,6 +148,10 @@ impl IdentityOp {
     fn from_value(v: Value) -> Result<IdentityOp, RecordError> {
         let mut f = Fields::new("identity op", v)?;
         let name = f.text("op")?;
+        // The name is judged before its argument is read.
+        if !IDENTITY_OPS.contains(&name.as_str()) {
+            return Err(f.invalid("op", format!("unknown identity operation `{name}`")));
+        }
         let op = if name == "set-threshold" {
             IdentityOp::SetThreshold(f.uint("threshold")?)
         } else {
@@ -157,14 +161,23 @@ impl IdentityOp {
                 "remove-root-key" => IdentityOp::RemoveRootKey(key),
                 "add-signing-key" => IdentityOp::AddSigningKey(key),
                 "remove-signing-key" => IdentityOp::RemoveSigningKey(key),
-                "revoke-key" => IdentityOp::RevokeKey(key),
-                _ => return Err(f.invalid("op", format!("unknown identity operation `{name}`"))),
+                _ => IdentityOp::RevokeKey(key),
             }
         };
         f.finish()?;
         Ok(op)
     }
 }
+
+/// The identity-log operations, by name.
+const IDENTITY_OPS: [&str; 6] = [
+    "add-root-key",
+    "remove-root-key",
+    "set-threshold",
+    "add-signing-key",
+    "remove-signing-key",
+    "revoke-key",
+];
 
 /// Reads a 32-byte public key field, applying the key rules.
 pub(crate) fn read_key(f: &mut Fields, field: &'static str) -> Result<PublicKey, RecordError> {

@@ -216,3 +216,25 @@ fn a_resumed_log_signs_and_verifies_what_the_full_log_does() {
     let bad = resumed.change(vec![IdentityOp::SetThreshold(1)], T, &[&key(1)]);
     assert_eq!(code(bad), "identity-old-threshold");
 }
+
+#[test]
+fn an_unknown_operation_is_judged_by_its_name_before_its_argument() {
+    let op = |entries: Vec<(&str, Value)>| {
+        let mut m = crate::codec::Map::new();
+        for (k, v) in entries {
+            m.insert(k, v);
+        }
+        IdentityOp::from_value(Value::Map(m))
+    };
+    // No `key`, and a key that is not one: the unknown name is what is reported.
+    for extra in [vec![], vec![("key", Value::Bytes(vec![0; 3]))]] {
+        let mut entries = vec![("op", Value::text("frobnicate"))];
+        entries.extend(extra);
+        let err = op(entries).expect_err("unknown op");
+        assert_eq!(err.code(), "record-invalid-field", "{err}");
+        assert!(err.to_string().contains("frobnicate"), "{err}");
+    }
+    // A known name still needs its argument.
+    let err = op(vec![("op", Value::text("add-root-key"))]).expect_err("no key");
+    assert_eq!(err.code(), "record-missing-field");
+}

@@ -133,6 +133,45 @@ fn identity_chains() -> anyhow::Result<Json> {
             &[g.clone(), sign_identity(next(rotate)?, &[&k1, &k2])?],
         ),
         identity_chain(
+            "lowering the threshold to 1, signed by one of two roots: the previous state's threshold (2) applies to the previous roots",
+            &[
+                g.clone(),
+                sign_identity(next(vec![IdentityOp::SetThreshold(1)])?, &[&k1])?,
+            ],
+        ),
+        identity_chain(
+            "adding a root and raising the threshold to 3, signed by the two previous roots: the new threshold applies to the new roots",
+            &[
+                g.clone(),
+                sign_identity(
+                    next(vec![
+                        IdentityOp::AddRootKey(k3.public()),
+                        IdentityOp::SetThreshold(3),
+                    ])?,
+                    &[&k1, &k2],
+                )?,
+            ],
+        ),
+        identity_chain(
+            "removing every root key (an identity keeps 1 to 16)",
+            &[
+                g.clone(),
+                sign_identity(
+                    IdentityRevision {
+                        seq: 2,
+                        prev: Some(log.head()),
+                        time: T + 1,
+                        ops: vec![
+                            IdentityOp::RemoveRootKey(k1.public()),
+                            IdentityOp::RemoveRootKey(k2.public()),
+                        ],
+                        state: log.key_state(1).context("seq 1")?.block().0,
+                    },
+                    &[&k1, &k2],
+                )?,
+            ],
+        ),
+        identity_chain(
             "a signing key cannot change the identity",
             &[
                 g.clone(),
