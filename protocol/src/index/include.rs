@@ -244,7 +244,16 @@ pub fn resolve_alias<S: IncludeSource>(
     Ok(None)
 }
 
+/// Removes repeats and sorts by alias, then winner, then hidden index (bytewise), so that the
+/// list does not depend on the order the includes were walked in.
 fn dedup(v: &mut Vec<Shadowed>) {
     let mut seen = BTreeSet::new();
     v.retain(|s| seen.insert((s.alias.clone(), s.winner.clone(), s.hidden.clone())));
+    v.sort_by(|a, b| {
+        (a.alias.as_str(), a.winner.to_string(), a.hidden.to_string()).cmp(&(
+            b.alias.as_str(),
+            b.winner.to_string(),
+            b.hidden.to_string(),
+        ))
+    });
 }

@@ -509,6 +509,37 @@ fn version_chains() -> anyhow::Result<Json> {
         &[&lucy, &bob],
         &lucy.signing,
         lucy.cite(),
+        vec![
+            VersionOp::Yank {
+                version: "1.0.0".parse()?,
+                reason: Some("broken build".into()),
+            },
+            // Un-yanking a release that is not yanked changes nothing.
+            VersionOp::Unyank {
+                version: "1.1.0".parse()?,
+            },
+        ],
+        none,
+    )?;
+    // A yank without a reason replaces the reason with none.
+    b.push(
+        &[&lucy, &bob],
+        &lucy.signing,
+        lucy.cite(),
+        vec![yank("1.0.0")],
+        none,
+    )?;
+    out.push(b.vector(
+        "yank with a reason, un-yank of a release not yanked, yank again without a reason (accepted; no reason remains)",
+        &[&lucy],
+    )?);
+
+    let mut b = ChainBuilder::new(idx.clone());
+    base(&mut b)?;
+    b.push(
+        &[&lucy, &bob],
+        &lucy.signing,
+        lucy.cite(),
         vec![yank("1.0.0")],
         |r| r.seq = 3,
     )?;
