@@ -493,19 +493,8 @@ fn include_resolution() {
     assert_eq!(r.aliases["z"].1, inc_b);
     assert_eq!(r.shadowed.len(), 2, "{:?}", r.shadowed);
     // Sorted by alias, then winner, then hidden index, whatever the walk's order.
-    let keys: Vec<(String, String, String)> = r
-        .shadowed
-        .iter()
-        .map(|s| (s.alias.clone(), s.winner.to_string(), s.hidden.to_string()))
-        .collect();
-    let mut sorted = keys.clone();
-    sorted.sort();
-    assert_eq!(keys, sorted);
-    assert_eq!(
-        keys.iter().map(|k| k.0.as_str()).collect::<Vec<_>>(),
-        ["x", "y"],
-        "{keys:?}"
-    );
+    let aliases: Vec<&str> = r.shadowed.iter().map(|s| s.alias.as_str()).collect();
+    assert_eq!(aliases, ["x", "y"], "{:?}", r.shadowed);
     // Equal priorities that disagree.
     states
         .get_mut(&root)
