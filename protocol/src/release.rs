@@ -398,8 +398,9 @@ fn printable_or_newline(s: &str) -> bool {
 }
 
 fn read_artifacts(f: &mut Fields) -> Result<BTreeMap<String, Artifact>, RecordError> {
-    let Value::Map(m) = f.required("artifacts")? else {
-        return Err(f.invalid("artifacts", "must be a map of platform to artifact"));
+    let m = match f.required("artifacts")? {
+        Value::Map(m) => m,
+        other => return Err(f.wrong_type("artifacts", "map", &other)),
     };
     if m.is_empty() || m.len() > MAX_ARTIFACTS {
         return Err(f.invalid("artifacts", format!("1 to {MAX_ARTIFACTS} platforms")));
@@ -429,8 +430,9 @@ fn read_artifacts(f: &mut Fields) -> Result<BTreeMap<String, Artifact>, RecordEr
 }
 
 fn read_dependencies(f: &mut Fields) -> Result<BTreeMap<Alias, Dependency>, RecordError> {
-    let Value::Map(m) = f.required("dependencies")? else {
-        return Err(f.invalid("dependencies", "must be a map of alias to dependency"));
+    let m = match f.required("dependencies")? {
+        Value::Map(m) => m,
+        other => return Err(f.wrong_type("dependencies", "map", &other)),
     };
     if m.len() > MAX_DEPENDENCIES {
         return Err(f.invalid("dependencies", format!("at most {MAX_DEPENDENCIES}")));
@@ -534,6 +536,15 @@ mod tests {
     }
 
     #[test]
+    fn control_characters_are_unicode_cc_c1_included() {
+        for bad in ["a\u{0}b", "a\u{1f}b", "a\u{7f}b", "a\u{85}b", "a\u{9f}b"] {
+            assert!(!printable(bad) && !printable_or_newline(bad), "{bad:?}");
+        }
+        assert!(printable("a\u{a0}b"), "U+00A0 is not a control character");
+        assert!(printable_or_newline("a\nb") && !printable("a\nb"));
+    }
+
+    #[test]
     fn spdx_syntax() {
         for ok in [
             "MIT",
@@ -553,6 +564,8 @@ mod tests {
             "MIT/Apache",
             "MIT WITH",
             "a b",
+            "MIT or Apache-2.0",
+            "MIT and BSD-3-Clause",
         ] {
             assert!(!is_spdx_expression(bad), "{bad}");
         }

@@ -87,11 +87,27 @@ fn generate() -> anyhow::Result<Json> {
     ));
     // Costs beyond the caps are refused before any key derivation (the header is not
     // authenticated until after it, so these files never reach decryption).
-    for (what, m_kib, t, p) in [
-        ("memory above 256 MiB", KdfParams::MAX_M_KIB + 1, 1, 1),
-        ("2^32 - 1 passes", 8, u32::MAX, 1),
-        ("more than 8 lanes", 72, 1, 9),
-        ("256 MiB for 5 passes", KdfParams::MAX_M_KIB, 5, 1),
+    // Costs within the caps that Argon2 itself refuses come after the caps, as `key-kdf`.
+    for (what, m_kib, t, p, error) in [
+        (
+            "memory above 256 MiB",
+            KdfParams::MAX_M_KIB + 1,
+            1,
+            1,
+            "key-kdf-limit",
+        ),
+        ("2^32 - 1 passes", 8, u32::MAX, 1, "key-kdf-limit"),
+        ("more than 8 lanes", 72, 1, 9, "key-kdf-limit"),
+        (
+            "256 MiB for 5 passes",
+            KdfParams::MAX_M_KIB,
+            5,
+            1,
+            "key-kdf-limit",
+        ),
+        ("zero passes (Argon2 needs 1)", 8, 0, 1, "key-kdf"),
+        ("zero lanes (Argon2 needs 1)", 8, 1, 0, "key-kdf"),
+        ("less memory than 8 KiB per lane", 8, 1, 2, "key-kdf"),
     ] {
         let mut v = profile::decode_record(&good)?;
         if let Value::Map(m) = &mut v
@@ -104,11 +120,7 @@ fn generate() -> anyhow::Result<Json> {
         }
         let costly = codec::encode(&v);
         vectors.push(with_passphrase(
-            negative(
-                &format!("KDF cost refused: {what}"),
-                &costly,
-                "key-kdf-limit",
-            ),
+            negative(&format!("KDF cost refused: {what}"), &costly, error),
             pass,
             &costly,
         ));
