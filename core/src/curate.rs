@@ -253,6 +253,23 @@ pub(crate) fn admissible(store: &Store, entry: &AliasEntry) -> Result<Admissible
         let record = store
             .block(&e.release)?
             .and_then(|b| Release::decode(&b).ok());
+        // The record must be the release the index entry says it is.
+        if let Some(r) = &record
+            && (r.name.folded() != entry.target.name().folded() || r.version != e.version)
+        {
+            left_out.push((
+                e.version.clone(),
+                format!(
+                    "its release record `{}` is {} {}, not {} {}: the publisher linked the wrong record",
+                    e.release,
+                    r.name,
+                    r.version,
+                    entry.target.name(),
+                    e.version
+                ),
+            ));
+            continue;
+        }
         out.push((e, record));
     }
     Ok(Ok(Admitted {
@@ -448,4 +465,68 @@ pub fn dependency_gaps(
         }
     }
     Ok(gaps)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{Person, T, create_in, publish_package, ring};
+    use cairn_protocol::index::package::{AliasEntry, Policy};
+    use cairn_protocol::index::version::VersionOp;
+
+    /// A version index entry whose release record names another package or version is left
+    /// out, with the reason, and never offered to resolution.
+    #[test]
+    fn a_release_record_that_names_another_release_is_left_out() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let alice = Person::new(1);
+        let mut home = Home::open(tmp.path()).expect("home");
+        create_in(&alice, &mut home);
+        publish_package(&mut home, &alice, tmp.path(), "libfoo", "1.0.0");
+        let index = alice.index("libfoo");
+        let tip = home
+            .store
+            .index_tip::<VersionIndex>(&index.to_string())
+            .expect("tip")
+            .expect("published");
+        let good = tip.state.releases()[0].release;
+        let mut other = Release::decode(&home.store.block(&good).expect("read").expect("held"))
+            .expect("record");
+        other.name = "libbar".parse().expect("name");
+        let (cid, bytes) = other.block().expect("block");
+        home.store.put_block(&cid, &bytes).expect("put");
+        crate::publish::append(
+            &mut home,
+            alice.id(),
+            &ring(&alice),
+            &index,
+            vec![VersionOp::Release {
+                version: "1.1.0".parse().expect("version"),
+                release: cid,
+            }],
+            T + 1,
+        )
+        .expect("the chain itself accepts any link");
+        let entry = AliasEntry {
+            alias: "libfoo".parse().expect("alias"),
+            target: index,
+            policy: Policy::Follow,
+            versions: None,
+            exclude: std::collections::BTreeSet::new(),
+        };
+        let admitted = admissible(&home.store, &entry)
+            .expect("read")
+            .expect("admitted");
+        let versions: Vec<String> = admitted
+            .releases
+            .iter()
+            .map(|(e, _)| e.version.to_string())
+            .collect();
+        assert_eq!(versions, ["1.0.0"]);
+        let [(v, why)] = admitted.left_out.as_slice() else {
+            panic!("{:?}", admitted.left_out)
+        };
+        assert_eq!(v.to_string(), "1.1.0");
+        assert!(why.contains("libbar 1.0.0, not libfoo 1.1.0"), "{why}");
+    }
 }
