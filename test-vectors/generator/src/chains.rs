@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use anyhow::{Context as _, bail};
 use cairn_protocol::chain::ChainError;
 use cairn_protocol::cid::Cid;
+use cairn_protocol::codec::{Map, Value};
 use cairn_protocol::identity::{
     self, IdentityLog, IdentityOp, IdentityRevision, next_revision as next_identity,
 };
@@ -228,6 +229,25 @@ fn identity_chains() -> anyhow::Result<Json> {
     vectors.push(identity_chain(
         "state mismatch",
         &[g.clone(), sign_identity(state, &[&k1, &k2])?],
+    ));
+    // An operation with an unknown name (and no argument) is refused by its name.
+    let mut unknown =
+        cairn_protocol::signed::Payload::to_value(&next(vec![IdentityOp::AddSigningKey(
+            key(13).public(),
+        )])?);
+    if let Value::Map(m) = &mut unknown {
+        let mut op = Map::new();
+        op.insert("op", Value::text("frobnicate"));
+        m.insert("ops", Value::List(vec![Value::Map(op)]));
+    }
+    let unknown = Signed::sign(
+        cairn_protocol::signed::Opaque::<cairn_protocol::signed::domains::Identity>::new(unknown),
+        &[&k1, &k2],
+    )?
+    .encode();
+    vectors.push(identity_chain(
+        "an operation named `frobnicate`: refused by its name",
+        &[g.clone(), unknown],
     ));
     vectors.push(identity_chain(
         "threshold 0",
@@ -681,6 +701,63 @@ fn version_chains() -> anyhow::Result<Json> {
         &[&lucy, &bob],
     )?);
 
+    // A retired owner granted again is a grantee like any other: anyone holding `grant`
+    // revokes it.
+    let mut b = ChainBuilder::new(idx.clone());
+    base(&mut b)?;
+    b.push(
+        &[&lucy, &bob],
+        &lucy.signing,
+        lucy.cite(),
+        vec![
+            VersionOp::Grant {
+                identity: bob.log.id(),
+                permissions: Permission::ALL.into_iter().collect(),
+            },
+            VersionOp::Revoke {
+                identity: lucy.log.id(),
+            },
+        ],
+        none,
+    )?;
+    b.push(
+        &[&lucy, &bob],
+        &bob.signing,
+        bob.cite(),
+        vec![VersionOp::Grant {
+            identity: lucy.log.id(),
+            permissions: [Permission::Release].into_iter().collect(),
+        }],
+        none,
+    )?;
+    b.push(
+        &[&lucy, &bob],
+        &lucy.signing,
+        lucy.cite(),
+        vec![rel("2.0.0")],
+        none,
+    )?;
+    b.push(
+        &[&lucy, &bob],
+        &bob.signing,
+        bob.cite(),
+        vec![VersionOp::Revoke {
+            identity: lucy.log.id(),
+        }],
+        none,
+    )?;
+    b.push(
+        &[&lucy, &bob],
+        &lucy.signing,
+        lucy.cite(),
+        vec![rel("3.0.0")],
+        none,
+    )?;
+    out.push(b.vector(
+        "a retired owner granted release again, then revoked by the new holder of grant",
+        &[&lucy, &bob],
+    )?);
+
     // Key rotation and revocation in the identity log.
     let mut carol = Person::new(3)?;
     let cidx = carol.index("libc");
@@ -779,6 +856,33 @@ fn package_chains() -> anyhow::Result<Json> {
     pinned.exclude = [cairn_protocol::index::package::Status::Yanked]
         .into_iter()
         .collect();
+    // remove-alias takes the alias's own spelling.
+    let mut c = ChainBuilder::<PackageIndex>::new(idx.clone());
+    c.push(
+        &[&cur, &lucy],
+        &cur.signing,
+        cur.cite(),
+        vec![PackageOp::AddAlias(entry("LibBaz", "libbaz"))],
+        none,
+    )?;
+    c.push(
+        &[&cur, &lucy],
+        &cur.signing,
+        cur.cite(),
+        vec![PackageOp::RemoveAlias("libbaz".parse()?)],
+        none,
+    )?;
+    c.push(
+        &[&cur, &lucy],
+        &cur.signing,
+        cur.cite(),
+        vec![PackageOp::RemoveAlias("LibBaz".parse()?)],
+        none,
+    )?;
+    let case_vector = c.vector(
+        "remove-alias in another case than the alias is written is chain-alias-missing; in its own spelling it removes",
+        &[&cur, &lucy],
+    )?;
     let mut b = ChainBuilder::<PackageIndex>::new(idx.clone());
     b.push(
         &[&cur, &lucy],
@@ -846,9 +950,12 @@ fn package_chains() -> anyhow::Result<Json> {
     Ok(file(
         "Package index chains, checked as chains/version-index.json.",
         "spec/06-logs.md#package-index",
-        vec![b.vector(
-            "aliases, a case conflict, a non-owner signer, self-include, include and removal",
-            &[&cur, &lucy],
-        )?],
+        vec![
+            b.vector(
+                "aliases, a case conflict, a non-owner signer, self-include, include and removal",
+                &[&cur, &lucy],
+            )?,
+            case_vector,
+        ],
     ))
 }

@@ -335,6 +335,26 @@ fn release_invalid() -> anyhow::Result<Json> {
             "record-invalid-field",
         ),
         (
+            "SPDX operator in lower case",
+            with("license", Value::text("MIT or Apache-2.0")),
+            "record-invalid-field",
+        ),
+        (
+            "a C1 control character (U+0085) in the description",
+            with("description", Value::text("Parses\u{85}foo")),
+            "record-invalid-field",
+        ),
+        (
+            "a C1 control character (U+009B) in an author",
+            with("authors", Value::List(vec![Value::text("Ann\u{9b}")])),
+            "record-invalid-field",
+        ),
+        (
+            "artifacts that are not a map",
+            with("artifacts", Value::List(vec![])),
+            "record-wrong-type",
+        ),
+        (
             "homepage not http(s)",
             with("homepage", Value::text("ftp://example.org")),
             "record-invalid-field",
@@ -490,7 +510,14 @@ fn forks() -> anyhow::Result<Json> {
         Ok(Signed::sign(h, &[key])?.encode())
     };
     let log = || index_log(1, "libfoo");
+    let both =
+        |h: Head| -> anyhow::Result<Vec<u8>> { Ok(Signed::sign(h, &[&k, &other])?.encode()) };
     let cases: Vec<(&str, Vec<u8>, Vec<u8>)> = vec![
+        (
+            "two keys sign both heads: the evidence names the lower key, bytewise",
+            both(head(log(), 5, b"a"))?,
+            both(head(log(), 5, b"b"))?,
+        ),
         (
             "one key, one seq, two payloads: a fork",
             sign(head(log(), 5, b"a"), &k)?,
