@@ -22,3 +22,17 @@ pub mod node;
 pub mod search;
 pub mod views;
 pub mod web;
+
+/// Sends structured logs to stderr, for a node in the foreground (`cairn node start`,
+/// `cairn-indexer run`): `info` by default, another level with `CAIRN_LOG=debug` (or `warn`, …).
+pub fn logs_to_stderr() {
+    let level = std::env::var("CAIRN_LOG")
+        .ok()
+        .and_then(|l| l.parse::<tracing::Level>().ok())
+        .unwrap_or(tracing::Level::INFO);
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

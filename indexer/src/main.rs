@@ -215,15 +215,7 @@ async fn shutdown_signal() {
 
 /// `cairn-indexer run`.
 fn run_node(config: cairn_indexer::node::Config) -> anyhow::Result<ExitCode> {
-    let level = std::env::var("CAIRN_LOG")
-        .ok()
-        .and_then(|l| l.parse::<tracing::Level>().ok())
-        .unwrap_or(tracing::Level::INFO);
-    tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+    cairn_indexer::logs_to_stderr();
     let home = config.home.clone();
     runtime()?.block_on(async {
         let indexer = cairn_indexer::node::Indexer::start(config).await?;

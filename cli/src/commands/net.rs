@@ -85,17 +85,7 @@ pub(crate) fn node(home: Option<&Path>, cmd: &NodeCommand) -> anyhow::Result<Exi
             Ok(ExitCode::SUCCESS)
         }
         NodeCommand::Start { listen } => {
-            // Structured logs on stderr: info by default, `CAIRN_LOG=debug` (or `warn`, …) to
-            // change the level.
-            let level = std::env::var("CAIRN_LOG")
-                .ok()
-                .and_then(|l| l.parse::<tracing::Level>().ok())
-                .unwrap_or(tracing::Level::INFO);
-            tracing_subscriber::fmt()
-                .with_max_level(level)
-                .with_writer(std::io::stderr)
-                .with_target(false)
-                .init();
+            cairn_indexer::logs_to_stderr();
             let dir = home.dir().to_path_buf();
             let peers = net::peers(&home)?;
             drop(home);
