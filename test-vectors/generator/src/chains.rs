@@ -484,6 +484,19 @@ fn yank(ver: &str) -> VersionOp {
     }
 }
 
+/// The ops by which `owner` hands its index to `to`: every permission, then revoking itself.
+fn transfer(owner: &Person, to: &Person) -> Vec<VersionOp> {
+    vec![
+        VersionOp::Grant {
+            identity: to.log.id(),
+            permissions: Permission::ALL.into_iter().collect(),
+        },
+        VersionOp::Revoke {
+            identity: owner.log.id(),
+        },
+    ]
+}
+
 fn version_chains() -> anyhow::Result<Json> {
     let lucy = Person::new(1)?;
     let bob = Person::new(2)?;
@@ -671,15 +684,7 @@ fn version_chains() -> anyhow::Result<Json> {
         &[&lucy, &bob],
         &lucy.signing,
         lucy.cite(),
-        vec![
-            VersionOp::Grant {
-                identity: bob.log.id(),
-                permissions: Permission::ALL.into_iter().collect(),
-            },
-            VersionOp::Revoke {
-                identity: lucy.log.id(),
-            },
-        ],
+        transfer(&lucy, &bob),
         none,
     )?;
     b.push(
@@ -709,50 +714,28 @@ fn version_chains() -> anyhow::Result<Json> {
         &[&lucy, &bob],
         &lucy.signing,
         lucy.cite(),
-        vec![
+        transfer(&lucy, &bob),
+        none,
+    )?;
+    for (who, op) in [
+        (
+            &bob,
             VersionOp::Grant {
-                identity: bob.log.id(),
-                permissions: Permission::ALL.into_iter().collect(),
+                identity: lucy.log.id(),
+                permissions: [Permission::Release].into_iter().collect(),
             },
+        ),
+        (&lucy, rel("2.0.0")),
+        (
+            &bob,
             VersionOp::Revoke {
                 identity: lucy.log.id(),
             },
-        ],
-        none,
-    )?;
-    b.push(
-        &[&lucy, &bob],
-        &bob.signing,
-        bob.cite(),
-        vec![VersionOp::Grant {
-            identity: lucy.log.id(),
-            permissions: [Permission::Release].into_iter().collect(),
-        }],
-        none,
-    )?;
-    b.push(
-        &[&lucy, &bob],
-        &lucy.signing,
-        lucy.cite(),
-        vec![rel("2.0.0")],
-        none,
-    )?;
-    b.push(
-        &[&lucy, &bob],
-        &bob.signing,
-        bob.cite(),
-        vec![VersionOp::Revoke {
-            identity: lucy.log.id(),
-        }],
-        none,
-    )?;
-    b.push(
-        &[&lucy, &bob],
-        &lucy.signing,
-        lucy.cite(),
-        vec![rel("3.0.0")],
-        none,
-    )?;
+        ),
+        (&lucy, rel("3.0.0")),
+    ] {
+        b.push(&[&lucy, &bob], &who.signing, who.cite(), vec![op], none)?;
+    }
     out.push(b.vector(
         "a retired owner granted release again, then revoked by the new holder of grant",
         &[&lucy, &bob],
