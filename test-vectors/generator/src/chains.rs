@@ -841,27 +841,13 @@ fn package_chains() -> anyhow::Result<Json> {
         .collect();
     // remove-alias takes the alias's own spelling.
     let mut c = ChainBuilder::<PackageIndex>::new(idx.clone());
-    c.push(
-        &[&cur, &lucy],
-        &cur.signing,
-        cur.cite(),
-        vec![PackageOp::AddAlias(entry("LibBaz", "libbaz"))],
-        none,
-    )?;
-    c.push(
-        &[&cur, &lucy],
-        &cur.signing,
-        cur.cite(),
-        vec![PackageOp::RemoveAlias("libbaz".parse()?)],
-        none,
-    )?;
-    c.push(
-        &[&cur, &lucy],
-        &cur.signing,
-        cur.cite(),
-        vec![PackageOp::RemoveAlias("LibBaz".parse()?)],
-        none,
-    )?;
+    for op in [
+        PackageOp::AddAlias(entry("LibBaz", "libbaz")),
+        PackageOp::RemoveAlias("libbaz".parse()?),
+        PackageOp::RemoveAlias("LibBaz".parse()?),
+    ] {
+        c.push(&[&cur, &lucy], &cur.signing, cur.cite(), vec![op], none)?;
+    }
     let case_vector = c.vector(
         "remove-alias in another case than the alias is written is chain-alias-missing; in its own spelling it removes",
         &[&cur, &lucy],
