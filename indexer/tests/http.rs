@@ -1,5 +1,5 @@
 //! The HTTP API on loopback: search results as JSON, JSON errors, health, and blocks by CID as
-//! raw bytes or as a CAR whose every block hashes to its CID.
+//! raw bytes or as a CAR that a standard reader reads and whose every block hashes to its CID.
 
 use cairn_core::home::Home;
 use cairn_core::testing::{Person, T, create_in, publish_package};
@@ -80,12 +80,14 @@ fn search_health_and_blocks_over_http() {
         (status, content_type.as_str()),
         (200, "application/vnd.ipld.car")
     );
-    let (mut car, roots) = cairn_core::car::Reader::new(body.as_slice()).expect("a CAR");
-    assert_eq!(roots, vec![release]);
-    let section = car.next_block().expect("read").expect("one block");
-    assert_eq!(section.cid, release);
-    assert!(release.matches(section.bytes));
-    assert!(car.next_block().expect("read").is_none());
+    let (roots, blocks) = read_car(&body);
+    assert_eq!(roots, vec![release.to_string()]);
+    assert_eq!(blocks.len(), 1, "the block asked for, and only it");
+    for block in &blocks {
+        assert_eq!(block.cid, release.to_string());
+        assert_eq!(block.hash_code, 0x1e, "BLAKE3");
+        assert_eq!(block.digest, blake3::hash(&block.bytes).as_bytes());
+    }
     let missing = cairn_protocol::cid::Cid::of_record(b"\xa0");
     assert_eq!(
         get(addr, &format!("/ipfs/{missing}?format=raw"), "*/*").0,
@@ -97,4 +99,41 @@ fn search_health_and_blocks_over_http() {
         400
     );
     assert_eq!(get(addr, "/nowhere", "*/*").0, 404);
+}
+
+/// A block as a CAR reader from outside Cairn sees it.
+struct Block {
+    cid: String,
+    hash_code: u64,
+    digest: Vec<u8>,
+    bytes: Vec<u8>,
+}
+
+/// Reads a CAR with a reader from outside Cairn (the iroh team's `iroh-car`): its roots as text
+/// and every block.
+fn read_car(body: &[u8]) -> (Vec<String>, Vec<Block>) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let mut car = iroh_car::CarReader::new(body)
+            .await
+            .expect("a standard CAR");
+        let roots = car
+            .header()
+            .roots()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let mut blocks = Vec::new();
+        while let Some((cid, bytes)) = car.next_block().await.expect("a block") {
+            blocks.push(Block {
+                cid: cid.to_string(),
+                hash_code: cid.hash().code(),
+                digest: cid.hash().digest().to_vec(),
+                bytes,
+            });
+        }
+        (roots, blocks)
+    })
 }
