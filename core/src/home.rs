@@ -275,6 +275,15 @@ impl Home {
         Ok(self.store.forks(log)?)
     }
 
+    /// Old heads of `log` that peers offered as current (refused), the latest first.
+    pub fn rollbacks(
+        &self,
+        log: &str,
+        limit: usize,
+    ) -> Result<Vec<crate::store::Rollback>, HomeError> {
+        Ok(self.store.rollbacks(log, limit)?)
+    }
+
     /// Where an identity's key file lives.
     #[must_use]
     pub fn key_path(&self, id: &IdentityId) -> PathBuf {

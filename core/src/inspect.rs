@@ -34,7 +34,14 @@ pub struct IndexReport {
     pub forked: bool,
     /// Maintainers caught equivocating, as `<identity>: <why>`.
     pub flagged: Vec<String>,
+    /// Old heads peers offered as current (refused), the latest first, at most
+    /// [`ROLLBACKS_SHOWN`].
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rollbacks: Vec<crate::store::Rollback>,
 }
+
+/// The most refused rollbacks a report lists.
+pub const ROLLBACKS_SHOWN: usize = 8;
 
 /// One release in an [`IndexReport`].
 #[derive(Debug, Clone, Serialize)]
@@ -128,6 +135,7 @@ pub fn show(home: &Home, index: &IndexName) -> Result<Option<IndexReport>, Store
         maintainers,
         forked: !home.store.forks(&log)?.is_empty(),
         flagged,
+        rollbacks: home.store.rollbacks(&log, ROLLBACKS_SHOWN)?,
     }))
 }
 

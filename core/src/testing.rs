@@ -162,3 +162,55 @@ pub fn release_record(
         release: cid,
     }
 }
+
+/// A node that serves what the home at `dir` holds, as any node does, and that has announced
+/// on the global topic, to `to`, a head its store need not back: a peer that announces a new
+/// head and then serves an old one. Dropping it leaves the topic; [`FalseAnnouncer::shutdown`]
+/// also closes its endpoint.
+#[derive(Debug)]
+pub struct FalseAnnouncer {
+    router: iroh::protocol::Router,
+    _topic: iroh_gossip::api::GossipTopic,
+}
+
+impl FalseAnnouncer {
+    /// Starts the node, joins `to` on the global topic and announces `announcement` to it.
+    ///
+    /// # Errors
+    /// When the node cannot start or `to` cannot be joined.
+    pub async fn start(
+        dir: &Path,
+        to: &crate::net::Peer,
+        announcement: &cairn_protocol::wire::Announcement,
+    ) -> Result<FalseAnnouncer, Box<dyn std::error::Error + Send + Sync>> {
+        use cairn_protocol::wire;
+        let book = iroh::address_lookup::memory::MemoryLookup::new();
+        book.add_endpoint_info(to.endpoint_addr());
+        let key = crate::net::node_key(dir)?;
+        let ep = crate::net::endpoint(key, ([127, 0, 0, 1], 0).into(), &book).await?;
+        let gossip = iroh_gossip::Gossip::builder().spawn(ep.clone());
+        let router = iroh::protocol::Router::builder(ep)
+            .accept(wire::ALPN, crate::net::serve::Serve::new(dir))
+            .accept(iroh_gossip::ALPN, gossip.clone())
+            .spawn();
+        let mut topic = gossip
+            .subscribe(
+                iroh_gossip::TopicId::from_bytes(wire::global_topic()),
+                vec![to.id],
+            )
+            .await?;
+        topic.joined().await?;
+        topic
+            .broadcast_neighbors(bytes::Bytes::from(announcement.encode()))
+            .await?;
+        Ok(FalseAnnouncer {
+            router,
+            _topic: topic,
+        })
+    }
+
+    /// Closes its endpoint.
+    pub async fn shutdown(self) {
+        let _ = self.router.shutdown().await;
+    }
+}

@@ -101,6 +101,35 @@ fn publish_alpha(home: &mut Home, who: &Person, work: &Path, version: &str, time
     publish::publish(home, who.id(), Some(&ring(who)), &opts).expect("publish");
 }
 
+/// `by` offered `at` an old head of `index` and is on record there, in what `cairn show`
+/// reports too; `honest` offered the head held and is not.
+fn rollback_on_record(at: &Node, by: &Node, honest: &Node, index: &IndexName) {
+    let recorded = at.home.rollbacks(&index.to_string(), 8).expect("rollbacks");
+    assert_eq!(
+        recorded
+            .iter()
+            .map(|r| (r.source.clone(), r.offered, r.held))
+            .collect::<Vec<_>>(),
+        vec![(by.addr().id.to_string(), 1, 2)],
+        "who offered the old head is on record"
+    );
+    let shown = cairn_core::inspect::show(&at.home, index)
+        .expect("show")
+        .expect("held");
+    assert_eq!(
+        shown.rollbacks, recorded,
+        "and in what `cairn show` reports"
+    );
+    assert!(
+        honest
+            .home
+            .rollbacks(&index.to_string(), 8)
+            .expect("rollbacks")
+            .is_empty(),
+        "a peer that offered the head held is not recorded"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[allow(clippy::many_single_char_names)] // Nodes are named A to F, as in the scenario.
 async fn three_nodes_converge_and_the_third_installs_from_the_second() {
@@ -160,6 +189,7 @@ async fn three_nodes_converge_and_the_third_installs_from_the_second() {
         "a peer one revision behind offers a rollback: refused"
     );
     assert_eq!(c.head(&index), a.head(&index));
+    rollback_on_record(&c, &d, &b, &index);
 
     // A peer that serves wrong artifact bytes is skipped; the honest one's bytes are kept.
     let mut e = Node::start(&tmp.path().join("e")).await;

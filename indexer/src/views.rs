@@ -112,6 +112,9 @@ pub struct CuratedView {
     pub includes: Vec<String>,
     /// Fork evidence is held for it.
     pub forked: bool,
+    /// Old heads peers offered as current (refused), the latest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rollbacks: Vec<cairn_core::store::Rollback>,
 }
 
 /// An identity and the indexes it signs that are held here.
@@ -321,6 +324,7 @@ pub fn curated(home: &Home, index: &IndexName) -> Result<Option<CuratedView>, Re
             .collect(),
         includes: c.includes,
         forked: !home.forks(&log)?.is_empty(),
+        rollbacks: home.rollbacks(&log, inspect::ROLLBACKS_SHOWN)?,
     }))
 }
 

@@ -200,6 +200,7 @@ publisher resolves it.{}</p>",
             })
         );
     }
+    rollback_warning(&mut out, &r.rollbacks);
     if let Some(d) = &p.description {
         let _ = write!(out, "<p>{}</p>", escape(d));
     }
@@ -265,6 +266,28 @@ publisher resolves it.{}</p>",
 }
 
 /// The releases table, newest first.
+/// Says which peers offered an old head as current (each refused).
+fn rollback_warning(out: &mut String, rollbacks: &[cairn_core::store::Rollback]) {
+    if rollbacks.is_empty() {
+        return;
+    }
+    out.push_str(
+        "<div class=\"warn\" id=\"rollback-warning\"><strong>Rollback refused:</strong> \
+these peers offered an older revision as the current one. Nothing they offered was kept; a peer \
+that keeps doing so hides newer releases (yanks, advisories) from those who trust it.<ul>",
+    );
+    for r in rollbacks {
+        let _ = write!(
+            out,
+            "<li>peer <code>{}</code> offered revision {} while revision {} is verified here</li>",
+            escape(&r.source),
+            r.offered,
+            r.held
+        );
+    }
+    out.push_str("</ul></div>");
+}
+
 fn releases(out: &mut String, releases: &[cairn_core::inspect::ReleaseReport]) {
     out.push_str("<h2>Releases</h2><table id=\"releases\"><tr><th>Version</th><th>Status</th><th>Record</th></tr>");
     for rel in releases.iter().rev() {
@@ -326,6 +349,7 @@ async fn curator_page(State(state): Shared, Path(index): Path<String>) -> Respon
     if c.forked {
         out.push_str("<p class=\"warn\" id=\"fork-warning\"><strong>Fork warning:</strong> its curator signed two different revisions with one sequence number.</p>");
     }
+    rollback_warning(&mut out, &c.rollbacks);
     out.push_str(
         "<h2>Aliases</h2><table id=\"aliases\"><tr><th>Alias</th><th>Version index</th></tr>",
     );

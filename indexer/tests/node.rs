@@ -1,7 +1,8 @@
 //! The indexing node end to end on loopback: a publisher's node announces, the indexer fetches
 //! and verifies what it hears (and what a curated index admits), search finds the package with
-//! its curator, a yank reaches the API and the page, fork evidence shows everywhere the index
-//! appears, and a restart keeps everything without fetching it again.
+//! its curator, a yank reaches the API and the page, a peer serving an old head is named there,
+//! fork evidence shows everywhere the index appears, and a restart keeps everything without
+//! fetching it again.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -90,6 +91,50 @@ async fn check_api(
     assert_eq!(status, 400);
 }
 
+/// A peer (serving the home at `stale`, one revision behind) announces a newer head of `index`
+/// and serves its old one: refused, and the API and the page name it.
+async fn check_rollback(indexer: &Indexer, idx_dir: &Path, stale_dir: &Path, index: &IndexName) {
+    let http = indexer.http_addr().expect("http");
+    let (held, _) = Home::open(idx_dir)
+        .expect("home")
+        .head(&index.to_string())
+        .expect("head")
+        .expect("held");
+    let liar = cairn_core::testing::FalseAnnouncer::start(
+        stale_dir,
+        &indexer.addr(),
+        &cairn_protocol::wire::Announcement {
+            kind: cairn_protocol::wire::Announced::Head,
+            log: index.to_string(),
+            seq: held + 1,
+            payload: cairn_protocol::cid::Cid::of_record(b"\xa0"),
+        },
+    )
+    .await
+    .expect("liar");
+    let liar_id = cairn_core::net::node_key(stale_dir)
+        .expect("key")
+        .public()
+        .to_string();
+    let state = until(http, &format!("/api/v1/index/{index}"), 30, |b| {
+        b.contains("\"rollbacks\"")
+    })
+    .await;
+    let state: serde_json::Value = serde_json::from_str(&state).expect("json");
+    assert_eq!(state["seq"], held, "the old head changed nothing");
+    assert_eq!(state["rollbacks"][0]["source"], liar_id.as_str());
+    assert_eq!(state["rollbacks"][0]["offered"], held - 1);
+    assert_eq!(state["rollbacks"][0]["held"], held);
+    let (_, page) = get(http, &format!("/package/{index}")).await;
+    assert!(page.contains("id=\"rollback-warning\""), "{page}");
+    assert!(page.contains(&liar_id), "{page}");
+    assert!(
+        page.contains("class=\"tag yanked\""),
+        "the yank stays: {page}"
+    );
+    liar.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_indexer_hears_crawls_ranks_serves_and_restarts_without_refetching() {
     let tmp = tempfile::tempdir().expect("tmp");
@@ -118,6 +163,13 @@ async fn an_indexer_hears_crawls_ranks_serves_and_restarts_without_refetching() 
 
     // A yank travels by announcement and reaches the page.
     let mut pub_home = Home::open(&pub_dir).expect("home");
+    let stale_dir = tmp.path().join("stale");
+    let before_yank = cairn_core::exchange::export(&pub_home, &fetchy.to_string()).expect("export");
+    cairn_core::exchange::import(
+        &mut Home::open(&stale_dir).expect("home"),
+        std::io::Cursor::new(before_yank),
+    )
+    .expect("import");
     yank(&mut pub_home, &alice, &fetchy, "1.0.0", T + 5);
     let page = until(http, &format!("/package/{fetchy}"), 30, |b| {
         b.contains("broken TLS")
@@ -125,6 +177,8 @@ async fn an_indexer_hears_crawls_ranks_serves_and_restarts_without_refetching() 
     .await;
     assert!(page.contains("class=\"tag yanked\""), "{page}");
     assert!(!page.contains("fork-warning"));
+
+    check_rollback(&indexer, &idx_dir, &stale_dir, &fetchy).await;
 
     // The same publisher signs another revision with the same seq elsewhere; the evidence
     // arrives here (as a hand-carried bundle) and shows in the API, search and the page.

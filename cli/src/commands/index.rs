@@ -256,5 +256,13 @@ fn print_show(home: &Home, index: &IndexName, out: &IndexReport) -> anyhow::Resu
             "warning: fork evidence is held for this index; do not trust its signer until it is resolved"
         );
     }
+    for r in &out.rollbacks {
+        outln!(
+            "warning: peer {} offered seq {} as the head while seq {} is verified here (refused: it serves an old state)",
+            r.source,
+            r.offered,
+            r.held
+        );
+    }
     Ok(())
 }

@@ -54,6 +54,8 @@ pub struct Peers {
     pub waited: Duration,
     /// Artifacts fetched, by the peer they came from (its short ID).
     pub sources: BTreeMap<String, u64>,
+    /// The peer whose answer [`Peers::ask`] returned last.
+    answered: Option<EndpointId>,
 }
 
 /// What one answer said.
@@ -102,6 +104,7 @@ impl Peers {
             requests: 0,
             waited: Duration::ZERO,
             sources: BTreeMap::new(),
+            answered: None,
         })
     }
 
@@ -115,6 +118,7 @@ impl Peers {
             requests: 0,
             waited: Duration::ZERO,
             sources: BTreeMap::new(),
+            answered: None,
         }
     }
 
@@ -131,7 +135,10 @@ impl Peers {
             self.requests += 1;
             self.waited += t.elapsed();
             match answer {
-                Ok(Ok(Reply::Found(bytes))) if check(&bytes) => return Some(bytes),
+                Ok(Ok(Reply::Found(bytes))) if check(&bytes) => {
+                    self.answered = Some(*id);
+                    return Some(bytes);
+                }
                 Ok(Ok(Reply::Found(_))) => self.skipped.push(format!(
                     "{}: sent bytes that are not what was asked for ({request:?})",
                     id.fmt_short()
@@ -323,6 +330,18 @@ pub async fn sync_index<K: IndexKind>(
         && store.revision_by_payload(&payload)?.is_some()
     {
         // The same head, or one this home has gone past (a peer behind, or a rollback offered).
+        if let Ok(env) = Signed::<cairn_protocol::index::Revision<K>>::decode(&head)
+            && env.payload().seq < seq
+            && let Some(peer) = peers.answered
+        {
+            store.record_rollback(
+                &log,
+                &peer.to_string(),
+                env.payload().seq,
+                seq,
+                super::unix_now(),
+            )?;
+        }
         return Ok(done(SyncOutcome::UpToDate { head: seq }));
     }
     let tip = store.index_tip::<K>(&log)?;

@@ -30,6 +30,9 @@ pub const HAVE_TTL: u64 = 3600;
 /// The most claims kept.
 pub const MAX_HAVES: i64 = 262_144;
 
+/// The most refused rollbacks kept (one per log and source; the oldest go first).
+pub const MAX_ROLLBACKS: i64 = 65_536;
+
 /// Numbered migrations; `PRAGMA user_version` records how many have run.
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
@@ -38,6 +41,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_drafts.sql"),
     include_str!("migrations/0005_haves.sql"),
     include_str!("migrations/0006_revisions_by_payload.sql"),
+    include_str!("migrations/0007_rollbacks.sql"),
 ];
 
 /// The database file inside a home.
@@ -149,6 +153,19 @@ pub struct ForkRecord {
     pub a: Vec<u8>,
     /// The other revision (envelope bytes).
     pub b: Vec<u8>,
+}
+
+/// An old head a peer offered as current, refused.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Rollback {
+    /// Who offered it (a peer's endpoint ID, hex).
+    pub source: String,
+    /// The seq offered.
+    pub offered: u64,
+    /// The seq verified here at the time.
+    pub held: u64,
+    /// When (Unix seconds).
+    pub at: u64,
 }
 
 /// An open store.
@@ -383,6 +400,52 @@ impl Store {
             .execute([MAX_HAVES])?;
             Ok(())
         })
+    }
+
+    /// Records that `source` offered seq `offered` of `log` as its head at `at` while seq
+    /// `held` is verified here (a refused rollback). One row per log and source, the latest
+    /// kept; at most [`MAX_ROLLBACKS`] rows, the oldest go first.
+    pub fn record_rollback(
+        &mut self,
+        log: &str,
+        source: &str,
+        offered: u64,
+        held: u64,
+        at: u64,
+    ) -> Result<(), StoreError> {
+        let (offered, held, at) = (sql_seq(offered)?, sql_seq(held)?, sql_seq(at)?);
+        self.write(|c| {
+            c.prepare_cached(
+                "INSERT INTO rollbacks (log, source, offered, held, at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (log, source) DO UPDATE
+                 SET offered = excluded.offered, held = excluded.held, at = excluded.at",
+            )?
+            .execute(params![log, source, offered, held, at])?;
+            c.prepare_cached(
+                "DELETE FROM rollbacks WHERE (log, source) IN
+                 (SELECT log, source FROM rollbacks ORDER BY at DESC LIMIT -1 OFFSET ?1)",
+            )?
+            .execute([MAX_ROLLBACKS])?;
+            Ok(())
+        })
+    }
+
+    /// The refused rollbacks recorded for `log`, the latest first, at most `limit`.
+    pub fn rollbacks(&self, log: &str, limit: usize) -> Result<Vec<Rollback>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT source, offered, held, at FROM rollbacks WHERE log = ?1
+             ORDER BY at DESC, source LIMIT ?2",
+        )?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt.query_map(params![log, limit], |r| {
+            Ok(Rollback {
+                source: r.get(0)?,
+                offered: r.get::<_, i64>(1)?.cast_unsigned(),
+                held: r.get::<_, i64>(2)?.cast_unsigned(),
+                at: r.get::<_, i64>(3)?.cast_unsigned(),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// The peers that said, less than [`HAVE_TTL`] before `now`, that they hold `artifact`:

@@ -59,7 +59,7 @@ fn opens_migrates_and_refuses_a_newer_schema() {
     );
     drop(store);
     let store = Store::open(home.path()).expect("reopen");
-    assert_eq!(store.schema_version().expect("version"), 6);
+    assert_eq!(store.schema_version().expect("version"), 7);
     store
         .conn
         .pragma_update(None, "user_version", 99)
@@ -632,6 +632,41 @@ fn claims_to_hold_artifacts_are_kept_fresh_and_bounded() {
         Vec::new(),
         "expired rows are removed"
     );
+}
+
+#[test]
+fn refused_rollbacks_are_kept_one_per_log_and_source_latest_first() {
+    let home = Home::new("rollbacks");
+    let mut store = Store::open(home.path()).expect("open");
+    let now = 1_800_000_000;
+    store
+        .record_rollback("a:x", "peer1", 1, 3, now)
+        .expect("record");
+    store
+        .record_rollback("a:x", "peer2", 2, 3, now + 1)
+        .expect("record");
+    store
+        .record_rollback("a:y", "peer1", 1, 2, now + 2)
+        .expect("record");
+    // The same source again: its row moves on, and the latest comes first.
+    store
+        .record_rollback("a:x", "peer1", 2, 4, now + 3)
+        .expect("record");
+    let seen = |log| {
+        store
+            .rollbacks(log, 8)
+            .expect("rollbacks")
+            .into_iter()
+            .map(|r| (r.source, r.offered, r.held, r.at - now))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        seen("a:x"),
+        vec![("peer1".into(), 2, 4, 3), ("peer2".into(), 2, 3, 1)]
+    );
+    assert_eq!(seen("a:y"), vec![("peer1".into(), 1, 2, 2)]);
+    assert_eq!(store.rollbacks("a:x", 1).expect("rollbacks").len(), 1);
+    assert!(seen("a:z").is_empty());
 }
 
 #[test]
