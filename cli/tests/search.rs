@@ -28,8 +28,12 @@ fn serve(dir: std::path::PathBuf) -> SocketAddr {
 }
 
 fn cairn(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(args)
+    run(Command::new(env!("CARGO_BIN_EXE_cairn")).args(args))
+}
+
+/// Runs `command` without the caller's `CAIRN_HOME`: whether it succeeded, and its output.
+fn run(command: &mut Command) -> (bool, String, String) {
+    let out = command
         .env_remove("CAIRN_HOME")
         .output()
         .expect("run cairn");
@@ -75,4 +79,99 @@ fn search_asks_an_indexing_node() {
     let (ok, _, err) = cairn(&["search", "alpha", "--indexer", "127.0.0.1:1"]);
     assert!(!ok);
     assert!(err.contains("pass http://HOST:PORT"), "{err}");
+}
+
+/// Runs `cairn` with the home `home` as a script would (passphrase from the environment).
+fn cairn_in(home: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    run(Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .env("CAIRN_PASSPHRASE", "test passphrase")
+        .env("CAIRN_KDF_INSECURE_FOR_TESTS", "1"))
+}
+
+#[test]
+fn a_publisher_pushes_to_an_indexing_node_and_search_finds_it() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let idx_dir = tmp.path().join("indexer");
+    // An indexing node that shares no gossip swarm with the publisher.
+    let (started, addrs) = std::sync::mpsc::channel();
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let dir = idx_dir.clone();
+    let node = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let config = cairn_indexer::node::Config::loopback(&dir, Vec::new());
+            let indexer = cairn_indexer::node::Indexer::start(config)
+                .await
+                .expect("indexer");
+            started
+                .send((
+                    indexer.addr().to_string(),
+                    indexer.http_addr().expect("http"),
+                ))
+                .expect("send");
+            let _ = tokio::task::spawn_blocking(move || stopped.recv()).await;
+            indexer.shutdown().await;
+        });
+    });
+    let (peer, http) = addrs.recv().expect("the indexer started");
+    let url = format!("http://{http}");
+
+    let home = tmp.path().join("publisher");
+    let (ok, id, err) = cairn_in(&home, &["id", "new"]);
+    assert!(ok, "{err}");
+    let id = id.lines().next().expect("an identity").to_owned();
+    let pkg = tmp.path().join("pushy");
+    std::fs::create_dir_all(&pkg).expect("dir");
+    std::fs::write(
+        pkg.join("cairn.toml"),
+        "[package]\nname = \"pushy\"\nversion = \"1.0.0\"\ndescription = \"Pushed, never gossiped\"\n",
+    )
+    .expect("manifest");
+    std::fs::write(pkg.join("pushy.txt"), "pushy\n").expect("file");
+    let pkg = pkg.to_str().expect("utf-8");
+
+    // A bad peer is refused before anything is signed.
+    let (ok, _, err) = cairn_in(&home, &["publish", "--path", pkg, "--push", "nobody"]);
+    assert!(!ok);
+    assert!(err.contains("is not a peer"), "{err}");
+    let (ok, _, _) = cairn_in(&home, &["show", &format!("{id}:pushy")]);
+    assert!(!ok, "nothing was published");
+
+    let (ok, out, err) = cairn_in(&home, &["publish", "--path", pkg, "--push", &peer]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains(&format!("pushed {id}:pushy seq 1 to")) && out.contains(": fetching"),
+        "{out}"
+    );
+    // The indexer fetched it from the publisher while the command waited, and indexes it.
+    let mut found = String::new();
+    for _ in 0..100 {
+        let (ok, out, _) = cairn(&["search", "pushed", "--indexer", &url, "--json"]);
+        if ok && out.contains(&format!("{id}:pushy")) {
+            found = out;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(!found.is_empty(), "search never found the pushed package");
+
+    // Announcing again: the indexer holds it already.
+    let (ok, out, err) = cairn_in(&home, &["announce", "--to", &peer, "--json"]);
+    assert!(ok, "{err}");
+    let verdicts: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(verdicts[0]["log"], format!("{id}:pushy"));
+    assert_eq!(verdicts[0]["verdict"], "held");
+    let (ok, _, err) = cairn_in(&home, &["announce", "--to", &peer, "nope"]);
+    assert!(!ok);
+    assert!(err.contains("nope"), "{err}");
+
+    stop.send(()).expect("stop");
+    node.join().expect("the indexer stopped");
 }

@@ -208,8 +208,10 @@ async fn three_nodes_converge_and_the_third_installs_from_the_second() {
         f.sync(&[&e], &index).await,
         SyncOutcome::Imported { .. }
     ));
-    let (got, peers) = f.fetch_artifacts(&[&e, &b], &index).await;
-    assert_eq!(got, 2, "both artifacts, from B");
+    // Asked alone, the lying peer is named and nothing of it is kept; beside an honest peer
+    // (whichever answers first), both artifacts arrive.
+    let (got, peers) = f.fetch_artifacts(&[&e], &index).await;
+    assert_eq!(got, 0);
     assert!(
         peers
             .skipped
@@ -218,6 +220,8 @@ async fn three_nodes_converge_and_the_third_installs_from_the_second() {
         "the lying peer is named: {:?}",
         peers.skipped
     );
+    let (got, _) = f.fetch_artifacts(&[&e, &b], &index).await;
+    assert_eq!(got, 2, "both artifacts, from B");
     for entry in std::fs::read_dir(f.dir.join("artifacts")).expect("artifacts") {
         let path = entry.expect("entry").path();
         let bytes = std::fs::read(&path).expect("read");
@@ -352,6 +356,79 @@ async fn an_announced_head_travels_a_chain_of_nodes_by_gossip() {
     );
 }
 
+/// A scratch folder whose home `a` holds alice's `alpha` 1.0.0, published there.
+fn alice_publishes_alpha() -> (tempfile::TempDir, Person, IndexName, Home) {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let alice = Person::new(1);
+    let index = alice.index("alpha");
+    let mut home = Home::open(&tmp.path().join("a")).expect("home");
+    create_in(&alice, &mut home);
+    publish_alpha(&mut home, &alice, tmp.path(), "1.0.0", T);
+    (tmp, alice, index, home)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_is_answered_and_the_receiver_fetches_from_the_pusher() {
+    use cairn_core::net::push;
+    use wire::Verdict;
+    let (tmp, alice, index, mut a_home) = alice_publishes_alpha();
+    let loopback: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    let (a_dir, b_dir) = (tmp.path().join("a"), tmp.path().join("b"));
+    // B follows alice's index at seq 1, and shares no gossip swarm with A.
+    let b = net::Node::start(&b_dir, loopback, &[]).await.expect("b");
+    let mut b_home = Home::open(&b_dir).expect("home");
+    let bundle = cairn_core::exchange::export(&a_home, &index.to_string()).expect("export");
+    cairn_core::exchange::import(&mut b_home, std::io::Cursor::new(bundle)).expect("import");
+    drop(b_home);
+    publish_alpha(&mut a_home, &alice, tmp.path(), "1.1.0", T + 10);
+    let heads = push::heads_of(&a_home, &[index.to_string()]).expect("heads");
+    assert_eq!(heads.len(), 1);
+    assert!(
+        push::heads_of(&a_home, &["nope:x".into()]).is_err(),
+        "a log not held"
+    );
+
+    let mut unknown = heads[0].clone();
+    unknown.log = alice.index("beta").to_string();
+    let report = push::push_from(
+        &a_dir,
+        &[b.addr()],
+        &[heads[0].clone(), unknown],
+        std::time::Duration::from_secs(10),
+    )
+    .await
+    .expect("push");
+    let verdicts = report[0].verdicts.as_ref().expect("answered");
+    assert_eq!(verdicts[0], Verdict::Fetching);
+    assert!(
+        matches!(&verdicts[1], Verdict::Dropped(why) if why.contains("does not follow")),
+        "{verdicts:?}"
+    );
+    // The push returns once B has fetched what it asked for.
+    assert_eq!(
+        Home::open(&b_dir)
+            .expect("home")
+            .head(&index.to_string())
+            .expect("head")
+            .map(|h| h.0),
+        Some(2),
+        "B fetched and verified seq 2 from the pusher"
+    );
+    let again = push::push_from(
+        &a_dir,
+        &[b.addr()],
+        &heads,
+        std::time::Duration::from_secs(10),
+    )
+    .await
+    .expect("push");
+    assert_eq!(
+        again[0].verdicts.as_ref().expect("answered")[..],
+        [Verdict::Held]
+    );
+    b.shutdown().await;
+}
+
 /// A peer that answers every request with the same bytes (a forged head).
 #[derive(Debug, Clone)]
 struct Liar(std::sync::Arc<Vec<u8>>);
@@ -415,14 +492,9 @@ fn forged_revision(who: &Person, index: &IndexName) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_and_a_forged_head_change_nothing_and_the_node_keeps_serving() {
     use cairn_core::net::gossip::Heard;
-    let tmp = tempfile::tempdir().expect("tmp");
-    let alice = Person::new(1);
-    let index = alice.index("alpha");
+    let (tmp, alice, index, _) = alice_publishes_alpha();
     let loopback: SocketAddr = "127.0.0.1:0".parse().expect("addr");
     let (a_dir, b_dir) = (tmp.path().join("a"), tmp.path().join("b"));
-    let mut a_home = Home::open(&a_dir).expect("home");
-    create_in(&alice, &mut a_home);
-    publish_alpha(&mut a_home, &alice, tmp.path(), "1.0.0", T);
     let a = net::Node::start(&a_dir, loopback, &[]).await.expect("a");
     let mut b = net::Node::start(&b_dir, loopback, &[]).await.expect("b");
     let mut heard = b.heard().expect("heard");

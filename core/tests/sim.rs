@@ -181,8 +181,10 @@ impl Sim {
                     self.at(delay, Event::Fetched { node, from, got });
                 }
                 Command::Dropped(_) => self.dropped += 1,
-                Command::Have(_) | Command::Record { .. } => {
-                    unreachable!("the simulated nodes hold no artifacts and no package index")
+                Command::Have(_) | Command::Record { .. } | Command::Verdict(_) => {
+                    unreachable!(
+                        "the simulated nodes hold no artifacts and no package index, and push nothing"
+                    )
                 }
             }
         }

@@ -1,4 +1,5 @@
-//! Peer requests: what one Cairn node asks another for over the `cairn/sync/1` protocol.
+//! Peer requests: what one Cairn node asks another for over the `cairn/sync/1` protocol, and
+//! what it tells others: gossip announcements, project-room messages and direct pushes.
 //!
 //! A request is one record (the record profile, at most [`MAX_REQUEST`] bytes) sent on a fresh
 //! bidirectional stream; the answer is one status byte and the bytes the request names. Every
@@ -459,6 +460,125 @@ impl Gossiped {
                 .map_err(|e| format!("{}: {e}", e.code()))
         }
     }
+}
+
+/// The ALPN of pushes: a node tells another, directly, which heads it holds.
+pub const PUSH_ALPN: &[u8] = b"cairn/push/1";
+
+/// The most announcements one push carries.
+pub const MAX_PUSH: usize = 64;
+
+/// Why a push is refused as a whole.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PushError {
+    /// The framing is broken.
+    #[error("the push's framing is broken (a length not in shortest form, or past the end)")]
+    Frame,
+    /// No announcement, or more than [`MAX_PUSH`].
+    #[error("a push carries 1 to {MAX_PUSH} announcements; this one carries {0}")]
+    Count(usize),
+    /// An announcement is not one.
+    #[error("announcement {index}: {error}")]
+    Announcement {
+        /// Its position, from 0.
+        index: usize,
+        /// Why.
+        error: RecordError,
+    },
+}
+
+impl PushError {
+    /// The stable error code.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            PushError::Frame => "push-frame",
+            PushError::Count(_) => "push-count",
+            PushError::Announcement { error, .. } => error.code(),
+        }
+    }
+}
+
+/// A push: announcements, each framed as in a chain answer.
+#[must_use]
+pub fn encode_push(announcements: &[Announcement]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for a in announcements {
+        frame(&mut out, &a.encode());
+    }
+    out
+}
+
+/// Reads a push: 1 to [`MAX_PUSH`] framed announcements.
+///
+/// # Errors
+/// Broken framing, a count out of range, or an announcement that is not one.
+pub fn decode_push(bytes: &[u8]) -> Result<Vec<Announcement>, PushError> {
+    let frames = unframe(bytes).ok_or(PushError::Frame)?;
+    if frames.is_empty() || frames.len() > MAX_PUSH {
+        return Err(PushError::Count(frames.len()));
+    }
+    frames
+        .iter()
+        .enumerate()
+        .map(|(index, f)| {
+            Announcement::decode(f).map_err(|error| PushError::Announcement { index, error })
+        })
+        .collect()
+}
+
+/// What a node did with one pushed announcement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// It fetches the log from the pusher.
+    Fetching,
+    /// It holds that head or a newer one, or waits for it already.
+    Held,
+    /// It dropped it, and why (a budget, a log it does not follow, a full queue).
+    Dropped(String),
+}
+
+impl Verdict {
+    /// Its text: `fetching`, `held` or `dropped: <why>`.
+    #[must_use]
+    pub fn text(&self) -> String {
+        match self {
+            Verdict::Fetching => "fetching".to_owned(),
+            Verdict::Held => "held".to_owned(),
+            Verdict::Dropped(why) => format!("dropped: {why}"),
+        }
+    }
+
+    /// Reads a verdict's text.
+    #[must_use]
+    pub fn parse(text: &str) -> Option<Verdict> {
+        match text {
+            "fetching" => Some(Verdict::Fetching),
+            "held" => Some(Verdict::Held),
+            _ => text
+                .strip_prefix("dropped: ")
+                .map(|why| Verdict::Dropped(why.to_owned())),
+        }
+    }
+}
+
+/// The answer to a push: one verdict per announcement, in order, each framed as UTF-8 text.
+#[must_use]
+pub fn encode_verdicts(verdicts: &[Verdict]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for v in verdicts {
+        frame(&mut out, v.text().as_bytes());
+    }
+    out
+}
+
+/// Reads the answer to a push; `None` when the framing is broken or a verdict is not one.
+#[must_use]
+pub fn decode_verdicts(bytes: &[u8]) -> Option<Vec<Verdict>> {
+    unframe(bytes)?
+        .into_iter()
+        .map(|f| String::from_utf8(f).ok().and_then(|t| Verdict::parse(&t)))
+        .collect()
 }
 
 /// The gossip topic of announcements of `log`: the BLAKE3 hash of `cairn/gossip/1/log/` and

@@ -186,6 +186,9 @@ pub(crate) enum Command {
     Peer(net::PeerCommand),
     /// Fetch and verify a curator's package index and everything it admits from peers.
     Sync(net::SyncArgs),
+    /// Push this home's heads to peers directly (an indexing node, say); they fetch what they
+    /// lack from this home and say what they did.
+    Announce(net::AnnounceArgs),
     /// Search an indexing node (`cairn-indexer serve`) for packages.
     Search(search::Args),
 }
@@ -203,10 +206,21 @@ pub(crate) fn run(home: Option<&std::path::Path>, command: Command) -> anyhow::R
         | Command::Revoke(_) => true,
         _ => false,
     };
+    let push = match &command {
+        Command::Publish(args) => args.push.clone(),
+        _ => Vec::new(),
+    };
+    for p in &push {
+        // A bad peer is refused before anything is signed.
+        p.parse::<cairn_core::net::Peer>()?;
+    }
     let before = if signs { net::heads(home) } else { None };
     let code = dispatch(home, command)?;
     if let Some(before) = before {
         net::announce_if_moved(home, &before);
+        if !push.is_empty() && code == ExitCode::SUCCESS {
+            return net::push_moved(home, &before, &push);
+        }
     }
     Ok(code)
 }
@@ -260,6 +274,7 @@ fn dispatch(home: Option<&std::path::Path>, command: Command) -> anyhow::Result<
         Command::Node(cmd) => net::node(home, &cmd),
         Command::Peer(cmd) => net::peer(home, &cmd),
         Command::Sync(args) => net::sync(home, &args),
+        Command::Announce(args) => net::announce(home, &args),
         Command::Search(args) => search::run(&args),
     }
 }

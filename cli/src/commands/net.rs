@@ -1,4 +1,4 @@
-//! `cairn node`, `cairn peer` and `cairn sync`: this home on the peer network.
+//! `cairn node`, `cairn peer`, `cairn sync` and `cairn announce`: this home on the peer network.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use cairn_core::home::Home;
 use cairn_core::lockfile::{LOCKFILE, Lockfile};
 use cairn_core::net::sync::{self, Peers, SyncOutcome, Synced};
-use cairn_core::net::{self, Peer};
+use cairn_core::net::{self, Peer, push};
 use cairn_core::project;
 
 use crate::settings;
@@ -61,6 +61,124 @@ pub(crate) struct SyncArgs {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct AnnounceArgs {
+    /// The indexes to announce (`IDENTITY:NAME`, a petname's, or `NAME` of the default
+    /// identity); default: every index signed by an identity whose keys this home holds.
+    indexes: Vec<String>,
+    /// Push to these peers (`ENDPOINT-ID@IP:PORT`, as `cairn node addr` prints it), an
+    /// indexing node say: each answers what it does with each head, and fetches what it lacks
+    /// from this home.
+    #[arg(long = "to", value_name = "PEER", required = true)]
+    to: Vec<String>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `cairn announce --to PEER… [INDEX…]`.
+pub(crate) fn announce(home: Option<&Path>, args: &AnnounceArgs) -> anyhow::Result<ExitCode> {
+    let home = settings::open_home(home)?;
+    let logs: Vec<String> = if args.indexes.is_empty() {
+        let mut logs = Vec::new();
+        for id in home.identities()? {
+            logs.extend(home.indexes_of(&id.id)?);
+        }
+        anyhow::ensure!(
+            !logs.is_empty(),
+            "this home signs no index yet\n\nhint: publish one first (`cairn publish`), or name the indexes to announce"
+        );
+        logs
+    } else {
+        args.indexes
+            .iter()
+            .map(|i| Ok(settings::index_name(&home, i, None)?.to_string()))
+            .collect::<anyhow::Result<_>>()?
+    };
+    let to = parse_peers(&args.to)?;
+    let announcements = push::heads_of(&home, &logs)?;
+    let dir = home.dir().to_path_buf();
+    drop(home);
+    push_and_report(&dir, &to, &announcements, args.json)
+}
+
+/// After a command that signed revisions: the heads it moved are pushed to `to`.
+pub(crate) fn push_moved(
+    home: Option<&Path>,
+    before: &[(String, u64)],
+    to: &[String],
+) -> anyhow::Result<ExitCode> {
+    let to = parse_peers(to)?;
+    let home = settings::open_home(home)?;
+    let moved: Vec<String> = heads(Some(home.dir()))
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|h| !before.contains(h) && !sync::is_identity(&h.0))
+        .map(|(log, _)| log)
+        .collect();
+    if moved.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let announcements = push::heads_of(&home, &moved)?;
+    let dir = home.dir().to_path_buf();
+    drop(home);
+    push_and_report(&dir, &to, &announcements, false)
+}
+
+fn parse_peers(given: &[String]) -> anyhow::Result<Vec<Peer>> {
+    given
+        .iter()
+        .map(|p| p.parse::<Peer>().map_err(anyhow::Error::from))
+        .collect()
+}
+
+/// Pushes, waits while the peers fetch, and says what each peer did with each head. Fails
+/// when a peer could not be pushed to.
+fn push_and_report(
+    dir: &Path,
+    to: &[Peer],
+    announcements: &[cairn_protocol::wire::Announcement],
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let report = runtime()?.block_on(push::push_from(dir, to, announcements, ANNOUNCE_FOR * 2))?;
+    let mut failed = false;
+    let mut out = Vec::new();
+    for r in &report {
+        let peer = r.peer.id.to_string();
+        match &r.verdicts {
+            Ok(verdicts) => {
+                for (a, v) in announcements.iter().zip(verdicts) {
+                    if !json {
+                        outln!(
+                            "pushed {} seq {} to {}: {}",
+                            a.log,
+                            a.seq,
+                            r.peer.id.fmt_short(),
+                            v.text()
+                        );
+                    }
+                    out.push(serde_json::json!({
+                        "peer": peer, "log": a.log, "seq": a.seq, "verdict": v.text(),
+                    }));
+                }
+            }
+            Err(e) => {
+                failed = true;
+                eprintln!("error: {e}");
+                out.push(serde_json::json!({ "peer": peer, "error": e.to_string() }));
+            }
+        }
+    }
+    if json {
+        outln!("{}", serde_json::to_string_pretty(&out)?);
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -30,6 +30,10 @@ pub(crate) struct Args {
     /// Print a JSON report.
     #[arg(long)]
     json: bool,
+    /// Then push the new head to this peer (`ENDPOINT-ID@IP:PORT`; repeatable), an indexing
+    /// node say, as `cairn announce --to` does.
+    #[arg(long = "push", value_name = "PEER")]
+    pub(crate) push: Vec<String>,
 }
 
 pub(crate) fn run(home: Option<&Path>, args: &Args) -> anyhow::Result<ExitCode> {

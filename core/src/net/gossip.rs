@@ -83,6 +83,7 @@ pub(crate) async fn run(
     bootstrap: Vec<EndpointId>,
     mut stop: watch::Receiver<bool>,
     heard: mpsc::UnboundedSender<Heard>,
+    mut pushes: mpsc::Receiver<super::push::Pushed>,
 ) {
     let (events, mut incoming) = mpsc::channel(1024);
     let (done, mut fetched) = mpsc::channel(64);
@@ -122,6 +123,10 @@ pub(crate) async fn run(
                 None => continue,
             },
             _ = again.tick() => Input::Reannounce,
+            Some(push) = pushes.recv() => {
+                a.pushed(push).await;
+                continue;
+            }
             Some((topic, event)) = incoming.recv() => match event {
                 Event::NeighborUp(id) if topic == wire::global_topic() => {
                     tracing::debug!("neighbour {} joined", id.fmt_short());
@@ -326,6 +331,48 @@ impl Announcer {
                 tracing::debug!("dropped an announcement: {why}");
                 let _ = self.heard.send(Heard::Dropped(why));
             }
+            // Verdicts are answered by `pushed`, which asked for them.
+            Command::Verdict(_) => {}
+        }
+    }
+
+    /// Judges a push against what the store holds now, answers the pusher, and starts the
+    /// fetches it asked for.
+    async fn pushed(&mut self, pushed: super::push::Pushed) {
+        let from = pushed.from.to_string();
+        self.peers.insert(from.clone(), pushed.from);
+        if let Some(held) = self.held_now() {
+            self.last_read = Instant::now();
+            for command in self
+                .service
+                .handle(Input::Held(held), self.started.elapsed())
+            {
+                self.run_command(command).await;
+            }
+        }
+        let mut verdicts = Vec::new();
+        let mut commands = Vec::new();
+        for announcement in pushed.announcements {
+            let input = Input::Pushed {
+                from: from.clone(),
+                announcement,
+            };
+            for command in self.service.handle(input, self.started.elapsed()) {
+                match command {
+                    Command::Verdict(v) => verdicts.push(v),
+                    other => commands.push(other),
+                }
+            }
+        }
+        tracing::info!(
+            pusher = %pushed.from.fmt_short(),
+            "a push of {} heads: {}",
+            verdicts.len(),
+            verdicts.iter().map(wire::Verdict::text).collect::<Vec<_>>().join(", ")
+        );
+        let _ = pushed.answer.send(verdicts);
+        for command in commands {
+            self.run_command(command).await;
         }
     }
 }

@@ -9,6 +9,7 @@
 //! Normative text: `spec/14-network.md`.
 
 pub mod gossip;
+pub mod push;
 pub mod serve;
 pub mod service;
 pub mod sync;
@@ -256,9 +257,15 @@ impl Node {
         let gossip = iroh_gossip::Gossip::builder().spawn(ep.clone());
         let serve = serve::Serve::new(home);
         let served = serve.served();
+        let (pushes_tx, pushes) = tokio::sync::mpsc::channel(16);
+        let push = push::Push {
+            pushes: pushes_tx,
+            book: book.clone(),
+        };
         let router = iroh::protocol::Router::builder(ep.clone())
             .accept(cairn_protocol::wire::ALPN, serve)
             .accept(iroh_gossip::ALPN, gossip.clone())
+            .accept(cairn_protocol::wire::PUSH_ALPN, push)
             .spawn();
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let (heard_tx, heard) = tokio::sync::mpsc::unbounded_channel();
@@ -271,6 +278,7 @@ impl Node {
             peers.iter().map(|p| p.id).collect(),
             stopped,
             heard_tx,
+            pushes,
         ));
         let node = Node {
             router,

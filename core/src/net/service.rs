@@ -68,6 +68,14 @@ pub enum Input {
         /// The outcome.
         result: Result<bool, String>,
     },
+    /// A peer pushed this announcement to this node directly: judged as one heard, and
+    /// answered with a [`Command::Verdict`].
+    Pushed {
+        /// The peer, by its endpoint ID.
+        from: String,
+        /// What it announced.
+        announcement: Announcement,
+    },
     /// A neighbour joined: it is told everything held.
     NeighborUp,
     /// A neighbour joined a room (a package index's topic): the room is told every artifact
@@ -93,6 +101,8 @@ pub enum Command {
     },
     /// An announcement was dropped, and why (for logs and tests).
     Dropped(String),
+    /// The answer to a pushed announcement.
+    Verdict(wire::Verdict),
     /// Tell the project rooms (the topics of the package indexes held) that this node holds
     /// these artifacts (at most 16, sorted by their bytes; none: it is there and holds
     /// nothing): a signed "have" message.
@@ -223,6 +233,7 @@ impl Service {
                 Ok(None) => Vec::new(),
                 Err(why) => vec![Command::Dropped(why)],
             },
+            Input::Pushed { from, announcement } => self.pushed(&from, &announcement, now),
             Input::Fetched { log, result } => {
                 self.in_flight.remove(&log);
                 // The driver sends the new `Held` next, and that announces it.
@@ -325,6 +336,26 @@ impl Service {
         out
     }
 
+    /// A pushed announcement: judged as one heard, with a verdict for the pusher.
+    fn pushed(&mut self, from: &str, a: &Announcement, now: Duration) -> Vec<Command> {
+        use wire::Verdict;
+        let dropped = |why: String| vec![Command::Verdict(Verdict::Dropped(why))];
+        if is_identity(&a.log) {
+            return dropped(format!(
+                "`{}` is an identity log; those travel with the indexes that cite them",
+                a.log
+            ));
+        }
+        if !self.crawl && !self.held.heads.contains_key(&a.log) {
+            return dropped(format!("this node does not follow `{}`", a.log));
+        }
+        match self.judge(from, a, now) {
+            Ok(Some(fetch)) => vec![fetch, Command::Verdict(Verdict::Fetching)],
+            Ok(None) => vec![Command::Verdict(Verdict::Held)],
+            Err(why) => dropped(why),
+        }
+    }
+
     /// Checks a gossip message (cheaply, before anything is fetched): the fetch to start, or
     /// the claim to record.
     fn heard(
@@ -344,6 +375,16 @@ impl Service {
                 return Ok(Some(Command::Record { node, have }));
             }
         };
+        self.judge(from, &a, now)
+    }
+
+    /// Judges an announcement from `from` (heard, or pushed): the fetch to start.
+    fn judge(
+        &mut self,
+        from: &str,
+        a: &Announcement,
+        now: Duration,
+    ) -> Result<Option<Command>, String> {
         if !self.per_peer.allow(from, now) {
             return Err(format!("over the budget of peer {from}"));
         }
@@ -428,6 +469,78 @@ mod tests {
             }
             .encode(),
         }
+    }
+
+    fn pushed(from: &str, log: &str, seq: u64) -> Input {
+        Input::Pushed {
+            from: from.into(),
+            announcement: Announcement {
+                kind: Announced::Head,
+                log: log.into(),
+                seq,
+                payload: Cid::of_record(&seq.to_be_bytes()),
+            },
+        }
+    }
+
+    /// The verdict among `commands`, and whether a fetch was started.
+    fn verdict(commands: &[Command]) -> (wire::Verdict, bool) {
+        let verdicts: Vec<&wire::Verdict> = commands
+            .iter()
+            .filter_map(|c| match c {
+                Command::Verdict(v) => Some(v),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(verdicts.len(), 1, "one verdict per push: {commands:?}");
+        let fetch = commands.iter().any(|c| matches!(c, Command::Fetch { .. }));
+        (verdicts[0].clone(), fetch)
+    }
+
+    #[test]
+    fn a_push_is_judged_as_an_announcement_and_answered() {
+        use wire::Verdict;
+        let id = "ba4dqobyha4dqobyha4dqobyha4dqobyha4dqobyha4dqobyha4dq";
+        let (log, other) = (format!("{id}:a"), format!("{id}:z"));
+        let t = Duration::ZERO;
+        let mut s = Service::new();
+        s.handle(Input::Held(held(&log, 2)), t);
+        assert_eq!(
+            verdict(&s.handle(pushed("p", &log, 3), t)),
+            (Verdict::Fetching, true)
+        );
+        assert_eq!(
+            s.handle(pushed("p", &log, 3), t)[..],
+            [Command::Verdict(Verdict::Held)],
+            "in flight already"
+        );
+        assert_eq!(
+            verdict(&s.handle(pushed("p", &log, 2), t)),
+            (Verdict::Held, false)
+        );
+        assert!(matches!(
+            verdict(&s.handle(pushed("p", &other, 1), t)),
+            (Verdict::Dropped(why), false) if why.contains("does not follow")
+        ));
+        assert!(matches!(
+            verdict(&s.handle(pushed("p", id, 1), t)),
+            (Verdict::Dropped(why), false) if why.contains("identity log")
+        ));
+        // A crawler takes what it does not hold; pushes count against the pusher's budget.
+        let mut c = Service::crawler();
+        c.handle(Input::Held(Held::default()), t);
+        assert_eq!(
+            verdict(&c.handle(pushed("q", &other, 1), t)),
+            (Verdict::Fetching, true)
+        );
+        let mut over = 0;
+        for seq in 2..=u64::from(BUDGET) + 1 {
+            if let (Verdict::Dropped(why), _) = verdict(&c.handle(pushed("q", &other, seq), t)) {
+                assert!(why.contains("budget"), "{why}");
+                over += 1;
+            }
+        }
+        assert_eq!(over, 1, "the budget's 33rd announcement is dropped");
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! `net/requests.json`: peer requests (their record bytes, or why they are refused) and chain
-//! answer framing.
+//! `net/requests.json`: peer requests (their record bytes, or why they are refused), gossip
+//! announcements, pushes and their answers, have messages, and chain answer framing.
 
 use anyhow::{Context as _, bail};
 use cairn_protocol::cid::Cid;
@@ -223,6 +223,85 @@ fn haves() -> anyhow::Result<Vec<Json>> {
     Ok(out)
 }
 
+/// Pushes (`cairn/push/1`) and their answers.
+fn pushes(index: &str, payload: Cid) -> Vec<Json> {
+    let head = |seq| Announcement {
+        kind: Announced::Head,
+        log: index.to_owned(),
+        seq,
+        payload,
+    };
+    let push = |name: &str, bytes: &[u8], error: Option<&str>, announcements: Json| {
+        json!({
+            "name": name,
+            "kind": "push",
+            "hex": hex::encode(bytes),
+            "input_cid": Cid::of_raw(bytes).to_string(),
+            "announcements": announcements,
+            "error": error,
+        })
+    };
+    let two = [head(7), head(8)];
+    let mut out = vec![push(
+        "a push of two heads",
+        &wire::encode_push(&two),
+        None,
+        Json::Array(two.iter().map(describe_announcement).collect()),
+    )];
+    let full: Vec<Announcement> = (1..=65).map(head).collect();
+    let mut seq_zero = wire::encode_push(&two[..1]);
+    wire::frame(
+        &mut seq_zero,
+        &codec::encode(&map(vec![
+            ("announce", Value::text("head")),
+            ("log", Value::text(index)),
+            ("seq", Value::Integer(0)),
+            ("payload", Value::Link(payload.into())),
+        ])),
+    );
+    let one = wire::encode_push(&two[..1]);
+    for (name, bytes, error) in [
+        ("an empty push", Vec::new(), "push-count"),
+        ("a push of 65 heads", wire::encode_push(&full), "push-count"),
+        (
+            "a push cut inside an announcement",
+            one[..one.len() - 1].to_vec(),
+            "push-frame",
+        ),
+        (
+            "a push whose second announcement has seq 0",
+            seq_zero,
+            "record-invalid-field",
+        ),
+    ] {
+        out.push(push(name, &bytes, Some(error), Json::Null));
+    }
+    let verdicts = [
+        wire::Verdict::Fetching,
+        wire::Verdict::Held,
+        wire::Verdict::Dropped("over the budget of peer 7f9a".into()),
+    ];
+    let answer = |name: &str, bytes: &[u8], verdicts: Option<Vec<String>>| {
+        json!({
+            "name": name,
+            "kind": "push-answer",
+            "hex": hex::encode(bytes),
+            "input_cid": Cid::of_raw(bytes).to_string(),
+            "verdicts": verdicts,
+            "error": if verdicts.is_none() { json!("push-answer") } else { Json::Null },
+        })
+    };
+    out.push(answer(
+        "three verdicts",
+        &wire::encode_verdicts(&verdicts),
+        Some(verdicts.iter().map(wire::Verdict::text).collect()),
+    ));
+    let mut unknown = Vec::new();
+    wire::frame(&mut unknown, b"maybe");
+    out.push(answer("an unknown verdict", &unknown, None));
+    out
+}
+
 fn generate() -> anyhow::Result<Json> {
     let id = IdentityId::from_digest([7; 32]).to_string();
     let index = format!("{id}:libfoo");
@@ -418,6 +497,7 @@ fn generate() -> anyhow::Result<Json> {
         v["kind"] = json!("announcement");
         vectors.push(v);
     }
+    vectors.extend(pushes(&index, payload));
     vectors.extend(haves()?);
     let envs = vec![b"\x01".to_vec(), vec![2; 200]];
     let mut data = Vec::new();
@@ -438,7 +518,7 @@ fn generate() -> anyhow::Result<Json> {
         None,
     ));
     Ok(file(
-        "Peer requests of the cairn/sync/1 protocol, gossip announcements and their topics, project-room have messages, and the framing of chain answers.",
+        "Peer requests of the cairn/sync/1 protocol, gossip announcements and their topics, pushes (cairn/push/1) and their answers, project-room have messages, and the framing of chain answers.",
         "spec/14-network.md",
         vectors,
     ))
@@ -514,6 +594,31 @@ fn check(v: &Json) -> anyhow::Result<()> {
             }
             (None, Some("chain-frame")) => Ok(()),
             (got, expected) => bail!("unframe gives {got:?}; the vector expects {expected:?}"),
+        },
+        "push" => match (wire::decode_push(&bytes), error) {
+            (Ok(announcements), None) => {
+                let described: Vec<Json> =
+                    announcements.iter().map(describe_announcement).collect();
+                if Json::Array(described.clone()) != v["announcements"]
+                    || wire::encode_push(&announcements) != bytes
+                {
+                    bail!("decodes to {described:?}, or does not re-encode to the same bytes");
+                }
+                Ok(())
+            }
+            (Err(e), Some(code)) if e.code() == code => Ok(()),
+            (got, expected) => bail!("decode gives {got:?}; the vector expects {expected:?}"),
+        },
+        "push-answer" => match (wire::decode_verdicts(&bytes), error) {
+            (Some(verdicts), None) => {
+                let texts: Vec<String> = verdicts.iter().map(wire::Verdict::text).collect();
+                if json!(texts) != v["verdicts"] || wire::encode_verdicts(&verdicts) != bytes {
+                    bail!("decodes to {texts:?}, or does not re-encode to the same bytes");
+                }
+                Ok(())
+            }
+            (None, Some("push-answer")) => Ok(()),
+            (got, expected) => bail!("decode gives {got:?}; the vector expects {expected:?}"),
         },
         other => bail!("unknown kind `{other}`"),
     }
