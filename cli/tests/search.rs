@@ -78,7 +78,10 @@ fn search_asks_an_indexing_node() {
     assert!(err.contains("only http:// is supported"), "{err}");
     let (ok, _, err) = cairn(&["search", "alpha", "--indexer", "127.0.0.1:1"]);
     assert!(!ok);
-    assert!(err.contains("pass http://HOST:PORT"), "{err}");
+    assert!(
+        err.contains("neither an indexer's HTTP address nor a peer"),
+        "{err}"
+    );
 }
 
 /// Runs `cairn` with the home `home` as a script would (passphrase from the environment).
@@ -92,7 +95,7 @@ fn cairn_in(home: &std::path::Path, args: &[&str]) -> (bool, String, String) {
 }
 
 #[test]
-fn a_publisher_pushes_to_an_indexing_node_and_search_finds_it() {
+fn a_publisher_pushes_to_an_indexing_node_and_search_finds_it_over_http_and_peers() {
     let tmp = tempfile::tempdir().expect("tmp");
     let idx_dir = tmp.path().join("indexer");
     // An indexing node that shares no gossip swarm with the publisher.
@@ -161,6 +164,27 @@ fn a_publisher_pushes_to_an_indexing_node_and_search_finds_it() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     assert!(!found.is_empty(), "search never found the pushed package");
+    // The same search over the peer network, by the node's endpoint ID.
+    let (ok, out, err) = cairn(&["search", "pushed", "--indexer", &peer, "--json"]);
+    assert!(ok, "{err}");
+    let over_peers: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let over_http: serde_json::Value = serde_json::from_str(&found).expect("json");
+    assert_eq!(over_peers, over_http, "the same answer both ways");
+    let (ok, out, _) = cairn(&["search", "pushed", "--indexer", &peer]);
+    assert!(ok && out.contains("Pushed, never gossiped"), "{out}");
+    let long = "x".repeat(300);
+    let (ok, _, err) = cairn(&["search", &long, "--indexer", &peer]);
+    assert!(!ok);
+    assert!(
+        err.contains("refused the search") && err.contains("256"),
+        "{err}"
+    );
+    let (ok, _, err) = cairn(&["search", "pushed", "--indexer", "nowhere"]);
+    assert!(!ok);
+    assert!(
+        err.contains("http://HOST:PORT or ENDPOINT-ID@IP:PORT"),
+        "{err}"
+    );
 
     // Announcing again: the indexer holds it already.
     let (ok, out, err) = cairn_in(&home, &["announce", "--to", &peer, "--json"]);

@@ -19,6 +19,7 @@ pub mod client;
 pub mod error;
 pub mod http;
 pub mod node;
+pub mod peer_search;
 pub mod search;
 pub mod views;
 pub mod web;

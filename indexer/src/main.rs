@@ -226,6 +226,10 @@ fn run_node(config: cairn_indexer::node::Config) -> anyhow::Result<ExitCode> {
                 indexer.addr()
             );
         }
+        eprintln!(
+            "search it with: cairn search QUERY --indexer {}",
+            indexer.addr()
+        );
         shutdown_signal().await;
         tracing::info!("stopping");
         indexer.shutdown().await;

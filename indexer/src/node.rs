@@ -108,8 +108,13 @@ impl Indexer {
             })?;
         let mut peers = config.peers.clone();
         peers.extend(listed.into_iter().filter(|p| !config.peers.contains(p)));
-        let mut node = Node::start_crawler(&home, config.listen, &peers).await?;
         let metrics = Arc::new(Metrics::default());
+        let search = crate::peer_search::Search::new(home.clone(), metrics.clone());
+        let extra: Vec<(
+            &'static [u8],
+            Box<dyn cairn_core::net::iroh::protocol::DynProtocolHandler>,
+        )> = vec![(cairn_protocol::wire::SEARCH_ALPN, Box::new(search))];
+        let mut node = Node::start_crawler(&home, config.listen, &peers, extra).await?;
         let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
         if let Some(mut heard) = node.heard() {

@@ -41,7 +41,7 @@ pub const DIR: &str = "search";
 /// The file naming the trusted roots, one package index per line.
 pub const ROOTS: &str = "search-roots";
 /// The longest query taken.
-pub const MAX_QUERY: usize = 256;
+pub const MAX_QUERY: usize = cairn_protocol::wire::MAX_SEARCH_QUERY;
 /// The most results one search returns.
 pub const MAX_LIMIT: usize = 100;
 /// Documents added between two commits of a rebuild.

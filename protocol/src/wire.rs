@@ -581,6 +581,66 @@ pub fn decode_verdicts(bytes: &[u8]) -> Option<Vec<Verdict>> {
         .collect()
 }
 
+/// The ALPN of searches: a node asks an indexing node's search, as its HTTP API would answer.
+pub const SEARCH_ALPN: &[u8] = b"cairn/search/1";
+
+/// The longest search query, in bytes.
+pub const MAX_SEARCH_QUERY: usize = 256;
+
+/// The most results one search asks for.
+pub const MAX_SEARCH_RESULTS: u64 = 100;
+
+const SEARCH: &str = "search request";
+
+/// A search request: `{search, limit}`, one per stream. The answer is one status byte, then
+/// ([`FOUND`]) the JSON document the HTTP API's `/api/v1/search` answers, or ([`REFUSED`]) why
+/// in UTF-8.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchRequest {
+    /// The words and filters.
+    pub query: String,
+    /// How many results, 1 to [`MAX_SEARCH_RESULTS`].
+    pub limit: u64,
+}
+
+impl SearchRequest {
+    /// The request's record bytes.
+    #[must_use]
+    pub fn encode(&self) -> Vec<u8> {
+        let mut m = Map::new();
+        m.insert("search", Value::text(self.query.as_str()));
+        m.insert("limit", Value::Integer(self.limit.into()));
+        crate::codec::encode(&Value::Map(m))
+    }
+
+    /// Reads a search request; refuses anything else.
+    ///
+    /// # Errors
+    /// A record error, a query longer than [`MAX_SEARCH_QUERY`] bytes, or a limit out of range.
+    pub fn decode(bytes: &[u8]) -> Result<SearchRequest, RecordError> {
+        if bytes.len() > MAX_REQUEST {
+            return Err(RecordError::TooLarge {
+                size: bytes.len(),
+                limit: MAX_REQUEST,
+            });
+        }
+        let mut f = Fields::new(SEARCH, profile::decode_record(bytes)?)?;
+        let query = f.text("search")?;
+        if query.len() > MAX_SEARCH_QUERY {
+            return Err(f.invalid(
+                "search",
+                format!("{} bytes; at most {MAX_SEARCH_QUERY}", query.len()),
+            ));
+        }
+        let limit = f.uint("limit")?;
+        if limit == 0 || limit > MAX_SEARCH_RESULTS {
+            return Err(f.invalid("limit", format!("1 to {MAX_SEARCH_RESULTS}")));
+        }
+        f.finish()?;
+        Ok(SearchRequest { query, limit })
+    }
+}
+
 /// The gossip topic of announcements of `log`: the BLAKE3 hash of `cairn/gossip/1/log/` and
 /// the log's name.
 #[must_use]

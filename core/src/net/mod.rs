@@ -9,6 +9,8 @@
 //! Normative text: `spec/14-network.md`.
 
 pub mod gossip;
+/// The iroh the node runs on, for crates that serve their own protocols beside it.
+pub use iroh;
 pub mod push;
 pub mod serve;
 pub mod service;
@@ -208,17 +210,19 @@ impl Node {
     /// Binds the home's endpoint on `listen`, serves the store, and announces over gossip
     /// with `peers` as the first neighbours; writes the address others dial to [`NODE_ADDR`].
     pub async fn start(home: &Path, listen: SocketAddr, peers: &[Peer]) -> Result<Node, NetError> {
-        Node::start_with(home, listen, peers, false).await
+        Node::start_with(home, listen, peers, false, Vec::new()).await
     }
 
     /// As [`Node::start`], for an indexing node: it fetches every index it hears announced,
-    /// held or not, with everything a package index admits (crawling).
+    /// held or not, with everything a package index admits (crawling), and also serves the
+    /// protocols `extra` (ALPN and handler), its search say.
     pub async fn start_crawler(
         home: &Path,
         listen: SocketAddr,
         peers: &[Peer],
+        extra: Vec<(&'static [u8], Box<dyn iroh::protocol::DynProtocolHandler>)>,
     ) -> Result<Node, NetError> {
-        Node::start_with(home, listen, peers, true).await
+        Node::start_with(home, listen, peers, true, extra).await
     }
 
     async fn start_with(
@@ -226,6 +230,7 @@ impl Node {
         listen: SocketAddr,
         peers: &[Peer],
         crawl: bool,
+        extra: Vec<(&'static [u8], Box<dyn iroh::protocol::DynProtocolHandler>)>,
     ) -> Result<Node, NetError> {
         let lock_path = home.join(NODE_LOCK);
         std::fs::create_dir_all(home).map_err(|cause| NetError::Io {
@@ -262,11 +267,14 @@ impl Node {
             pushes: pushes_tx,
             book: book.clone(),
         };
-        let router = iroh::protocol::Router::builder(ep.clone())
+        let mut router = iroh::protocol::Router::builder(ep.clone())
             .accept(cairn_protocol::wire::ALPN, serve)
             .accept(iroh_gossip::ALPN, gossip.clone())
-            .accept(cairn_protocol::wire::PUSH_ALPN, push)
-            .spawn();
+            .accept(cairn_protocol::wire::PUSH_ALPN, push);
+        for (alpn, handler) in extra {
+            router = router.accept(alpn, handler);
+        }
+        let router = router.spawn();
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let (heard_tx, heard) = tokio::sync::mpsc::unbounded_channel();
         let announcer = tokio::spawn(gossip::run(

@@ -302,6 +302,56 @@ fn pushes(index: &str, payload: Cid) -> Vec<Json> {
     out
 }
 
+/// Search requests (`cairn/search/1`).
+fn searches() -> Vec<Json> {
+    let request = wire::SearchRequest {
+        query:
+            "http client curator:ba4dqobyha4dqobyha4dqobyha4dqobyha4dqobyha4dqobyha4dq:community"
+                .into(),
+        limit: 10,
+    };
+    let bytes = request.encode();
+    let mut out = vec![json!({
+        "name": "a search with a filter",
+        "kind": "search",
+        "hex": hex::encode(&bytes),
+        "input_cid": Cid::of_raw(&bytes).to_string(),
+        "search": { "search": request.query, "limit": request.limit },
+        "error": null,
+    })];
+    let with = |query: &str, limit: u64| {
+        map(vec![
+            ("search", Value::text(query)),
+            ("limit", Value::Integer(limit.into())),
+        ])
+    };
+    let long = "é".repeat(128) + "x";
+    let mut extra = with("http", 10);
+    if let Value::Map(m) = &mut extra {
+        m.insert("page", Value::Integer(2.into()));
+    }
+    for (name, value, error) in [
+        ("a limit of 0", with("http", 0), "record-invalid-field"),
+        ("a limit of 101", with("http", 101), "record-invalid-field"),
+        (
+            "a query of 257 bytes",
+            with(&long, 10),
+            "record-invalid-field",
+        ),
+        ("an unknown field", extra, "record-unknown-field"),
+        (
+            "no limit",
+            map(vec![("search", Value::text("http"))]),
+            "record-missing-field",
+        ),
+    ] {
+        let mut v = negative(name, &codec::encode(&value), error);
+        v["kind"] = json!("search");
+        out.push(v);
+    }
+    out
+}
+
 fn generate() -> anyhow::Result<Json> {
     let id = IdentityId::from_digest([7; 32]).to_string();
     let index = format!("{id}:libfoo");
@@ -498,6 +548,7 @@ fn generate() -> anyhow::Result<Json> {
         vectors.push(v);
     }
     vectors.extend(pushes(&index, payload));
+    vectors.extend(searches());
     vectors.extend(haves()?);
     let envs = vec![b"\x01".to_vec(), vec![2; 200]];
     let mut data = Vec::new();
@@ -518,7 +569,7 @@ fn generate() -> anyhow::Result<Json> {
         None,
     ));
     Ok(file(
-        "Peer requests of the cairn/sync/1 protocol, gossip announcements and their topics, pushes (cairn/push/1) and their answers, project-room have messages, and the framing of chain answers.",
+        "Peer requests of the cairn/sync/1 protocol, gossip announcements and their topics, pushes (cairn/push/1) and their answers, search requests (cairn/search/1), project-room have messages, and the framing of chain answers.",
         "spec/14-network.md",
         vectors,
     ))
@@ -594,6 +645,17 @@ fn check(v: &Json) -> anyhow::Result<()> {
             }
             (None, Some("chain-frame")) => Ok(()),
             (got, expected) => bail!("unframe gives {got:?}; the vector expects {expected:?}"),
+        },
+        "search" => match (wire::SearchRequest::decode(&bytes), error) {
+            (Ok(r), None) => {
+                let described = json!({ "search": r.query, "limit": r.limit });
+                if described != v["search"] || r.encode() != bytes {
+                    bail!("decodes to {described}, or does not re-encode to the same bytes");
+                }
+                Ok(())
+            }
+            (Err(e), Some(code)) if e.code() == code => Ok(()),
+            (got, expected) => bail!("decode gives {got:?}; the vector expects {expected:?}"),
         },
         "push" => match (wire::decode_push(&bytes), error) {
             (Ok(announcements), None) => {
