@@ -82,6 +82,7 @@ async fn main() {
         src.clone(),
         Arc::new(cairn_indexer::http::Metrics::default()),
         Some(node.addr()),
+        cairn_indexer::limits::Http::default(),
     );
     tokio::spawn(async move { axum::serve(listener, router).await });
 

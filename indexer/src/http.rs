@@ -45,10 +45,6 @@ impl IntoResponse for AppError {
     }
 }
 
-/// Requests a client address may make per second, on average.
-pub const RATE: f64 = 50.0;
-/// Requests a client address may make at once before [`RATE`] applies.
-pub const BURST: f64 = 200.0;
 /// Client addresses remembered by the rate limiter (the idle ones are forgotten beyond this).
 const MAX_CLIENTS: usize = 65_536;
 
@@ -134,29 +130,34 @@ impl Metrics {
 
 /// A token bucket per client address.
 #[derive(Debug, Default)]
-struct Limiter(HashMap<IpAddr, (f64, Instant)>);
+struct Limiter(HashMap<IpAddr, (f64, Instant)>, crate::limits::Http);
 
 impl Limiter {
+    fn new(limits: crate::limits::Http) -> Limiter {
+        Limiter(HashMap::new(), limits)
+    }
+
     /// Whether `ip` may make one more request now; otherwise the seconds to wait.
     fn allow(&mut self, ip: IpAddr, now: Instant) -> Result<(), u64> {
+        let (rate, burst) = (self.1.rate, self.1.burst);
         if self.0.len() >= MAX_CLIENTS {
             // Forget the clients whose buckets have refilled: they lose nothing.
             self.0.retain(|_, (tokens, at)| {
-                *tokens + now.duration_since(*at).as_secs_f64() * RATE < BURST
+                *tokens + now.duration_since(*at).as_secs_f64() * rate < burst
             });
             if self.0.len() >= MAX_CLIENTS {
                 self.0.clear();
             }
         }
-        let (tokens, at) = self.0.entry(ip).or_insert((BURST, now));
-        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * RATE).min(BURST);
+        let (tokens, at) = self.0.entry(ip).or_insert((burst, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * rate).min(burst);
         *at = now;
         if *tokens >= 1.0 {
             *tokens -= 1.0;
             Ok(())
         } else {
             #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-            Err(((1.0 - *tokens) / RATE).ceil() as u64)
+            Err(((1.0 - *tokens) / rate).ceil() as u64)
         }
     }
 }
@@ -168,13 +169,19 @@ pub(crate) struct AppState {
     pub(crate) metrics: Arc<Metrics>,
     node: Option<String>,
     limiter: Mutex<Limiter>,
+    http_limits: crate::limits::Http,
 }
 
 type Shared = State<Arc<AppState>>;
 
 /// The routes, serving the home at `home`.
 pub fn router(home: PathBuf) -> axum::Router {
-    router_with(home, Arc::new(Metrics::default()), None)
+    router_with(
+        home,
+        Arc::new(Metrics::default()),
+        None,
+        crate::limits::Http::default(),
+    )
 }
 
 /// The routes, serving the home at `home` and reporting `metrics` and the peer node `node`
@@ -184,12 +191,14 @@ pub fn router_with(
     home: PathBuf,
     metrics: Arc<Metrics>,
     node: Option<cairn_core::net::Peer>,
+    limits: crate::limits::Http,
 ) -> axum::Router {
     let state = Arc::new(AppState {
         home,
         metrics,
         node: node.map(|n| n.to_string()),
-        limiter: Mutex::new(Limiter::default()),
+        limiter: Mutex::new(Limiter::new(limits)),
+        http_limits: limits,
     });
     axum::Router::new()
         .route("/api/v1/search", get(search_route))
@@ -226,8 +235,10 @@ async fn limit(State(state): Shared, request: Request, next: Next) -> Response {
             let mut r = AppError {
                 status: 429,
                 detail: format!(
-                    "too many requests from {}: at most {RATE} a second (bursts of {BURST}); retry in {wait} s",
-                    addr.ip()
+                    "too many requests from {}: at most {} a second (bursts of {}); retry in {wait} s",
+                    addr.ip(),
+                    state.http_limits.rate,
+                    state.http_limits.burst
                 ),
             }
             .into_response();
@@ -561,14 +572,15 @@ mod tests {
 
     #[test]
     fn each_address_gets_a_burst_then_the_rate() {
-        let mut l = Limiter::default();
+        let limits = crate::limits::Http::default();
+        let mut l = Limiter::new(limits);
         let (a, b): (IpAddr, IpAddr) = (
             "10.0.0.1".parse().expect("ip"),
             "10.0.0.2".parse().expect("ip"),
         );
         let t = Instant::now();
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let burst = BURST as usize;
+        let burst = limits.burst as usize;
         for _ in 0..burst {
             assert!(l.allow(a, t).is_ok());
         }
@@ -576,7 +588,7 @@ mod tests {
         assert!(l.allow(b, t).is_ok(), "another address has its own budget");
         let later = t + Duration::from_secs(1);
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let rate = RATE as usize;
+        let rate = limits.rate as usize;
         let allowed = (0..rate * 2).filter(|_| l.allow(a, later).is_ok()).count();
         assert_eq!(allowed, rate, "a second refills the rate, no more");
     }

@@ -18,6 +18,7 @@ pub mod blocks;
 pub mod client;
 pub mod error;
 pub mod http;
+pub mod limits;
 pub mod node;
 pub mod peer_search;
 pub mod search;

@@ -56,7 +56,13 @@ enum Cli {
         /// How often (seconds) to reconcile.
         #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
         reconcile_secs: u64,
+        /// A TOML file of limits (announcement budgets, fetches, queue, HTTP rate, searches at
+        /// once); `cairn-indexer config` prints every one with its default.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
     },
+    /// Print a limits file for `run --config` with every limit at its default.
+    Config,
     /// Serve the HTTP API (search, health, blocks by CID) in the foreground; Ctrl-C stops it.
     Serve {
         /// The home.
@@ -130,7 +136,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             reindex_ms,
             reconcile,
             reconcile_secs,
+            config,
         } => run_node(cairn_indexer::node::Config {
+            limits: match config {
+                Some(path) => cairn_indexer::limits::Limits::read(&path)?,
+                None => cairn_indexer::limits::Limits::default(),
+            },
             home,
             listen,
             http: Some(http),
@@ -142,6 +153,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             reconcile,
             reconcile_every: std::time::Duration::from_secs(reconcile_secs),
         }),
+        Cli::Config => {
+            print!("{}", cairn_indexer::limits::DEFAULT_FILE);
+            Ok(ExitCode::SUCCESS)
+        }
         Cli::Serve { home, http } => {
             runtime()?.block_on(async {
                 let listener = tokio::net::TcpListener::bind(http)

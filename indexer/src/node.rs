@@ -39,6 +39,8 @@ pub struct Config {
     pub reconcile: Vec<String>,
     /// How often to reconcile.
     pub reconcile_every: Duration,
+    /// What it takes from others.
+    pub limits: crate::limits::Limits,
 }
 
 impl Config {
@@ -54,6 +56,7 @@ impl Config {
             reindex_every: Duration::from_millis(100),
             reconcile: Vec::new(),
             reconcile_every: Duration::from_mins(1),
+            limits: crate::limits::Limits::default(),
         }
     }
 }
@@ -109,12 +112,13 @@ impl Indexer {
         let mut peers = config.peers.clone();
         peers.extend(listed.into_iter().filter(|p| !config.peers.contains(p)));
         let metrics = Arc::new(Metrics::default());
-        let search = crate::peer_search::Search::new(home.clone(), metrics.clone());
-        let extra: Vec<(
-            &'static [u8],
-            Box<dyn cairn_core::net::iroh::protocol::DynProtocolHandler>,
-        )> = vec![(cairn_protocol::wire::SEARCH_ALPN, Box::new(search))];
-        let mut node = Node::start_crawler(&home, config.listen, &peers, extra).await?;
+        let search =
+            crate::peer_search::Search::new(home.clone(), metrics.clone(), config.limits.searches);
+        let crawler = cairn_core::net::Crawler {
+            limits: config.limits.network,
+            extra: vec![(cairn_protocol::wire::SEARCH_ALPN, Box::new(search))],
+        };
+        let mut node = Node::start_crawler(&home, config.listen, &peers, crawler).await?;
         let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
         if let Some(mut heard) = node.heard() {
@@ -157,7 +161,12 @@ impl Indexer {
                 .await
                 .map_err(|cause| StartError::Http { addr, cause })?;
             http_addr = listener.local_addr().ok();
-            let app = http::router_with(home.clone(), metrics.clone(), Some(node.addr()));
+            let app = http::router_with(
+                home.clone(),
+                metrics.clone(),
+                Some(node.addr()),
+                config.limits.http,
+            );
             let mut stopped = stopped.clone();
             tasks.push(tokio::spawn(async move {
                 let served = axum::serve(

@@ -19,8 +19,6 @@ use crate::search;
 
 /// How long a request may take to arrive, or an answer.
 const WAIT: Duration = Duration::from_secs(10);
-/// Searches run at once over the peer network (beyond, requests wait).
-const AT_ONCE: usize = 4;
 /// The largest answer a client reads.
 const MAX_ANSWER: usize = 8 << 20;
 
@@ -33,13 +31,14 @@ pub struct Search {
 }
 
 impl Search {
-    /// Serves the search index of the home at `home`, counting in `metrics`.
+    /// Serves the search index of the home at `home`, counting in `metrics`, with at most
+    /// `at_once` searches running at once (the others wait).
     #[must_use]
-    pub fn new(home: PathBuf, metrics: Arc<Metrics>) -> Search {
+    pub fn new(home: PathBuf, metrics: Arc<Metrics>, at_once: usize) -> Search {
         Search {
             home,
             metrics,
-            slots: Arc::new(Semaphore::new(AT_ONCE)),
+            slots: Arc::new(Semaphore::new(at_once.max(1))),
         }
     }
 

@@ -79,6 +79,7 @@ fn a_kill_mid_ingest_loses_nothing_and_a_restart_fetches_only_the_rest() {
         src.clone(),
         Arc::new(cairn_indexer::http::Metrics::default()),
         Some(node.addr()),
+        cairn_indexer::limits::Http::default(),
     );
     rt.spawn(async move { axum::serve(listener, router).await });
 

@@ -8,6 +8,8 @@ use cairn_core::home::Home;
 use cairn_core::testing::{Person, T, create_in, curate_index as curate, publish_dir};
 use cairn_indexer::search::{self, Hit};
 
+mod common;
+
 /// Publishes `name` 1.0.0 as `who`, with a description and keywords.
 fn publish(home: &mut Home, who: &Person, work: &Path, name: &str, about: &str, keywords: &str) {
     let dir = work.join(format!("{}-{name}", who.id()));
@@ -184,4 +186,72 @@ fn the_binary_reindexes_and_searches() {
     assert_eq!(hits[0]["curators"][0], community.to_string());
     let (_, out, _) = run(&["search", "--home", home, "http"]);
     assert!(out.contains(&format!("curated by {community}")), "{out}");
+}
+
+#[test]
+fn a_limits_file_is_read_checked_and_applied() {
+    use std::io::BufRead as _;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let bin = env!("CARGO_BIN_EXE_cairn-indexer");
+    // The printed file is every limit at its default.
+    let out = std::process::Command::new(bin)
+        .arg("config")
+        .output()
+        .expect("run");
+    let printed = String::from_utf8(out.stdout).expect("utf-8");
+    assert_eq!(
+        cairn_indexer::limits::Limits::parse(&printed, "printed").expect("parses"),
+        cairn_indexer::limits::Limits::default()
+    );
+    // A bad file stops the node before it starts, naming the key and the range.
+    let bad = tmp.path().join("bad.toml");
+    std::fs::write(&bad, "[network]\nqueue = 0\n").expect("write");
+    let home = tmp.path().join("home");
+    let run_with = |config: &Path| {
+        let mut c = std::process::Command::new(bin);
+        c.args(["run", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+            .arg("--home")
+            .arg(&home)
+            .arg("--config")
+            .arg(config);
+        c
+    };
+    let out = run_with(&bad).output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("`network.queue` is 0") && err.contains("bad.toml"),
+        "{err}"
+    );
+    // A good one is applied: two requests per client, then 429.
+    let good = tmp.path().join("limits.toml");
+    std::fs::write(&good, "[http]\nrate = 0.01\nburst = 2\n").expect("write");
+    let mut child = run_with(&good)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("cairn-indexer starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let addr: std::net::SocketAddr = std::io::BufReader::new(stderr)
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.split("serving http://")
+                .nth(1)
+                .and_then(|rest| rest.split('/').next())
+                .and_then(|a| a.parse().ok())
+        })
+        .expect("it says where it serves");
+    let statuses: Vec<u16> = (0..3)
+        .map(|_| common::get(addr, "/health", "*/*").0)
+        .collect();
+    let (_, _, body) = common::get(addr, "/health", "*/*");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(statuses, [200, 200, 429]);
+    assert!(
+        String::from_utf8_lossy(&body).contains("bursts of 2"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
 }

@@ -75,7 +75,7 @@ struct Announcer {
 /// A crawling node (`crawl`) fetches every index it hears of.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn run(
-    crawl: bool,
+    crawl: Option<super::service::Limits>,
     key: cairn_protocol::sign::SecretKey,
     gossip: Gossip,
     ep: Endpoint,
@@ -88,12 +88,8 @@ pub(crate) async fn run(
     let (events, mut incoming) = mpsc::channel(1024);
     let (done, mut fetched) = mpsc::channel(64);
     let mut a = Announcer {
-        service: if crawl {
-            Service::crawler()
-        } else {
-            Service::new()
-        },
-        crawl,
+        service: crawl.map_or_else(Service::new, Service::crawler_with),
+        crawl: crawl.is_some(),
         started: Instant::now(),
         last_read: Instant::now(),
         gossip,

@@ -206,32 +206,44 @@ pub struct Node {
     _lock: std::fs::File,
 }
 
+/// What a crawling node (an indexing node) takes and serves beyond other nodes.
+#[derive(Debug, Default)]
+pub struct Crawler {
+    /// How much it takes from others.
+    pub limits: service::Limits,
+    /// Protocols it serves beside the node's own: ALPN and handler (its search, say).
+    pub extra: Vec<(&'static [u8], Box<dyn iroh::protocol::DynProtocolHandler>)>,
+}
+
 impl Node {
     /// Binds the home's endpoint on `listen`, serves the store, and announces over gossip
     /// with `peers` as the first neighbours; writes the address others dial to [`NODE_ADDR`].
     pub async fn start(home: &Path, listen: SocketAddr, peers: &[Peer]) -> Result<Node, NetError> {
-        Node::start_with(home, listen, peers, false, Vec::new()).await
+        Node::start_with(home, listen, peers, None).await
     }
 
     /// As [`Node::start`], for an indexing node: it fetches every index it hears announced,
-    /// held or not, with everything a package index admits (crawling), and also serves the
-    /// protocols `extra` (ALPN and handler), its search say.
+    /// held or not, with everything a package index admits (crawling), within `crawler`'s
+    /// limits, and also serves `crawler`'s extra protocols.
     pub async fn start_crawler(
         home: &Path,
         listen: SocketAddr,
         peers: &[Peer],
-        extra: Vec<(&'static [u8], Box<dyn iroh::protocol::DynProtocolHandler>)>,
+        crawler: Crawler,
     ) -> Result<Node, NetError> {
-        Node::start_with(home, listen, peers, true, extra).await
+        Node::start_with(home, listen, peers, Some(crawler)).await
     }
 
     async fn start_with(
         home: &Path,
         listen: SocketAddr,
         peers: &[Peer],
-        crawl: bool,
-        extra: Vec<(&'static [u8], Box<dyn iroh::protocol::DynProtocolHandler>)>,
+        crawler: Option<Crawler>,
     ) -> Result<Node, NetError> {
+        let (limits, extra) = match crawler {
+            Some(c) => (Some(c.limits), c.extra),
+            None => (None, Vec::new()),
+        };
         let lock_path = home.join(NODE_LOCK);
         std::fs::create_dir_all(home).map_err(|cause| NetError::Io {
             path: home.to_path_buf(),
@@ -278,7 +290,7 @@ impl Node {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let (heard_tx, heard) = tokio::sync::mpsc::unbounded_channel();
         let announcer = tokio::spawn(gossip::run(
-            crawl,
+            limits,
             signing,
             gossip,
             ep,

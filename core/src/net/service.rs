@@ -116,12 +116,36 @@ pub enum Command {
     },
 }
 
+/// How much a node takes from others (an indexing node's operator may change them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Announcements accepted from one peer per [`WINDOW`].
+    pub per_peer: u32,
+    /// Announcements accepted about one identity's logs per [`WINDOW`].
+    pub per_identity: u32,
+    /// Fetches running at once.
+    pub fetches: usize,
+    /// Logs waiting for a fetch.
+    pub queue: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            per_peer: BUDGET,
+            per_identity: BUDGET,
+            fetches: FETCHES,
+            queue: MAX_QUEUE,
+        }
+    }
+}
+
 /// A counter per key over a window.
 #[derive(Debug, Default)]
 struct Budget(HashMap<String, (Duration, u32)>);
 
 impl Budget {
-    fn allow(&mut self, key: &str, now: Duration) -> bool {
+    fn allow(&mut self, key: &str, now: Duration, budget: u32) -> bool {
         if self.0.len() > 10_000 {
             self.0
                 .retain(|_, (start, _)| now.saturating_sub(*start) < WINDOW);
@@ -130,8 +154,8 @@ impl Budget {
         if now.saturating_sub(entry.0) >= WINDOW {
             *entry = (now, 0);
         }
-        entry.1 += 1;
-        entry.1 <= BUDGET
+        entry.1 = entry.1.saturating_add(1);
+        entry.1 <= budget
     }
 }
 
@@ -159,8 +183,9 @@ pub struct Service {
     /// Fetch every index announced, held or not (an indexing node); otherwise only the logs
     /// held are followed.
     crawl: bool,
-    /// Fetches waiting for one of the [`FETCHES`] slots, by log.
+    /// Fetches waiting for one of the [`Limits::fetches`] slots, by log.
     queue: BTreeMap<String, Command>,
+    limits: Limits,
 }
 
 impl Service {
@@ -173,8 +198,15 @@ impl Service {
     /// A service that follows every index it hears of (an indexing node).
     #[must_use]
     pub fn crawler() -> Service {
+        Service::crawler_with(Limits::default())
+    }
+
+    /// A crawler that takes what `limits` allow.
+    #[must_use]
+    pub fn crawler_with(limits: Limits) -> Service {
         Service {
             crawl: true,
+            limits,
             ..Service::default()
         }
     }
@@ -241,7 +273,7 @@ impl Service {
                     Ok(_) => Vec::new(),
                     Err(why) => vec![Command::Dropped(why)],
                 };
-                while self.in_flight.len() < FETCHES
+                while self.in_flight.len() < self.limits.fetches
                     && let Some((log, next)) = self.queue.pop_first()
                 {
                     self.in_flight.insert(log);
@@ -369,7 +401,7 @@ impl Service {
             Gossiped::Have(node, have) => {
                 // Budgeted by the node that signed it (it may come through any neighbour).
                 let signer = hex::encode(node);
-                if !self.per_peer.allow(&signer, now) {
+                if !self.per_peer.allow(&signer, now, self.limits.per_peer) {
                     return Err(format!("over the budget of node {signer}"));
                 }
                 return Ok(Some(Command::Record { node, have }));
@@ -385,11 +417,14 @@ impl Service {
         a: &Announcement,
         now: Duration,
     ) -> Result<Option<Command>, String> {
-        if !self.per_peer.allow(from, now) {
+        if !self.per_peer.allow(from, now, self.limits.per_peer) {
             return Err(format!("over the budget of peer {from}"));
         }
         let identity = a.log.split(':').next().unwrap_or(&a.log).to_owned();
-        if !self.per_identity.allow(&identity, now) {
+        if !self
+            .per_identity
+            .allow(&identity, now, self.limits.per_identity)
+        {
             return Err(format!("over the budget of identity {identity}"));
         }
         let (held, kind) = match self.held.heads.get(&a.log) {
@@ -426,11 +461,11 @@ impl Service {
             kind,
             announcement: a.clone(),
         };
-        if self.in_flight.len() >= FETCHES {
-            if self.queue.len() >= MAX_QUEUE && !self.queue.contains_key(&a.log) {
+        if self.in_flight.len() >= self.limits.fetches {
+            if self.queue.len() >= self.limits.queue && !self.queue.contains_key(&a.log) {
                 return Err(format!(
-                    "busy: {MAX_QUEUE} logs wait already; `{}` is left for a later announcement",
-                    a.log
+                    "busy: {} logs wait already; `{}` is left for a later announcement",
+                    self.limits.queue, a.log
                 ));
             }
             self.queue.insert(a.log.clone(), fetch);
