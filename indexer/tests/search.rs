@@ -231,16 +231,27 @@ fn a_limits_file_is_read_checked_and_applied() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("cairn-indexer starts");
+    // Its log is read to the end (a closed pipe would fail its next line), and the address
+    // it serves on is taken from it.
     let stderr = child.stderr.take().expect("stderr");
-    let addr: std::net::SocketAddr = std::io::BufReader::new(stderr)
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|l| {
-            l.split("serving http://")
+    let (found, served) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some(addr) = line
+                .split("serving http://")
                 .nth(1)
                 .and_then(|rest| rest.split('/').next())
-                .and_then(|a| a.parse().ok())
-        })
+                .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
+            {
+                let _ = found.send(addr);
+            }
+        }
+    });
+    let addr = served
+        .recv_timeout(std::time::Duration::from_secs(30))
         .expect("it says where it serves");
     let statuses: Vec<u16> = (0..3)
         .map(|_| common::get(addr, "/health", "*/*").0)
