@@ -846,3 +846,48 @@ async fn a_project_room_tells_which_machine_holds_an_artifact() {
         n.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crawler_goes_from_an_announced_index_to_its_identitys_others() {
+    let (tmp, alice, alpha, mut a_home) = alice_publishes_alpha();
+    let beta = alice.index("beta");
+    cairn_core::testing::publish_package(&mut a_home, &alice, tmp.path(), "beta", "1.0.0");
+    let (seq, payload) = a_home
+        .head(&alpha.to_string())
+        .expect("head")
+        .expect("held");
+    drop(a_home);
+    let loopback: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    let crawler_dir = tmp.path().join("crawler");
+    let crawler = net::Node::start_crawler(&crawler_dir, loopback, &[], net::Crawler::default())
+        .await
+        .expect("crawler");
+    // A node that announces only alpha (and serves all it holds).
+    let announcer = cairn_core::testing::FalseAnnouncer::start(
+        &tmp.path().join("a"),
+        &crawler.addr(),
+        &wire::Announcement {
+            kind: wire::Announced::Head,
+            log: alpha.to_string(),
+            seq,
+            payload,
+        },
+    )
+    .await
+    .expect("announcer");
+    let held = |index: &IndexName| {
+        Home::open(&crawler_dir)
+            .expect("home")
+            .head(&index.to_string())
+            .expect("head")
+            .is_some()
+    };
+    assert!(
+        eventually(20, || held(&alpha) && held(&beta)).await,
+        "the crawler fetched alpha, then beta through alice"
+    );
+    cairn_core::inspect::verify_log(&Home::open(&crawler_dir).expect("home"), &beta.to_string())
+        .expect("verified");
+    announcer.shutdown().await;
+    crawler.shutdown().await;
+}

@@ -77,7 +77,17 @@ pub enum Request {
         /// The log.
         log: String,
     },
+    /// The names of the indexes the node holds that `identity` signs (at most
+    /// [`MAX_INDEXES`], in name order), each framed as in a chain answer: how a crawler goes
+    /// from an identity to its indexes.
+    Indexes {
+        /// The identity ID.
+        identity: String,
+    },
 }
+
+/// The most index names one `indexes` answer lists.
+pub const MAX_INDEXES: usize = 1024;
 
 const RECORD: &str = "request";
 
@@ -126,6 +136,7 @@ impl Request {
                 ("artifact", None)
             }
             Request::Fork { log } => ("fork", Some(log)),
+            Request::Indexes { identity } => ("indexes", Some(identity)),
         };
         m.insert("op", Value::text(op));
         if let Some(log) = log {
@@ -191,6 +202,13 @@ impl Request {
                 let log = f.text("log")?;
                 check_log(&f, &log)?;
                 Request::Fork { log }
+            }
+            "indexes" => {
+                let identity = f.text("log")?;
+                if identity.parse::<IdentityId>().is_err() {
+                    return Err(f.invalid("log", "`indexes` asks about an identity ID"));
+                }
+                Request::Indexes { identity }
             }
             "artifact" => {
                 let cid = f.link("cid")?;

@@ -430,12 +430,16 @@ async fn fetch(
     }
     let synced = if crawl || kind == super::service::UNKNOWN_KIND {
         // The kind is learnt from the head; a crawler takes what a package index admits too.
-        sync::sync_any(&mut home, &mut peers, &index, crawl)
+        let synced = sync::sync_any(&mut home, &mut peers, &index, crawl)
             .await
             .map_err(|e| e.to_string())?
             .into_iter()
             .find(|s| s.log == a.log)
-            .ok_or("the announcer answered nothing for the log")?
+            .ok_or("the announcer answered nothing for the log")?;
+        if crawl {
+            crawl_identity(&mut home, &mut peers, &index).await;
+        }
+        synced
     } else if kind == "package-index" {
         sync::sync_index::<PackageIndex>(&mut home, &mut peers, &index)
             .await
@@ -461,5 +465,29 @@ async fn fetch(
         }
         SyncOutcome::Refused { reason } => Err(format!("`{}` refused: {reason}", a.log)),
         SyncOutcome::UpToDate { .. } | SyncOutcome::NotFound => Ok(None),
+    }
+}
+
+/// The most other indexes of one identity a crawler fetches after one announcement (the
+/// next announcement of that identity's logs goes on).
+const CRAWL_PER_IDENTITY: usize = 64;
+
+/// A crawler goes from an announced index to its identity's other indexes: it asks the
+/// announcer which it holds, and fetches those not held here (each verified as any fetch).
+async fn crawl_identity(home: &mut Home, peers: &mut Peers, index: &IndexName) {
+    let listed = sync::indexes_of(peers, index.identity()).await;
+    let mut fetched = 0;
+    for other in listed.iter().filter(|n| *n != index) {
+        if fetched >= CRAWL_PER_IDENTITY {
+            break;
+        }
+        if home.head(&other.to_string()).ok().flatten().is_some() {
+            continue;
+        }
+        fetched += 1;
+        match sync::sync_any(home, peers, other, true).await {
+            Ok(_) => tracing::debug!(log = %other, "crawled from its identity"),
+            Err(e) => tracing::debug!(log = %other, "cannot crawl: {e}"),
+        }
     }
 }

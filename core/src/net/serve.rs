@@ -212,6 +212,18 @@ fn read(home: &Path, store: &Store, request: &Request) -> Result<Reply, StoreErr
             }
             None => Reply::NotHeld,
         },
+        Request::Indexes { identity } => {
+            let logs = store.indexes_of(identity, wire::MAX_INDEXES)?;
+            if logs.is_empty() {
+                Reply::NotHeld
+            } else {
+                let mut out = Vec::new();
+                for log in logs {
+                    wire::frame(&mut out, log.as_bytes());
+                }
+                Reply::Bytes(out)
+            }
+        }
         Request::Artifact { cid } => {
             let path = home.join("artifacts").join(cid.to_string());
             match std::fs::metadata(&path) {

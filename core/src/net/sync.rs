@@ -290,6 +290,35 @@ pub enum SyncOutcome {
     },
 }
 
+/// The indexes of `identity` that the peers hold, as the first that lists any says (at most
+/// [`wire::MAX_INDEXES`]; an answer naming another identity's index is skipped).
+pub async fn indexes_of(peers: &mut Peers, identity: &IdentityId) -> Vec<IndexName> {
+    let parse = |frame: &[u8]| {
+        std::str::from_utf8(frame)
+            .ok()
+            .and_then(|t| t.parse::<IndexName>().ok())
+            .filter(|n| n.identity() == identity)
+    };
+    let check = |bytes: &[u8]| {
+        wire::unframe(bytes).is_some_and(|frames| {
+            frames.len() <= wire::MAX_INDEXES && frames.iter().all(|f| parse(f).is_some())
+        })
+    };
+    let request = Request::Indexes {
+        identity: identity.to_string(),
+    };
+    // An index name: a 53-character identity ID, `:`, a name of at most 128 bytes; framed.
+    let limit = wire::MAX_INDEXES * (53 + 1 + cairn_protocol::name::MAX_NAME_LEN + 2);
+    match peers.ask(&request, limit, check).await {
+        Some(bytes) => wire::unframe(&bytes)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|f| parse(f))
+            .collect(),
+        None => Vec::new(),
+    }
+}
+
 /// Fetches and verifies `index` from `peers` into `home`.
 pub async fn sync_index<K: IndexKind>(
     home: &mut Home,

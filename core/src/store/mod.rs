@@ -577,6 +577,21 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The indexes of `identity` held (`<identity>:<name>`), in name order, at most `limit`:
+    /// a range of the `heads` key, so its cost does not grow with the store.
+    pub fn indexes_of(&self, identity: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT log FROM heads WHERE log > ?1 AND log < ?2 ORDER BY log LIMIT ?3",
+        )?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // `;` follows `:`: every `<identity>:<name>` sorts between the two.
+        let rows = stmt.query_map(
+            params![format!("{identity}:"), format!("{identity};"), limit],
+            |r| r.get(0),
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// The identities that signed revisions of a log.
     pub fn signers(&self, log: &str) -> Result<Vec<IdentityId>, StoreError> {
         let mut stmt = self

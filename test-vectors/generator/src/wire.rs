@@ -40,6 +40,7 @@ fn describe(r: &Request) -> Json {
         Request::Block { cid } => json!({ "op": "block", "cid": cid.to_string() }),
         Request::Artifact { cid } => json!({ "op": "artifact", "cid": cid.to_string() }),
         Request::Fork { log } => json!({ "op": "fork", "log": log }),
+        Request::Indexes { identity } => json!({ "op": "indexes", "log": identity }),
         Request::Blocks { cids } => {
             json!({ "op": "blocks", "cids": cids.iter().map(ToString::to_string).collect::<Vec<_>>() })
         }
@@ -386,6 +387,12 @@ fn generate() -> anyhow::Result<Json> {
         request("an artifact", &Request::Artifact { cid: raw }),
         request("fork evidence", &Request::Fork { log: index.clone() }),
         request(
+            "the indexes of an identity",
+            &Request::Indexes {
+                identity: id.clone(),
+            },
+        ),
+        request(
             "several blocks",
             &Request::Blocks {
                 cids: vec![payload, older, raw],
@@ -394,6 +401,14 @@ fn generate() -> anyhow::Result<Json> {
     ];
     let link = |c: Cid| Value::Link(c.into());
     for (name, value, error) in [
+        (
+            "the indexes of an index",
+            map(vec![
+                ("op", Value::text("indexes")),
+                ("log", Value::text(index.as_str())),
+            ]),
+            "record-invalid-field",
+        ),
         (
             "unknown operation",
             map(vec![("op", Value::text("put")), ("cid", link(raw))]),
