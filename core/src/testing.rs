@@ -183,16 +183,32 @@ impl FalseAnnouncer {
         to: &crate::net::Peer,
         announcement: &cairn_protocol::wire::Announcement,
     ) -> Result<FalseAnnouncer, Box<dyn std::error::Error + Send + Sync>> {
+        FalseAnnouncer::start_with(dir, to, announcement, true).await
+    }
+
+    /// As [`FalseAnnouncer::start`], serving nothing when `serve` is false (every fetch from
+    /// it fails).
+    ///
+    /// # Errors
+    /// As [`FalseAnnouncer::start`].
+    pub async fn start_with(
+        dir: &Path,
+        to: &crate::net::Peer,
+        announcement: &cairn_protocol::wire::Announcement,
+        serve: bool,
+    ) -> Result<FalseAnnouncer, Box<dyn std::error::Error + Send + Sync>> {
         use cairn_protocol::wire;
         let book = iroh::address_lookup::memory::MemoryLookup::new();
         book.add_endpoint_info(to.endpoint_addr());
         let key = crate::net::node_key(dir)?;
         let ep = crate::net::endpoint(key, ([127, 0, 0, 1], 0).into(), &book).await?;
         let gossip = iroh_gossip::Gossip::builder().spawn(ep.clone());
-        let router = iroh::protocol::Router::builder(ep)
-            .accept(wire::ALPN, crate::net::serve::Serve::new(dir))
-            .accept(iroh_gossip::ALPN, gossip.clone())
-            .spawn();
+        let mut router =
+            iroh::protocol::Router::builder(ep).accept(iroh_gossip::ALPN, gossip.clone());
+        if serve {
+            router = router.accept(wire::ALPN, crate::net::serve::Serve::new(dir));
+        }
+        let router = router.spawn();
         let mut topic = gossip
             .subscribe(
                 iroh_gossip::TopicId::from_bytes(wire::global_topic()),

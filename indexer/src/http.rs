@@ -6,7 +6,8 @@
 //! - `GET /api/v1/index/{index}`: a version index ([`views::PackageView`]) or a package index
 //!   ([`views::CuratedView`]); `/api/v1/index/{index}/release/{version}`: a release record;
 //!   `/api/v1/index/{index}/curators` and `/dependents`;
-//! - `GET /api/v1/identity/{id}`, `/api/v1/heads?after=LOG&limit=N`, `/api/v1/forks`;
+//! - `GET /api/v1/identity/{id}`, `/api/v1/heads?after=LOG&limit=N`, `/api/v1/forks`,
+//!   `/api/v1/ingest` (logs not synchronized: fetching, behind, throttled, failed);
 //! - `GET /health`: `{"status": "ok", "search": bool, "last_ingest_age": secs|null, …}`;
 //!   `GET /metrics`: Prometheus text;
 //! - `GET /ipfs/{cid}?format=raw|car` (or `Accept: application/vnd.ipld.raw` /
@@ -72,6 +73,8 @@ pub struct Metrics {
     pub reindex_ms: AtomicU64,
     /// Seconds since start of the last ingest (`u64::MAX`: none yet).
     last_ingest: AtomicU64,
+    /// The node's ingest states, once a node runs.
+    pub ingest: std::sync::OnceLock<cairn_core::net::gossip::Ingest>,
 }
 
 impl Default for Metrics {
@@ -88,6 +91,7 @@ impl Default for Metrics {
             indexed: AtomicU64::new(0),
             reindex_ms: AtomicU64::new(0),
             last_ingest: AtomicU64::new(u64::MAX),
+            ingest: std::sync::OnceLock::new(),
         }
     }
 }
@@ -209,6 +213,7 @@ pub fn router_with(
         .route("/api/v1/identity/{id}", get(identity_route))
         .route("/api/v1/heads", get(heads_route))
         .route("/api/v1/forks", get(forks_route))
+        .route("/api/v1/ingest", get(ingest_route))
         .route("/health", get(health))
         .route("/metrics", get(metrics_route))
         .route("/ipfs/{cid}", get(ipfs))
@@ -423,7 +428,60 @@ async fn health(State(state): Shared) -> Json<serde_json::Value> {
         "last_ingest_age": m.last_ingest_age(),
         "reconciled": m.reconciled.load(Ordering::Relaxed),
         "node": state.node,
+        "logs": state_counts(&ingest_states(m)),
     }))
+}
+
+/// The node's ingest states (none when no node runs).
+fn ingest_states(
+    m: &Metrics,
+) -> std::collections::BTreeMap<String, cairn_core::net::service::LogState> {
+    m.ingest
+        .get()
+        .map(cairn_core::net::gossip::Ingest::states)
+        .unwrap_or_default()
+}
+
+/// How many logs are in each state other than synchronized.
+fn state_counts(
+    states: &std::collections::BTreeMap<String, cairn_core::net::service::LogState>,
+) -> serde_json::Value {
+    use cairn_core::net::service::LogState;
+    let mut counts = std::collections::BTreeMap::from([
+        ("fetching", 0u64),
+        ("behind", 0),
+        ("throttled", 0),
+        ("failed", 0),
+    ]);
+    for s in states.values() {
+        let key = match s {
+            LogState::Fetching => "fetching",
+            LogState::Behind { .. } => "behind",
+            LogState::Throttled { .. } => "throttled",
+            LogState::Failed { .. } => "failed",
+        };
+        *counts.entry(key).or_default() += 1;
+    }
+    serde_json::json!(counts)
+}
+
+/// `GET /api/v1/ingest?limit=N`: the logs not synchronized, by log, with their states.
+async fn ingest_route(
+    State(state): Shared,
+    Query(p): Query<SearchParams>,
+) -> Json<serde_json::Value> {
+    let limit = p.limit.unwrap_or(100).min(1000);
+    let states = ingest_states(&state.metrics);
+    let logs: Vec<serde_json::Value> = states
+        .iter()
+        .take(limit)
+        .map(|(log, s)| {
+            let mut v = serde_json::json!(s);
+            v["log"] = serde_json::json!(log);
+            v
+        })
+        .collect();
+    Json(serde_json::json!({ "counts": state_counts(&states), "logs": logs }))
 }
 
 async fn metrics_route(State(state): Shared) -> Result<Response, AppError> {

@@ -119,6 +119,7 @@ impl Indexer {
             extra: vec![(cairn_protocol::wire::SEARCH_ALPN, Box::new(search))],
         };
         let mut node = Node::start_crawler(&home, config.listen, &peers, crawler).await?;
+        let _ = metrics.ingest.set(node.ingest());
         let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
         if let Some(mut heard) = node.heard() {

@@ -133,6 +133,30 @@ async fn check_rollback(indexer: &Indexer, idx_dir: &Path, stale_dir: &Path, ind
         "the yank stays: {page}"
     );
     liar.shutdown().await;
+
+    // A peer that announces a newer head and serves nothing: the fetch fails, and its next
+    // announcements of that index are dropped for a while (the ingest API says so).
+    let silent = cairn_core::testing::FalseAnnouncer::start_with(
+        stale_dir,
+        &indexer.addr(),
+        &cairn_protocol::wire::Announcement {
+            kind: cairn_protocol::wire::Announced::Head,
+            log: index.to_string(),
+            seq: held + 2,
+            payload: cairn_protocol::cid::Cid::of_record(b"\xa0"),
+        },
+        false,
+    )
+    .await
+    .expect("silent");
+    let ingest = until(http, "/api/v1/ingest", 30, |b| b.contains("throttled\":1")).await;
+    let ingest: serde_json::Value = serde_json::from_str(&ingest).expect("json");
+    assert_eq!(ingest["logs"][0]["log"], index.to_string());
+    assert_eq!(ingest["logs"][0]["state"], "throttled");
+    assert_eq!(ingest["logs"][0]["failures"], 1);
+    let (_, health) = get(http, "/health").await;
+    assert!(health.contains("\"throttled\":1"), "{health}");
+    silent.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -23,7 +23,7 @@ use iroh_gossip::{Gossip, TopicId};
 use n0_future::StreamExt as _;
 use tokio::sync::{mpsc, watch};
 
-use super::service::{Command, Held, Input, Service};
+use super::service::{Command, Held, Input, LogState, Service};
 use super::sync::{self, Peers, SyncOutcome};
 use crate::home::Home;
 
@@ -84,7 +84,9 @@ pub(crate) async fn run(
     mut stop: watch::Receiver<bool>,
     heard: mpsc::UnboundedSender<Heard>,
     mut pushes: mpsc::Receiver<super::push::Pushed>,
+    ingest: Ingest,
 ) {
+    let mut last_states = Instant::now();
     let (events, mut incoming) = mpsc::channel(1024);
     let (done, mut fetched) = mpsc::channel(64);
     let mut a = Announcer {
@@ -169,6 +171,32 @@ pub(crate) async fn run(
                 a.run_command(command).await;
             }
         }
+        if last_states.elapsed() >= STATES_EVERY {
+            last_states = Instant::now();
+            ingest.set(a.service.states(a.started.elapsed()));
+        }
+    }
+}
+
+/// How often the ingest states are copied out for readers.
+const STATES_EVERY: Duration = Duration::from_millis(250);
+
+/// Where each log that is not synchronized stands in a node's ingest, as last copied out of
+/// its announcer (at most a quarter of a second old).
+#[derive(Debug, Clone, Default)]
+pub struct Ingest(std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, LogState>>>);
+
+impl Ingest {
+    fn set(&self, states: std::collections::BTreeMap<String, LogState>) {
+        if let Ok(mut s) = self.0.lock() {
+            *s = states;
+        }
+    }
+
+    /// The states, by log.
+    #[must_use]
+    pub fn states(&self) -> std::collections::BTreeMap<String, LogState> {
+        self.0.lock().map(|s| s.clone()).unwrap_or_default()
     }
 }
 

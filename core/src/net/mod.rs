@@ -201,6 +201,7 @@ pub struct Node {
     stop: tokio::sync::watch::Sender<bool>,
     announcer: tokio::task::JoinHandle<()>,
     heard: Option<tokio::sync::mpsc::UnboundedReceiver<gossip::Heard>>,
+    ingest: gossip::Ingest,
     served: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// [`NODE_LOCK`], locked while the node runs.
     _lock: std::fs::File,
@@ -289,6 +290,7 @@ impl Node {
         let router = router.spawn();
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let (heard_tx, heard) = tokio::sync::mpsc::unbounded_channel();
+        let ingest = gossip::Ingest::default();
         let announcer = tokio::spawn(gossip::run(
             limits,
             signing,
@@ -299,6 +301,7 @@ impl Node {
             stopped,
             heard_tx,
             pushes,
+            ingest.clone(),
         ));
         let node = Node {
             router,
@@ -306,6 +309,7 @@ impl Node {
             stop,
             announcer,
             heard: Some(heard),
+            ingest,
             served,
             _lock: lock,
         };
@@ -336,6 +340,12 @@ impl Node {
     #[must_use]
     pub fn served(&self) -> u64 {
         self.served.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Where each log that is not synchronized stands in this node's ingest.
+    #[must_use]
+    pub fn ingest(&self) -> gossip::Ingest {
+        self.ingest.clone()
     }
 
     /// What the announcement task fetched or dropped (once; later calls get `None`).

@@ -33,6 +33,16 @@ pub const HAVES_PER_ROUND: usize = 64;
 pub const ROOM_WINDOW: Duration = Duration::from_secs(5);
 /// Nodes remembered as heard from in rooms (forgotten all at once beyond this).
 pub const MAX_KNOWN_NODES: usize = 4096;
+/// After a failed fetch, a log's announcements are dropped for this long, doubled after each
+/// further failure, up to [`MAX_BACKOFF`].
+pub const BACKOFF: Duration = Duration::from_secs(5);
+/// The longest wait after failed fetches.
+pub const MAX_BACKOFF: Duration = Duration::from_hours(1);
+/// Consecutive failures after which a log counts as failed (it is still retried, at
+/// [`MAX_BACKOFF`] at most).
+pub const FAILED_AFTER: u32 = 5;
+/// Logs whose failures are remembered (forgotten all at once beyond this).
+pub const MAX_FAILURES: usize = 65_536;
 /// Every artifact held is told again every this many re-announcement rounds (and to a
 /// neighbour that joins); new ones at once.
 pub const HAVE_EVERY: u32 = 10;
@@ -140,6 +150,52 @@ impl Default for Limits {
     }
 }
 
+/// Where a log stands in a node's ingest (logs not listed are synchronized: what is held is
+/// all that was announced, or they were never announced).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case", tag = "state")]
+pub enum LogState {
+    /// Being fetched.
+    Fetching,
+    /// A newer head was announced; waiting for a fetch slot.
+    Behind {
+        /// The seq announced.
+        seq: u64,
+    },
+    /// A fetch failed; announcements are dropped until the backoff ends.
+    Throttled {
+        /// Consecutive failures.
+        failures: u32,
+        /// Seconds until it is tried again.
+        retry_in: u64,
+        /// Why the last fetch failed.
+        why: String,
+    },
+    /// [`FAILED_AFTER`] fetches or more failed in a row (it is still retried, rarely).
+    Failed {
+        /// Consecutive failures.
+        failures: u32,
+        /// Seconds until it is tried again.
+        retry_in: u64,
+        /// Why the last fetch failed.
+        why: String,
+    },
+}
+
+/// Failed fetches of one log.
+#[derive(Debug, Clone)]
+struct Failure {
+    count: u32,
+    retry_at: Duration,
+    why: String,
+    /// The peers whose announcements led to the failed fetches: only theirs are dropped
+    /// meanwhile, so that a peer announcing what it cannot serve does not silence a log.
+    peers: BTreeSet<String>,
+}
+
+/// Peers remembered per failing log.
+const FAILING_PEERS: usize = 16;
+
 /// A counter per key over a window.
 #[derive(Debug, Default)]
 struct Budget(HashMap<String, (Duration, u32)>);
@@ -168,7 +224,8 @@ pub struct Service {
     announced_forks: BTreeSet<(String, u64)>,
     per_peer: Budget,
     per_identity: Budget,
-    in_flight: BTreeSet<String>,
+    /// Logs being fetched, and from which peer.
+    in_flight: BTreeMap<String, String>,
     /// Artifacts told to the rooms.
     announced_haves: BTreeSet<Cid>,
     /// Re-announcement rounds so far.
@@ -186,6 +243,8 @@ pub struct Service {
     /// Fetches waiting for one of the [`Limits::fetches`] slots, by log.
     queue: BTreeMap<String, Command>,
     limits: Limits,
+    /// Logs whose last fetches failed.
+    failures: BTreeMap<String, Failure>,
 }
 
 impl Service {
@@ -221,6 +280,46 @@ impl Service {
     #[must_use]
     pub fn fetching(&self) -> usize {
         self.in_flight.len()
+    }
+
+    /// Where each log that is not synchronized stands at `now`, by log.
+    #[must_use]
+    pub fn states(&self, now: Duration) -> BTreeMap<String, LogState> {
+        let mut out = BTreeMap::new();
+        for (log, f) in &self.failures {
+            let retry_in = f.retry_at.saturating_sub(now).as_secs();
+            let (failures, why) = (f.count, f.why.clone());
+            out.insert(
+                log.clone(),
+                if f.count >= FAILED_AFTER {
+                    LogState::Failed {
+                        failures,
+                        retry_in,
+                        why,
+                    }
+                } else {
+                    LogState::Throttled {
+                        failures,
+                        retry_in,
+                        why,
+                    }
+                },
+            );
+        }
+        for (log, fetch) in &self.queue {
+            if let Command::Fetch { announcement, .. } = fetch {
+                out.insert(
+                    log.clone(),
+                    LogState::Behind {
+                        seq: announcement.seq,
+                    },
+                );
+            }
+        }
+        for log in self.in_flight.keys() {
+            out.insert(log.clone(), LogState::Fetching);
+        }
+        out
     }
 
     /// Handles one input at monotonic time `now`; returns the commands, in order.
@@ -267,16 +366,43 @@ impl Service {
             },
             Input::Pushed { from, announcement } => self.pushed(&from, &announcement, now),
             Input::Fetched { log, result } => {
-                self.in_flight.remove(&log);
+                let from = self.in_flight.remove(&log).unwrap_or_default();
                 // The driver sends the new `Held` next, and that announces it.
                 let mut out = match result {
-                    Ok(_) => Vec::new(),
-                    Err(why) => vec![Command::Dropped(why)],
+                    Ok(_) => {
+                        self.failures.remove(&log);
+                        Vec::new()
+                    }
+                    Err(why) => {
+                        if self.failures.len() >= MAX_FAILURES {
+                            self.failures.clear();
+                        }
+                        let f = self.failures.entry(log).or_insert(Failure {
+                            count: 0,
+                            retry_at: now,
+                            why: String::new(),
+                            peers: BTreeSet::new(),
+                        });
+                        if f.peers.len() < FAILING_PEERS {
+                            f.peers.insert(from);
+                        }
+                        f.count = f.count.saturating_add(1);
+                        let wait = BACKOFF
+                            .saturating_mul(1 << (f.count - 1).min(20))
+                            .min(MAX_BACKOFF);
+                        f.retry_at = now + wait;
+                        f.why.clone_from(&why);
+                        vec![Command::Dropped(why)]
+                    }
                 };
                 while self.in_flight.len() < self.limits.fetches
                     && let Some((log, next)) = self.queue.pop_first()
                 {
-                    self.in_flight.insert(log);
+                    let from = match &next {
+                        Command::Fetch { from, .. } => from.clone(),
+                        _ => String::new(),
+                    };
+                    self.in_flight.insert(log, from);
                     out.push(next);
                 }
                 out
@@ -427,6 +553,18 @@ impl Service {
         {
             return Err(format!("over the budget of identity {identity}"));
         }
+        if let Some(f) = self.failures.get(&a.log)
+            && now < f.retry_at
+            && f.peers.contains(from)
+        {
+            return Err(format!(
+                "`{}` is throttled for peer {from}: {} fetches failed in a row (the last: {}); retried in {} s",
+                a.log,
+                f.count,
+                f.why,
+                f.retry_at.saturating_sub(now).as_secs()
+            ));
+        }
         let (held, kind) = match self.held.heads.get(&a.log) {
             Some((seq, _, kind)) => (Some(*seq), kind.clone()),
             // A crawler follows every index it hears of; the fetch learns the kind.
@@ -448,7 +586,7 @@ impl Service {
             }
             (Announced::Fork, None) => true,
         };
-        if known || self.in_flight.contains(&a.log) {
+        if known || self.in_flight.contains_key(&a.log) {
             return Ok(None);
         }
         if let Some(Command::Fetch { announcement, .. }) = self.queue.get(&a.log)
@@ -471,7 +609,7 @@ impl Service {
             self.queue.insert(a.log.clone(), fetch);
             return Ok(None);
         }
-        self.in_flight.insert(a.log.clone());
+        self.in_flight.insert(a.log.clone(), from.to_owned());
         Ok(Some(fetch))
     }
 }
@@ -576,6 +714,81 @@ mod tests {
             }
         }
         assert_eq!(over, 1, "the budget's 33rd announcement is dropped");
+    }
+
+    fn heard_from(from: &str, log: &str, seq: u64) -> Input {
+        match heard(log, seq) {
+            Input::Heard { bytes, .. } => Input::Heard {
+                from: from.into(),
+                bytes,
+            },
+            other => other,
+        }
+    }
+
+    #[test]
+    fn a_failing_log_backs_off_for_the_peer_that_failed_and_its_state_is_told() {
+        let log = "ba4dqobyha4dqobyha4dqobyha4dqobyha4dqobyha4dqobyha4dq:a";
+        let fetching = |cs: &[Command]| cs.iter().any(|c| matches!(c, Command::Fetch { .. }));
+        let mut s = Service::new();
+        let t = Duration::from_secs(100);
+        s.handle(Input::Held(held(log, 1)), t);
+        assert!(fetching(&s.handle(heard_from("liar", log, 2), t)));
+        assert_eq!(s.states(t)[log], LogState::Fetching);
+        let failed = |s: &mut Service, at| {
+            s.handle(
+                Input::Fetched {
+                    log: log.into(),
+                    result: Err("no answer".into()),
+                },
+                at,
+            )
+        };
+        failed(&mut s, t);
+        assert!(matches!(
+            s.states(t)[log],
+            LogState::Throttled {
+                failures: 1,
+                retry_in: 5,
+                ..
+            }
+        ));
+        // The peer that failed is not followed until the backoff ends; another peer is.
+        assert!(matches!(
+            &s.handle(heard_from("liar", log, 2), t + Duration::from_secs(4))[..],
+            [Command::Dropped(why)] if why.contains("throttled for peer liar")
+        ));
+        assert!(fetching(&s.handle(heard_from("liar", log, 2), t + BACKOFF)));
+        // Each further failure doubles the wait; after a few the log counts as failed.
+        let mut at = t + BACKOFF;
+        for n in 2..=FAILED_AFTER {
+            failed(&mut s, at);
+            let wait = BACKOFF * 2u32.pow(n - 1);
+            assert!(!fetching(&s.handle(
+                heard_from("liar", log, 2),
+                (at + wait).saturating_sub(Duration::from_secs(1))
+            )));
+            at += wait;
+            assert!(
+                fetching(&s.handle(heard_from("liar", log, 2), at)),
+                "after {n} failures"
+            );
+        }
+        failed(&mut s, at);
+        assert!(matches!(
+            s.states(at)[log],
+            LogState::Failed { failures: 6, .. }
+        ));
+        // An honest peer is fetched from at once, and its success clears the record.
+        assert!(fetching(&s.handle(heard_from("honest", log, 2), at)));
+        s.handle(
+            Input::Fetched {
+                log: log.into(),
+                result: Ok(true),
+            },
+            at,
+        );
+        assert!(s.states(at).is_empty(), "synchronized: {:?}", s.states(at));
     }
 
     #[test]
