@@ -196,17 +196,32 @@ struct Failure {
 /// Peers remembered per failing log.
 const FAILING_PEERS: usize = 16;
 
+/// Keys (peers, identities) a budget counts at once. When a flood brings more within one
+/// window, announcements from keys not counted yet are dropped until the window passes.
+pub const MAX_BUDGET_KEYS: usize = 65_536;
+
 /// A counter per key over a window.
 #[derive(Debug, Default)]
-struct Budget(HashMap<String, (Duration, u32)>);
+struct Budget {
+    counts: HashMap<String, (Duration, u32)>,
+    /// When the expired counts were last removed.
+    swept: Duration,
+}
 
 impl Budget {
     fn allow(&mut self, key: &str, now: Duration, budget: u32) -> bool {
-        if self.0.len() > 10_000 {
-            self.0
+        if self.counts.len() >= MAX_BUDGET_KEYS
+            && now.saturating_sub(self.swept) >= Duration::from_secs(1)
+        {
+            // At most once a second, so that a flood cannot make every call walk the map.
+            self.swept = now;
+            self.counts
                 .retain(|_, (start, _)| now.saturating_sub(*start) < WINDOW);
         }
-        let entry = self.0.entry(key.to_owned()).or_insert((now, 0));
+        if self.counts.len() >= MAX_BUDGET_KEYS && !self.counts.contains_key(key) {
+            return false;
+        }
+        let entry = self.counts.entry(key.to_owned()).or_insert((now, 0));
         if now.saturating_sub(entry.0) >= WINDOW {
             *entry = (now, 0);
         }
@@ -789,6 +804,63 @@ mod tests {
             at,
         );
         assert!(s.states(at).is_empty(), "synchronized: {:?}", s.states(at));
+    }
+
+    #[test]
+    fn a_flood_of_throwaway_identities_is_held_in_bounded_memory() {
+        // 200,000 announcements of 100,000 throwaway identities' indexes through 10,000
+        // peers, all within one window, to a crawler (which takes every index it hears of).
+        let mut s = Service::crawler();
+        s.handle(Input::Held(Held::default()), Duration::ZERO);
+        let mut fetches = 0usize;
+        let mut dropped = 0usize;
+        for i in 0..200_000u64 {
+            let id = cairn_protocol::identity::IdentityId::from_digest(
+                *blake3::hash(&(i % 100_000).to_be_bytes()).as_bytes(),
+            );
+            let input = heard_from(
+                &format!("peer{}", i % 10_000),
+                &format!("{id}:spam"),
+                1 + i / 100_000,
+            );
+            for c in s.handle(input, Duration::from_millis(i / 100)) {
+                match c {
+                    Command::Fetch { .. } => fetches += 1,
+                    Command::Dropped(_) => dropped += 1,
+                    _ => {}
+                }
+            }
+        }
+        assert_eq!(
+            fetches, s.limits.fetches,
+            "no slot freed: only the first fetches start"
+        );
+        assert!(s.queue.len() <= s.limits.queue, "the queue is bounded");
+        assert!(s.per_peer.counts.len() <= MAX_BUDGET_KEYS);
+        assert!(
+            s.per_identity.counts.len() <= MAX_BUDGET_KEYS,
+            "{}",
+            s.per_identity.counts.len()
+        );
+        assert!(dropped > 100_000, "most of the flood is dropped: {dropped}");
+        // Once the window has passed, a curated publisher's announcement is taken again.
+        let later = Duration::from_secs(20) + WINDOW;
+        s.handle(
+            Input::Fetched {
+                log: s.in_flight.keys().next().cloned().unwrap_or_default(),
+                result: Ok(true),
+            },
+            later,
+        );
+        let honest = "ba4dqobyha4dqobyha4dqobyha4dqobyha4dqobyha4dqobyha4dq:curated";
+        let out = s.handle(
+            heard_from("publisher", honest, 1),
+            later + Duration::from_secs(2),
+        );
+        assert!(
+            !out.iter().any(|c| matches!(c, Command::Dropped(_))),
+            "not dropped after the flood: {out:?}"
+        );
     }
 
     #[test]
