@@ -295,7 +295,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     d.run("app", &["--home", "../me", "install"])?;
     over_the_network(&d, &community, &ann)?;
     println!(
-        "Done in {:.1} s: 3 identities, 4 releases, 1 curated index, 4 installs, 4 nodes, 1 indexing node.",
+        "Done in {:.1} s: 3 identities, 5 releases, 1 curated index, 4 installs, 4 nodes, 1 indexing node.",
         started.elapsed().as_secs_f64()
     );
     if args.dir.is_none() {
@@ -447,6 +447,42 @@ fn indexed(d: &Demo, community: &str, peers: &[&str]) -> anyhow::Result<()> {
     );
     d.run(".", &["search", "libfoo", "--indexer", &url])?;
     d.run(".", &["search", "bars", "--indexer", &url])?;
+    say("   Lucy runs no node and shares no swarm with the indexing node: she pushes her next");
+    say("   release to it directly. It fetches the release from her while the command waits,");
+    say("   and answers searches over the peer network too, by its endpoint ID.");
+    let node = indexer.addr().to_string();
+    d.write(
+        "src/libfoo-1.1/cairn.toml",
+        "[package]\nname = \"libfoo\"\nversion = \"1.1.0\"\ndescription = \"Foos, built on bars.\"\n\n[dependencies]\nlibbar = \"^2.0\"\n",
+    )?;
+    d.write("src/libfoo-1.1/foo.txt", "foo 1.1\n")?;
+    d.run(
+        ".",
+        &[
+            "--home",
+            "lucy",
+            "publish",
+            "--path",
+            "src/libfoo-1.1",
+            "--push",
+            &node,
+        ],
+    )?;
+    let started = std::time::Instant::now();
+    loop {
+        let out = Command::new(&d.exe)
+            .args(["search", "libfoo", "--indexer", &node, "--json"])
+            .current_dir(&d.root)
+            .output()?;
+        if String::from_utf8_lossy(&out.stdout).contains("\"1.1.0\"") {
+            break;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(30) {
+            bail!("the pushed release did not reach the indexing node's search within 30 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    d.run(".", &["search", "libfoo", "--indexer", &node])?;
     runtime.block_on(indexer.shutdown());
     Ok(())
 }
