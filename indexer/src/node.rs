@@ -257,20 +257,17 @@ async fn reindex_loop(
         }
         let dir = home.clone();
         let started = Instant::now();
-        let done =
-            tokio::task::spawn_blocking(move || search::reindex(&dir, None, unix_now())).await;
+        let done = tokio::task::spawn_blocking(move || search::update(&dir, unix_now())).await;
         match done {
-            Ok(Ok(rebuilt)) => {
+            Ok(Ok(updated)) => {
                 built = Some(now);
-                metrics.reindexed(rebuilt.packages, started.elapsed());
+                metrics.reindexed(updated.indexed, started.elapsed());
                 tracing::info!(
-                    packages = rebuilt.packages,
-                    curated = rebuilt.curated,
-                    "search index rebuilt in {:?}",
+                    "search index updated in {:?}: {updated:?}",
                     started.elapsed()
                 );
             }
-            Ok(Err(e)) => tracing::warn!("cannot rebuild the search index: {e}"),
+            Ok(Err(e)) => tracing::warn!("cannot update the search index: {e}"),
             Err(e) => tracing::warn!("the search index rebuild stopped: {e}"),
         }
     }

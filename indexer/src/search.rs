@@ -1,5 +1,6 @@
 //! Search over what a home holds: a tantivy index derived from the store, rebuilt whole by
-//! [`reindex`] (it holds nothing the store does not), and ranked by [`search`].
+//! [`reindex`] (it holds nothing the store does not), kept up to date in place by [`update`],
+//! and ranked by [`search`].
 //!
 //! Ranking: a package whose name, or an alias a curator gives it, is exactly the query comes
 //! first; then the packages a trusted curator admits; within each, text relevance (BM25 over
@@ -278,6 +279,9 @@ pub fn reindex(
     }
     let roots = self::roots(home_dir);
     let home = Home::open(home_dir)?;
+    // Read first: a revision stored meanwhile is then newer than what is recorded, and the
+    // next update rewrites its document.
+    let built = Built::now(&home, &roots)?;
     let packages = catalog::packages(&home)?;
     let curated = catalog::curated(&home)?;
     drop(home);
@@ -286,6 +290,7 @@ pub fn reindex(
         std::fs::remove_dir_all(&fresh).map_err(io(&fresh))?;
     }
     build(&fresh, &packages, &curated, &roots, now)?;
+    built.write(&fresh)?;
     let live = home_dir.join(DIR);
     let old = home_dir.join(format!("{DIR}.old"));
     if old.exists() {
@@ -328,27 +333,7 @@ pub fn build(
     let mut writer = index.writer_with_num_threads(1, 50_000_000)?;
     for (i, p) in packages.iter().enumerate() {
         let s = standings.get(&p.index).cloned().unwrap_or_default();
-        let mut d = doc!(
-            f.index => p.index.as_str(),
-            f.name => p.name.as_str(),
-            f.exact => p.name.to_lowercase(),
-            f.keywords => p.keywords.join(" "),
-            f.description => p.description.clone().unwrap_or_default(),
-            f.publisher => p.publisher.as_str(),
-            f.status => if p.forked { "forked" } else if p.yanked { "yanked" } else { "active" },
-            f.latest => p.latest.clone().unwrap_or_default(),
-            f.score => s.score,
-            f.inclusion => s.inclusion,
-        );
-        if s.inclusion > 0.0 {
-            d.add_text(f.trusted, "1");
-        }
-        for (curator, alias) in &s.curators {
-            d.add_text(f.curator, curator);
-            d.add_text(f.aliases, alias);
-            d.add_text(f.exact, alias.to_lowercase());
-        }
-        writer.add_document(d)?;
+        writer.add_document(document(&f, p, &s))?;
         if (i + 1) % BATCH == 0 {
             writer.commit()?;
         }
@@ -356,6 +341,187 @@ pub fn build(
     writer.commit()?;
     writer.wait_merging_threads()?;
     Ok(())
+}
+
+/// A package's search document.
+fn document(f: &Fields, p: &Package, s: &Standing) -> TantivyDocument {
+    let mut d = doc!(
+        f.index => p.index.as_str(),
+        f.name => p.name.as_str(),
+        f.exact => p.name.to_lowercase(),
+        f.keywords => p.keywords.join(" "),
+        f.description => p.description.clone().unwrap_or_default(),
+        f.publisher => p.publisher.as_str(),
+        f.status => if p.forked { "forked" } else if p.yanked { "yanked" } else { "active" },
+        f.latest => p.latest.clone().unwrap_or_default(),
+        f.score => s.score,
+        f.inclusion => s.inclusion,
+    );
+    if s.inclusion > 0.0 {
+        d.add_text(f.trusted, "1");
+    }
+    for (curator, alias) in &s.curators {
+        d.add_text(f.curator, curator);
+        d.add_text(f.aliases, alias);
+        d.add_text(f.exact, alias.to_lowercase());
+    }
+    d
+}
+
+/// What a search index was built from, kept beside it (`built.json`): each version index's
+/// seq, and a digest of everything that ranks across packages (package-index heads, forks,
+/// roots). A change to the latter rebuilds all; a change to a version index rewrites its
+/// document (and, when a curated index admits it, those of the packages curated indexes
+/// admit, whose reverse dependencies it may change).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+struct Built {
+    curation: String,
+    versions: BTreeMap<String, u64>,
+}
+
+const BUILT: &str = "built.json";
+
+impl Built {
+    /// What the home holds now, with `roots`.
+    fn now(home: &Home, roots: &[String]) -> Result<Built, SearchError> {
+        let mut digest = blake3::Hasher::new();
+        let mut versions = BTreeMap::new();
+        for (log, seq, payload, kind) in home.heads()? {
+            if kind == "version-index" {
+                versions.insert(log, seq);
+            } else if kind == "package-index" {
+                digest.update(log.as_bytes());
+                digest.update(&seq.to_be_bytes());
+                digest.update(&payload.to_bytes());
+            }
+        }
+        for (log, seq, _) in home.fork_list()? {
+            digest.update(b"fork");
+            digest.update(log.as_bytes());
+            digest.update(&seq.to_be_bytes());
+        }
+        for r in roots {
+            digest.update(b"root");
+            digest.update(r.as_bytes());
+        }
+        Ok(Built {
+            curation: digest.finalize().to_hex().to_string(),
+            versions,
+        })
+    }
+
+    fn read(dir: &Path) -> Option<Built> {
+        serde_json::from_slice(&std::fs::read(dir.join(BUILT)).ok()?).ok()
+    }
+
+    fn write(&self, dir: &Path) -> Result<(), SearchError> {
+        let path = dir.join(BUILT);
+        let bytes = serde_json::to_vec(self).map_err(|e| SearchError::Io {
+            path: path.clone(),
+            cause: std::io::Error::other(e),
+        })?;
+        cairn_core::atomic::write(
+            &path,
+            &bytes,
+            cairn_core::atomic::Access::Public,
+            "search-built:after-temp-write",
+        )
+        .map_err(|cause| SearchError::Io { path, cause })
+    }
+}
+
+/// What [`update`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Updated {
+    /// Rebuilt whole: what ranks across packages changed, or there was no index.
+    pub rebuilt: bool,
+    /// Documents written (0: nothing changed).
+    pub written: usize,
+    /// Packages in the index now.
+    pub indexed: usize,
+}
+
+/// Brings the home's search index up to date with its store at time `now`: in place when only
+/// version indexes changed (their documents, and those of the packages curated indexes admit
+/// when a changed one is among them), else by [`reindex`]. A search sees the index before or
+/// after an update, never half of one.
+///
+/// # Errors
+/// When the store cannot be read or the index cannot be written.
+pub fn update(home_dir: &Path, now: u64) -> Result<Updated, SearchError> {
+    let dir = home_dir.join(DIR);
+    let roots = self::roots(home_dir);
+    let home = Home::open(home_dir)?;
+    let current = Built::now(&home, &roots)?;
+    let built = Built::read(&dir);
+    let Some(built) = built.filter(|b| b.curation == current.curation) else {
+        drop(home);
+        return Ok(rebuilt(reindex(home_dir, None, now)?.packages));
+    };
+    if built
+        .versions
+        .keys()
+        .any(|log| !current.versions.contains_key(log))
+    {
+        drop(home);
+        return Ok(rebuilt(reindex(home_dir, None, now)?.packages));
+    }
+    let changed: Vec<&String> = current
+        .versions
+        .iter()
+        .filter(|(log, seq)| built.versions.get(*log) != Some(seq))
+        .map(|(log, _)| log)
+        .collect();
+    if changed.is_empty() {
+        return Ok(Updated {
+            rebuilt: false,
+            written: 0,
+            indexed: current.versions.len(),
+        });
+    }
+    let curated = catalog::curated(&home)?;
+    let admitted: BTreeSet<&str> = curated
+        .iter()
+        .flat_map(|c| c.aliases.iter().map(|(_, target)| target.as_str()))
+        .collect();
+    // A package no curated index admits ranks by its own fields alone; one that is admitted
+    // may change the reverse dependencies of every admitted package.
+    let mut wanted: BTreeSet<&str> = changed.iter().map(|l| String::as_str(l)).collect();
+    if changed.iter().any(|l| admitted.contains(String::as_str(l))) {
+        wanted.extend(admitted.iter().copied());
+    }
+    let mut packages = Vec::new();
+    for log in &wanted {
+        if let Some(p) = catalog::package(&home, log)? {
+            packages.push(p);
+        }
+    }
+    drop(home);
+    let standings = standings(&packages, &curated, &roots, now);
+    let index = Index::open_in_dir(&dir)?;
+    let (_, f) = schema();
+    let mut writer: tantivy::IndexWriter = index.writer_with_num_threads(1, 50_000_000)?;
+    for p in &packages {
+        writer.delete_term(Term::from_field_text(f.index, &p.index));
+        let s = standings.get(&p.index).cloned().unwrap_or_default();
+        writer.add_document(document(&f, p, &s))?;
+    }
+    writer.commit()?;
+    writer.wait_merging_threads()?;
+    current.write(&dir)?;
+    Ok(Updated {
+        rebuilt: false,
+        written: packages.len(),
+        indexed: current.versions.len(),
+    })
+}
+
+fn rebuilt(packages: usize) -> Updated {
+    Updated {
+        rebuilt: true,
+        written: packages,
+        indexed: packages,
+    }
 }
 
 /// One result.

@@ -266,3 +266,113 @@ fn a_limits_file_is_read_checked_and_applied() {
         String::from_utf8_lossy(&body)
     );
 }
+
+/// Every hit of `query`: its index, latest version, status, curators and score.
+fn answers(dir: &Path, query: &str) -> Vec<String> {
+    search::search(dir, query, 100)
+        .expect("search")
+        .iter()
+        .map(|h| {
+            format!(
+                "{} {:?} {} {:?} {:.6}",
+                h.index, h.latest, h.status, h.curators, h.score
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn an_update_in_place_answers_as_a_full_rebuild_would() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("home");
+    let mut home = Home::open(&dir).expect("home");
+    let (alice, bob, cora) = (Person::new(1), Person::new(2), Person::new(3));
+    for p in [&alice, &bob, &cora] {
+        create_in(p, &mut home);
+    }
+    publish(
+        &mut home,
+        &alice,
+        tmp.path(),
+        "fetch",
+        "An HTTP client.",
+        "\"http\"",
+    );
+    publish(
+        &mut home,
+        &bob,
+        tmp.path(),
+        "json",
+        "JSON for fetch.",
+        "\"json\"",
+    );
+    let community = curate(
+        &mut home,
+        &cora,
+        "community",
+        &[
+            ("fetch", &alice.index("fetch")),
+            ("json", &bob.index("json")),
+        ],
+    );
+    drop(home);
+    search::reindex(&dir, Some(&[community.to_string()]), T).expect("reindex");
+    let update = || search::update(&dir, T).expect("update");
+    assert_eq!(
+        (update().rebuilt, update().written),
+        (false, 0),
+        "nothing changed"
+    );
+
+    // A version index no curated index admits: its document alone is written.
+    let mut home = Home::open(&dir).expect("home");
+    publish(
+        &mut home,
+        &bob,
+        tmp.path(),
+        "newcomer",
+        "An HTTP newcomer.",
+        "\"http\"",
+    );
+    drop(home);
+    let done = update();
+    assert_eq!((done.rebuilt, done.written, done.indexed), (false, 1, 3));
+    // A new release of an admitted package that now depends on another: the admitted
+    // packages' documents are written (one of them gains a dependent).
+    let mut home = Home::open(&dir).expect("home");
+    let work = tmp.path().join("fetch-2");
+    std::fs::create_dir_all(&work).expect("dir");
+    std::fs::write(
+        work.join("cairn.toml"),
+        "[package]\nname = \"fetch\"\nversion = \"2.0.0\"\ndescription = \"An HTTP client.\"\nkeywords = [\"http\"]\nlicense = \"MIT\"\n\n[dependencies]\njson = \"^1\"\n",
+    )
+    .expect("manifest");
+    std::fs::write(work.join("lib.txt"), "fetch 2").expect("source");
+    publish_dir(&mut home, &alice, &work, T + 10);
+    drop(home);
+    let done = update();
+    assert_eq!((done.rebuilt, done.written), (false, 2));
+    let queries = [
+        "http",
+        "json",
+        "fetch",
+        &format!("curator:{community}"),
+        "newcomer",
+    ];
+    let in_place: Vec<Vec<String>> = queries.iter().map(|q| answers(&dir, q)).collect();
+    assert!(in_place[0][0].contains("\"2.0.0\""), "{:?}", in_place[0]);
+    search::reindex(&dir, None, T).expect("reindex");
+    let rebuilt: Vec<Vec<String>> = queries.iter().map(|q| answers(&dir, q)).collect();
+    assert_eq!(in_place, rebuilt, "the same answers, scores included");
+
+    // A curation change ranks across packages: rebuilt whole.
+    let mut home = Home::open(&dir).expect("home");
+    curate(
+        &mut home,
+        &cora,
+        "more",
+        &[("newcomer", &bob.index("newcomer"))],
+    );
+    drop(home);
+    assert!(update().rebuilt);
+}
