@@ -25,19 +25,25 @@ fn publish(home: &mut Home, who: &Person, work: &Path, name: &str, about: &str, 
     publish_dir(home, who, &dir, T);
 }
 
+/// A scratch folder and its home `home` holding alice, bob and cora.
+fn three_people() -> (tempfile::TempDir, std::path::PathBuf, Home, [Person; 3]) {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("home");
+    let mut home = Home::open(&dir).expect("home");
+    let people = [Person::new(1), Person::new(2), Person::new(3)];
+    for p in &people {
+        create_in(p, &mut home);
+    }
+    (tmp, dir, home, people)
+}
+
 fn names(hits: &[Hit]) -> Vec<&str> {
     hits.iter().map(|h| h.index.as_str()).collect()
 }
 
 #[test]
 fn curated_packages_outrank_keyword_stuffing_throwaway_identities() {
-    let tmp = tempfile::tempdir().expect("tmp");
-    let dir = tmp.path().join("home");
-    let mut home = Home::open(&dir).expect("home");
-    let (alice, bob, cora) = (Person::new(1), Person::new(2), Person::new(3));
-    for p in [&alice, &bob, &cora] {
-        create_in(p, &mut home);
-    }
+    let (tmp, dir, mut home, [alice, bob, cora]) = three_people();
     publish(
         &mut home,
         &alice,
@@ -283,13 +289,7 @@ fn answers(dir: &Path, query: &str) -> Vec<String> {
 
 #[test]
 fn an_update_in_place_answers_as_a_full_rebuild_would() {
-    let tmp = tempfile::tempdir().expect("tmp");
-    let dir = tmp.path().join("home");
-    let mut home = Home::open(&dir).expect("home");
-    let (alice, bob, cora) = (Person::new(1), Person::new(2), Person::new(3));
-    for p in [&alice, &bob, &cora] {
-        create_in(p, &mut home);
-    }
+    let (tmp, dir, mut home, [alice, bob, cora]) = three_people();
     publish(
         &mut home,
         &alice,
