@@ -233,6 +233,12 @@ impl Home {
         Ok(self.store.heads()?)
     }
 
+    /// A number that changes whenever another process (or another open home) writes to the
+    /// store: a loop that polls compares it before reading more.
+    pub fn data_version(&self) -> Result<u64, HomeError> {
+        Ok(self.store.data_version()?)
+    }
+
     /// A held log's kind (`identity`, `version-index`, `package-index`).
     pub fn head_kind(&self, log: &str) -> Result<Option<String>, HomeError> {
         Ok(self.store.head_kind(log)?)

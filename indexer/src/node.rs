@@ -222,8 +222,7 @@ impl Indexer {
 }
 
 /// What the search index was built from: every head (log, seq) and fork count.
-fn fingerprint(home: &Path) -> Option<blake3::Hash> {
-    let h = Home::open(home).ok()?;
+fn fingerprint(h: &Home) -> Option<blake3::Hash> {
     let mut hasher = blake3::Hasher::new();
     for (log, seq, payload, _) in h.heads().ok()? {
         hasher.update(log.as_bytes());
@@ -242,17 +241,39 @@ async fn reindex_loop(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut built: Option<blake3::Hash> = None;
+    let mut watch: Option<Home> = None;
+    let mut version: Option<u64> = None;
     let mut tick = tokio::time::interval(every);
     loop {
         tokio::select! {
             _ = stop.wait_for(|s| *s) => return,
             _ = tick.tick() => {}
         }
-        let dir = home.clone();
-        let Ok(Some(now)) = tokio::task::spawn_blocking(move || fingerprint(&dir)).await else {
+        // One connection stays open between ticks: while nobody writes to the store, a tick
+        // costs one pragma, not a read of every head.
+        let (dir, open) = (home.clone(), watch.take());
+        let Ok((open, seen, now)) = tokio::task::spawn_blocking(move || {
+            let h = match open {
+                Some(h) => h,
+                None => Home::open(&dir).ok()?,
+            };
+            let seen = h.data_version().ok();
+            let now = if seen.is_some() && seen == version {
+                None
+            } else {
+                fingerprint(&h)
+            };
+            Some((h, seen, now))
+        })
+        .await
+        .map_err(|_| ())
+        .and_then(|r| r.ok_or(())) else {
             continue;
         };
+        watch = Some(open);
+        let Some(now) = now else { continue };
         if built == Some(now) {
+            version = seen;
             continue;
         }
         let dir = home.clone();
@@ -260,7 +281,8 @@ async fn reindex_loop(
         let done = tokio::task::spawn_blocking(move || search::update(&dir, unix_now())).await;
         match done {
             Ok(Ok(updated)) => {
-                built = Some(now);
+                // A failed update leaves `version` as it was: the next tick tries again.
+                (built, version) = (Some(now), seen);
                 metrics.reindexed(updated.indexed, started.elapsed());
                 tracing::info!(
                     "search index updated in {:?}: {updated:?}",

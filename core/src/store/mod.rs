@@ -238,6 +238,15 @@ impl Store {
         MIGRATIONS.len() as u32
     }
 
+    /// A number that changes whenever another connection commits to the store (SQLite's
+    /// `data_version`): a reader that polls learns cheaply whether anything changed.
+    pub fn data_version(&self) -> Result<u64, StoreError> {
+        let v: i64 = self
+            .conn
+            .pragma_query_value(None, "data_version", |r| r.get(0))?;
+        Ok(v.cast_unsigned())
+    }
+
     /// The database's schema version.
     pub fn schema_version(&self) -> Result<u32, StoreError> {
         Ok(self

@@ -635,6 +635,19 @@ fn claims_to_hold_artifacts_are_kept_fresh_and_bounded() {
 }
 
 #[test]
+fn data_version_moves_when_another_connection_writes() {
+    let home = Home::new("data-version");
+    let reader = Store::open(home.path()).expect("open");
+    let mut writer = Store::open(home.path()).expect("open");
+    let before = reader.data_version().expect("version");
+    assert_eq!(reader.data_version().expect("version"), before, "nothing written");
+    writer
+        .record_rollback("a:x", "peer", 1, 2, 1_800_000_000)
+        .expect("write");
+    assert_ne!(reader.data_version().expect("version"), before);
+}
+
+#[test]
 fn refused_rollbacks_are_kept_one_per_log_and_source_latest_first() {
     let home = Home::new("rollbacks");
     let mut store = Store::open(home.path()).expect("open");
