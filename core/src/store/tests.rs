@@ -640,7 +640,11 @@ fn data_version_moves_when_another_connection_writes() {
     let reader = Store::open(home.path()).expect("open");
     let mut writer = Store::open(home.path()).expect("open");
     let before = reader.data_version().expect("version");
-    assert_eq!(reader.data_version().expect("version"), before, "nothing written");
+    assert_eq!(
+        reader.data_version().expect("version"),
+        before,
+        "nothing written"
+    );
     writer
         .record_rollback("a:x", "peer", 1, 2, 1_800_000_000)
         .expect("write");
