@@ -376,3 +376,89 @@ fn an_update_in_place_answers_as_a_full_rebuild_would() {
     drop(home);
     assert!(update().rebuilt);
 }
+
+#[test]
+fn ten_thousand_throwaway_identities_rank_below_one_curated_package() {
+    use cairn_core::catalog::{Curated, Package};
+    let tmp = tempfile::tempdir().expect("tmp");
+    let id = |n: u32| {
+        cairn_protocol::identity::IdentityId::from_digest(
+            *blake3::hash(&n.to_be_bytes()).as_bytes(),
+        )
+        .to_string()
+    };
+    let package = |publisher: String, name: &str, about: &str, keywords: &[&str]| Package {
+        index: format!("{publisher}:{name}"),
+        name: name.to_owned(),
+        publisher,
+        latest: Some("1.0.0".into()),
+        description: Some(about.to_owned()),
+        keywords: keywords.iter().map(|k| (*k).to_owned()).collect(),
+        licensed: true,
+        dependencies: Vec::new(),
+        time: T,
+        yanked: false,
+        forked: false,
+    };
+    // Ten thousand throwaway identities: each publishes a keyword-stuffed copy and curates it
+    // with the next one's, and their curated indexes include each other in a ring.
+    let spam_count: u32 = 10_000;
+    let mut packages: Vec<Package> = (0..spam_count)
+        .map(|n| {
+            package(
+                id(n),
+                "http-client",
+                "http client http client http client best fastest",
+                &["http", "client", "fetch"],
+            )
+        })
+        .collect();
+    let mut curated: Vec<Curated> = (0..spam_count)
+        .map(|n| Curated {
+            index: format!("{}:picks", id(n)),
+            aliases: vec![
+                ("http-client".into(), format!("{}:http-client", id(n))),
+                (
+                    "other".into(),
+                    format!("{}:http-client", id((n + 1) % spam_count)),
+                ),
+            ],
+            includes: vec![format!("{}:picks", id((n + 1) % spam_count))],
+        })
+        .collect();
+    // One honest package, admitted by the one curator the operator trusts.
+    let honest = package(id(spam_count + 1), "fetch", "An HTTP client.", &["http"]);
+    let community = Curated {
+        index: format!("{}:community", id(spam_count + 2)),
+        aliases: vec![("fetch".into(), honest.index.clone())],
+        includes: Vec::new(),
+    };
+    packages.push(honest.clone());
+    curated.push(community.clone());
+    let dir = tmp.path().join("home");
+    search::build(
+        &dir.join(search::DIR),
+        &packages,
+        &curated,
+        std::slice::from_ref(&community.index),
+        T,
+    )
+    .expect("build");
+    let hits = search::search(&dir, "http client", 10).expect("search");
+    assert_eq!(hits[0].index, honest.index, "{:?}", names(&hits));
+    assert!(hits[1..].iter().all(|h| h.name == "http-client"));
+    assert_eq!(hits.len(), 10);
+    let standings = search::standings(
+        &packages,
+        &curated,
+        std::slice::from_ref(&community.index),
+        T,
+    );
+    assert!(
+        standings
+            .iter()
+            .filter(|(index, _)| **index != honest.index)
+            .all(|(_, s)| s.inclusion == 0.0),
+        "ten thousand curators nobody trusts add nothing"
+    );
+}
