@@ -23,6 +23,30 @@ struct Demo {
 }
 
 impl Demo {
+    /// Searches `libfoo` on the indexing node `indexer` (a URL or a peer), quietly, until
+    /// the JSON answer holds `needle`; fails after `within`.
+    fn until_search_finds(
+        &self,
+        indexer: &str,
+        needle: &str,
+        within: std::time::Duration,
+    ) -> anyhow::Result<()> {
+        let started = std::time::Instant::now();
+        loop {
+            let out = Command::new(&self.exe)
+                .args(["search", "libfoo", "--indexer", indexer, "--json"])
+                .current_dir(&self.root)
+                .output()?;
+            if String::from_utf8_lossy(&out.stdout).contains(needle) {
+                return Ok(());
+            }
+            if started.elapsed() > within {
+                bail!("no answer held `{needle}` within {} s", within.as_secs());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+
     /// Runs `cairn ARGS` in `cwd` (relative to the demo root), printing it and its output.
     fn run(&self, cwd: &str, args: &[&str]) -> anyhow::Result<String> {
         Ok(self.run_both(cwd, args)?.0)
@@ -428,19 +452,8 @@ fn indexed(d: &Demo, community: &str, peers: &[&str]) -> anyhow::Result<()> {
     let url = format!("http://{http}");
     println!("  serving {url}/");
     let started = std::time::Instant::now();
-    loop {
-        let out = Command::new(&d.exe)
-            .args(["search", "libfoo", "--indexer", &url, "--json"])
-            .current_dir(&d.root)
-            .output()?;
-        if String::from_utf8_lossy(&out.stdout).contains(community) {
-            break;
-        }
-        if started.elapsed() > std::time::Duration::from_mins(1) {
-            bail!("the indexing node did not index the community's packages within a minute");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    d.until_search_finds(&url, community, std::time::Duration::from_mins(1))
+        .context("the indexing node did not index the community's packages")?;
     println!(
         "# the indexing node verified and indexed what it heard in {:.1} s",
         started.elapsed().as_secs_f64()
@@ -468,20 +481,8 @@ fn indexed(d: &Demo, community: &str, peers: &[&str]) -> anyhow::Result<()> {
             &node,
         ],
     )?;
-    let started = std::time::Instant::now();
-    loop {
-        let out = Command::new(&d.exe)
-            .args(["search", "libfoo", "--indexer", &node, "--json"])
-            .current_dir(&d.root)
-            .output()?;
-        if String::from_utf8_lossy(&out.stdout).contains("\"1.1.0\"") {
-            break;
-        }
-        if started.elapsed() > std::time::Duration::from_secs(30) {
-            bail!("the pushed release did not reach the indexing node's search within 30 s");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    d.until_search_finds(&node, "\"1.1.0\"", std::time::Duration::from_secs(30))
+        .context("the pushed release did not reach the indexing node's search")?;
     d.run(".", &["search", "libfoo", "--indexer", &node])?;
     runtime.block_on(indexer.shutdown());
     Ok(())
