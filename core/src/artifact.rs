@@ -1,6 +1,7 @@
 //! Artifacts on disk. An artifact is written to a temporary file in the home's artifact
 //! directory and hashed as it goes (BLAKE3 for its CID, SHA-256, size); only then does it take
-//! its name, `artifacts/<cid>`. Memory stays the same whatever the artifact's size, and a crash
+//! its name, `artifacts/<cid>`. An artifact fetched for a known release record is hashed for
+//! its CID and size only (see [`Stager::fetching`]). Memory stays the same whatever the artifact's size, and a crash
 //! leaves at most a temporary file that the next opening of the home removes once it is stale.
 
 use std::fs::File;
@@ -26,11 +27,20 @@ pub struct Stager {
 struct Hashing {
     temp: tempfile::NamedTempFile,
     blake3: blake3::Hasher,
-    sha256: sha2::Sha256,
+    sha256: Sha256,
     size: u64,
     /// Bytes written since the flusher was last woken.
     unflushed: u64,
     flusher: Option<Flusher>,
+}
+
+/// Where an artifact's SHA-256 comes from.
+#[derive(Debug)]
+enum Sha256 {
+    /// Computed from the bytes written.
+    Computed(sha2::Sha256),
+    /// An artifact being fetched: the record it must match, whose SHA-256 it takes.
+    Expected(Artifact),
 }
 
 /// Bytes written between two wake-ups of the flusher.
@@ -70,7 +80,9 @@ impl Write for Hashing {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.temp.as_file_mut().write(buf)?;
         self.blake3.update(&buf[..n]);
-        self.sha256.update(&buf[..n]);
+        if let Sha256::Computed(h) = &mut self.sha256 {
+            h.update(&buf[..n]);
+        }
         self.size += n as u64;
         self.unflushed += n as u64;
         if self.unflushed >= FLUSH_EVERY {
@@ -105,6 +117,21 @@ impl Stager {
     /// Starts an artifact in `dir` (created if needed): the home's `artifacts` directory, so
     /// that keeping it is a rename.
     pub fn new(dir: &Path) -> io::Result<Stager> {
+        Stager::start(dir, Sha256::Computed(sha2::Sha256::new()))
+    }
+
+    /// Starts an artifact that must be `expected` (bytes fetched for a release that lists
+    /// them). Only what names the bytes is computed: the BLAKE3 CID and the size. Bytes that
+    /// hash to the CID are the bytes the publisher named, so a second hash over them would
+    /// cost CPU and prove nothing more; the SHA-256 is taken from the record, and is checked
+    /// against the bytes where they are used (an install checks CID, size and SHA-256).
+    /// [`Stager::finish`] refuses bytes whose CID or size differ, as
+    /// [`io::ErrorKind::InvalidData`].
+    pub fn fetching(dir: &Path, expected: &Artifact) -> io::Result<Stager> {
+        Stager::start(dir, Sha256::Expected(expected.clone()))
+    }
+
+    fn start(dir: &Path, sha256: Sha256) -> io::Result<Stager> {
         std::fs::create_dir_all(dir)?;
         let temp = tempfile::Builder::new()
             .prefix(".cairn-")
@@ -116,7 +143,7 @@ impl Stager {
                 Hashing {
                     temp,
                     blake3: blake3::Hasher::new(),
-                    sha256: sha2::Sha256::new(),
+                    sha256,
                     size: 0,
                     unflushed: 0,
                     flusher: None,
@@ -140,13 +167,29 @@ impl Stager {
         if let Some(f) = hashing.flusher.take() {
             f.stop()?;
         }
+        let cid = Cid::new(Codec::Raw, *hashing.blake3.finalize().as_bytes());
+        let artifact = match hashing.sha256 {
+            Sha256::Computed(h) => Artifact {
+                cid,
+                size: hashing.size,
+                sha256: h.finalize().into(),
+            },
+            Sha256::Expected(expected) => {
+                if cid != expected.cid || hashing.size != expected.size {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!(
+                            "the bytes are {cid} ({} bytes), not the artifact {} ({} bytes)",
+                            hashing.size, expected.cid, expected.size
+                        ),
+                    ));
+                }
+                expected
+            }
+        };
         hashing.temp.as_file().sync_all()?;
         Ok(Staged {
-            artifact: Artifact {
-                cid: Cid::new(Codec::Raw, *hashing.blake3.finalize().as_bytes()),
-                size: hashing.size,
-                sha256: hashing.sha256.finalize().into(),
-            },
+            artifact,
             temp: hashing.temp,
         })
     }
@@ -245,6 +288,47 @@ mod tests {
             std::fs::read_dir(&dir).expect("dir").count(),
             1,
             "no temporary file is left"
+        );
+    }
+
+    #[test]
+    fn a_fetched_artifact_must_be_the_record_it_was_fetched_for() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let dir = tmp.path().join("artifacts");
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+        let record = stage_from(&dir, &mut data.as_slice())
+            .expect("stage")
+            .artifact()
+            .clone();
+        let fetch = |bytes: &[u8], expected: &Artifact| {
+            let mut s = Stager::fetching(&dir, expected).expect("stager");
+            s.write_all(bytes).expect("write");
+            s.finish()
+        };
+        let staged = fetch(&data, &record).expect("the same bytes");
+        assert_eq!(staged.artifact(), &record);
+        // The record's SHA-256 is taken, not computed: a record that lies about it is kept
+        // as it says (an install checks the SHA-256 against the bytes before unpacking).
+        let claimed = Artifact {
+            sha256: [9; 32],
+            ..record.clone()
+        };
+        assert_eq!(
+            fetch(&data, &claimed).expect("CID and size").artifact(),
+            &claimed
+        );
+        let mut other = data.clone();
+        other[1000] ^= 1;
+        let e = fetch(&other, &record).expect_err("other bytes");
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        assert!(e.to_string().contains(&record.cid.to_string()), "{e}");
+        let e = fetch(&data[..data.len() - 1], &record).expect_err("fewer bytes");
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        drop(staged);
+        assert_eq!(
+            std::fs::read_dir(&dir).expect("dir").count(),
+            0,
+            "refused bytes leave no file"
         );
     }
 }

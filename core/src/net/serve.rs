@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use cairn_protocol::cid::Cid;
 use cairn_protocol::wire::{self, FOUND, NOT_HELD, REFUSED, Request};
 use iroh::endpoint::{Connection, RecvStream, SendStream};
@@ -123,7 +123,7 @@ async fn answer(
             send.write_all(&size.to_be_bytes()).await?;
             // The file is read on a blocking thread while the stream sends what was read.
             let (tx, mut rx) = tokio::sync::mpsc::channel(READ_AHEAD);
-            tokio::task::spawn_blocking(move || read_chunks(file, &tx));
+            tokio::task::spawn_blocking(move || read_chunks(&file, &tx));
             while let Some(chunk) = rx.recv().await {
                 send.write_chunk(chunk?).await?;
             }
@@ -144,34 +144,22 @@ const READ_AHEAD: usize = 8;
 /// The size of one chunk read from an artifact's file.
 const CHUNK: usize = 1 << 20;
 
-/// Reads `file` in chunks into `tx` until its end, an error, or the receiver is gone.
-fn read_chunks(mut file: std::fs::File, tx: &tokio::sync::mpsc::Sender<std::io::Result<Bytes>>) {
+/// Reads `file` in chunks into `tx` until its end, an error, or the receiver is gone. Each
+/// chunk is read into fresh capacity (`read_to_end` does not zero it first).
+fn read_chunks(file: &std::fs::File, tx: &tokio::sync::mpsc::Sender<std::io::Result<Bytes>>) {
     use std::io::Read as _;
     loop {
-        let mut buf = BytesMut::zeroed(CHUNK);
-        let mut filled = 0;
-        let read = loop {
-            match file.read(&mut buf[filled..]) {
-                Ok(0) => break Ok(()),
-                Ok(n) => {
-                    filled += n;
-                    if filled == CHUNK {
-                        break Ok(());
-                    }
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => break Err(e),
-            }
-        };
+        let mut buf = Vec::with_capacity(CHUNK);
+        let read = file.take(CHUNK as u64).read_to_end(&mut buf);
         if let Err(e) = read {
             let _ = tx.blocking_send(Err(e));
             return;
         }
+        let filled = buf.len();
         if filled == 0 {
             return;
         }
-        buf.truncate(filled);
-        if tx.blocking_send(Ok(buf.freeze())).is_err() || filled < CHUNK {
+        if tx.blocking_send(Ok(Bytes::from(buf))).is_err() || filled < CHUNK {
             return;
         }
     }
