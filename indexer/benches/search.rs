@@ -35,6 +35,8 @@ impl Rng {
 }
 
 const WORDS: usize = 50_000;
+/// Passes over the query set.
+const PASSES: usize = 3;
 
 /// Word `i` of the vocabulary (rank `i`: lower is more common).
 fn word(i: usize) -> String {
@@ -211,29 +213,59 @@ fn main() {
         let _ = bare(q);
         let _ = search::search(home, q, 10).expect("search");
     }
+    let (mut by_kind, mut all_ours, mut all_bare) = time_queries(home, &qs, &bare);
+    println!(
+        "  {} queries x {PASSES} passes, each run by both paths, in turn first",
+        qs.len()
+    );
+    report(&mut by_kind, &mut all_ours, &mut all_bare);
+    http(home);
+}
+
+/// Times every query of `qs` through `search::search` on `home` and through `bare`, in
+/// [`PASSES`] passes: by kind, and all of ours and all of bare's.
+fn time_queries<'q>(
+    home: &Path,
+    qs: &'q [(&'static str, String)],
+    bare: &dyn Fn(&str) -> Vec<String>,
+) -> (Timings<'q>, Vec<Duration>, Vec<Duration>) {
     let mut by_kind: Timings<'_> = Vec::new();
     let mut all_ours = Vec::new();
     let mut all_bare = Vec::new();
-    for (kind, q) in &qs {
-        let t = Instant::now();
-        let hits = search::search(home, q, 10).expect("search");
-        let ours = t.elapsed();
-        let t = Instant::now();
-        let names = bare(q);
-        let b = t.elapsed();
-        assert!(hits.len() <= 10 && names.len() <= 10);
-        all_ours.push(ours);
-        all_bare.push(b);
-        match by_kind.iter_mut().find(|(k, ..)| k == kind) {
-            Some((_, o, x)) => {
-                o.push(ours);
-                x.push(b);
+    // Each query runs in both paths, in turn first, so that neither times the other's cold
+    // reads; every query runs in each of several passes.
+    for pass in 0..PASSES {
+        for (i, (kind, q)) in qs.iter().enumerate() {
+            let time_ours = || {
+                let t = Instant::now();
+                let hits = search::search(home, q, 10).expect("search");
+                assert!(hits.len() <= 10);
+                t.elapsed()
+            };
+            let time_bare = || {
+                let t = Instant::now();
+                assert!(bare(q).len() <= 10);
+                t.elapsed()
+            };
+            let (ours, b) = if (i + pass) % 2 == 0 {
+                let ours = time_ours();
+                (ours, time_bare())
+            } else {
+                let b = time_bare();
+                (time_ours(), b)
+            };
+            all_ours.push(ours);
+            all_bare.push(b);
+            match by_kind.iter_mut().find(|(k, ..)| k == kind) {
+                Some((_, o, x)) => {
+                    o.push(ours);
+                    x.push(b);
+                }
+                None => by_kind.push((kind, vec![ours], vec![b])),
             }
-            None => by_kind.push((kind, vec![ours], vec![b])),
         }
     }
-    report(&mut by_kind, &mut all_ours, &mut all_bare);
-    http(home);
+    (by_kind, all_ours, all_bare)
 }
 
 /// Latency kinds: label, ours, bare.

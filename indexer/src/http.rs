@@ -412,7 +412,9 @@ pub(crate) async fn run_search(
     match found {
         Ok(hits) => Ok(hits),
         Err(e @ search::SearchError::Query(_)) => Err(AppError::bad_request(e.to_string())),
-        Err(e @ search::SearchError::Missing(_)) => Err(AppError::unavailable(e.to_string())),
+        Err(e @ (search::SearchError::Missing(_) | search::SearchError::Outdated(_))) => {
+            Err(AppError::unavailable(e.to_string()))
+        }
         Err(e) => Err(AppError::internal(e.to_string())),
     }
 }

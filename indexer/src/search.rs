@@ -33,7 +33,9 @@ use cairn_core::catalog::{self, Curated, Package};
 use cairn_core::home::Home;
 use serde::Serialize;
 use tantivy::collector::TopDocs;
-use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, TermQuery};
+use tantivy::query::{
+    AllQuery, Bm25StatisticsProvider, BooleanQuery, Occur, Query, QueryParser, TermQuery,
+};
 use tantivy::schema::{FAST, Field, IndexRecordOption, STORED, STRING, Schema, TEXT, Value as _};
 use tantivy::{Index, IndexReader, TantivyDocument, Term, doc};
 
@@ -77,6 +79,11 @@ pub enum SearchError {
     /// No search index yet.
     #[error("no search index in `{0}`\n\nhint: build it with `cairn-indexer reindex --home DIR`")]
     Missing(PathBuf),
+    /// The search index was built with other fields (by another version).
+    #[error(
+        "the search index in `{0}` was built by another version of cairn-indexer\n\nhint: rebuild it with `cairn-indexer reindex --home DIR` (a running node rebuilds it by itself)"
+    )]
+    Outdated(PathBuf),
 }
 
 impl From<cairn_core::curate::CurateError> for SearchError {
@@ -100,6 +107,9 @@ struct Fields {
     score: Field,
     inclusion: Field,
     trusted: Field,
+    /// The words of a package a trusted curator admits, again (name, aliases, keywords,
+    /// description): the trusted tier's query reads postings of trusted packages only.
+    trusted_text: [Field; 4],
 }
 
 fn schema() -> (Schema, Fields) {
@@ -118,6 +128,8 @@ fn schema() -> (Schema, Fields) {
         score: b.add_f64_field("score", STORED | FAST),
         inclusion: b.add_f64_field("inclusion", STORED | FAST),
         trusted: b.add_text_field("trusted", STRING),
+        trusted_text: ["name", "aliases", "keywords", "description"]
+            .map(|f| b.add_text_field(&format!("trusted_{f}"), TEXT)),
     };
     (b.build(), fields)
 }
@@ -357,13 +369,21 @@ fn document(f: &Fields, p: &Package, s: &Standing) -> TantivyDocument {
         f.score => s.score,
         f.inclusion => s.inclusion,
     );
-    if s.inclusion > 0.0 {
+    let trusted = s.inclusion > 0.0;
+    if trusted {
+        let [name, _, keywords, description] = f.trusted_text;
         d.add_text(f.trusted, "1");
+        d.add_text(name, p.name.as_str());
+        d.add_text(keywords, p.keywords.join(" "));
+        d.add_text(description, p.description.as_deref().unwrap_or_default());
     }
     for (curator, alias) in &s.curators {
         d.add_text(f.curator, curator);
         d.add_text(f.aliases, alias);
         d.add_text(f.exact, alias.to_lowercase());
+        if trusted {
+            d.add_text(f.trusted_text[1], alias);
+        }
     }
     d
 }
@@ -404,6 +424,13 @@ impl Built {
             digest.update(b"root");
             digest.update(r.as_bytes());
         }
+        // An index built with other fields is rebuilt whole.
+        digest.update(b"schema");
+        digest.update(
+            serde_json::to_string(&schema().0)
+                .unwrap_or_default()
+                .as_bytes(),
+        );
         Ok(Built {
             curation: digest.finalize().to_hex().to_string(),
             versions,
@@ -639,16 +666,12 @@ pub fn search(home_dir: &Path, query: &str, limit: usize) -> Result<Vec<Hit>, Se
     let text = words.join(" ");
     let folded = text.to_lowercase();
     let searcher = reader.searcher();
+    // Lenient: a user's stray quote or colon is a word, not an error.
+    let words = |fields| parser(&index, fields).parse_query_lenient(&text).0;
     let textual: Box<dyn Query> = if text.is_empty() {
         Box::new(AllQuery)
     } else {
-        let mut parser =
-            QueryParser::for_index(&index, vec![f.name, f.aliases, f.keywords, f.description]);
-        parser.set_field_boost(f.name, 3.0);
-        parser.set_field_boost(f.aliases, 2.0);
-        parser.set_field_boost(f.keywords, 1.5);
-        // Lenient: a user's stray quote or colon is a word, not an error.
-        parser.parse_query_lenient(&text).0
+        words([f.name, f.aliases, f.keywords, f.description])
     };
     let with = |q: Box<dyn Query>| -> Box<dyn Query> {
         if filters.is_empty() {
@@ -684,26 +707,38 @@ pub fn search(home_dir: &Path, query: &str, limit: usize) -> Result<Vec<Hit>, Se
     }
     // Then the trusted tier, then the rest: each the best candidates by text relevance (by
     // score alone for a query of filters only), reordered by relevance times `1 + score`
-    // read from the fast fields. Only the documents shown are loaded.
+    // read from the fast fields. Only the documents shown are loaded. The trusted tier reads
+    // the trusted packages' own copy of their words, so that it walks their postings alone,
+    // scored with the statistics of every package's words (the same relevance as the
+    // second tier would give).
     let words_given = !text.is_empty();
-    let trusted_only = |q: Box<dyn Query>| -> Box<dyn Query> {
-        Box::new(BooleanQuery::new(vec![
-            (Occur::Must, q),
-            (
-                Occur::Must,
-                Box::new(TermQuery::new(
-                    Term::from_field_text(f.trusted, "1"),
-                    IndexRecordOption::Basic,
-                )),
-            ),
-        ]))
+    let trusted: Box<dyn Query> = if words_given {
+        words(f.trusted_text)
+    } else {
+        Box::new(TermQuery::new(
+            Term::from_field_text(f.trusted, "1"),
+            IndexRecordOption::Basic,
+        ))
+    };
+    let mirrored = Mirrored {
+        searcher: &searcher,
+        fields: &f,
     };
     let candidates = (limit * 10).max(100);
-    for query in [trusted_only(with(textual.box_clone())), with(textual)] {
+    let tiers: [(Box<dyn Query>, &dyn Bm25StatisticsProvider); 2] =
+        [(with(trusted), &mirrored), (with(textual), &searcher)];
+    for (query, statistics) in tiers {
         if hits.len() == limit {
             break;
         }
-        for (_, relevance, addr) in rerank(&searcher, query.as_ref(), candidates, words_given)? {
+        let found = rerank(
+            &searcher,
+            query.as_ref(),
+            statistics,
+            candidates,
+            words_given,
+        )?;
+        for (_, relevance, addr) in found {
             if hits.len() == limit {
                 break;
             }
@@ -722,11 +757,16 @@ pub fn search(home_dir: &Path, query: &str, limit: usize) -> Result<Vec<Hit>, Se
 fn rerank(
     searcher: &tantivy::Searcher,
     query: &dyn Query,
+    statistics: &dyn Bm25StatisticsProvider,
     candidates: usize,
     words: bool,
 ) -> Result<Vec<(f64, f32, tantivy::DocAddress)>, SearchError> {
     let found: Vec<(f32, tantivy::DocAddress)> = if words {
-        searcher.search(query, &TopDocs::with_limit(candidates).order_by_score())?
+        searcher.search_with_statistics_provider(
+            query,
+            &TopDocs::with_limit(candidates).order_by_score(),
+            statistics,
+        )?
     } else {
         searcher
             .search(
@@ -762,6 +802,54 @@ fn rerank(
     Ok(out)
 }
 
+/// A query parser over `fields` (name, aliases, keywords, description, or their trusted
+/// copies), each weighted as it ranks.
+fn parser(index: &Index, fields: [Field; 4]) -> QueryParser {
+    let mut parser = QueryParser::for_index(index, fields.to_vec());
+    for (field, boost) in fields.into_iter().zip([3.0, 2.0, 1.5, 1.0]) {
+        parser.set_field_boost(field, boost);
+    }
+    parser
+}
+
+/// BM25 statistics for the trusted tier: a trusted field's are those of the field it
+/// repeats, over every package.
+struct Mirrored<'a> {
+    searcher: &'a tantivy::Searcher,
+    fields: &'a Fields,
+}
+
+impl Mirrored<'_> {
+    /// The field that `field` repeats (itself if it repeats none).
+    fn base(&self, field: Field) -> Field {
+        let f = self.fields;
+        f.trusted_text
+            .iter()
+            .zip([f.name, f.aliases, f.keywords, f.description])
+            .find_map(|(t, base)| (*t == field).then_some(base))
+            .unwrap_or(field)
+    }
+}
+
+impl Bm25StatisticsProvider for Mirrored<'_> {
+    fn total_num_tokens(&self, field: Field) -> tantivy::Result<u64> {
+        self.searcher.total_num_tokens(self.base(field))
+    }
+
+    fn total_num_docs(&self) -> tantivy::Result<u64> {
+        self.searcher.total_num_docs()
+    }
+
+    fn doc_freq(&self, term: &Term) -> tantivy::Result<u64> {
+        match term.value().as_str() {
+            Some(text) => self
+                .searcher
+                .doc_freq(&Term::from_field_text(self.base(term.field()), text)),
+            None => self.searcher.doc_freq(term),
+        }
+    }
+}
+
 /// Readers kept open, by search directory, with the `meta.json` they were opened on (a
 /// rebuild swaps the directory whole, which changes it, and the reader is opened again).
 type Readers =
@@ -783,6 +871,9 @@ fn open(home_dir: &Path) -> Result<(Index, IndexReader), SearchError> {
         return Ok((index.clone(), reader.clone()));
     }
     let index = Index::open_in_dir(&dir)?;
+    if index.schema() != schema().0 {
+        return Err(SearchError::Outdated(home_dir.to_path_buf()));
+    }
     let reader = index
         .reader_builder()
         .reload_policy(tantivy::ReloadPolicy::Manual)

@@ -377,17 +377,14 @@ fn an_update_in_place_answers_as_a_full_rebuild_would() {
     assert!(update().rebuilt);
 }
 
-#[test]
-fn ten_thousand_throwaway_identities_rank_below_one_curated_package() {
-    use cairn_core::catalog::{Curated, Package};
-    let tmp = tempfile::tempdir().expect("tmp");
-    let id = |n: u32| {
-        cairn_protocol::identity::IdentityId::from_digest(
-            *blake3::hash(&n.to_be_bytes()).as_bytes(),
-        )
-        .to_string()
-    };
-    let package = |publisher: String, name: &str, about: &str, keywords: &[&str]| Package {
+/// A version index's catalog entry: `name` 1.0.0 by `publisher`, licensed, with no dependencies.
+fn package(
+    publisher: String,
+    name: &str,
+    about: &str,
+    keywords: &[&str],
+) -> cairn_core::catalog::Package {
+    cairn_core::catalog::Package {
         index: format!("{publisher}:{name}"),
         name: name.to_owned(),
         publisher,
@@ -399,6 +396,18 @@ fn ten_thousand_throwaway_identities_rank_below_one_curated_package() {
         time: T,
         yanked: false,
         forked: false,
+    }
+}
+
+#[test]
+fn ten_thousand_throwaway_identities_rank_below_one_curated_package() {
+    use cairn_core::catalog::{Curated, Package};
+    let tmp = tempfile::tempdir().expect("tmp");
+    let id = |n: u32| {
+        cairn_protocol::identity::IdentityId::from_digest(
+            *blake3::hash(&n.to_be_bytes()).as_bytes(),
+        )
+        .to_string()
     };
     // Ten thousand throwaway identities: each publishes a keyword-stuffed copy and curates it
     // with the next one's, and their curated indexes include each other in a ring.
@@ -460,5 +469,115 @@ fn ten_thousand_throwaway_identities_rank_below_one_curated_package() {
             .filter(|(index, _)| **index != honest.index)
             .all(|(_, s)| s.inclusion == 0.0),
         "ten thousand curators nobody trusts add nothing"
+    );
+}
+
+#[test]
+fn a_trusted_package_is_scored_as_every_package_would_score_it() {
+    use cairn_core::catalog::{Curated, Package};
+    use tantivy::schema::Value as _;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let package = |n: usize, about: &str, keywords: &[&str]| {
+        package(format!("b{n:052x}"), &format!("pkg{n}"), about, keywords)
+    };
+    // Many packages use the words; three are trusted, with descriptions of other lengths, so
+    // that statistics taken over the trusted packages alone would rank and score them
+    // otherwise.
+    let mut packages: Vec<Package> = (0..200)
+        .map(|n| match n % 4 {
+            0 => package(n, "an async runtime", &["async"]),
+            1 => package(n, "a runtime for tasks and timers", &[]),
+            2 => package(n, "bindings to a C library", &["ffi"]),
+            _ => package(n, "async io", &["io", "runtime"]),
+        })
+        .collect();
+    packages.push(package(900, "async", &["runtime"]));
+    packages.push(package(
+        901,
+        "a runtime with a long description of many words about scheduling threads",
+        &["async", "tasks"],
+    ));
+    packages.push(package(902, "async runtime async runtime", &[]));
+    let trusted = Curated {
+        index: format!("b{:052x}:community", 999),
+        aliases: (900..903)
+            .map(|n| (format!("rt{n}"), packages[n - 700].index.clone()))
+            .collect(),
+        includes: Vec::new(),
+    };
+    let dir = tmp.path().join("home");
+    search::build(
+        &dir.join(search::DIR),
+        &packages,
+        std::slice::from_ref(&trusted),
+        std::slice::from_ref(&trusted.index),
+        T,
+    )
+    .expect("build");
+    let hits = search::search(&dir, "async runtime", 10).expect("search");
+    let tier: Vec<&Hit> = hits.iter().filter(|h| h.trusted).collect();
+    assert_eq!(tier.len(), 3, "{:?}", names(&hits));
+
+    // The same words over every package's own fields, weighted as search weighs them.
+    let index = tantivy::Index::open_in_dir(dir.join(search::DIR)).expect("open");
+    let searcher = index.reader().expect("reader").searcher();
+    let schema = index.schema();
+    let field = |f: &str| schema.get_field(f).expect("field");
+    let mut parser = tantivy::query::QueryParser::for_index(
+        &index,
+        vec![
+            field("name"),
+            field("aliases"),
+            field("keywords"),
+            field("description"),
+        ],
+    );
+    parser.set_field_boost(field("name"), 3.0);
+    parser.set_field_boost(field("aliases"), 2.0);
+    parser.set_field_boost(field("keywords"), 1.5);
+    let query = parser.parse_query("async runtime").expect("query");
+    let top = searcher
+        .search(
+            &query,
+            &tantivy::collector::TopDocs::with_limit(300).order_by_score(),
+        )
+        .expect("search");
+    for h in tier {
+        let everywhere = top
+            .iter()
+            .find_map(|(score, addr)| {
+                let d: tantivy::TantivyDocument = searcher.doc(*addr).ok()?;
+                (d.get_first(field("index"))?.as_str()? == h.index).then_some(*score)
+            })
+            .expect("found by the bare query");
+        assert!(
+            (h.relevance - everywhere).abs() <= everywhere * 1e-5,
+            "{}: relevance {} in the trusted tier, {everywhere} over every package",
+            h.index,
+            h.relevance
+        );
+    }
+}
+
+#[test]
+fn an_index_built_with_other_fields_is_named_and_rebuilt() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("home");
+    let old = dir.join(search::DIR);
+    std::fs::create_dir_all(&old).expect("dir");
+    let mut schema = tantivy::schema::Schema::builder();
+    schema.add_text_field("name", tantivy::schema::TEXT);
+    tantivy::Index::create_in_dir(&old, schema.build()).expect("an older index");
+    let e = search::search(&dir, "anything", 10).expect_err("other fields");
+    assert!(
+        matches!(e, search::SearchError::Outdated(_)) && e.to_string().contains("reindex"),
+        "{e}"
+    );
+    let updated = search::update(&dir, T).expect("update");
+    assert!(updated.rebuilt);
+    assert!(
+        search::search(&dir, "anything", 10)
+            .expect("rebuilt")
+            .is_empty()
     );
 }
