@@ -27,6 +27,8 @@ pub mod web;
 
 /// Sends structured logs to stderr, for a node in the foreground (`cairn node start`,
 /// `cairn-indexer run`): `info` by default, another level with `CAIRN_LOG=debug` (or `warn`, …).
+/// A node keeps running when nobody reads them: a line that cannot be written is dropped
+/// (reporting it would write to the same closed stderr, and panic).
 pub fn logs_to_stderr() {
     let level = std::env::var("CAIRN_LOG")
         .ok()
@@ -36,5 +38,13 @@ pub fn logs_to_stderr() {
         .with_max_level(level)
         .with_writer(std::io::stderr)
         .with_target(false)
+        .log_internal_errors(false)
         .init();
+}
+
+/// A line for the operator on stderr, from a node in the foreground. A node keeps running when
+/// nobody reads it: a closed stderr is not an error (`eprintln!` would panic).
+pub fn say(line: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }

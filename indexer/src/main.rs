@@ -163,7 +163,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .await
                     .with_context(|| format!("cannot listen on {http}"))?;
                 let addr = listener.local_addr()?;
-                eprintln!("serving `{}` on http://{addr}", home.display());
+                cairn_indexer::say(format_args!(
+                    "serving `{}` on http://{addr}",
+                    home.display()
+                ));
                 axum::serve(
                     listener,
                     cairn_indexer::http::router(home)
@@ -236,15 +239,15 @@ fn run_node(config: cairn_indexer::node::Config) -> anyhow::Result<ExitCode> {
         let indexer = cairn_indexer::node::Indexer::start(config).await?;
         tracing::info!(home = %home.display(), addr = %indexer.addr(), "indexing");
         if let Some(a) = indexer.http_addr() {
-            eprintln!(
+            cairn_indexer::say(format_args!(
                 "serving http://{a}/ (peers add this node with: cairn peer add {})",
                 indexer.addr()
-            );
+            ));
         }
-        eprintln!(
+        cairn_indexer::say(format_args!(
             "search it with: cairn search QUERY --indexer {}",
             indexer.addr()
-        );
+        ));
         shutdown_signal().await;
         tracing::info!("stopping");
         indexer.shutdown().await;

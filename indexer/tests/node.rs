@@ -335,3 +335,44 @@ async fn two_indexers_that_each_heard_half_converge_by_reconciliation() {
     one.shutdown().await;
     two.shutdown().await;
 }
+
+#[test]
+fn the_binary_keeps_serving_when_nobody_reads_its_stderr() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cairn-indexer"))
+        .args([
+            "run",
+            "--listen",
+            "127.0.0.1:0",
+            "--http",
+            &addr.to_string(),
+        ])
+        .arg("--home")
+        .arg(tmp.path().join("home"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("cairn-indexer starts");
+    // The pipe is closed at once: every line the node writes to it fails.
+    drop(child.stderr.take());
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "the node stopped when its stderr closed"
+        );
+        assert!(started.elapsed() < Duration::from_secs(30), "never served");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // It has printed where it serves by now (after it started serving); it still runs.
+    std::thread::sleep(Duration::from_millis(500));
+    let status = child.try_wait().expect("wait");
+    let (health, ..) = common::get(addr, "/health", "*/*");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(status, None, "the node stopped when its stderr closed");
+    assert_eq!(health, 200);
+}

@@ -210,7 +210,10 @@ pub(crate) fn node(home: Option<&Path>, cmd: &NodeCommand) -> anyhow::Result<Exi
             runtime()?.block_on(async {
                 let node = net::Node::start(&dir, *listen, &peers).await?;
                 tracing::info!(home = %dir.display(), addr = %node.addr(), peers = peers.len(), "serving");
-                eprintln!("peers add this node with: cairn peer add {}", node.addr());
+                cairn_indexer::say(format_args!(
+                    "peers add this node with: cairn peer add {}",
+                    node.addr()
+                ));
                 shutdown_signal().await;
                 tracing::info!("stopping: requests in flight finish first");
                 node.shutdown().await;
