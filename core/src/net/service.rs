@@ -19,7 +19,8 @@ pub const WINDOW: Duration = Duration::from_secs(10);
 /// Fetches running at once; an announcement heard while all are busy waits in the queue.
 pub const FETCHES: usize = 4;
 /// Logs waiting for a fetch (one entry per log, the latest announcement wins); an announcement
-/// of another log heard while the queue is full is dropped (re-announcements bring it again).
+/// of another log heard while the queue is full is dropped (re-announcements bring it again),
+/// unless its identity is held here and a stranger's log waits: that one makes way.
 pub const MAX_QUEUE: usize = 10_000;
 /// The kind a crawling node gives a log it does not hold yet: the fetch learns it from the
 /// head's signing domain.
@@ -255,8 +256,12 @@ pub struct Service {
     /// Fetch every index announced, held or not (an indexing node); otherwise only the logs
     /// held are followed.
     crawl: bool,
-    /// Fetches waiting for one of the [`Limits::fetches`] slots, by log.
+    /// Fetches waiting for one of the [`Limits::fetches`] slots, by log. Logs of identities
+    /// held here start first, and take the place of a stranger's when the queue is full, so
+    /// that a flood from new identities cannot hold back publishers already known.
     queue: BTreeMap<String, Command>,
+    /// The logs in `queue` whose identity was held when they were queued.
+    queued_known: BTreeSet<String>,
     limits: Limits,
     /// Logs whose last fetches failed.
     failures: BTreeMap<String, Failure>,
@@ -282,6 +287,20 @@ impl Service {
             crawl: true,
             limits,
             ..Service::default()
+        }
+    }
+
+    /// Whether the identity that signs `log` is held here.
+    fn known_identity(&self, log: &str) -> bool {
+        log.split_once(':')
+            .is_some_and(|(identity, _)| self.held.heads.contains_key(identity))
+    }
+
+    /// The next fetch waiting: the first of a known identity's logs, else the first of all.
+    fn next_queued(&mut self) -> Option<(String, Command)> {
+        match self.queued_known.pop_first() {
+            Some(log) => self.queue.remove_entry(&log),
+            None => self.queue.pop_first(),
         }
     }
 
@@ -411,7 +430,7 @@ impl Service {
                     }
                 };
                 while self.in_flight.len() < self.limits.fetches
-                    && let Some((log, next)) = self.queue.pop_first()
+                    && let Some((log, next)) = self.next_queued()
                 {
                     let from = match &next {
                         Command::Fetch { from, .. } => from.clone(),
@@ -616,10 +635,28 @@ impl Service {
         };
         if self.in_flight.len() >= self.limits.fetches {
             if self.queue.len() >= self.limits.queue && !self.queue.contains_key(&a.log) {
-                return Err(format!(
-                    "busy: {} logs wait already; `{}` is left for a later announcement",
-                    self.limits.queue, a.log
-                ));
+                // The last stranger's log: past at most the known ones.
+                let stranger = (self.known_identity(&a.log)
+                    && self.queued_known.len() < self.queue.len())
+                .then(|| {
+                    self.queue
+                        .keys()
+                        .rev()
+                        .find(|log| !self.queued_known.contains(*log))
+                        .cloned()
+                })
+                .flatten();
+                let Some(stranger) = stranger else {
+                    return Err(format!(
+                        "busy: {} logs wait already; `{}` is left for a later announcement",
+                        self.limits.queue, a.log
+                    ));
+                };
+                // Left for a later announcement of it.
+                self.queue.remove(&stranger);
+            }
+            if self.known_identity(&a.log) {
+                self.queued_known.insert(a.log.clone());
             }
             self.queue.insert(a.log.clone(), fetch);
             return Ok(None);
@@ -860,6 +897,70 @@ mod tests {
         assert!(
             !out.iter().any(|c| matches!(c, Command::Dropped(_))),
             "not dropped after the flood: {out:?}"
+        );
+    }
+
+    #[test]
+    fn publishers_known_here_start_before_a_flood_of_strangers_and_take_their_place() {
+        let id = |n: u8| cairn_protocol::identity::IdentityId::from_digest([n; 32]).to_string();
+        let strangers: Vec<String> = (1..=20).map(|n| format!("{}:spam", id(n))).collect();
+        // A known publisher whose log sorts after every stranger's, so that log order alone
+        // would start it last.
+        let known = (21..=255)
+            .map(id)
+            .find(|k| strangers.iter().all(|s| s.as_str() < k.as_str()))
+            .expect("an identity that sorts last");
+        let honest = format!("{known}:fetchy");
+        let t = Duration::ZERO;
+        let mut s = Service::crawler_with(Limits {
+            queue: 8,
+            ..Limits::default()
+        });
+        let mut h = Held::default();
+        h.heads.insert(
+            known.clone(),
+            (1, Cid::of_raw(b"identity"), "identity".to_owned()),
+        );
+        s.handle(Input::Held(h), t);
+        let mut running = Vec::new();
+        for (i, log) in strangers.iter().enumerate() {
+            for c in s.handle(heard_from(&format!("peer{i}"), log, 1), t) {
+                if let Command::Fetch { announcement, .. } = c {
+                    running.push(announcement.log);
+                }
+            }
+        }
+        assert_eq!(running.len(), FETCHES);
+        assert_eq!(s.queued(), 8, "the queue is full of strangers");
+        // The known publisher's head is queued, in a stranger's place.
+        let out = s.handle(heard_from("publisher", &honest, 1), t);
+        assert!(
+            !out.iter().any(|c| matches!(c, Command::Dropped(_))),
+            "{out:?}"
+        );
+        assert_eq!(s.queued(), 8);
+        // The first slot to free starts it.
+        let out = s.handle(
+            Input::Fetched {
+                log: running[0].clone(),
+                result: Ok(true),
+            },
+            t,
+        );
+        assert!(
+            matches!(&out[..], [Command::Fetch { announcement, .. }] if announcement.log == honest),
+            "{out:?}"
+        );
+        // Strangers wait while there is room, and are dropped beyond it.
+        assert!(
+            s.handle(heard_from("late", &format!("{}:spam", id(200)), 1), t)
+                .is_empty()
+        );
+        assert_eq!(s.queued(), 8);
+        let out = s.handle(heard_from("later", &format!("{}:spam", id(201)), 1), t);
+        assert!(
+            matches!(&out[..], [Command::Dropped(why)] if why.contains("busy")),
+            "{out:?}"
         );
     }
 
