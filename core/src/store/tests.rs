@@ -703,3 +703,14 @@ fn a_revision_is_found_by_its_payload_through_an_index() {
         "{plan:?}"
     );
 }
+
+#[test]
+fn a_writer_is_waited_for_briefly_at_first_and_for_thirty_seconds_in_all() {
+    // The tries whose waits add up to the timeout: 100 of 100 µs, then 1 ms each.
+    let last = 100 + i32::try_from((BUSY_TIMEOUT.as_millis() - 10) as u64).expect("fits");
+    assert!(wait_for_writer(0));
+    assert!(wait_for_writer(99));
+    assert!(wait_for_writer(last - 1), "still within the timeout");
+    assert!(!wait_for_writer(last), "the timeout is reached");
+    assert!(!wait_for_writer(i32::MAX));
+}
