@@ -891,3 +891,34 @@ async fn a_crawler_goes_from_an_announced_index_to_its_identitys_others() {
     announcer.shutdown().await;
     crawler.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_of_an_index_of_unknown_kind_asks_as_many_questions_as_one_of_known_kind() {
+    let (tmp, _, index, home) = alice_publishes_alpha();
+    drop(home);
+    let a = Node::start(&tmp.path().join("a")).await;
+    let mut asked = Vec::new();
+    for (n, any) in [(1, false), (2, true)] {
+        let mut b = Node::start(&tmp.path().join(format!("b{n}"))).await;
+        let mut peers = b.dial(&[&a]).await;
+        let synced = if any {
+            sync::sync_any(&mut b.home, &mut peers, &index, false)
+                .await
+                .expect("sync")
+                .remove(0)
+        } else {
+            sync::sync_index::<VersionIndex>(&mut b.home, &mut peers, &index)
+                .await
+                .expect("sync")
+        };
+        assert!(
+            matches!(synced.outcome, SyncOutcome::Imported { .. }),
+            "{:?}",
+            synced.outcome
+        );
+        asked.push(peers.requests);
+        peers.close();
+    }
+    // The head that tells the kind is the head synced: it is not asked for twice.
+    assert_eq!(asked[0], asked[1], "{asked:?}");
+}

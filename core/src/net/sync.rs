@@ -325,20 +325,33 @@ pub async fn sync_index<K: IndexKind>(
     peers: &mut Peers,
     index: &IndexName,
 ) -> Result<Synced, NetError> {
+    let head = peers
+        .ask(
+            &Request::Head {
+                log: index.to_string(),
+            },
+            cairn_protocol::profile::MAX_BLOCK_SIZE,
+            |b| Signed::<cairn_protocol::index::Revision<K>>::decode(b).is_ok(),
+        )
+        .await;
+    sync_index_from::<K>(home, peers, index, head).await
+}
+
+/// [`sync_index`] from the head the peers answered (`None`: none held it); `head` decodes as
+/// a revision of `K`.
+async fn sync_index_from<K: IndexKind>(
+    home: &mut Home,
+    peers: &mut Peers,
+    index: &IndexName,
+    head: Option<Vec<u8>>,
+) -> Result<Synced, NetError> {
     let store = &mut home.store;
     let log = index.to_string();
     let done = |outcome| Synced {
         log: log.clone(),
         outcome,
     };
-    let Some(head) = peers
-        .ask(
-            &Request::Head { log: log.clone() },
-            cairn_protocol::profile::MAX_BLOCK_SIZE,
-            |b| Signed::<cairn_protocol::index::Revision<K>>::decode(b).is_ok(),
-        )
-        .await
-    else {
+    let Some(head) = head else {
         return Ok(done(SyncOutcome::NotFound));
     };
     let Some((payload, _)) = links_of(&head) else {
@@ -680,10 +693,13 @@ pub async fn sync_any(
             |b| kind_of_head(b).is_some(),
         )
         .await;
+    // The head asked for here is the one synced: asking again would cost a round trip.
     Ok(match head.as_deref().and_then(kind_of_head) {
         Some("package-index") if closure => sync_closure(home, peers, index).await?,
-        Some("package-index") => vec![sync_index::<PackageIndex>(home, peers, index).await?],
-        Some(_) => vec![sync_index::<VersionIndex>(home, peers, index).await?],
+        Some("package-index") => {
+            vec![sync_index_from::<PackageIndex>(home, peers, index, head).await?]
+        }
+        Some(_) => vec![sync_index_from::<VersionIndex>(home, peers, index, head).await?],
         None => vec![Synced {
             log,
             outcome: SyncOutcome::NotFound,
