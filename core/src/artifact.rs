@@ -1,8 +1,9 @@
 //! Artifacts on disk. An artifact is written to a temporary file in the home's artifact
 //! directory and hashed as it goes (BLAKE3 for its CID, SHA-256, size); only then does it take
 //! its name, `artifacts/<cid>`. An artifact fetched for a known release record is hashed for
-//! its CID and size only (see [`Stager::fetching`]). Memory stays the same whatever the artifact's size, and a crash
-//! leaves at most a temporary file that the next opening of the home removes once it is stale.
+//! its CID and size only (see [`Stager::fetching`]). Memory stays the same whatever the
+//! artifact's size, and a crash leaves at most a temporary file that the next opening of the
+//! home removes once it is stale.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};

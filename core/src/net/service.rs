@@ -298,10 +298,12 @@ impl Service {
 
     /// The next fetch waiting: the first of a known identity's logs, else the first of all.
     fn next_queued(&mut self) -> Option<(String, Command)> {
-        match self.queued_known.pop_first() {
-            Some(log) => self.queue.remove_entry(&log),
-            None => self.queue.pop_first(),
+        while let Some(log) = self.queued_known.pop_first() {
+            if let Some(next) = self.queue.remove_entry(&log) {
+                return Some(next);
+            }
         }
+        self.queue.pop_first()
     }
 
     /// Fetches waiting for a slot.
