@@ -354,10 +354,25 @@ fn a_consumer_locks_installs_and_is_refused_clearly() {
         .path("pub/artifacts")
         .join(cairn_protocol::cid::Cid::of_raw(b"orphan").to_string());
     std::fs::write(&orphan, b"orphan").expect("orphan");
+    // A tree of hashes kept for serving an artifact goes with it, and stays with one held.
+    let held = std::fs::read_dir(w.path("pub/artifacts"))
+        .expect("artifacts")
+        .map(|e| e.expect("entry").file_name())
+        .find(|n| !n.to_string_lossy().starts_with('.') && *n != *orphan.file_name().expect("name"))
+        .expect("a held artifact");
+    std::fs::create_dir_all(w.path("pub/outboards")).expect("outboards");
+    let (orphan_tree, held_tree) = (
+        w.path("pub/outboards")
+            .join(orphan.file_name().expect("name")),
+        w.path("pub/outboards").join(&held),
+    );
+    std::fs::write(&orphan_tree, [0; 64]).expect("tree");
+    std::fs::write(&held_tree, [0; 64]).expect("tree");
     let swept: serde_json::Value =
         serde_json::from_str(&w.ok("pub", "app", &["gc", "--json"])).expect("json");
     assert_eq!(swept["artifacts"], 1, "{swept}");
     assert!(!orphan.exists());
+    assert!(!orphan_tree.exists() && held_tree.exists());
     assert!(
         w.ok("pub", "app", &["verify", "--installed"])
             .contains("as installed")

@@ -1,9 +1,9 @@
 //! Artifacts on disk. An artifact is written to a temporary file in the home's artifact
 //! directory and hashed as it goes (BLAKE3 for its CID, SHA-256, size); only then does it take
-//! its name, `artifacts/<cid>`. An artifact fetched for a known release record is hashed for
-//! its CID and size only (see [`Stager::fetching`]). Memory stays the same whatever the
-//! artifact's size, and a crash leaves at most a temporary file that the next opening of the
-//! home removes once it is stale.
+//! its name, `artifacts/<cid>`. An artifact fetched from a peer arrives in pieces that were
+//! each checked against its CID before they are handed here (see [`Receiving`]). Memory stays
+//! the same whatever the artifact's size, and a crash leaves at most a temporary file that the
+//! next opening of the home removes once it is stale.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -28,20 +28,43 @@ pub struct Stager {
 struct Hashing {
     temp: tempfile::NamedTempFile,
     blake3: blake3::Hasher,
-    sha256: Sha256,
+    sha256: sha2::Sha256,
     size: u64,
+    syncing: Syncing,
+}
+
+/// Syncs a file's data in the background while a long write goes on.
+#[derive(Debug, Default)]
+struct Syncing {
     /// Bytes written since the flusher was last woken.
     unflushed: u64,
     flusher: Option<Flusher>,
 }
 
-/// Where an artifact's SHA-256 comes from.
-#[derive(Debug)]
-enum Sha256 {
-    /// Computed from the bytes written.
-    Computed(sha2::Sha256),
-    /// An artifact being fetched: the record it must match, whose SHA-256 it takes.
-    Expected(Artifact),
+impl Syncing {
+    /// Counts `n` bytes written to `file`, and wakes the flusher every [`FLUSH_EVERY`].
+    fn wrote(&mut self, n: usize, file: &File) -> io::Result<()> {
+        self.unflushed += n as u64;
+        if self.unflushed >= FLUSH_EVERY {
+            self.unflushed = 0;
+            if self.flusher.is_none() {
+                self.flusher = Some(Flusher::start(file.try_clone()?));
+            }
+            if let Some(f) = &self.flusher {
+                // Busy syncing: this wake-up is folded into the one pending.
+                let _ = f.wake.try_send(());
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops the flusher and syncs the whole file.
+    fn finish(&mut self, file: &File) -> io::Result<()> {
+        if let Some(f) = self.flusher.take() {
+            f.stop()?;
+        }
+        file.sync_all()
+    }
 }
 
 /// Bytes written between two wake-ups of the flusher.
@@ -81,21 +104,9 @@ impl Write for Hashing {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.temp.as_file_mut().write(buf)?;
         self.blake3.update(&buf[..n]);
-        if let Sha256::Computed(h) = &mut self.sha256 {
-            h.update(&buf[..n]);
-        }
+        self.sha256.update(&buf[..n]);
         self.size += n as u64;
-        self.unflushed += n as u64;
-        if self.unflushed >= FLUSH_EVERY {
-            self.unflushed = 0;
-            if self.flusher.is_none() {
-                self.flusher = Some(Flusher::start(self.temp.as_file().try_clone()?));
-            }
-            if let Some(f) = &self.flusher {
-                // Busy syncing: this wake-up is folded into the one pending.
-                let _ = f.wake.try_send(());
-            }
-        }
+        self.syncing.wrote(n, self.temp.as_file())?;
         Ok(n)
     }
 
@@ -118,36 +129,15 @@ impl Stager {
     /// Starts an artifact in `dir` (created if needed): the home's `artifacts` directory, so
     /// that keeping it is a rename.
     pub fn new(dir: &Path) -> io::Result<Stager> {
-        Stager::start(dir, Sha256::Computed(sha2::Sha256::new()))
-    }
-
-    /// Starts an artifact that must be `expected` (bytes fetched for a release that lists
-    /// them). Only what names the bytes is computed: the BLAKE3 CID and the size. Bytes that
-    /// hash to the CID are the bytes the publisher named, so a second hash over them would
-    /// cost CPU and prove nothing more; the SHA-256 is taken from the record, and is checked
-    /// against the bytes where they are used (an install checks CID, size and SHA-256).
-    /// [`Stager::finish`] refuses bytes whose CID or size differ, as
-    /// [`io::ErrorKind::InvalidData`].
-    pub fn fetching(dir: &Path, expected: &Artifact) -> io::Result<Stager> {
-        Stager::start(dir, Sha256::Expected(expected.clone()))
-    }
-
-    fn start(dir: &Path, sha256: Sha256) -> io::Result<Stager> {
-        std::fs::create_dir_all(dir)?;
-        let temp = tempfile::Builder::new()
-            .prefix(".cairn-")
-            .suffix(".tmp")
-            .tempfile_in(dir)?;
         Ok(Stager {
             out: BufWriter::with_capacity(
                 BUFFER,
                 Hashing {
-                    temp,
+                    temp: temporary(dir)?,
                     blake3: blake3::Hasher::new(),
-                    sha256,
+                    sha256: sha2::Sha256::new(),
                     size: 0,
-                    unflushed: 0,
-                    flusher: None,
+                    syncing: Syncing::default(),
                 },
             ),
         })
@@ -165,33 +155,96 @@ impl Stager {
             .out
             .into_inner()
             .map_err(io::IntoInnerError::into_error)?;
-        if let Some(f) = hashing.flusher.take() {
-            f.stop()?;
-        }
-        let cid = Cid::new(Codec::Raw, *hashing.blake3.finalize().as_bytes());
-        let artifact = match hashing.sha256 {
-            Sha256::Computed(h) => Artifact {
-                cid,
-                size: hashing.size,
-                sha256: h.finalize().into(),
-            },
-            Sha256::Expected(expected) => {
-                if cid != expected.cid || hashing.size != expected.size {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!(
-                            "the bytes are {cid} ({} bytes), not the artifact {} ({} bytes)",
-                            hashing.size, expected.cid, expected.size
-                        ),
-                    ));
-                }
-                expected
-            }
+        hashing.syncing.finish(hashing.temp.as_file())?;
+        let artifact = Artifact {
+            cid: Cid::new(Codec::Raw, *hashing.blake3.finalize().as_bytes()),
+            size: hashing.size,
+            sha256: hashing.sha256.finalize().into(),
         };
-        hashing.temp.as_file().sync_all()?;
         Ok(Staged {
             artifact,
             temp: hashing.temp,
+        })
+    }
+}
+
+/// A temporary file in `dir` (created if needed), named so that a stale one is recognised.
+fn temporary(dir: &Path) -> io::Result<tempfile::NamedTempFile> {
+    std::fs::create_dir_all(dir)?;
+    tempfile::Builder::new()
+        .prefix(".cairn-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+}
+
+/// An artifact arriving from peers in verified pieces: each piece was checked against the
+/// artifact's CID (a BLAKE3 tree) before it is handed here, so nothing is hashed again. Pieces
+/// come in order from the start; a transfer cut short keeps what arrived, and the next peer is
+/// asked only for the rest ([`Receiving::have`]).
+#[derive(Debug)]
+pub struct Receiving {
+    temp: tempfile::NamedTempFile,
+    expected: Artifact,
+    have: u64,
+    syncing: Syncing,
+}
+
+impl Receiving {
+    /// Starts `expected` in `dir` (the home's `artifacts` directory).
+    pub fn start(dir: &Path, expected: &Artifact) -> io::Result<Receiving> {
+        Ok(Receiving {
+            temp: temporary(dir)?,
+            expected: expected.clone(),
+            have: 0,
+            syncing: Syncing::default(),
+        })
+    }
+
+    /// The bytes held so far, all from the start of the artifact.
+    #[must_use]
+    pub fn have(&self) -> u64 {
+        self.have
+    }
+
+    /// The artifact being received.
+    #[must_use]
+    pub fn artifact(&self) -> &Artifact {
+        &self.expected
+    }
+
+    /// Appends verified bytes; more than the artifact's size is refused as
+    /// [`io::ErrorKind::InvalidData`].
+    pub fn append(&mut self, verified: &[u8]) -> io::Result<()> {
+        if self.have + verified.len() as u64 > self.expected.size {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "more than the {} bytes of the artifact {}",
+                    self.expected.size, self.expected.cid
+                ),
+            ));
+        }
+        self.temp.as_file_mut().write_all(verified)?;
+        self.have += verified.len() as u64;
+        self.syncing.wrote(verified.len(), self.temp.as_file())
+    }
+
+    /// Syncs the file once every byte has arrived; fewer is refused as
+    /// [`io::ErrorKind::InvalidData`].
+    pub fn finish(mut self) -> io::Result<Staged> {
+        if self.have != self.expected.size {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "{} of the {} bytes of the artifact {}",
+                    self.have, self.expected.size, self.expected.cid
+                ),
+            ));
+        }
+        self.syncing.finish(self.temp.as_file())?;
+        Ok(Staged {
+            temp: self.temp,
+            artifact: self.expected,
         })
     }
 }
@@ -293,7 +346,7 @@ mod tests {
     }
 
     #[test]
-    fn a_fetched_artifact_must_be_the_record_it_was_fetched_for() {
+    fn a_received_artifact_takes_exactly_its_size() {
         let tmp = tempfile::tempdir().expect("tmp");
         let dir = tmp.path().join("artifacts");
         let data: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
@@ -301,35 +354,31 @@ mod tests {
             .expect("stage")
             .artifact()
             .clone();
-        let fetch = |bytes: &[u8], expected: &Artifact| {
-            let mut s = Stager::fetching(&dir, expected).expect("stager");
-            s.write_all(bytes).expect("write");
-            s.finish()
-        };
-        let staged = fetch(&data, &record).expect("the same bytes");
-        assert_eq!(staged.artifact(), &record);
-        // The record's SHA-256 is taken, not computed: a record that lies about it is kept
-        // as it says (an install checks the SHA-256 against the bytes before unpacking).
-        let claimed = Artifact {
-            sha256: [9; 32],
-            ..record.clone()
-        };
-        assert_eq!(
-            fetch(&data, &claimed).expect("CID and size").artifact(),
-            &claimed
-        );
-        let mut other = data.clone();
-        other[1000] ^= 1;
-        let e = fetch(&other, &record).expect_err("other bytes");
+        let mut r = Receiving::start(&dir, &record).expect("start");
+        r.append(&data[..100_000]).expect("a first part");
+        assert_eq!(r.have(), 100_000);
+        let e = r.append(&data).expect_err("past the end");
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        assert_eq!(r.have(), 100_000, "a refused piece is not counted");
+        let e = r.finish().expect_err("fewer bytes");
         assert_eq!(e.kind(), io::ErrorKind::InvalidData);
         assert!(e.to_string().contains(&record.cid.to_string()), "{e}");
-        let e = fetch(&data[..data.len() - 1], &record).expect_err("fewer bytes");
-        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
-        drop(staged);
         assert_eq!(
             std::fs::read_dir(&dir).expect("dir").count(),
             0,
-            "refused bytes leave no file"
+            "an unfinished artifact leaves no file"
+        );
+
+        let mut r = Receiving::start(&dir, &record).expect("start");
+        r.append(&data[..123_456]).expect("part");
+        r.append(&data[123_456..]).expect("rest");
+        let staged = r.finish().expect("every byte");
+        assert_eq!(staged.artifact(), &record);
+        let mut store = Store::open(tmp.path()).expect("store");
+        staged.keep(&mut store, &dir).expect("keep");
+        assert_eq!(
+            std::fs::read(path_in(&dir, &record.cid)).expect("kept"),
+            data
         );
     }
 }

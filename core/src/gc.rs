@@ -129,11 +129,7 @@ pub fn gc(home: &mut Home, dry_run: bool) -> Result<GcReport, ProjectError> {
         };
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            // A temporary file younger than an hour may belong to a process writing now.
-            let temporary = name.starts_with('.')
-                && e.metadata()
-                    .and_then(|m| m.modified())
-                    .is_ok_and(|t| t.elapsed().is_ok_and(|a| a.as_secs() > 3600));
+            let temporary = stale_temporary(&e);
             if name.starts_with('.') && !temporary {
                 continue;
             }
@@ -160,7 +156,38 @@ pub fn gc(home: &mut Home, dry_run: bool) -> Result<GcReport, ProjectError> {
             }
         }
     }
+    report.bytes += outboards(home.dir(), &counted, dry_run)?;
     Ok(report)
+}
+
+/// Removes the trees of hashes (kept for serving an artifact) whose artifact is gone or
+/// forgotten in `counted`, and stale temporary ones; the bytes freed.
+fn outboards(home: &Path, counted: &BTreeSet<Cid>, dry_run: bool) -> Result<u64, ProjectError> {
+    let artifacts = home.join("artifacts");
+    let mut freed = 0;
+    let Ok(entries) = std::fs::read_dir(home.join("outboards")) else {
+        return Ok(0);
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let fresh = name.starts_with('.') && !stale_temporary(&e);
+        let held = name
+            .parse::<Cid>()
+            .is_ok_and(|c| !counted.contains(&c) && artifacts.join(&name).is_file());
+        if !(fresh || held) {
+            freed += remove(&e.path(), dry_run)?;
+        }
+    }
+    Ok(freed)
+}
+
+/// A temporary file (its name starts with a dot) older than an hour: one younger may belong
+/// to a process writing now.
+fn stale_temporary(e: &std::fs::DirEntry) -> bool {
+    e.file_name().to_string_lossy().starts_with('.')
+        && e.metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|a| a.as_secs() > 3600))
 }
 
 /// Removes a file or directory tree; returns the bytes freed (files with no other link).

@@ -135,12 +135,13 @@ impl Home {
         Ok(home)
     }
 
-    /// Removes temporary files a crashed writer left in `keys/` and `artifacts/`. Only files
+    /// Removes temporary files a crashed writer left in `keys/`, `artifacts/` and
+    /// `outboards/`. Only files
     /// untouched for an hour go: another process on this home may be writing a fresh one.
     /// Best effort; a file that cannot be removed stays for the next time.
     fn remove_stale_temporary_files(&self) {
         const STALE: std::time::Duration = std::time::Duration::from_hours(1);
-        for sub in ["keys", "artifacts"] {
+        for sub in ["keys", "artifacts", "outboards"] {
             let Ok(entries) = std::fs::read_dir(self.dir.join(sub)) else {
                 continue;
             };

@@ -4,7 +4,10 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use bao_tree::io::outboard::PreOrderMemOutboard;
+use bao_tree::{BlockSize, ChunkRanges};
 use cairn_core::home::Home;
+use cairn_core::net::blobs::{self, Blobs};
 use cairn_core::net::serve::Serve;
 use cairn_core::net::sync::{self, Peers, SyncOutcome};
 use cairn_core::net::{self, Peer};
@@ -34,6 +37,7 @@ impl Node {
             .expect("endpoint");
         let router = Router::builder(ep)
             .accept(wire::ALPN, Serve::new(dir))
+            .accept(blobs::ALPN, Blobs::new(dir))
             .spawn();
         Node {
             home,
@@ -198,6 +202,13 @@ async fn three_nodes_converge_and_the_third_installs_from_the_second() {
         SyncOutcome::Imported { .. }
     ));
     let _ = e.fetch_artifacts(&[&b], &index).await;
+    // Once E has served them (and so keeps their trees of hashes), its files go bad.
+    let mut g = Node::start(&tmp.path().join("g")).await;
+    assert!(matches!(
+        g.sync(&[&e], &index).await,
+        SyncOutcome::Imported { .. }
+    ));
+    assert_eq!(g.fetch_artifacts(&[&e], &index).await.0, 2);
     for entry in std::fs::read_dir(e.dir.join("artifacts")).expect("artifacts") {
         let path = entry.expect("entry").path();
         let len = std::fs::metadata(&path).expect("meta").len();
@@ -232,7 +243,7 @@ async fn three_nodes_converge_and_the_third_installs_from_the_second() {
             "every kept artifact is what its name says"
         );
     }
-    for n in [a, b, c, d, e, f] {
+    for n in [a, b, c, d, e, f, g] {
         n.router.shutdown().await.expect("shutdown");
     }
 }
@@ -431,6 +442,7 @@ async fn a_push_is_answered_and_the_receiver_fetches_from_the_pusher() {
 
 /// A peer that answers every request with the same bytes (a forged head).
 #[derive(Debug, Clone)]
+/// Answers every request with the same bytes (a status byte first, for `cairn/sync/2`).
 struct Liar(std::sync::Arc<Vec<u8>>);
 
 impl iroh::protocol::ProtocolHandler for Liar {
@@ -440,13 +452,60 @@ impl iroh::protocol::ProtocolHandler for Liar {
     ) -> Result<(), iroh::protocol::AcceptError> {
         while let Ok((mut send, mut recv)) = conn.accept_bi().await {
             let _ = recv.read_to_end(wire::MAX_REQUEST).await;
-            let _ = send.write_all(&[wire::FOUND]).await;
             let _ = send.write_all(&self.0).await;
             let _ = send.finish();
             let _ = send.stopped().await;
         }
         Ok(())
     }
+}
+
+/// A peer that answers every `cairn/sync/2` request with `sync` and every artifact request
+/// with `blob`, under the node key made of `seed`.
+async fn liar(seed: u8, sync: Vec<u8>, blob: Vec<u8>) -> Router {
+    let loopback: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    let ep = net::endpoint(
+        iroh::SecretKey::from_bytes(&[seed; 32]),
+        loopback,
+        &MemoryLookup::new(),
+    )
+    .await
+    .expect("liar");
+    Router::builder(ep)
+        .accept(wire::ALPN, Liar(std::sync::Arc::new(sync)))
+        .accept(blobs::ALPN, Liar(std::sync::Arc::new(blob)))
+        .spawn()
+}
+
+/// Peers over connections from `client`, asked in the order given (a dial would order them
+/// by handshake time, alike on loopback).
+async fn in_order(client: &iroh::Endpoint, peers: &[Peer]) -> Peers {
+    let mut conns = Vec::new();
+    for p in peers {
+        let conn = client
+            .connect(p.endpoint_addr(), wire::ALPN)
+            .await
+            .expect("connect");
+        conns.push((p.endpoint_addr(), conn));
+    }
+    Peers::from_connections(client, conns)
+}
+
+/// `bytes` after the found status of a `cairn/sync/2` answer.
+fn found(bytes: &[u8]) -> Vec<u8> {
+    let mut out = vec![wire::FOUND];
+    out.extend_from_slice(bytes);
+    out
+}
+
+/// An iroh-blobs answer to a request for all of `real`, sending `sent` as its data: the size,
+/// then the hashes of `real`'s tree and `sent`'s bytes, in 16 KiB groups.
+fn encode(real: &[u8], sent: &[u8]) -> Vec<u8> {
+    let outboard = PreOrderMemOutboard::create(real, BlockSize::from_chunk_log(4));
+    let mut out = (real.len() as u64).to_le_bytes().to_vec();
+    bao_tree::io::sync::encode_ranges(sent.to_vec(), &outboard, &ChunkRanges::all(), &mut out)
+        .expect("encode");
+    out
 }
 
 /// Pulls `index` into the home at `dir` from `from` (as `cairn sync` does).
@@ -516,7 +575,7 @@ async fn a_flood_and_a_forged_head_change_nothing_and_the_node_keeps_serving() {
     let ep = net::endpoint(key, loopback, &book).await.expect("liar");
     let gossip = iroh_gossip::Gossip::builder().spawn(ep.clone());
     let router = Router::builder(ep.clone())
-        .accept(wire::ALPN, Liar(std::sync::Arc::new(forged)))
+        .accept(wire::ALPN, Liar(std::sync::Arc::new(found(&forged))))
         .accept(iroh_gossip::ALPN, gossip.clone())
         .spawn();
     let mut topic = gossip
@@ -684,45 +743,26 @@ async fn a_peer_that_sends_wrong_blocks_and_truncated_artifacts_is_skipped() {
     let mut a = Node::start(&tmp.path().join("a")).await;
     create_in(&alice, &mut a.home);
     a.publish(&alice, tmp.path(), "1.0.0", T);
-    // The liar answers every request with the same bytes: an artifact's size header that
-    // matches, then too few bytes; as a head or a block, they match nothing asked for.
+    // The liar answers every log request with the same bytes, which match no head or block
+    // asked for, and every artifact request with the first half of the artifact's encoding
+    // (its size, then its hashes and data in 16 KiB groups), then nothing.
     let held = std::fs::read_dir(a.dir.join("artifacts"))
         .expect("artifacts")
         .map(|e| e.expect("entry").path())
         .find(|p| !p.to_string_lossy().ends_with(".tmp"))
         .expect("an artifact");
-    let size = std::fs::metadata(&held).expect("meta").len();
-    let mut lie = size.to_be_bytes().to_vec();
-    lie.extend_from_slice(
-        &std::fs::read(&held).expect("read")[..usize::try_from(size / 2).expect("half")],
-    );
-    let loopback: SocketAddr = "127.0.0.1:0".parse().expect("addr");
-    let ep = net::endpoint(
-        iroh::SecretKey::from_bytes(&[8; 32]),
-        loopback,
-        &MemoryLookup::new(),
-    )
-    .await
-    .expect("liar");
-    let liar = Router::builder(ep.clone())
-        .accept(wire::ALPN, Liar(std::sync::Arc::new(lie)))
-        .spawn();
-    let liar_addr = net::own_addr(&ep);
+    let bytes = std::fs::read(&held).expect("read");
+    let encoded = encode(&bytes, &bytes);
+    let lie = encoded[..encoded.len() / 2].to_vec();
+    let liar = liar(8, found(&lie), lie).await;
+    let liar_addr = net::own_addr(liar.endpoint());
 
     let mut f = Home::open(&tmp.path().join("f")).expect("home");
     let client = net::client(&[liar_addr.clone(), a.addr()])
         .await
         .expect("client");
-    // The liar is asked first (a dial orders peers by handshake time, alike on loopback).
-    let mut conns = Vec::new();
-    for p in [liar_addr, a.addr()] {
-        let conn = client
-            .connect(p.endpoint_addr(), wire::ALPN)
-            .await
-            .expect("connect");
-        conns.push((p.id, conn));
-    }
-    let mut peers = Peers::from_connections(conns);
+    // The liar is asked first.
+    let mut peers = in_order(&client, &[liar_addr, a.addr()]).await;
     let synced = sync::sync_index::<VersionIndex>(&mut f, &mut peers, &index)
         .await
         .expect("sync");
@@ -740,7 +780,7 @@ async fn a_peer_that_sends_wrong_blocks_and_truncated_artifacts_is_skipped() {
     );
     let reasons = peers.skipped.join("\n");
     assert!(
-        reasons.contains("not what was asked for") && reasons.contains("do not match the artifact"),
+        reasons.contains("not what was asked for") && reasons.contains("stopped part way"),
         "the liar's wrong head or block and its truncated artifact are named:\n{reasons}"
     );
     cairn_core::inspect::verify_log(&f, &index.to_string()).expect("re-verifies");
@@ -921,4 +961,73 @@ async fn a_sync_of_an_index_of_unknown_kind_asks_as_many_questions_as_one_of_kno
     }
     // The head that tells the kind is the head synced: it is not asked for twice.
     assert_eq!(asked[0], asked[1], "{asked:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_lies_part_way_keeps_nothing_wrong_and_the_next_sends_only_the_rest() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    // An artifact of 40 groups and a bit; the liar's copy goes wrong at three fifths of it.
+    let real: Vec<u8> = (0..40 * 16_384 + 1_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let mut wrong = real.clone();
+    let wrong_at = real.len() * 3 / 5;
+    wrong[wrong_at] ^= 1;
+    let a_dir = tmp.path().join("a");
+    drop(Home::open(&a_dir).expect("home"));
+    let mut a_store = cairn_core::store::Store::open(&a_dir).expect("store");
+    let artifacts = a_dir.join("artifacts");
+    let artifact = cairn_core::artifact::stage_from(&artifacts, &mut real.as_slice())
+        .expect("stage")
+        .keep(&mut a_store, &artifacts)
+        .expect("keep");
+    let loopback: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    let serving = Blobs::new(&a_dir);
+    let sent = serving.sent();
+    let a_ep = net::endpoint(
+        net::node_key(&a_dir).expect("key"),
+        loopback,
+        &MemoryLookup::new(),
+    )
+    .await
+    .expect("endpoint");
+    let a = Router::builder(a_ep.clone())
+        .accept(wire::ALPN, Serve::new(&a_dir))
+        .accept(blobs::ALPN, serving)
+        .spawn();
+    let liar = liar(9, vec![wire::NOT_HELD], encode(&real, &wrong)).await;
+    let liar_ep = liar.endpoint().clone();
+
+    let mut f = Home::open(&tmp.path().join("f")).expect("home");
+    let (liar_addr, a_addr) = (net::own_addr(&liar_ep), net::own_addr(&a_ep));
+    let client = net::client(&[liar_addr.clone(), a_addr.clone()])
+        .await
+        .expect("client");
+    // The liar is asked first.
+    let mut peers = in_order(&client, &[liar_addr, a_addr]).await;
+    assert!(
+        sync::fetch_artifact(&mut f, &mut peers, &artifact)
+            .await
+            .expect("fetch"),
+        "from the honest peer"
+    );
+    let reasons = peers.skipped.join("\n");
+    assert!(
+        reasons.contains("do not match the artifact"),
+        "the liar is named: {reasons}"
+    );
+    let kept =
+        std::fs::read(f.dir().join("artifacts").join(artifact.cid.to_string())).expect("kept");
+    assert!(kept == real, "the artifact kept is the real one");
+    // The honest peer sent what the liar did not: from the group that went wrong on, with
+    // its hashes, and not the part before it.
+    let sent = sent.load(std::sync::atomic::Ordering::Relaxed);
+    let rest = (real.len() - wrong_at / 16_384 * 16_384) as u64;
+    assert!(
+        sent >= rest && sent < rest + 16_384,
+        "sent {sent} bytes for a rest of {rest}"
+    );
+    client.close().await;
+    liar.shutdown().await.expect("shutdown");
+    a.shutdown().await.expect("shutdown");
 }

@@ -1,4 +1,4 @@
-//! Peer requests: what one Cairn node asks another for over the `cairn/sync/1` protocol, and
+//! Peer requests: what one Cairn node asks another for over the `cairn/sync/2` protocol, and
 //! what it tells others: gossip announcements, project-room messages and direct pushes.
 //!
 //! A request is one record (the record profile, at most [`MAX_REQUEST`] bytes) sent on a fresh
@@ -15,7 +15,7 @@ use crate::name::IndexName;
 use crate::profile::{self, Fields, RecordError};
 
 /// The ALPN of the request protocol.
-pub const ALPN: &[u8] = b"cairn/sync/1";
+pub const ALPN: &[u8] = b"cairn/sync/2";
 
 /// The largest request record.
 pub const MAX_REQUEST: usize = 16 << 10;
@@ -65,11 +65,6 @@ pub enum Request {
     Blocks {
         /// The CIDs.
         cids: Vec<Cid>,
-    },
-    /// An artifact's bytes, by its raw CID.
-    Artifact {
-        /// The CID.
-        cid: Cid,
     },
     /// The fork evidence the node holds for `log`: the two envelopes of its first recorded
     /// fork, framed as in a chain answer.
@@ -130,10 +125,6 @@ impl Request {
                     Value::List(cids.iter().map(|c| Value::Link((*c).into())).collect()),
                 );
                 ("blocks", None)
-            }
-            Request::Artifact { cid } => {
-                m.insert("cid", Value::Link((*cid).into()));
-                ("artifact", None)
             }
             Request::Fork { log } => ("fork", Some(log)),
             Request::Indexes { identity } => ("indexes", Some(identity)),
@@ -209,13 +200,6 @@ impl Request {
                     return Err(f.invalid("log", "`indexes` asks about an identity ID"));
                 }
                 Request::Indexes { identity }
-            }
-            "artifact" => {
-                let cid = f.link("cid")?;
-                if cid.codec() != Codec::Raw {
-                    return Err(f.invalid("cid", "an artifact is raw bytes"));
-                }
-                Request::Artifact { cid }
             }
             _ => return Err(f.invalid("op", format!("unknown operation `{op}`"))),
         };
@@ -720,9 +704,6 @@ mod tests {
                 max: MAX_CHAIN,
             },
             Request::Block { cid: payload },
-            Request::Artifact {
-                cid: Cid::of_raw(b"x"),
-            },
             Request::Fork {
                 log: format!("{id}:libfoo"),
             },
@@ -748,10 +729,6 @@ mod tests {
                 max: MAX_CHAIN + 1
             }),
             RecordError::InvalidField { field: "max", .. }
-        ));
-        assert!(matches!(
-            refused(&Request::Artifact { cid: payload }),
-            RecordError::InvalidField { field: "cid", .. }
         ));
     }
 

@@ -435,7 +435,7 @@ async fn fetch(
     .await
     .map_err(|_| "the announcer did not answer".to_owned())?
     .map_err(|e| format!("cannot reach the announcer: {e}"))?;
-    let mut peers = Peers::from_connections(vec![(from, conn)]);
+    let mut peers = Peers::from_connections(&ep, vec![(EndpointAddr::new(from), conn)]);
     peers.not_after = Some(super::unix_now() + FUTURE_TOLERANCE);
     let mut home = Home::open(&dir).map_err(|e| e.to_string())?;
     if a.kind == Announced::Fork {

@@ -8,6 +8,7 @@
 //!
 //! Normative text: `spec/14-network.md`.
 
+pub mod blobs;
 pub mod gossip;
 /// The iroh the node runs on, for crates that serve their own protocols beside it.
 pub use iroh;
@@ -283,7 +284,8 @@ impl Node {
         let mut router = iroh::protocol::Router::builder(ep.clone())
             .accept(cairn_protocol::wire::ALPN, serve)
             .accept(iroh_gossip::ALPN, gossip.clone())
-            .accept(cairn_protocol::wire::PUSH_ALPN, push);
+            .accept(cairn_protocol::wire::PUSH_ALPN, push)
+            .accept(iroh_blobs::ALPN, blobs::Blobs::new(home));
         for (alpn, handler) in extra {
             router = router.accept(alpn, handler);
         }

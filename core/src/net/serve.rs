@@ -1,11 +1,10 @@
-//! Serving peers: the `cairn/sync/1` protocol handler. Each request arrives on its own stream;
+//! Serving peers: the `cairn/sync/2` protocol handler. Each request arrives on its own stream;
 //! the answer is read from the home's store (a fresh read connection per request, so the CLI,
 //! the node and other processes share the home as usual) and streamed back.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use bytes::Bytes;
 use cairn_protocol::cid::Cid;
 use cairn_protocol::wire::{self, FOUND, NOT_HELD, REFUSED, Request};
 use iroh::endpoint::{Connection, RecvStream, SendStream};
@@ -75,7 +74,6 @@ impl ProtocolHandler for Serve {
 /// What a request is answered with, read from the store.
 enum Reply {
     Bytes(Vec<u8>),
-    Artifact(PathBuf, u64),
     NotHeld,
     Refused(String),
 }
@@ -101,8 +99,8 @@ async fn answer(
                 };
                 match opened {
                     Ok(s) => {
-                        let reply = read(&home, &s, &request)
-                            .unwrap_or_else(|e| Reply::Refused(e.to_string()));
+                        let reply =
+                            read(&s, &request).unwrap_or_else(|e| Reply::Refused(e.to_string()));
                         *store = Some(s);
                         reply
                     }
@@ -117,17 +115,6 @@ async fn answer(
             send.write_all(&[FOUND]).await?;
             send.write_all(&bytes).await?;
         }
-        Reply::Artifact(path, size) => {
-            let file = std::fs::File::open(&path)?;
-            send.write_all(&[FOUND]).await?;
-            send.write_all(&size.to_be_bytes()).await?;
-            // The file is read on a blocking thread while the stream sends what was read.
-            let (tx, mut rx) = tokio::sync::mpsc::channel(READ_AHEAD);
-            tokio::task::spawn_blocking(move || read_chunks(&file, &tx));
-            while let Some(chunk) = rx.recv().await {
-                send.write_chunk(chunk?).await?;
-            }
-        }
         Reply::NotHeld => send.write_all(&[NOT_HELD]).await?,
         Reply::Refused(reason) => {
             send.write_all(&[REFUSED]).await?;
@@ -139,34 +126,8 @@ async fn answer(
     Ok(())
 }
 
-/// Chunks of an artifact read ahead of the stream.
-const READ_AHEAD: usize = 8;
-/// The size of one chunk read from an artifact's file.
-const CHUNK: usize = 1 << 20;
-
-/// Reads `file` in chunks into `tx` until its end, an error, or the receiver is gone. Each
-/// chunk is read into fresh capacity (`read_to_end` does not zero it first).
-fn read_chunks(file: &std::fs::File, tx: &tokio::sync::mpsc::Sender<std::io::Result<Bytes>>) {
-    use std::io::Read as _;
-    loop {
-        let mut buf = Vec::with_capacity(CHUNK);
-        let read = file.take(CHUNK as u64).read_to_end(&mut buf);
-        if let Err(e) = read {
-            let _ = tx.blocking_send(Err(e));
-            return;
-        }
-        let filled = buf.len();
-        if filled == 0 {
-            return;
-        }
-        if tx.blocking_send(Ok(Bytes::from(buf))).is_err() || filled < CHUNK {
-            return;
-        }
-    }
-}
-
-/// Reads the answer to `request` from `store` (of the home at `home`).
-fn read(home: &Path, store: &Store, request: &Request) -> Result<Reply, StoreError> {
+/// Reads the answer to `request` from `store`.
+fn read(store: &Store, request: &Request) -> Result<Reply, StoreError> {
     Ok(match request {
         Request::Head { log } => match store.head(log)? {
             Some((seq, _)) => store
@@ -210,13 +171,6 @@ fn read(home: &Path, store: &Store, request: &Request) -> Result<Reply, StoreErr
                     wire::frame(&mut out, log.as_bytes());
                 }
                 Reply::Bytes(out)
-            }
-        }
-        Request::Artifact { cid } => {
-            let path = home.join("artifacts").join(cid.to_string());
-            match std::fs::metadata(&path) {
-                Ok(meta) if store.has_artifact(cid)? => Reply::Artifact(path, meta.len()),
-                _ => Reply::NotHeld,
             }
         }
     })

@@ -6,7 +6,6 @@
 //! transaction through the store's import (which also records forks and refuses rollbacks).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::time::Duration;
 
 use cairn_protocol::cid::Cid;
@@ -19,11 +18,12 @@ use cairn_protocol::release::{Artifact, Release};
 use cairn_protocol::signed::{Opaque, Signed, domains};
 use cairn_protocol::wire::{self, FOUND, NOT_HELD, Request};
 use iroh::endpoint::Connection;
-use iroh::{Endpoint, EndpointId};
+use iroh::{Endpoint, EndpointAddr, EndpointId};
 use serde::Serialize;
 
+use super::blobs;
 use super::{NetError, Peer};
-use crate::artifact::Stager;
+use crate::artifact::Receiving;
 use crate::home::Home;
 use crate::store::{ImportReport, Outcome, Store, StoreError};
 use crate::verify::{Answer, LogVerifier, Need, Refusal, Step};
@@ -32,10 +32,6 @@ use crate::verify::{Answer, LogVerifier, Need, Refusal, Step};
 const DIAL: Duration = Duration::from_secs(5);
 /// How long one request may take before the next peer is asked.
 const REQUEST: Duration = Duration::from_secs(30);
-/// Chunks of an artifact received ahead of the thread that hashes and writes them.
-const WRITE_AHEAD: usize = 8;
-/// The size of one such chunk.
-const CHUNK: usize = 1 << 20;
 /// The most indexes one closure may name.
 const MAX_CLOSURE: usize = 10_000;
 
@@ -43,6 +39,11 @@ const MAX_CLOSURE: usize = 10_000;
 #[derive(Debug, Clone)]
 pub struct Peers {
     conns: Vec<(EndpointId, Connection)>,
+    /// The endpoint and addresses that artifact connections (their own ALPN) are dialed
+    /// with.
+    dialer: (Endpoint, BTreeMap<EndpointId, EndpointAddr>),
+    /// Artifact connections opened so far, by peer.
+    blobs: BTreeMap<EndpointId, Connection>,
     /// Why peers were skipped (unreachable, or sent something wrong), for the report.
     pub skipped: Vec<String>,
     /// Heads dated after this (Unix seconds) are refused.
@@ -99,6 +100,11 @@ impl Peers {
         reached.sort_by_key(|(took, i, ..)| (took.as_millis() / 5, *i));
         Ok(Peers {
             conns: reached.into_iter().map(|(_, _, id, c)| (id, c)).collect(),
+            dialer: (
+                ep.clone(),
+                peers.iter().map(|p| (p.id, p.endpoint_addr())).collect(),
+            ),
+            blobs: BTreeMap::new(),
             skipped,
             not_after: None,
             requests: 0,
@@ -108,11 +114,17 @@ impl Peers {
         })
     }
 
-    /// Peers over connections already open.
+    /// Peers over connections already open from `ep`, asked in the order given. Artifacts are
+    /// fetched over connections of their own, dialed from `ep` at the same addresses.
     #[must_use]
-    pub fn from_connections(conns: Vec<(EndpointId, Connection)>) -> Peers {
+    pub fn from_connections(ep: &Endpoint, conns: Vec<(EndpointAddr, Connection)>) -> Peers {
         Peers {
-            conns,
+            dialer: (
+                ep.clone(),
+                conns.iter().map(|(a, _)| (a.id, a.clone())).collect(),
+            ),
+            conns: conns.into_iter().map(|(a, c)| (a.id, c)).collect(),
+            blobs: BTreeMap::new(),
             skipped: Vec::new(),
             not_after: None,
             requests: 0,
@@ -707,8 +719,9 @@ pub async fn sync_any(
     })
 }
 
-/// Fetches `artifact` from the first peer that sends exactly its bytes into `home`; `false`
-/// when no peer has it.
+/// Fetches `artifact` into `home` over the peers' artifact protocol, checking every piece
+/// against its CID as it arrives; `false` when no peer has it. A peer that fails or lies part
+/// way through keeps what it sent right, and the next peer is asked for the rest.
 pub async fn fetch_artifact(
     home: &mut Home,
     peers: &mut Peers,
@@ -719,27 +732,45 @@ pub async fn fetch_artifact(
     if store.has_artifact(&artifact.cid)? && dir.join(artifact.cid.to_string()).is_file() {
         return Ok(true);
     }
-    let request = Request::Artifact { cid: artifact.cid };
-    for (id, conn) in peers.conns.clone() {
-        match tokio::time::timeout(
-            REQUEST * 10,
-            stream_artifact(&conn, &request, dir, artifact),
-        )
-        .await
-        {
-            Ok(Ok(Some(staged))) => {
-                staged.keep(store, dir)?;
-                *peers.sources.entry(id.fmt_short().to_string()).or_default() += 1;
-                return Ok(true);
+    let io = |cause| StoreError::Io {
+        path: dir.to_path_buf(),
+        cause,
+    };
+    let mut receiving = Some(Receiving::start(dir, artifact).map_err(io)?);
+    for (id, _) in peers.conns.clone() {
+        let conn = match peers.blob_connection(id).await {
+            Ok(conn) => conn,
+            Err(e) => {
+                peers.skipped.push(format!("{}: {e}", id.fmt_short()));
+                continue;
             }
-            Ok(Ok(None)) => {}
-            Ok(Err(e)) => peers.skipped.push(format!(
+        };
+        let partial = match receiving.take() {
+            Some(r) => r,
+            None => Receiving::start(dir, artifact).map_err(io)?,
+        };
+        let (result, back) =
+            match tokio::time::timeout(REQUEST * 10, blobs::receive(&conn, partial)).await {
+                Ok(done) => done,
+                Err(_) => (Err("took too long".to_string()), None),
+            };
+        receiving = back;
+        match result {
+            Ok(true) => {
+                let staged = receiving
+                    .take()
+                    .map(Receiving::finish)
+                    .transpose()
+                    .map_err(io)?;
+                if let Some(staged) = staged {
+                    staged.keep(store, dir)?;
+                    *peers.sources.entry(id.fmt_short().to_string()).or_default() += 1;
+                    return Ok(true);
+                }
+            }
+            Ok(false) => {}
+            Err(e) => peers.skipped.push(format!(
                 "{}: artifact {}: {e}",
-                id.fmt_short(),
-                artifact.cid
-            )),
-            Err(_) => peers.skipped.push(format!(
-                "{}: artifact {} took too long",
                 id.fmt_short(),
                 artifact.cid
             )),
@@ -748,101 +779,26 @@ pub async fn fetch_artifact(
     Ok(false)
 }
 
-/// Streams one artifact from one peer into a temporary file, hashing as it goes; `None` when
-/// the peer does not hold it. Bytes that are not the artifact are an error (and are dropped).
-async fn stream_artifact(
-    conn: &Connection,
-    request: &Request,
-    dir: &Path,
-    artifact: &Artifact,
-) -> Result<Option<crate::artifact::Staged>, String> {
-    use std::io::Write as _;
-    let (mut send, mut recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
-    send.write_all(&request.encode())
-        .await
-        .map_err(|e| e.to_string())?;
-    send.finish().map_err(|e| e.to_string())?;
-    let mut status = [0u8; 1];
-    recv.read_exact(&mut status)
-        .await
-        .map_err(|e| e.to_string())?;
-    match status[0] {
-        FOUND => {}
-        NOT_HELD => return Ok(None),
-        _ => return Err("refused".into()),
-    }
-    let mut size = [0u8; 8];
-    recv.read_exact(&mut size)
-        .await
-        .map_err(|e| e.to_string())?;
-    let size = u64::from_be_bytes(size);
-    if size != artifact.size {
-        return Err(format!(
-            "announced {size} bytes where the release says {}",
-            artifact.size
-        ));
-    }
-    // The stream is read here while a blocking thread hashes and writes what arrived; the
-    // writer hands each chunk back to be filled again, so no chunk is allocated or zeroed
-    // after the first few.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(WRITE_AHEAD);
-    let (back, mut empty) = tokio::sync::mpsc::channel::<Vec<u8>>(WRITE_AHEAD + 2);
-    let (dir, expected) = (dir.to_path_buf(), artifact.clone());
-    let writer = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
-        let mut out = Stager::fetching(&dir, &expected)?;
-        while let Some(chunk) = rx.blocking_recv() {
-            out.write_all(&chunk)?;
-            let _ = back.try_send(chunk);
+impl Peers {
+    /// The artifact connection to `id`, dialed the first time it is asked for.
+    async fn blob_connection(&mut self, id: EndpointId) -> Result<Connection, String> {
+        if let Some(conn) = self.blobs.get(&id)
+            && conn.close_reason().is_none()
+        {
+            return Ok(conn.clone());
         }
-        out.finish()
-    });
-    let mut received = 0u64;
-    let read = async {
-        loop {
-            // Many stream frames are gathered into one chunk for the writer.
-            let mut chunk = empty.try_recv().unwrap_or_else(|_| vec![0u8; CHUNK]);
-            chunk.resize(CHUNK, 0);
-            let mut filled = 0;
-            while filled < CHUNK {
-                match recv
-                    .read(&mut chunk[filled..])
-                    .await
-                    .map_err(|e| e.to_string())?
-                {
-                    Some(n) => filled += n,
-                    None => break,
-                }
-            }
-            received += filled as u64;
-            if received > artifact.size {
-                return Err("sent more bytes than the artifact has".to_string());
-            }
-            if filled == 0 {
-                return Ok(());
-            }
-            chunk.truncate(filled);
-            let last = filled < CHUNK;
-            tx.send(chunk)
-                .await
-                .map_err(|_| "writing the artifact stopped".to_string())?;
-            if last {
-                return Ok(());
-            }
-        }
+        let (ep, addrs) = &self.dialer;
+        let addr = addrs
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| EndpointAddr::new(id));
+        let conn = tokio::time::timeout(DIAL, ep.connect(addr, iroh_blobs::ALPN))
+            .await
+            .map_err(|_| format!("no answer within {DIAL:?}"))?
+            .map_err(|e| e.to_string())?;
+        self.blobs.insert(id, conn.clone());
+        Ok(conn)
     }
-    .await;
-    drop(tx);
-    // A failed write is the cause when both ended early; bytes that are not the artifact are
-    // named after what the stream did wrong, if it did.
-    let staged = match (read, writer.await.map_err(|e| e.to_string())?) {
-        (_, Err(e)) if e.kind() != std::io::ErrorKind::InvalidData => {
-            return Err(format!("writing the artifact: {e}"));
-        }
-        (Err(e), _) => return Err(e),
-        (Ok(()), Err(e)) => return Err(format!("the bytes sent do not match the artifact: {e}")),
-        (Ok(()), Ok(staged)) => staged,
-    };
-    Ok(Some(staged))
 }
 
 /// The peers that said (in project rooms) that they hold one of `artifacts`, most recent claim

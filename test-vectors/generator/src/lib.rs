@@ -12,6 +12,7 @@
 // uniform, even where one cannot fail; case tables are long lists by nature.
 #![allow(clippy::unnecessary_wraps, clippy::too_many_lines)]
 
+mod blobs;
 mod bundles;
 mod chains;
 mod cids;
@@ -56,6 +57,7 @@ pub fn files() -> Vec<VectorFile> {
     all.extend(bundles::files());
     all.extend(lockfiles::files());
     all.extend(wire::files());
+    all.extend(blobs::files());
     all
 }
 

@@ -38,7 +38,6 @@ fn describe(r: &Request) -> Json {
             "max": max,
         }),
         Request::Block { cid } => json!({ "op": "block", "cid": cid.to_string() }),
-        Request::Artifact { cid } => json!({ "op": "artifact", "cid": cid.to_string() }),
         Request::Fork { log } => json!({ "op": "fork", "log": log }),
         Request::Indexes { identity } => json!({ "op": "indexes", "log": identity }),
         Request::Blocks { cids } => {
@@ -384,7 +383,6 @@ fn generate() -> anyhow::Result<Json> {
             },
         ),
         request("a block", &Request::Block { cid: payload }),
-        request("an artifact", &Request::Artifact { cid: raw }),
         request("fork evidence", &Request::Fork { log: index.clone() }),
         request(
             "the indexes of an identity",
@@ -462,11 +460,8 @@ fn generate() -> anyhow::Result<Json> {
             "record-invalid-field",
         ),
         (
-            "an artifact named by a record CID",
-            map(vec![
-                ("op", Value::text("artifact")),
-                ("cid", link(payload)),
-            ]),
+            "an artifact, asked for over the artifact protocol instead",
+            map(vec![("op", Value::text("artifact")), ("cid", link(raw))]),
             "record-invalid-field",
         ),
         (
@@ -584,7 +579,7 @@ fn generate() -> anyhow::Result<Json> {
         None,
     ));
     Ok(file(
-        "Peer requests of the cairn/sync/1 protocol, gossip announcements and their topics, pushes (cairn/push/1) and their answers, search requests (cairn/search/1), project-room have messages, and the framing of chain answers.",
+        "Peer requests of the cairn/sync/2 protocol, gossip announcements and their topics, pushes (cairn/push/1) and their answers, search requests (cairn/search/1), project-room have messages, and the framing of chain answers.",
         "spec/14-network.md",
         vectors,
     ))
