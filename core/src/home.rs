@@ -234,6 +234,12 @@ impl Home {
         Ok(self.store.heads()?)
     }
 
+    /// Commits of this open home are no longer synced one by one: for a home opened only to
+    /// write what peers send (see [`Store::refetchable_writes`]).
+    pub fn refetchable_writes(&mut self) -> Result<(), HomeError> {
+        Ok(self.store.refetchable_writes()?)
+    }
+
     /// A number that changes whenever another process (or another open home) writes to the
     /// store: a loop that polls compares it before reading more.
     pub fn data_version(&self) -> Result<u64, HomeError> {

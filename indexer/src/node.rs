@@ -420,6 +420,7 @@ async fn fetch_all(
         tasks.spawn(async move {
             let mut peers = Peers::dial(&ep, std::slice::from_ref(&node)).await?;
             let mut home = Home::open(&dir)?;
+            home.refetchable_writes()?;
             let mut moved = 0usize;
             loop {
                 let next = queue.lock().ok().and_then(|mut q| q.pop_front());

@@ -438,6 +438,7 @@ async fn fetch(
     let mut peers = Peers::from_connections(&ep, vec![(EndpointAddr::new(from), conn)]);
     peers.not_after = Some(super::unix_now() + FUTURE_TOLERANCE);
     let mut home = Home::open(&dir).map_err(|e| e.to_string())?;
+    home.refetchable_writes().map_err(|e| e.to_string())?;
     if a.kind == Announced::Fork {
         let report = if kind == "package-index" {
             sync::fetch_fork::<PackageIndex>(&mut home, &mut peers, &index).await

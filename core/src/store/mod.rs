@@ -255,6 +255,17 @@ impl Store {
         MIGRATIONS.len() as u32
     }
 
+    /// From now on this connection's commits are not synced to disk one by one (SQLite's
+    /// `synchronous = NORMAL` in WAL mode): for a connection that writes only what can be
+    /// fetched again, such as logs synced from peers. A killed process still loses nothing
+    /// (the log is in the system's cache); a power loss may take the last commits back, whole,
+    /// and never corrupts the store. Signing and publishing stay on synced commits: a
+    /// revision taken back after it was signed would be signed again, a fork.
+    pub fn refetchable_writes(&mut self) -> Result<(), StoreError> {
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        Ok(())
+    }
+
     /// A number that changes whenever another connection commits to the store (SQLite's
     /// `data_version`): a reader that polls learns cheaply whether anything changed.
     pub fn data_version(&self) -> Result<u64, StoreError> {

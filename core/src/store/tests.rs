@@ -714,3 +714,19 @@ fn a_writer_is_waited_for_briefly_at_first_and_for_thirty_seconds_in_all() {
     assert!(!wait_for_writer(last), "the timeout is reached");
     assert!(!wait_for_writer(i32::MAX));
 }
+
+#[test]
+fn only_a_connection_that_writes_refetchable_data_commits_without_a_sync() {
+    let home = Home::new("refetchable");
+    let synchronous = |s: &Store| -> i64 {
+        s.conn
+            .pragma_query_value(None, "synchronous", |r| r.get(0))
+            .expect("pragma")
+    };
+    let mut fetched = Store::open(home.path()).expect("open");
+    let signing = Store::open(home.path()).expect("open");
+    assert_eq!(synchronous(&fetched), 2, "FULL by default");
+    fetched.refetchable_writes().expect("relax");
+    assert_eq!(synchronous(&fetched), 1, "NORMAL for what peers sent");
+    assert_eq!(synchronous(&signing), 2, "another connection keeps FULL");
+}
