@@ -432,11 +432,10 @@ impl Store {
         let log = index.to_string();
         let seq: Option<i64> = self
             .conn
-            .query_row(
-                "SELECT seq FROM revisions WHERE log = ?1 AND payload_cid = ?2",
-                rusqlite::params![log, payload.to_bytes().as_slice()],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT seq FROM revisions WHERE log = ?1 AND payload_cid = ?2")?
+            .query_row(rusqlite::params![log, payload.to_bytes().as_slice()], |r| {
+                r.get(0)
+            })
             .optional()?;
         match seq {
             Some(seq) => self.stored_tip::<K>(&log, super::from_sql_seq(seq)?),
@@ -609,10 +608,8 @@ impl Store {
         let old = self.head(&log)?.map(|(seq, _)| seq);
         let tx = &self.conn;
         if let Some((seq, winner, loser)) = conflict {
-            tx.execute(
-                "DELETE FROM revisions WHERE log = ?1 AND seq >= ?2",
-                params![log, super::sql_seq(seq)?],
-            )?;
+            tx.prepare_cached("DELETE FROM revisions WHERE log = ?1 AND seq >= ?2")?
+                .execute(params![log, super::sql_seq(seq)?])?;
             record_conflict(tx, &log, seq, winner, loser)?;
         }
         for row in &rows {
@@ -628,7 +625,8 @@ impl Store {
             tip.revision.state,
         )?;
         if clear_draft {
-            tx.execute("DELETE FROM drafts WHERE log = ?1", [&log])?;
+            tx.prepare_cached("DELETE FROM drafts WHERE log = ?1")?
+                .execute([&log])?;
         }
         let to = tip.seq();
         let outcome = match conflict {
@@ -848,11 +846,8 @@ impl Store {
     fn envelope_by_payload(&self, log: &str, payload: &Cid) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self
             .conn
-            .query_row(
-                "SELECT envelope FROM revisions WHERE log = ?1 AND payload_cid = ?2",
-                params![log, payload.to_bytes().as_slice()],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT envelope FROM revisions WHERE log = ?1 AND payload_cid = ?2")?
+            .query_row(params![log, payload.to_bytes().as_slice()], |r| r.get(0))
             .optional()?)
     }
 }
@@ -864,15 +859,15 @@ fn record_conflict(
     winner: Cid,
     loser: Cid,
 ) -> Result<(), StoreError> {
-    tx.execute(
+    tx.prepare_cached(
         "INSERT OR IGNORE INTO conflicts (log, seq, winner, loser) VALUES (?1, ?2, ?3, ?4)",
-        params![
-            log,
-            super::sql_seq(seq)?,
-            winner.to_bytes().as_slice(),
-            loser.to_bytes().as_slice()
-        ],
-    )?;
+    )?
+    .execute(params![
+        log,
+        super::sql_seq(seq)?,
+        winner.to_bytes().as_slice(),
+        loser.to_bytes().as_slice()
+    ])?;
     Ok(())
 }
 
@@ -916,12 +911,12 @@ fn write_head(
     state: Cid,
 ) -> Result<(), StoreError> {
     let changed = match old {
-        None => tx.execute(
-            "INSERT OR IGNORE INTO heads (log, kind, seq, payload_cid, state_cid) VALUES (?1, ?2, ?3, ?4, ?5)",
+        None => tx.prepare_cached("INSERT OR IGNORE INTO heads (log, kind, seq, payload_cid, state_cid) VALUES (?1, ?2, ?3, ?4, ?5)")?
+.execute(
             params![log, kind, super::sql_seq(seq)?, payload.to_bytes().as_slice(), state.to_bytes().as_slice()],
         )?,
-        Some(old) => tx.execute(
-            "UPDATE heads SET seq = ?2, payload_cid = ?3, state_cid = ?4 WHERE log = ?1 AND seq = ?5",
+        Some(old) => tx.prepare_cached("UPDATE heads SET seq = ?2, payload_cid = ?3, state_cid = ?4 WHERE log = ?1 AND seq = ?5")?
+.execute(
             params![log, super::sql_seq(seq)?, payload.to_bytes().as_slice(), state.to_bytes().as_slice(), super::sql_seq(old)?],
         )?,
     };
@@ -931,9 +926,9 @@ fn write_head(
             expected: old.unwrap_or(0),
         });
     }
-    tx.execute(
-        "INSERT INTO high_water (log, seq, payload_cid) VALUES (?1, ?2, ?3)
-         ON CONFLICT (log) DO UPDATE SET seq = excluded.seq, payload_cid = excluded.payload_cid WHERE excluded.seq > high_water.seq",
+    tx.prepare_cached("INSERT INTO high_water (log, seq, payload_cid) VALUES (?1, ?2, ?3)
+         ON CONFLICT (log) DO UPDATE SET seq = excluded.seq, payload_cid = excluded.payload_cid WHERE excluded.seq > high_water.seq")?
+.execute(
         params![log, super::sql_seq(seq)?, payload.to_bytes().as_slice()],
     )?;
     Ok(())
@@ -947,16 +942,14 @@ fn record_fork(
     a: &[u8],
     b: &[u8],
 ) -> Result<(), StoreError> {
-    tx.execute(
-        "INSERT OR IGNORE INTO forks (log, seq, signer, envelope_a, envelope_b) VALUES (?1, ?2, ?3, ?4, ?5)",
+    tx.prepare_cached("INSERT OR IGNORE INTO forks (log, seq, signer, envelope_a, envelope_b) VALUES (?1, ?2, ?3, ?4, ?5)")?
+.execute(
         params![log, super::sql_seq(seq)?, signer, a, b],
     )?;
-    tx.execute(
-        "INSERT OR IGNORE INTO flagged (identity, reason) VALUES (?1, ?2)",
-        params![
+    tx.prepare_cached("INSERT OR IGNORE INTO flagged (identity, reason) VALUES (?1, ?2)")?
+        .execute(params![
             signer,
             format!("signed two different revisions at seq {seq} of `{log}`")
-        ],
-    )?;
+        ])?;
     Ok(())
 }

@@ -236,6 +236,9 @@ impl Store {
             }
         }
         conn.pragma_update(None, "synchronous", "FULL")?;
+        // Statements are prepared once per connection and kept: parsing SQL cost more than
+        // running it on the paths that read or write one log at a time.
+        conn.set_prepared_statement_cache_capacity(64);
         // Blocks are keyed by hashes, so a large import writes all over the tree: a page cache
         // of up to 16 MiB (SQLite's default is 2 MiB) keeps it from rereading pages.
         conn.pragma_update(None, "cache_size", -16_384)?;
@@ -366,11 +369,8 @@ impl Store {
     pub fn block(&self, cid: &Cid) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self
             .conn
-            .query_row(
-                "SELECT bytes FROM blocks WHERE cid = ?1",
-                [cid.to_bytes().as_slice()],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT bytes FROM blocks WHERE cid = ?1")?
+            .query_row([cid.to_bytes().as_slice()], |r| r.get(0))
             .optional()?)
     }
 
@@ -517,10 +517,10 @@ impl Store {
     ) -> Result<(), StoreError> {
         let size = sql_seq(size)?;
         self.write(|c| {
-            c.execute(
+            c.prepare_cached(
                 "INSERT OR IGNORE INTO artifacts (cid, size, sha256) VALUES (?1, ?2, ?3)",
-                params![cid.to_bytes().as_slice(), size, sha256.as_slice()],
-            )
+            )?
+            .execute(params![cid.to_bytes().as_slice(), size, sha256.as_slice()])
         })?;
         Ok(())
     }
@@ -529,11 +529,8 @@ impl Store {
     pub fn has_artifact(&self, cid: &Cid) -> Result<bool, StoreError> {
         Ok(self
             .conn
-            .query_row(
-                "SELECT 1 FROM artifacts WHERE cid = ?1",
-                [cid.to_bytes().as_slice()],
-                |_| Ok(()),
-            )
+            .prepare_cached("SELECT 1 FROM artifacts WHERE cid = ?1")?
+            .query_row([cid.to_bytes().as_slice()], |_| Ok(()))
             .optional()?
             .is_some())
     }
@@ -542,11 +539,10 @@ impl Store {
     /// keyed by log and seq).
     pub fn revision_by_payload(&self, cid: &Cid) -> Result<Option<(String, u64)>, StoreError> {
         self.conn
-            .query_row(
-                "SELECT log, seq FROM revisions WHERE payload_cid = ?1",
-                [cid.to_bytes().as_slice()],
-                |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
-            )
+            .prepare_cached("SELECT log, seq FROM revisions WHERE payload_cid = ?1")?
+            .query_row([cid.to_bytes().as_slice()], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })
             .optional()?
             .map(|(log, seq)| Ok((log, from_sql_seq(seq)?)))
             .transpose()
@@ -555,11 +551,10 @@ impl Store {
     /// The verified head of a log: (seq, payload CID).
     pub fn head(&self, log: &str) -> Result<Option<(u64, Cid)>, StoreError> {
         self.conn
-            .query_row(
-                "SELECT seq, payload_cid FROM heads WHERE log = ?1",
-                [log],
-                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)),
-            )
+            .prepare_cached("SELECT seq, payload_cid FROM heads WHERE log = ?1")?
+            .query_row([log], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })
             .optional()?
             .map(|(seq, cid)| Ok((from_sql_seq(seq)?, decode_cid(&cid)?)))
             .transpose()
@@ -589,9 +584,8 @@ impl Store {
     /// The state root linked by a log's verified head.
     pub fn head_state(&self, log: &str) -> Result<Option<Cid>, StoreError> {
         self.conn
-            .query_row("SELECT state_cid FROM heads WHERE log = ?1", [log], |r| {
-                r.get::<_, Vec<u8>>(0)
-            })
+            .prepare_cached("SELECT state_cid FROM heads WHERE log = ?1")?
+            .query_row([log], |r| r.get::<_, Vec<u8>>(0))
             .optional()?
             .map(|c| decode_cid(&c))
             .transpose()
@@ -601,7 +595,8 @@ impl Store {
     pub fn head_kind(&self, log: &str) -> Result<Option<String>, StoreError> {
         Ok(self
             .conn
-            .query_row("SELECT kind FROM heads WHERE log = ?1", [log], |r| r.get(0))
+            .prepare_cached("SELECT kind FROM heads WHERE log = ?1")?
+            .query_row([log], |r| r.get(0))
             .optional()?)
     }
 
@@ -647,9 +642,8 @@ impl Store {
     pub fn high_water(&self, log: &str) -> Result<Option<u64>, StoreError> {
         let seq: Option<i64> = self
             .conn
-            .query_row("SELECT seq FROM high_water WHERE log = ?1", [log], |r| {
-                r.get(0)
-            })
+            .prepare_cached("SELECT seq FROM high_water WHERE log = ?1")?
+            .query_row([log], |r| r.get(0))
             .optional()?;
         seq.map(from_sql_seq).transpose()
     }
@@ -669,11 +663,8 @@ impl Store {
         let log = id.to_string();
         let row: Option<(i64, Vec<u8>, Vec<u8>)> = self
             .conn
-            .query_row(
-                "SELECT seq, payload_cid, state_cid FROM heads WHERE log = ?1",
-                [&log],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
+            .prepare_cached("SELECT seq, payload_cid, state_cid FROM heads WHERE log = ?1")?
+            .query_row([&log], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?;
         let Some((seq, payload, state)) = row else {
             return Ok(None);
@@ -715,11 +706,8 @@ impl Store {
     pub fn envelope(&self, log: &str, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self
             .conn
-            .query_row(
-                "SELECT envelope FROM revisions WHERE log = ?1 AND seq = ?2",
-                params![log, sql_seq(seq)?],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT envelope FROM revisions WHERE log = ?1 AND seq = ?2")?
+            .query_row(params![log, sql_seq(seq)?], |r| r.get(0))
             .optional()?)
     }
 
@@ -736,11 +724,8 @@ impl Store {
     pub fn flagged(&self, id: &IdentityId) -> Result<Option<String>, StoreError> {
         Ok(self
             .conn
-            .query_row(
-                "SELECT reason FROM flagged WHERE identity = ?1",
-                [id.to_string()],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT reason FROM flagged WHERE identity = ?1")?
+            .query_row([id.to_string()], |r| r.get(0))
             .optional()?)
     }
 
@@ -801,26 +786,23 @@ impl Store {
     /// Stages one more operation.
     pub fn stage(&mut self, log: &str, op: &[u8]) -> Result<(), StoreError> {
         self.write(|c| {
-            let next: i64 = c.query_row(
-                "SELECT COALESCE(MAX(pos) + 1, 0) FROM drafts WHERE log = ?1",
-                [log],
-                |r| r.get(0),
-            )?;
-            c.execute(
-                "INSERT INTO drafts (log, pos, op) VALUES (?1, ?2, ?3)",
-                params![log, next, op],
-            )?;
-            c.execute(
-                "INSERT OR IGNORE INTO settings (key, value) VALUES (?1, '1')",
-                [format!("draft:{log}")],
-            )?;
+            let next: i64 = c
+                .prepare_cached("SELECT COALESCE(MAX(pos) + 1, 0) FROM drafts WHERE log = ?1")?
+                .query_row([log], |r| r.get(0))?;
+            c.prepare_cached("INSERT INTO drafts (log, pos, op) VALUES (?1, ?2, ?3)")?
+                .execute(params![log, next, op])?;
+            c.prepare_cached("INSERT OR IGNORE INTO settings (key, value) VALUES (?1, '1')")?
+                .execute([format!("draft:{log}")])?;
             Ok(())
         })
     }
 
     /// Drops a draft's staged operations (after they were signed).
     pub fn clear_draft(&mut self, log: &str) -> Result<(), StoreError> {
-        self.write(|c| c.execute("DELETE FROM drafts WHERE log = ?1", [log]))?;
+        self.write(|c| {
+            c.prepare_cached("DELETE FROM drafts WHERE log = ?1")?
+                .execute([log])
+        })?;
         Ok(())
     }
 
@@ -828,16 +810,15 @@ impl Store {
     pub fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
         Ok(self
             .conn
-            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
-                r.get(0)
-            })
+            .prepare_cached("SELECT value FROM settings WHERE key = ?1")?
+            .query_row([key], |r| r.get(0))
             .optional()?)
     }
 
     /// Sets a local setting.
     pub fn set_setting(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
-        self.write(|c| c.execute(
-            "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        self.write(|c| c.prepare_cached("INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")?
+.execute(
             params![key, value],
         ))?;
         Ok(())
@@ -854,7 +835,10 @@ impl Store {
 
     /// Removes a local setting.
     pub fn remove_setting(&mut self, key: &str) -> Result<(), StoreError> {
-        self.write(|c| c.execute("DELETE FROM settings WHERE key = ?1", [key]))?;
+        self.write(|c| {
+            c.prepare_cached("DELETE FROM settings WHERE key = ?1")?
+                .execute([key])
+        })?;
         Ok(())
     }
 
@@ -870,18 +854,16 @@ impl Store {
     /// Forgets an artifact's record (its file is removed by the caller).
     pub fn forget_artifact(&mut self, cid: &Cid) -> Result<(), StoreError> {
         self.write(|c| {
-            c.execute(
-                "DELETE FROM artifacts WHERE cid = ?1",
-                [cid.to_bytes().as_slice()],
-            )
+            c.prepare_cached("DELETE FROM artifacts WHERE cid = ?1")?
+                .execute([cid.to_bytes().as_slice()])
         })?;
         Ok(())
     }
 
     /// Sets a petname in the local address book (replacing any earlier meaning).
     pub fn set_petname(&mut self, petname: &str, id: &IdentityId) -> Result<(), StoreError> {
-        self.write(|c| c.execute(
-            "INSERT INTO petnames (petname, identity) VALUES (?1, ?2) ON CONFLICT (petname) DO UPDATE SET identity = excluded.identity",
+        self.write(|c| c.prepare_cached("INSERT INTO petnames (petname, identity) VALUES (?1, ?2) ON CONFLICT (petname) DO UPDATE SET identity = excluded.identity")?
+.execute(
             params![petname, id.to_string()],
         ))?;
         Ok(())
@@ -894,11 +876,8 @@ impl Store {
         }
         let text: Option<String> = self
             .conn
-            .query_row(
-                "SELECT identity FROM petnames WHERE petname = ?1",
-                [name_or_id],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT identity FROM petnames WHERE petname = ?1")?
+            .query_row([name_or_id], |r| r.get(0))
             .optional()?;
         text.map(|t| {
             t.parse()
