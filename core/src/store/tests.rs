@@ -729,4 +729,11 @@ fn only_a_connection_that_writes_refetchable_data_commits_without_a_sync() {
     fetched.refetchable_writes().expect("relax");
     assert_eq!(synchronous(&fetched), 1, "NORMAL for what peers sent");
     assert_eq!(synchronous(&signing), 2, "another connection keeps FULL");
+    let checkpoint = |s: &Store| -> i64 {
+        s.conn
+            .pragma_query_value(None, "wal_autocheckpoint", |r| r.get(0))
+            .expect("pragma")
+    };
+    assert_eq!(checkpoint(&fetched), 8192);
+    assert_eq!(checkpoint(&signing), 1000, "SQLite's default elsewhere");
 }
