@@ -169,7 +169,7 @@ impl Stager {
 }
 
 /// A temporary file in `dir` (created if needed), named so that a stale one is recognised.
-fn temporary(dir: &Path) -> io::Result<tempfile::NamedTempFile> {
+pub(crate) fn temporary(dir: &Path) -> io::Result<tempfile::NamedTempFile> {
     std::fs::create_dir_all(dir)?;
     tempfile::Builder::new()
         .prefix(".cairn-")

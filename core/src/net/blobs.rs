@@ -285,11 +285,7 @@ fn kept_outboard(home: &Path, cid: &Cid, file: &File) -> io::Result<PreOrderOutb
             format!("{}: the file no longer hashes to {cid}", path.display()),
         ));
     }
-    std::fs::create_dir_all(&dir)?;
-    let mut temp = tempfile::Builder::new()
-        .prefix(".cairn-")
-        .suffix(".tmp")
-        .tempfile_in(&dir)?;
+    let mut temp = crate::artifact::temporary(&dir)?;
     temp.write_all(&computed.data)?;
     temp.as_file().sync_all()?;
     let kept = temp.persist(&path).map_err(|e| e.error)?;

@@ -736,7 +736,8 @@ pub async fn fetch_artifact(
         path: dir.to_path_buf(),
         cause,
     };
-    let mut receiving = Some(Receiving::start(dir, artifact).map_err(io)?);
+    // Started at the first peer that answers, and kept from one peer to the next.
+    let mut receiving: Option<Receiving> = None;
     for (id, _) in peers.conns.clone() {
         let conn = match peers.blob_connection(id).await {
             Ok(conn) => conn,
