@@ -93,8 +93,13 @@ impl Node {
 
 /// Publishes `alpha` at `version` as `who` from a package written under `work`.
 fn publish_alpha(home: &mut Home, who: &Person, work: &Path, version: &str, time: u64) {
-    let dir = work.join(format!("alpha-{version}"));
-    write_package(&dir, "alpha", version);
+    publish_named(home, who, work, "alpha", version, time);
+}
+
+/// Publishes package `name` at `version` as `who` from a package written under `work`.
+fn publish_named(home: &mut Home, who: &Person, work: &Path, name: &str, version: &str, time: u64) {
+    let dir = work.join(format!("{name}-{version}"));
+    write_package(&dir, name, version);
     let opts = PublishOptions {
         dir,
         index: None,
@@ -1030,4 +1035,58 @@ async fn a_peer_that_lies_part_way_keeps_nothing_wrong_and_the_next_sends_only_t
     client.close().await;
     liar.shutdown().await.expect("shutdown");
     a.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_verified_apart_are_written_in_one_transaction_and_a_refused_one_alone_is_undone() {
+    let (tmp, alice, alpha, mut home) = alice_publishes_alpha();
+    publish_named(&mut home, &alice, tmp.path(), "beta", "1.0.0", T + 1);
+    let beta = alice.index("beta");
+    drop(home);
+    let mut a = Node::start(&tmp.path().join("a")).await;
+    let mut b = Node::start(&tmp.path().join("b")).await;
+    let mut peers = b.dial(&[&a]).await;
+    // Both are verified here while neither is written...
+    let stale = sync::fetch_any(&mut b.home, &mut peers, &alpha)
+        .await
+        .expect("fetch alpha");
+    let fresh = sync::fetch_any(&mut b.home, &mut peers, &beta)
+        .await
+        .expect("fetch beta");
+    assert_eq!(b.head(&alpha), None, "a fetch writes nothing");
+    assert_eq!(b.head(&beta), None, "a fetch writes nothing");
+    // ...and meanwhile alpha moves on here, so the verified alpha is now a rollback.
+    a.publish(&alice, tmp.path(), "1.0.1", T + 2);
+    assert!(matches!(
+        b.sync(&[&a], &alpha).await,
+        SyncOutcome::Imported { head: 2, .. }
+    ));
+    let written = sync::write_fetched(&mut b.home, vec![stale, fresh]).expect("transaction");
+    peers.close();
+    assert_eq!(written.len(), 2);
+    assert_eq!(written[0].0, alpha.to_string());
+    assert!(
+        matches!(
+            written[0].1,
+            Err(cairn_core::store::StoreError::Rollback {
+                high_water: 2,
+                offered: 1,
+                ..
+            })
+        ),
+        "{:?}",
+        written[0].1
+    );
+    assert_eq!(written[1].0, beta.to_string());
+    assert!(
+        matches!(written[1].1, Ok(SyncOutcome::Imported { head: 1, .. })),
+        "{:?}",
+        written[1].1
+    );
+    assert_eq!(
+        b.head(&alpha).map(|h| h.0),
+        Some(2),
+        "the refused log is undone alone"
+    );
+    assert_eq!(b.head(&beta).map(|h| h.0), Some(1), "the other log is kept");
 }

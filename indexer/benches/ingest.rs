@@ -87,7 +87,7 @@ async fn main() {
     tokio::spawn(async move { axum::serve(listener, router).await });
 
     let mut rows = Vec::new();
-    for workers in [1, cores] {
+    for workers in [1, cores, 4 * cores] {
         let dst = tmp.path().join(format!("ingest-{workers}"));
         let clock = Instant::now();
         let moved = cairn_indexer::node::reconcile_with(&dst, &url, workers)
@@ -105,7 +105,7 @@ async fn main() {
     );
     for (workers, took, rate) in rows {
         println!(
-            "  ingest, {workers} connection(s):      {:>7.2} s  {rate:>8.0} revisions/s   {:.0}% of verify x cores (target 80%)",
+            "  ingest, {workers:>2} fetches at once:  {:>7.2} s  {rate:>8.0} revisions/s   {:.0}% of verify x cores (target 80%)",
             took.as_secs_f64(),
             100.0 * rate / (verify_rate * cores as f64)
         );

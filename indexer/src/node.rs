@@ -326,16 +326,17 @@ async fn reconcile_loop(
 
 /// One reconciliation round with the indexing node at `url`: lists its heads page by page,
 /// and fetches from its peer node (verified as any fetch) every index missing or behind here,
-/// over one connection per core. How many logs moved.
+/// four fetches per core at once (a fetch mostly waits for answers; one writer writes what
+/// they verified). How many logs moved.
 ///
 /// # Errors
 /// When the node cannot be asked, or runs no peer node.
 pub async fn reconcile(home: &Path, url: &str) -> anyhow::Result<usize> {
     let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
-    reconcile_with(home, url, cores.min(16)).await
+    reconcile_with(home, url, (4 * cores).min(32)).await
 }
 
-/// [`reconcile`] with `workers` connections at once.
+/// [`reconcile`] with `workers` fetches (each on its own connection) at once.
 ///
 /// # Errors
 /// As [`reconcile`].
@@ -394,8 +395,14 @@ pub async fn reconcile_with(home: &Path, url: &str, workers: usize) -> anyhow::R
     fetch_all(home, url, &node, behind, workers).await
 }
 
+/// The most fetched logs written in one transaction: the writer takes whatever has arrived,
+/// up to this many, so commits grow with the backlog and a quiet node still writes each log
+/// as it comes. Also how many verified logs may wait for the writer (the fetchers' backpressure).
+const WRITE_BATCH: usize = 128;
+
 /// Fetches `indexes` from `node` with `workers` connections at once, each verifying on its
-/// own (so verification runs on as many cores); how many logs moved.
+/// own (so verification runs on as many cores), while one writer writes what they verified,
+/// many logs per transaction; how many logs moved.
 async fn fetch_all(
     home: &Path,
     url: &str,
@@ -403,47 +410,85 @@ async fn fetch_all(
     indexes: Vec<cairn_protocol::name::IndexName>,
     workers: usize,
 ) -> anyhow::Result<usize> {
-    use cairn_core::net::sync::{self, Peers, SyncOutcome};
+    use cairn_core::net::sync::{self, Peers};
     let ep = cairn_core::net::client(std::slice::from_ref(node)).await?;
     let queue = Arc::new(std::sync::Mutex::new(std::collections::VecDeque::from(
         indexes,
     )));
+    let (verified, arrived) = tokio::sync::mpsc::channel(WRITE_BATCH);
+    let writer = tokio::task::spawn_blocking({
+        let (dir, url) = (home.to_path_buf(), url.to_owned());
+        move || write_all(&dir, &url, arrived)
+    });
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..workers.max(1) {
-        let (ep, node, queue, dir, url) = (
+        let (ep, node, queue, dir, verified) = (
             ep.clone(),
             node.clone(),
             queue.clone(),
             home.to_path_buf(),
-            url.to_owned(),
+            verified.clone(),
         );
         tasks.spawn(async move {
             let mut peers = Peers::dial(&ep, std::slice::from_ref(&node)).await?;
             let mut home = Home::open(&dir)?;
-            home.refetchable_writes()?;
-            let mut moved = 0usize;
             loop {
                 let next = queue.lock().ok().and_then(|mut q| q.pop_front());
                 let Some(index) = next else { break };
-                for synced in sync::sync_any(&mut home, &mut peers, &index, false).await? {
-                    match synced.outcome {
-                        SyncOutcome::Imported { .. } => moved += 1,
-                        SyncOutcome::Refused { reason } => {
-                            tracing::warn!(log = %synced.log, "refused from {url}: {reason}");
-                        }
-                        _ => {}
-                    }
+                let fetched = sync::fetch_any(&mut home, &mut peers, &index).await?;
+                if verified.send(fetched).await.is_err() {
+                    break; // The writer stopped: its error is the one reported.
                 }
             }
             peers.close();
-            anyhow::Ok(moved)
+            anyhow::Ok(())
         });
     }
-    let mut moved = 0;
+    drop(verified);
+    let mut failed = None;
     while let Some(done) = tasks.join_next().await {
-        moved += done??;
+        if let Err(e) = done? {
+            failed.get_or_insert(e);
+        }
     }
+    let moved = writer.await??;
     ep.close().await;
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(moved),
+    }
+}
+
+/// Writes the logs the fetchers verified as they arrive, as many per transaction as have
+/// arrived (up to [`WRITE_BATCH`]); how many logs moved.
+fn write_all(
+    dir: &Path,
+    url: &str,
+    mut arrived: tokio::sync::mpsc::Receiver<cairn_core::net::sync::Fetched>,
+) -> anyhow::Result<usize> {
+    use cairn_core::net::sync::{self, SyncOutcome};
+    let mut home = Home::open(dir)?;
+    home.refetchable_writes()?;
+    let mut moved = 0usize;
+    let mut batch = Vec::with_capacity(WRITE_BATCH);
+    while let Some(first) = arrived.blocking_recv() {
+        batch.push(first);
+        while batch.len() < WRITE_BATCH
+            && let Ok(next) = arrived.try_recv()
+        {
+            batch.push(next);
+        }
+        for (log, written) in sync::write_fetched(&mut home, std::mem::take(&mut batch))? {
+            match written {
+                Ok(SyncOutcome::Imported { .. }) => moved += 1,
+                Ok(SyncOutcome::Refused { reason }) => {
+                    tracing::warn!(%log, "refused from {url}: {reason}");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(%log, "not kept from {url}: {e}"),
+            }
+        }
+    }
     Ok(moved)
 }
 

@@ -332,7 +332,7 @@ pub async fn indexes_of(peers: &mut Peers, identity: &IdentityId) -> Vec<IndexNa
 }
 
 /// Fetches and verifies `index` from `peers` into `home`.
-pub async fn sync_index<K: IndexKind>(
+pub async fn sync_index<K: IndexKind<State: Send, Op: Send> + Send + 'static>(
     home: &mut Home,
     peers: &mut Peers,
     index: &IndexName,
@@ -351,17 +351,145 @@ pub async fn sync_index<K: IndexKind>(
 
 /// [`sync_index`] from the head the peers answered (`None`: none held it); `head` decodes as
 /// a revision of `K`.
-async fn sync_index_from<K: IndexKind>(
+async fn sync_index_from<K: IndexKind<State: Send, Op: Send> + Send + 'static>(
     home: &mut Home,
     peers: &mut Peers,
     index: &IndexName,
     head: Option<Vec<u8>>,
 ) -> Result<Synced, NetError> {
+    let fetched = fetch_index_from::<K>(home, peers, index, head).await?;
+    let (log, outcome) = write_fetched(home, vec![fetched])?
+        .pop()
+        .expect("one written for one fetched");
+    Ok(Synced {
+        log,
+        outcome: outcome?,
+    })
+}
+
+/// A log fetched from peers and verified, not yet written: [`write_fetched`] writes many in
+/// one transaction.
+pub struct Fetched {
+    log: String,
+    pending: Pending,
+}
+
+/// What writing a [`Fetched`] log takes.
+enum Pending {
+    /// Nothing to write: what happened.
+    Done(SyncOutcome),
+    /// The verified extension's write.
+    Write(Box<Writer>),
+}
+
+/// A verified extension's write.
+type Writer = dyn FnOnce(&mut Store) -> Result<ImportReport, StoreError> + Send;
+
+/// What writing one fetched log did: the log, and its outcome or the store's refusal.
+pub type Written = (String, Result<SyncOutcome, StoreError>);
+
+impl std::fmt::Debug for Fetched {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let pending = match &self.pending {
+            Pending::Done(outcome) => format!("{outcome:?}"),
+            Pending::Write(_) => "verified, to write".to_owned(),
+        };
+        f.debug_struct("Fetched")
+            .field("log", &self.log)
+            .field("pending", &pending)
+            .finish()
+    }
+}
+
+impl Fetched {
+    /// The log.
+    #[must_use]
+    pub fn log(&self) -> &str {
+        &self.log
+    }
+}
+
+/// Writes `fetched` logs in one immediate transaction, each in its own savepoint: a log the
+/// store refuses (a rollback below its high-water mark, say) is undone alone, with its error
+/// in its place, and the others are written. Each log comes back with what happened to it. One commit for many logs is what lets a node
+/// that ingests thousands of small logs spend its time verifying rather than committing.
+///
+/// # Errors
+/// When the transaction cannot begin or commit: then nothing of it is written.
+pub fn write_fetched(
+    home: &mut Home,
+    fetched: Vec<Fetched>,
+) -> Result<Vec<Written>, StoreError> {
+    let nothing = fetched
+        .iter()
+        .all(|f| matches!(f.pending, Pending::Done(_)));
+    let write = |s: &mut Store| -> Result<_, StoreError> {
+        let mut out = Vec::with_capacity(fetched.len());
+        for Fetched { log, pending } in fetched {
+            let outcome = match pending {
+                Pending::Done(outcome) => Ok(outcome),
+                Pending::Write(write) => s.unit(write).map(|report| SyncOutcome::Imported {
+                    head: report.head,
+                    report: report.outcome,
+                }),
+            };
+            out.push((log, outcome));
+        }
+        Ok(out)
+    };
+    if nothing {
+        return write(&mut home.store);
+    }
+    home.store.immediate(write)
+}
+
+/// Fetches and verifies `index` (of either kind, learnt from the head the peers hold) without
+/// writing it: see [`write_fetched`].
+///
+/// # Errors
+/// When this home's store cannot be read.
+pub async fn fetch_any(
+    home: &mut Home,
+    peers: &mut Peers,
+    index: &IndexName,
+) -> Result<Fetched, NetError> {
+    let head = ask_head(peers, index).await;
+    match head.as_deref().and_then(kind_of_head) {
+        Some("package-index") => fetch_index_from::<PackageIndex>(home, peers, index, head).await,
+        Some(_) => fetch_index_from::<VersionIndex>(home, peers, index, head).await,
+        None => Ok(Fetched {
+            log: index.to_string(),
+            pending: Pending::Done(SyncOutcome::NotFound),
+        }),
+    }
+}
+
+/// The head of `index` the peers hold, of either kind.
+async fn ask_head(peers: &mut Peers, index: &IndexName) -> Option<Vec<u8>> {
+    peers
+        .ask(
+            &Request::Head {
+                log: index.to_string(),
+            },
+            cairn_protocol::profile::MAX_BLOCK_SIZE,
+            |b| kind_of_head(b).is_some(),
+        )
+        .await
+}
+
+/// Verifies `index` from the head the peers answered (`None`: none held it), reading this
+/// home and asking the peers for what it lacks; `head` decodes as a revision of `K`.
+async fn fetch_index_from<K: IndexKind<State: Send, Op: Send> + Send + 'static>(
+    home: &mut Home,
+    peers: &mut Peers,
+    index: &IndexName,
+    head: Option<Vec<u8>>,
+) -> Result<Fetched, NetError> {
     let store = &mut home.store;
     let log = index.to_string();
-    let done = |outcome| Synced {
+    let done = |outcome| Fetched {
         log: log.clone(),
-        outcome,
+        pending: Pending::Done(outcome),
     };
     let Some(head) = head else {
         return Ok(done(SyncOutcome::NotFound));
@@ -423,11 +551,11 @@ async fn sync_index_from<K: IndexKind>(
             }));
         }
     };
-    let report = store.immediate(|s| commit::<K>(s, index, on, verified))?;
-    Ok(done(SyncOutcome::Imported {
-        head: report.head,
-        report: report.outcome,
-    }))
+    let index = index.clone();
+    Ok(Fetched {
+        log,
+        pending: Pending::Write(Box::new(move |s| commit::<K>(s, &index, on, verified))),
+    })
 }
 
 /// Writes a verified extension: identity logs first, then the index, then its records.
@@ -698,13 +826,7 @@ pub async fn sync_any(
     closure: bool,
 ) -> Result<Vec<Synced>, NetError> {
     let log = index.to_string();
-    let head = peers
-        .ask(
-            &Request::Head { log: log.clone() },
-            cairn_protocol::profile::MAX_BLOCK_SIZE,
-            |b| kind_of_head(b).is_some(),
-        )
-        .await;
+    let head = ask_head(peers, index).await;
     // The head asked for here is the one synced: asking again would cost a round trip.
     Ok(match head.as_deref().and_then(kind_of_head) {
         Some("package-index") if closure => sync_closure(home, peers, index).await?,

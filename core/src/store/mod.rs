@@ -363,6 +363,22 @@ impl Store {
         }
     }
 
+    /// Runs `f` inside the open [`Store::immediate`] transaction as one unit (a savepoint):
+    /// when it fails, what it wrote is undone and the transaction goes on without it.
+    pub(crate) fn unit<T>(
+        &mut self,
+        f: impl FnOnce(&mut Store) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        debug_assert!(self.depth > 0, "a unit runs inside a transaction");
+        self.conn.execute_batch("SAVEPOINT unit")?;
+        let result = f(self);
+        if result.is_err() {
+            self.conn.execute_batch("ROLLBACK TO unit")?;
+        }
+        self.conn.execute_batch("RELEASE unit")?;
+        result
+    }
+
     /// One write statement (or a few) in its own immediate transaction.
     fn write<T>(
         &mut self,
