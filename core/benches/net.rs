@@ -27,7 +27,7 @@ use cairn_core::home::Home;
 use cairn_core::net::sync::{self, Peers};
 use cairn_core::net::{self, Node};
 use cairn_core::store::Store;
-use cairn_core::testing::{Person, release_record};
+use cairn_core::testing::{Person, cpu, release_record};
 use cairn_protocol::index::Tip;
 use cairn_protocol::index::version::VersionIndex;
 use cairn_protocol::wire;
@@ -63,20 +63,6 @@ impl ProtocolHandler for Source {
         }
         Ok(())
     }
-}
-
-/// CPU time this process has used (user and system, all threads), from `/proc/self/stat`.
-fn cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name (which may hold spaces) start at the state, field 3.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<u64> = rest
-        .split_whitespace()
-        .map(|f| f.parse().unwrap_or(0))
-        .collect();
-    // utime and stime are fields 14 and 15, in clock ticks of 1/100 s.
-    let ticks = fields.get(11).copied().unwrap_or(0) + fields.get(12).copied().unwrap_or(0);
-    Duration::from_millis(ticks * 10)
 }
 
 fn rate(bytes: u64, d: Duration) -> String {

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use cairn_core::home::Home;
 use cairn_core::store::Store;
-use cairn_core::testing::{Person, signed_index};
+use cairn_core::testing::{Person, cpu, signed_index};
 
 const PER_INDEX: usize = 10;
 const IDENTITIES: usize = 100;
@@ -61,12 +61,12 @@ async fn main() {
 
     // The anchor: the core's verification of the same logs, one core.
     let home = Home::open(&src).expect("home");
-    let clock = Instant::now();
+    let (clock, used) = (Instant::now(), cpu());
     for log in &logs {
         let verdict = cairn_core::inspect::verify_log(&home, log);
         assert!(verdict.is_ok(), "{log}: {verdict:?}");
     }
-    let verify = clock.elapsed();
+    let (verify, verify_cpu) = (clock.elapsed(), cpu().saturating_sub(used));
     drop(home);
     #[allow(clippy::cast_precision_loss)]
     let verify_rate = revisions as f64 / verify.as_secs_f64();
@@ -89,25 +89,31 @@ async fn main() {
     let mut rows = Vec::new();
     for workers in [1, cores, 4 * cores] {
         let dst = tmp.path().join(format!("ingest-{workers}"));
-        let clock = Instant::now();
+        let (clock, used) = (Instant::now(), cpu());
         let moved = cairn_indexer::node::reconcile_with(&dst, &url, workers)
             .await
             .expect("reconcile");
-        let took = clock.elapsed();
+        let (took, spent) = (clock.elapsed(), cpu().saturating_sub(used));
         assert_eq!(moved, indexes, "every index arrived");
         #[allow(clippy::cast_precision_loss)]
-        rows.push((workers, took, revisions as f64 / took.as_secs_f64()));
+        rows.push((workers, took, spent, revisions as f64 / took.as_secs_f64()));
     }
+    // CPU per revision, both nodes together (they share this process): what ingest costs
+    // besides verification, whatever else the machine was doing.
+    let per = |d: std::time::Duration| d.as_secs_f64() * 1e6 / revisions as f64;
     println!(
-        "  verify locally, 1 core:        {:>7.2} s  {verify_rate:>8.0} revisions/s   x {cores} cores = {:.0}",
+        "  verify locally, 1 core:        {:>7.2} s  {verify_rate:>8.0} revisions/s   x {cores} cores = {:.0}   CPU {:>4.0} us/revision",
         verify.as_secs_f64(),
-        verify_rate * cores as f64
+        verify_rate * cores as f64,
+        per(verify_cpu)
     );
-    for (workers, took, rate) in rows {
+    for (workers, took, spent, rate) in rows {
         println!(
-            "  ingest, {workers:>2} fetches at once:  {:>7.2} s  {rate:>8.0} revisions/s   {:.0}% of verify x cores (target 80%)",
+            "  ingest, {workers:>2} fetches at once:  {:>7.2} s  {rate:>8.0} revisions/s   {:>3.0}% of verify x cores (target 80%)   CPU {:>4.0} us/revision, {:.0}% busy",
             took.as_secs_f64(),
-            100.0 * rate / (verify_rate * cores as f64)
+            100.0 * rate / (verify_rate * cores as f64),
+            per(spent),
+            100.0 * spent.as_secs_f64() / (took.as_secs_f64() * cores as f64)
         );
     }
     node.shutdown().await;

@@ -322,21 +322,37 @@ impl FromStr for PublicKey {
 /// Parsed public keys by their bytes, so that bulk verification (a chain, an indexer's crawl)
 /// decompresses each signer's key once. Bounded: it empties itself when full, so hostile input
 /// cannot grow it without limit.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct KeyCache {
     keys: std::collections::HashMap<[u8; 32], Result<PublicKey, SignatureError>>,
+    capacity: usize,
+}
+
+impl Default for KeyCache {
+    fn default() -> KeyCache {
+        KeyCache::bounded(KeyCache::CAPACITY)
+    }
 }
 
 impl KeyCache {
-    /// The most keys held at once.
+    /// The most keys held at once by default.
     pub const CAPACITY: usize = 4096;
+
+    /// A cache that holds at most `capacity` keys.
+    #[must_use]
+    pub fn bounded(capacity: usize) -> KeyCache {
+        KeyCache {
+            keys: std::collections::HashMap::new(),
+            capacity: capacity.max(1),
+        }
+    }
 
     /// [`PublicKey::from_bytes`], remembered.
     pub fn parse(&mut self, bytes: &[u8; 32]) -> Result<PublicKey, SignatureError> {
         if let Some(known) = self.keys.get(bytes) {
             return known.clone();
         }
-        if self.keys.len() >= Self::CAPACITY {
+        if self.keys.len() >= self.capacity {
             self.keys.clear();
         }
         let parsed = PublicKey::from_bytes(bytes);
@@ -418,6 +434,22 @@ impl fmt::Debug for SecretKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_cache_answers_as_parsing_does_and_never_holds_more_than_its_bound() {
+        let mut cache = KeyCache::bounded(2);
+        let keys: Vec<[u8; 32]> = (1..=5u8)
+            .map(|i| *SecretKey::from_seed(&[i; 32]).public().as_bytes())
+            .collect();
+        // A small-order point: refused, and the refusal is remembered as it is.
+        let mut weak = [0u8; 32];
+        weak[0] = 1;
+        for bytes in keys.iter().chain([&weak]).chain(keys.iter()) {
+            assert_eq!(cache.parse(bytes), PublicKey::from_bytes(bytes));
+            assert!(cache.keys.len() <= 2, "{}", cache.keys.len());
+        }
+        assert!(cache.parse(&weak).is_err());
+    }
 
     #[test]
     fn domains_separate_signatures() {

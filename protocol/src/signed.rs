@@ -168,10 +168,25 @@ fn signatures_value(signatures: &[SignatureEntry]) -> Value {
     )
 }
 
+/// How many signer keys [`Signed::decode`] keeps parsed per thread.
+const DECODE_KEYS: usize = 64;
+
 impl<T: Payload> Signed<T, Unverified> {
     /// Decodes an envelope under the record profile. Nothing is verified yet.
+    ///
+    /// Signer keys are parsed through a small cache per thread: a node decodes the same
+    /// envelope several times on its way (its links, its chain, its verification), and a log's
+    /// revisions share their signers, while parsing a key costs a square root in the field.
     pub fn decode(bytes: &[u8]) -> Result<Signed<T, Unverified>, SignedError> {
-        Self::decode_keys(bytes, &mut PublicKey::from_bytes)
+        thread_local! {
+            static KEYS: std::cell::RefCell<KeyCache> =
+                std::cell::RefCell::new(KeyCache::bounded(DECODE_KEYS));
+        }
+        KEYS.with(|keys| match keys.try_borrow_mut() {
+            Ok(mut cache) => Self::decode_cached(bytes, &mut cache),
+            // A payload that decodes envelopes of its own: those parse their keys afresh.
+            Err(_) => Self::decode_keys(bytes, &mut PublicKey::from_bytes),
+        })
     }
 
     /// [`Signed::decode`], taking signer keys from `cache` (for bulk verification).

@@ -416,10 +416,7 @@ impl Fetched {
 ///
 /// # Errors
 /// When the transaction cannot begin or commit: then nothing of it is written.
-pub fn write_fetched(
-    home: &mut Home,
-    fetched: Vec<Fetched>,
-) -> Result<Vec<Written>, StoreError> {
+pub fn write_fetched(home: &mut Home, fetched: Vec<Fetched>) -> Result<Vec<Written>, StoreError> {
     let nothing = fetched
         .iter()
         .all(|f| matches!(f.pending, Pending::Done(_)));

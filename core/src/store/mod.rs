@@ -268,10 +268,13 @@ impl Store {
     /// Such a connection also copies its log into the database less often (every 8,192
     /// pages, about 32 MiB, rather than SQLite's 1,000): pages that many small commits
     /// change again and again, such as the heads' and the indexes' inner pages, are then
-    /// copied once where they were copied many times.
+    /// copied once where they were copied many times. And it keeps up to 32 MiB of pages in
+    /// memory (SQLite's default is 2 MiB), so that a transaction of many logs does not spill
+    /// pages it will change again to the log before it commits.
     pub fn refetchable_writes(&mut self) -> Result<(), StoreError> {
         self.conn.pragma_update(None, "synchronous", "NORMAL")?;
         self.conn.pragma_update(None, "wal_autocheckpoint", 8192)?;
+        self.conn.pragma_update(None, "cache_size", -32768)?;
         Ok(())
     }
 
