@@ -397,7 +397,8 @@ pub async fn reconcile_with(home: &Path, url: &str, workers: usize) -> anyhow::R
 
 /// The most fetched logs written in one transaction: the writer takes whatever has arrived,
 /// up to this many, so commits grow with the backlog and a quiet node still writes each log
-/// as it comes. Also how many verified logs may wait for the writer (the fetchers' backpressure).
+/// as it comes. Also how many verified logs may wait for the writer (the fetchers'
+/// backpressure).
 const WRITE_BATCH: usize = 128;
 
 /// Fetches `indexes` from `node` with `workers` connections at once, each verifying on its

@@ -401,18 +401,11 @@ impl std::fmt::Debug for Fetched {
     }
 }
 
-impl Fetched {
-    /// The log.
-    #[must_use]
-    pub fn log(&self) -> &str {
-        &self.log
-    }
-}
-
 /// Writes `fetched` logs in one immediate transaction, each in its own savepoint: a log the
 /// store refuses (a rollback below its high-water mark, say) is undone alone, with its error
-/// in its place, and the others are written. Each log comes back with what happened to it. One commit for many logs is what lets a node
-/// that ingests thousands of small logs spend its time verifying rather than committing.
+/// in its place, and the others are written. Each log comes back with what happened to it.
+/// One commit for many logs is what lets a node that ingests thousands of small logs spend
+/// its time verifying rather than committing.
 ///
 /// # Errors
 /// When the transaction cannot begin or commit: then nothing of it is written.
