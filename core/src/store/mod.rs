@@ -42,6 +42,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_haves.sql"),
     include_str!("migrations/0006_revisions_by_payload.sql"),
     include_str!("migrations/0007_rollbacks.sql"),
+    include_str!("migrations/0008_blocks_in_order.sql"),
 ];
 
 /// The database file inside a home.
@@ -270,11 +271,13 @@ impl Store {
     /// change again and again, such as the heads' and the indexes' inner pages, are then
     /// copied once where they were copied many times. And it keeps up to 32 MiB of pages in
     /// memory (SQLite's default is 2 MiB), so that a transaction of many logs does not spill
-    /// pages it will change again to the log before it commits.
+    /// pages it will change again to the log before it commits. Its savepoints (one per log
+    /// in a batch) keep their copies of pages in memory rather than in a temporary file.
     pub fn refetchable_writes(&mut self) -> Result<(), StoreError> {
         self.conn.pragma_update(None, "synchronous", "NORMAL")?;
         self.conn.pragma_update(None, "wal_autocheckpoint", 8192)?;
         self.conn.pragma_update(None, "cache_size", -32768)?;
+        self.conn.pragma_update(None, "temp_store", "MEMORY")?;
         Ok(())
     }
 
