@@ -557,6 +557,13 @@ fn commit<K: IndexKind>(
 ) -> Result<ImportReport, StoreError> {
     for update in &verified.identities {
         let log = update.identity.to_string();
+        // Another log verified at the same time may have brought this identity's revisions
+        // in first: a held payload CID at the same seq is the same chain up to it.
+        if let Some((seq, payload, ..)) = update.revisions.last()
+            && store.revision_by_payload(payload)? == Some((log.clone(), *seq))
+        {
+            continue;
+        }
         let first = update.revisions.first().map_or(1, |r| r.0);
         let mut envelopes: Vec<Vec<u8>> = store
             .envelopes(&log)?
