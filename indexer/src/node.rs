@@ -395,11 +395,18 @@ pub async fn reconcile_with(home: &Path, url: &str, workers: usize) -> anyhow::R
     fetch_all(home, url, &node, behind, workers).await
 }
 
-/// The most fetched logs written in one transaction: the writer takes whatever has arrived,
-/// up to this many, so commits grow with the backlog and a quiet node still writes each log
-/// as it comes. Also how many verified logs may wait for the writer (the fetchers'
-/// backpressure).
+/// The most fetched logs written in one transaction: the writer takes whatever arrives within
+/// [`GATHER`] of the first, up to this many, so commits grow with the backlog and a quiet node
+/// still writes each log soon after it comes. Also how many verified logs may wait for the
+/// writer (the fetchers' backpressure).
 const WRITE_BATCH: usize = 128;
+
+/// How long the writer gathers verified logs after the first before it commits them. Every
+/// commit writes each page it changed, and a log's rows land on random pages of the indexes
+/// by CID and by log: logs committed together share pages that logs committed one at a time
+/// each wrote again. Taking only what had already arrived, the writer kept pace with the
+/// fetchers and committed most logs alone.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(25);
 
 /// Fetches `indexes` from `node` with `workers` connections at once, each verifying on its
 /// own (so verification runs on as many cores), while one writer writes what they verified,
@@ -460,8 +467,8 @@ async fn fetch_all(
     }
 }
 
-/// Writes the logs the fetchers verified as they arrive, as many per transaction as have
-/// arrived (up to [`WRITE_BATCH`]); how many logs moved.
+/// Writes the logs the fetchers verified as they arrive, as many per transaction as arrive
+/// within [`GATHER`] of the first (up to [`WRITE_BATCH`]); how many logs moved.
 fn write_all(
     dir: &Path,
     url: &str,
@@ -472,12 +479,15 @@ fn write_all(
     home.refetchable_writes()?;
     let mut moved = 0usize;
     let mut batch = Vec::with_capacity(WRITE_BATCH);
+    let runtime = tokio::runtime::Handle::current();
     while let Some(first) = arrived.blocking_recv() {
         batch.push(first);
-        while batch.len() < WRITE_BATCH
-            && let Ok(next) = arrived.try_recv()
-        {
-            batch.push(next);
+        let until = tokio::time::Instant::now() + GATHER;
+        while batch.len() < WRITE_BATCH {
+            match runtime.block_on(tokio::time::timeout_at(until, arrived.recv())) {
+                Ok(Some(next)) => batch.push(next),
+                Ok(None) | Err(_) => break,
+            }
         }
         for (log, written) in sync::write_fetched(&mut home, std::mem::take(&mut batch))? {
             match written {
