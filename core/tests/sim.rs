@@ -7,25 +7,9 @@ use std::collections::{BTreeSet, BinaryHeap};
 use std::time::Duration;
 
 use cairn_core::net::service::{Command, Held, Input, Service};
+use cairn_core::testing::SplitMix;
 use cairn_protocol::cid::Cid;
 use cairn_protocol::identity::IdentityId;
-
-/// splitmix64: a tiny seeded generator, so the runs need no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum Event {
@@ -59,7 +43,7 @@ struct Node {
 }
 
 struct Sim {
-    rng: Rng,
+    rng: SplitMix,
     now: Duration,
     queue: BinaryHeap<Reverse<(Duration, u64, Event)>>,
     order: u64,
@@ -83,7 +67,7 @@ impl Sim {
     fn new(seed: u64, nodes: usize, loss_percent: u64) -> Sim {
         let log = format!("{}:libfoo", IdentityId::from_digest([5; 32]));
         let mut sim = Sim {
-            rng: Rng(seed),
+            rng: SplitMix(seed),
             now: Duration::ZERO,
             queue: BinaryHeap::new(),
             order: 0,

@@ -10,29 +10,12 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use cairn_core::catalog::{Curated, Package};
+use cairn_core::testing::SplitMix;
 use cairn_indexer::search;
 use tantivy::collector::TopDocs;
 use tantivy::query::QueryParser;
 use tantivy::schema::Value as _;
 use tantivy::{Index, TantivyDocument};
-
-/// A deterministic generator (splitmix64).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    #[allow(clippy::cast_precision_loss)]
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
 
 const WORDS: usize = 50_000;
 /// Passes over the query set.
@@ -71,7 +54,7 @@ impl Zipf {
         Zipf(cdf)
     }
 
-    fn sample(&self, rng: &mut Rng) -> usize {
+    fn sample(&self, rng: &mut SplitMix) -> usize {
         let u = rng.unit();
         self.0.partition_point(|c| *c < u).min(WORDS - 1)
     }
@@ -79,12 +62,12 @@ impl Zipf {
 
 fn corpus(n: usize) -> (Vec<Package>, Vec<Curated>, Vec<String>) {
     let zipf = Zipf::new();
-    let mut rng = Rng(7);
+    let mut rng = SplitMix(7);
     let mut packages = Vec::with_capacity(n);
     for i in 0..n {
         let words: Vec<String> = (0..16).map(|_| word(zipf.sample(&mut rng))).collect();
         let name = format!("{}-{i}", words[0]);
-        let publisher = format!("b{:052x}", rng.next() % 100_000);
+        let publisher = format!("b{:052x}", rng.next_u64() % 100_000);
         packages.push(Package {
             index: format!("{publisher}:{name}"),
             name,
@@ -94,7 +77,7 @@ fn corpus(n: usize) -> (Vec<Package>, Vec<Curated>, Vec<String>) {
             keywords: words[13..16].to_vec(),
             licensed: true,
             dependencies: Vec::new(),
-            time: 1_700_000_000 + rng.next() % 30_000_000,
+            time: 1_700_000_000 + rng.next_u64() % 30_000_000,
             yanked: false,
             forked: false,
         });
@@ -104,7 +87,7 @@ fn corpus(n: usize) -> (Vec<Package>, Vec<Curated>, Vec<String>) {
     for c in 0..100 {
         let aliases = (0..1000)
             .map(|k| {
-                let p = &packages[usize::try_from(rng.next() % n as u64).unwrap_or(0)];
+                let p = &packages[usize::try_from(rng.next_u64() % n as u64).unwrap_or(0)];
                 (format!("{}{k}", p.name), p.index.clone())
             })
             .collect();
