@@ -215,7 +215,14 @@ impl Receiving {
     /// Appends verified bytes; more than the artifact's size is refused as
     /// [`io::ErrorKind::InvalidData`].
     pub fn append(&mut self, verified: &[u8]) -> io::Result<()> {
-        if self.have + verified.len() as u64 > self.expected.size {
+        self.append_all(&[verified])
+    }
+
+    /// Appends verified pieces, in order, with as few writes as the system allows; more than
+    /// the artifact's size is refused as [`io::ErrorKind::InvalidData`] and nothing is written.
+    pub fn append_all(&mut self, pieces: &[impl AsRef<[u8]>]) -> io::Result<()> {
+        let len: u64 = pieces.iter().map(|p| p.as_ref().len() as u64).sum();
+        if self.have + len > self.expected.size {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!(
@@ -224,9 +231,23 @@ impl Receiving {
                 ),
             ));
         }
-        self.temp.as_file_mut().write_all(verified)?;
-        self.have += verified.len() as u64;
-        self.syncing.wrote(verified.len(), self.temp.as_file())
+        let mut slices: Vec<io::IoSlice<'_>> = pieces
+            .iter()
+            .map(|p| io::IoSlice::new(p.as_ref()))
+            .collect();
+        let mut left = &mut slices[..];
+        while !left.is_empty() {
+            let n = self.temp.as_file_mut().write_vectored(left)?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            io::IoSlice::advance_slices(&mut left, n);
+        }
+        self.have += len;
+        self.syncing.wrote(
+            usize::try_from(len).unwrap_or(usize::MAX),
+            self.temp.as_file(),
+        )
     }
 
     /// Syncs the file once every byte has arrived; fewer is refused as

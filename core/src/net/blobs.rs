@@ -11,12 +11,15 @@
 
 use std::fs::File;
 use std::io::{self, Read as _, Write};
+use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bao_tree::io::outboard::{PreOrderMemOutboard, PreOrderOutboard};
+use bao_tree::io::sync::Outboard as _;
 use bao_tree::io::{BaoContentItem, Leaf};
+use bao_tree::iter::BaoChunk;
 use bao_tree::{BaoTree, BlockSize, ChunkNum, ChunkRanges};
 use bytes::Bytes;
 use cairn_protocol::cid::{Cid, Codec};
@@ -127,11 +130,7 @@ async fn serve(
             tx,
         };
         let encoded = match source {
-            Source::Artifact { file, outboard } => {
-                out.size(outboard.tree.size());
-                bao_tree::io::sync::encode_ranges(&file, outboard, &ranges, &mut out)
-                    .map_err(io::Error::from)
-            }
+            Source::Artifact { file, outboard } => encode_file(&file, &outboard, &ranges, &mut out),
             Source::Block(data) => encode(&data, &ranges, &mut out),
         };
         match encoded.and_then(|()| out.flush()) {
@@ -206,6 +205,43 @@ fn encode(data: &[u8], ranges: &ChunkRanges, out: &mut impl Write) -> io::Result
     bao_tree::io::sync::encode_ranges(data, outboard, ranges, out).map_err(io::Error::from)
 }
 
+/// Writes the answer for `ranges` of an artifact (its `file` and tree of hashes) to `out`.
+///
+/// A request from a group's start to the end of the blob (what a fetch sends, and a resumed
+/// fetch too) wants every group it reaches whole, so each group is read from the file straight
+/// into the stream's buffer. Any other request goes through bao-tree's encoder, which copies
+/// each group once more and hashes the groups it sends in part.
+fn encode_file(
+    file: &File,
+    outboard: &PreOrderOutboard<File>,
+    ranges: &ChunkRanges,
+    out: &mut Chunks,
+) -> io::Result<()> {
+    let tree = outboard.tree;
+    out.size(tree.size());
+    let whole_groups =
+        matches!(ranges.boundaries(), [start] if start.0 % (1 << BLOCK.chunk_log()) == 0);
+    if !whole_groups {
+        return bao_tree::io::sync::encode_ranges(file, outboard, ranges, out)
+            .map_err(io::Error::from);
+    }
+    for item in tree.ranges_pre_order_chunks_iter_ref(ranges, 0) {
+        match item {
+            BaoChunk::Parent { node, .. } => {
+                let (left, right) = outboard.load(node)?.ok_or_else(|| {
+                    io::Error::new(io::ErrorKind::InvalidData, "a tree of hashes cut short")
+                })?;
+                out.write_all(left.as_bytes())?;
+                out.write_all(right.as_bytes())?;
+            }
+            BaoChunk::Leaf {
+                start_chunk, size, ..
+            } => out.read_at(file, start_chunk.to_bytes(), size)?,
+        }
+    }
+    Ok(())
+}
+
 /// Encoded bytes, gathered into chunks for the stream.
 struct Chunks {
     buf: Vec<u8>,
@@ -217,10 +253,32 @@ impl Chunks {
     fn size(&mut self, size: u64) {
         self.buf.extend_from_slice(&size.to_le_bytes());
     }
+
+    /// Sends what is gathered if `len` more bytes would not fit: the buffer never grows, which
+    /// would copy it.
+    fn room(&mut self, len: usize) -> io::Result<()> {
+        if self.buf.len() + len > self.buf.capacity() {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Appends `len` bytes of `file` from `offset` on, read into the buffer directly.
+    fn read_at(&mut self, file: &File, offset: u64, len: usize) -> io::Result<()> {
+        self.room(len)?;
+        let start = self.buf.len();
+        self.buf.resize(start + len, 0);
+        file.read_exact_at(&mut self.buf[start..], offset)?;
+        if self.buf.len() >= CHUNK {
+            self.flush()?;
+        }
+        Ok(())
+    }
 }
 
 impl Write for Chunks {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.room(bytes.len())?;
         self.buf.extend_from_slice(bytes);
         if self.buf.len() >= CHUNK {
             self.flush()?;
@@ -296,14 +354,16 @@ fn kept_outboard(home: &Path, cid: &Cid, file: &File) -> io::Result<PreOrderOutb
     })
 }
 
-/// Verified bytes on their way to the writer.
+/// Verified bytes on their way to the writer, in the pieces they arrived in.
 struct Gathered {
     /// The offset of the next byte expected.
     at: u64,
-    chunk: Vec<u8>,
-    tx: tokio::sync::mpsc::Sender<Vec<u8>>,
-    /// Chunks the writer is done with.
-    empty: tokio::sync::mpsc::Receiver<Vec<u8>>,
+    pieces: Vec<Bytes>,
+    /// The bytes in `pieces`.
+    bytes: usize,
+    tx: tokio::sync::mpsc::Sender<Vec<Bytes>>,
+    /// Piece lists the writer is done with.
+    empty: tokio::sync::mpsc::Receiver<Vec<Bytes>>,
 }
 
 /// Requests `artifact` from `out.at` on and gathers each piece that passes its check.
@@ -350,14 +410,14 @@ async fn pieces(
             return Err(format!("sent bytes {offset}..{end} where {at} was next"));
         }
         let skip = usize::try_from(at - offset).unwrap_or(usize::MAX);
-        out.chunk.extend_from_slice(&data[skip..]);
+        let piece = data.slice(skip..);
+        out.bytes += piece.len();
+        out.pieces.push(piece);
         out.at = end;
-        if out.chunk.len() >= CHUNK {
-            let next = out
-                .empty
-                .try_recv()
-                .unwrap_or_else(|_| Vec::with_capacity(CHUNK));
-            let full = std::mem::replace(&mut out.chunk, next);
+        if out.bytes >= CHUNK {
+            let next = out.empty.try_recv().unwrap_or_default();
+            let full = std::mem::replace(&mut out.pieces, next);
+            out.bytes = 0;
             out.tx
                 .send(full)
                 .await
@@ -382,33 +442,89 @@ pub(crate) async fn receive(
     let artifact = receiving.artifact().clone();
     let from = receiving.have();
     // The stream is read and checked here while a blocking thread writes what passed.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(READ_AHEAD);
-    let (back, empty) = tokio::sync::mpsc::channel::<Vec<u8>>(READ_AHEAD + 2);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Bytes>>(READ_AHEAD);
+    let (back, empty) = tokio::sync::mpsc::channel::<Vec<Bytes>>(READ_AHEAD + 2);
     let writer = tokio::task::spawn_blocking(move || {
         let mut receiving = receiving;
-        while let Some(chunk) = rx.blocking_recv() {
-            receiving.append(&chunk)?;
-            let mut chunk = chunk;
-            chunk.clear();
-            let _ = back.try_send(chunk);
+        while let Some(mut pieces) = rx.blocking_recv() {
+            receiving.append_all(&pieces)?;
+            pieces.clear();
+            let _ = back.try_send(pieces);
         }
         Ok::<_, io::Error>(receiving)
     });
     let mut gathered = Gathered {
         at: from,
-        chunk: Vec::with_capacity(CHUNK),
+        pieces: Vec::new(),
+        bytes: 0,
         tx,
         empty,
     };
     let read = pieces(conn, &artifact, &mut gathered).await;
     // Whatever happened next, the bytes that passed their check are kept.
-    if !gathered.chunk.is_empty() {
-        let _ = gathered.tx.send(gathered.chunk).await;
+    if !gathered.pieces.is_empty() {
+        let _ = gathered.tx.send(gathered.pieces).await;
     }
     drop(gathered.tx);
     match writer.await {
         Ok(Ok(receiving)) => (read, Some(receiving)),
         Ok(Err(e)) => (Err(format!("writing the artifact: {e}")), None),
         Err(e) => (Err(format!("writing the artifact: {e}")), None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `encode_file` sends for `ranges` of the artifact `data` kept on disk.
+    fn from_disk(data: &[u8], ranges: &ChunkRanges) -> Vec<u8> {
+        let dir = tempfile::tempdir().expect("tmp");
+        let (file, tree_file) = (dir.path().join("data"), dir.path().join("tree"));
+        std::fs::write(&file, data).expect("data");
+        std::fs::write(&tree_file, outboard(data)).expect("tree");
+        let mem = PreOrderMemOutboard::create(data, BLOCK);
+        let on_disk = PreOrderOutboard {
+            root: mem.root,
+            tree: mem.tree,
+            data: File::open(&tree_file).expect("open"),
+        };
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
+        let mut out = Chunks {
+            buf: Vec::new(),
+            tx,
+        };
+        let file = File::open(&file).expect("open");
+        encode_file(&file, &on_disk, ranges, &mut out).expect("encode");
+        out.flush().expect("flush");
+        drop(out);
+        let mut sent = Vec::new();
+        while let Ok(chunk) = rx.try_recv() {
+            sent.extend_from_slice(&chunk.expect("a chunk"));
+        }
+        sent
+    }
+
+    #[test]
+    fn an_artifact_read_from_disk_is_sent_as_bao_tree_encodes_it() {
+        // Five whole groups and a part of one, so the last group is short.
+        let data: Vec<u8> = (0..5 * 16 * 1024 + 777_u32)
+            .map(|i| (i.wrapping_mul(31) >> 3) as u8)
+            .collect();
+        // From the start, from a group's start (a resumed fetch), from inside a group, from
+        // inside the short last group, and a closed range: the last three are not whole
+        // groups to the end and go through bao-tree's encoder.
+        let asks = [
+            chunks_from(0),
+            chunks_from(32),
+            chunks_from(17),
+            chunks_from(81),
+            ChunkRanges::from(ChunkNum(3)..ChunkNum(40)),
+        ];
+        for ranges in &asks {
+            let mut expected = Vec::new();
+            encode(&data, ranges, &mut expected).expect("bao-tree");
+            assert_eq!(from_disk(&data, ranges), expected, "{ranges:?}");
+        }
     }
 }
