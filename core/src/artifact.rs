@@ -233,6 +233,7 @@ impl Receiving {
         }
         let mut slices: Vec<io::IoSlice<'_>> = pieces
             .iter()
+            .filter(|p| !p.as_ref().is_empty())
             .map(|p| io::IoSlice::new(p.as_ref()))
             .collect();
         let mut left = &mut slices[..];
@@ -391,8 +392,11 @@ mod tests {
         );
 
         let mut r = Receiving::start(&dir, &record).expect("start");
+        r.append(&[]).expect("nothing");
         r.append(&data[..123_456]).expect("part");
-        r.append(&data[123_456..]).expect("rest");
+        // The rest in pieces, one of them empty, written together.
+        r.append_all(&[&data[123_456..200_000], &[], &data[200_000..]])
+            .expect("rest");
         let staged = r.finish().expect("every byte");
         assert_eq!(staged.artifact(), &record);
         let mut store = Store::open(tmp.path()).expect("store");
