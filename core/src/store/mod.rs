@@ -259,6 +259,22 @@ impl Store {
         MIGRATIONS.len() as u32
     }
 
+    /// The upgrade opening the store in `home` would run, as (the version found, the version
+    /// this build writes); `None` for a new home or a current one. Read without writing, so a
+    /// command can say what is about to happen before an upgrade of a large home holds it
+    /// (an upgrade may copy every block once).
+    pub fn pending_upgrade(home: &Path) -> Result<Option<(u32, u32)>, StoreError> {
+        let path = home.join(DB_FILE);
+        if !path.is_file() {
+            return Ok(None);
+        }
+        let conn = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|cause| StoreError::Open { path, cause })?;
+        let found: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let supported = Self::supported_version();
+        Ok((found > 0 && found < supported).then_some((found, supported)))
+    }
+
     /// From now on this connection's commits are not synced to disk one by one (SQLite's
     /// `synchronous = NORMAL` in WAL mode): for a connection that writes only what can be
     /// fetched again, such as logs synced from peers. A killed process still loses nothing

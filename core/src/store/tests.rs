@@ -52,6 +52,11 @@ fn sign(
 #[test]
 fn opens_migrates_and_refuses_a_newer_schema() {
     let home = Home::new("open");
+    assert_eq!(
+        Store::pending_upgrade(home.path()).expect("read"),
+        None,
+        "a new home is created, not upgraded"
+    );
     let store = Store::open(home.path()).expect("open");
     assert_eq!(
         store.schema_version().expect("version"),
@@ -65,6 +70,7 @@ fn opens_migrates_and_refuses_a_newer_schema() {
         .pragma_update(None, "user_version", 99)
         .expect("set");
     drop(store);
+    assert_eq!(Store::pending_upgrade(home.path()).expect("read"), None);
     assert!(matches!(
         Store::open(home.path()),
         Err(StoreError::TooNew { found: 99, .. })
@@ -88,8 +94,14 @@ fn blocks_written_before_they_were_kept_in_order_read_back_after_the_migration()
         )
         .expect("block");
     }
+    assert_eq!(
+        Store::pending_upgrade(home.path()).expect("read"),
+        Some((7, 8)),
+        "the upgrade is known before it runs"
+    );
     let mut store = Store::open(home.path()).expect("migrate");
     assert_eq!(store.schema_version().expect("version"), 8);
+    assert_eq!(Store::pending_upgrade(home.path()).expect("read"), None);
     assert_eq!(store.block(&kept).expect("read"), Some(b"kept".to_vec()));
     // A block held already is not written twice; a new one is appended and found by its CID.
     store
