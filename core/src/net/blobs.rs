@@ -208,7 +208,7 @@ fn encode(data: &[u8], ranges: &ChunkRanges, out: &mut impl Write) -> io::Result
 /// Writes the answer for `ranges` of an artifact (its `file` and tree of hashes) to `out`.
 ///
 /// A request from a group's start to the end of the blob (what a fetch sends, and a resumed
-/// fetch too) wants every group it reaches whole, so each group is read from the file straight
+/// fetch too) wants every group from there whole, so each group is read from the file straight
 /// into the stream's buffer. Any other request goes through bao-tree's encoder, which copies
 /// each group once more and hashes the groups it sends in part.
 fn encode_file(
@@ -511,12 +511,14 @@ mod tests {
         let data: Vec<u8> = (0..5 * 16 * 1024 + 777_u32)
             .map(|i| (i.wrapping_mul(31) >> 3) as u8)
             .collect();
-        // From the start, from a group's start (a resumed fetch), from inside a group, from
-        // inside the short last group, and a closed range: the last three are not whole
-        // groups to the end and go through bao-tree's encoder.
+        // From the start, from a group's start (a resumed fetch), from a group's start past
+        // the end (answered with the last group, the proof of the size), from inside a group,
+        // from inside the short last group, and a closed range: the last three go through
+        // bao-tree's encoder.
         let asks = [
             chunks_from(0),
             chunks_from(32),
+            chunks_from(96),
             chunks_from(17),
             chunks_from(81),
             ChunkRanges::from(ChunkNum(3)..ChunkNum(40)),
