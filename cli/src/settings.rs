@@ -14,11 +14,8 @@ use cairn_protocol::sign::SecretKey;
 pub(crate) fn open_home(explicit: Option<&Path>) -> anyhow::Result<Home> {
     let dir: PathBuf = cairn_core::store::home_dir(explicit)
         .context("no home directory: pass `--home DIR` or set `CAIRN_HOME`")?;
-    if let Ok(Some((found, supported))) = cairn_core::store::Store::pending_upgrade(&dir) {
-        eprintln!(
-            "upgrading the store in `{}` from version {found} to {supported}; this runs once and may take a while for a large home",
-            dir.display()
-        );
+    if let Some(notice) = cairn_core::store::Store::upgrade_notice(&dir) {
+        eprintln!("{notice}");
     }
     Home::open(&dir).with_context(|| format!("failed to open the Cairn home `{}`", dir.display()))
 }

@@ -102,11 +102,8 @@ impl Indexer {
     /// Starts the node, the batch indexer and (when asked) the HTTP server.
     pub async fn start(config: Config) -> Result<Indexer, StartError> {
         let home = config.home.clone();
-        if let Ok(Some((found, supported))) = cairn_core::store::Store::pending_upgrade(&home) {
-            tracing::info!(
-                "upgrading the store in {} from version {found} to {supported}; this runs once and may take a while for a large home",
-                home.display()
-            );
+        if let Some(notice) = cairn_core::store::Store::upgrade_notice(&home) {
+            tracing::info!("{notice}");
         }
         let listed = Home::open(&home)
             .map_err(|e| e.to_string())

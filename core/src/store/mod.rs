@@ -275,6 +275,17 @@ impl Store {
         Ok((found > 0 && found < supported).then_some((found, supported)))
     }
 
+    /// The line to show before opening the store in `home` upgrades it; `None` when it will
+    /// not (or the version cannot be read: opening will say why).
+    #[must_use]
+    pub fn upgrade_notice(home: &Path) -> Option<String> {
+        let (found, supported) = Self::pending_upgrade(home).ok()??;
+        Some(format!(
+            "upgrading the store in `{}` from version {found} to {supported}; this runs once and may take a while for a large home",
+            home.display()
+        ))
+    }
+
     /// From now on this connection's commits are not synced to disk one by one (SQLite's
     /// `synchronous = NORMAL` in WAL mode): for a connection that writes only what can be
     /// fetched again, such as logs synced from peers. A killed process still loses nothing

@@ -71,6 +71,7 @@ fn opens_migrates_and_refuses_a_newer_schema() {
         .expect("set");
     drop(store);
     assert_eq!(Store::pending_upgrade(home.path()).expect("read"), None);
+    assert_eq!(Store::upgrade_notice(home.path()), None);
     assert!(matches!(
         Store::open(home.path()),
         Err(StoreError::TooNew { found: 99, .. })
@@ -98,6 +99,10 @@ fn blocks_written_before_they_were_kept_in_order_read_back_after_the_migration()
         Store::pending_upgrade(home.path()).expect("read"),
         Some((7, 8)),
         "the upgrade is known before it runs"
+    );
+    assert!(
+        Store::upgrade_notice(home.path()).is_some_and(|n| n.contains("from version 7 to 8")),
+        "and said"
     );
     let mut store = Store::open(home.path()).expect("migrate");
     assert_eq!(store.schema_version().expect("version"), 8);
